@@ -9,6 +9,9 @@
 //! ## What lives here
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
+//! - [`ranges`]: sets of byte ranges, for what has arrived of a file in any order.
+//! - [`store`]: the shared-store layout (chunks, manifests, uploads) over a key-value interface, and
+//!   the sans-IO upload writer that fills it.
 //!
 //! ## Invariants
 //! - No I/O, no clock or RNG reads, no async, no locks: callers own all of that.
@@ -16,4 +19,6 @@
 //! - Everything that must outlive one edge-function request serializes with serde.
 
 pub mod ids;
+pub mod ranges;
+pub mod store;
 pub mod time;

@@ -1,0 +1,1247 @@
+//! The shared-store layout: how files, uploads and records live in a key-value store whose values are
+//! size-limited (Spin's key-value: about 1 MB per value), and the sans-IO writer that puts an upload
+//! there.
+//!
+//! Keys:
+//! - `up/<upload-id>/<n>`: chunk `n` of an upload, `chunk_size` bytes except the last;
+//! - `up/<upload-id>`: the [`UploadState`] of an upload in progress (what has been received);
+//! - `file/<sha256-hex>`: the [`Manifest`] of a completed file. It is written only once the stored
+//!   bytes hash to that digest, so a file is never visible half-written; its chunks stay under the
+//!   upload's prefix, and a second upload of the same bytes is deleted in favour of the first;
+//! - registrations, transfers and sessions of the application servers, under the prefixes in [`keys`].
+//!
+//! The core never calls a store. [`UploadWriter`] yields [`StoreOp`]s for the caller to apply in order
+//! and takes the values it asked for back as input; [`KeyValue`] and [`apply`] let tests, benchmarks
+//! and synchronous hosts run those operations directly, and [`MemoryStore`] is the in-memory store for
+//! tests.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use sha2::digest::common::hazmat::SerializableState;
+use sha2::{Digest, Sha256};
+
+use crate::ranges::{RangeSet, TooManyGaps};
+use crate::time::Timestamp;
+
+/// Key names of the layout.
+pub mod keys {
+    /// The manifest of the completed file with this SHA-256 (lowercase hex).
+    pub fn manifest(digest_hex: &str) -> String {
+        format!("file/{digest_hex}")
+    }
+
+    /// The state of an upload in progress.
+    pub fn upload(upload_id: &str) -> String {
+        format!("up/{upload_id}")
+    }
+
+    /// Chunk `index` of an upload.
+    pub fn chunk(upload_id: &str, index: u64) -> String {
+        format!("up/{upload_id}/{index}")
+    }
+
+    /// The registration of a user (address of record, e.g. `sip:alice@example.com`).
+    pub fn registration(aor: &str) -> String {
+        format!("reg/{aor}")
+    }
+
+    /// A transfer record of an application server.
+    pub fn transfer(transfer_id: &str) -> String {
+        format!("xfer/{transfer_id}")
+    }
+
+    /// The state of an MSRP session, by its session id.
+    pub fn msrp_session(session_id: &str) -> String {
+        format!("msrp/{session_id}")
+    }
+}
+
+/// A key-value store operation, applied by the caller in the order it was yielded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Read a value; the caller answers with the value (or its absence).
+    Get { key: String },
+    /// Write a value.
+    Set { key: String, value: Bytes },
+    /// Delete a value (deleting a missing key is not an error).
+    Delete { key: String },
+}
+
+/// A failure of a key-value store.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KvError {
+    /// The value is larger than the store accepts.
+    #[error("value of {size} bytes for {key} exceeds the store's limit of {limit}")]
+    ValueTooLarge {
+        key: String,
+        size: usize,
+        limit: usize,
+    },
+    /// The backend failed (network, disk, quota); the text is the backend's own.
+    #[error("store backend failed: {0}")]
+    Backend(String),
+}
+
+/// A synchronous key-value store with a per-value size limit: what the layout needs of Spin's
+/// key-value interface.
+pub trait KeyValue {
+    /// The value under `key`, if any.
+    fn get(&mut self, key: &str) -> Result<Option<Bytes>, KvError>;
+    /// Stores `value` under `key`, replacing any previous value.
+    fn set(&mut self, key: &str, value: Bytes) -> Result<(), KvError>;
+    /// Removes `key`; removing a missing key succeeds.
+    fn delete(&mut self, key: &str) -> Result<(), KvError>;
+    /// Whether `key` holds a value.
+    fn exists(&mut self, key: &str) -> Result<bool, KvError>;
+    /// The largest value the store accepts, in bytes.
+    fn max_value_size(&self) -> usize;
+}
+
+/// Applies one operation to a store; a `Get` returns the value read.
+pub fn apply(store: &mut impl KeyValue, op: StoreOp) -> Result<Option<Bytes>, KvError> {
+    match op {
+        StoreOp::Get { key } => store.get(&key),
+        StoreOp::Set { key, value } => store.set(&key, value).map(|()| None),
+        StoreOp::Delete { key } => store.delete(&key).map(|()| None),
+    }
+}
+
+/// An in-memory [`KeyValue`] for tests, with Spin's default value limit unless told otherwise.
+#[derive(Clone, Debug)]
+pub struct MemoryStore {
+    values: BTreeMap<String, Bytes>,
+    max_value_size: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_value_limit(1024 * 1024)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store accepting values up to `max_value_size` bytes.
+    pub fn with_value_limit(max_value_size: usize) -> Self {
+        Self {
+            values: BTreeMap::new(),
+            max_value_size,
+        }
+    }
+
+    /// The keys that start with `prefix`, in order.
+    pub fn keys_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.values
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(key, _)| key.as_str())
+            .take_while(move |key| key.starts_with(prefix))
+    }
+
+    /// The total size of all values, in bytes.
+    pub fn stored_bytes(&self) -> usize {
+        self.values.values().map(Bytes::len).sum()
+    }
+}
+
+impl KeyValue for MemoryStore {
+    fn get(&mut self, key: &str) -> Result<Option<Bytes>, KvError> {
+        Ok(self.values.get(key).cloned())
+    }
+
+    fn set(&mut self, key: &str, value: Bytes) -> Result<(), KvError> {
+        if value.len() > self.max_value_size {
+            return Err(KvError::ValueTooLarge {
+                key: key.to_owned(),
+                size: value.len(),
+                limit: self.max_value_size,
+            });
+        }
+        self.values.insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), KvError> {
+        self.values.remove(key);
+        Ok(())
+    }
+
+    fn exists(&mut self, key: &str) -> Result<bool, KvError> {
+        Ok(self.values.contains_key(key))
+    }
+
+    fn max_value_size(&self) -> usize {
+        self.max_value_size
+    }
+}
+
+/// How the layout cuts and keeps files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutConfig {
+    /// Bytes per stored chunk (the last chunk of a file may be shorter). Uploads whose pieces line up
+    /// with chunks are written without reading anything back.
+    pub chunk_size: u32,
+    /// The largest file accepted, in bytes.
+    pub max_file_size: u64,
+    /// How long a completed file stays downloadable, in seconds.
+    pub file_lifetime_secs: u64,
+    /// How long an upload may sit unfinished before it is discarded, in seconds.
+    pub upload_lifetime_secs: u64,
+}
+
+impl Default for LayoutConfig {
+    fn default() -> Self {
+        Self {
+            chunk_size: 64 * 1024,
+            max_file_size: 1 << 30,
+            file_lifetime_secs: 7 * 24 * 3600,
+            upload_lifetime_secs: 24 * 3600,
+        }
+    }
+}
+
+/// Errors of the store layout.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file or upload is larger than the configured maximum.
+    #[error("file of {size} bytes exceeds the maximum of {max}")]
+    FileTooLarge { size: u64, max: u64 },
+    /// Bytes were offered beyond the declared size of the upload.
+    #[error("bytes {start}..{end} lie beyond the upload's size of {size}")]
+    OutOfBounds { start: u64, end: u64, size: u64 },
+    /// The chunk size is zero or larger than the store's value limit.
+    #[error("chunk size {chunk_size} is not within 1..={limit}")]
+    BadChunkSize { chunk_size: u32, limit: usize },
+    /// The bytes arrived too scattered to track.
+    #[error(transparent)]
+    TooManyGaps(#[from] TooManyGaps),
+    /// The complete upload does not hash to the digest the sender announced.
+    #[error("upload hashes to {actual}, not the announced {expected}")]
+    DigestMismatch { expected: String, actual: String },
+    /// A stored record could not be decoded.
+    #[error("stored record {key} is corrupt: {reason}")]
+    CorruptRecord { key: String, reason: String },
+    /// A chunk the layout needs is missing from the store.
+    #[error("chunk {key} is missing from the store")]
+    MissingChunk { key: String },
+    /// A value arrived for a key that was not asked for.
+    #[error("unexpected value for {key}")]
+    UnexpectedValue { key: String },
+    /// The upload has already completed or failed.
+    #[error("upload {upload_id} is finished")]
+    Finished { upload_id: String },
+}
+
+/// The manifest of a completed file (`file/<sha256-hex>`): where its chunks are and what it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// SHA-256 of the file's bytes, lowercase hex: the feature code of the first value.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The file's name as the sender gave it (untrusted text).
+    pub name: Option<String>,
+    /// The file's MIME type.
+    pub content_type: String,
+    /// Bytes per chunk.
+    pub chunk_size: u32,
+    /// The upload whose chunks hold the bytes (`up/<upload_id>/<n>`).
+    pub upload_id: String,
+    /// When the file was completed, in Unix seconds.
+    pub created: u64,
+    /// When the file stops being downloadable, in Unix seconds.
+    pub expires: u64,
+}
+
+/// One chunk to read for a byte range of a file, and the part of it that belongs to the range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkRead {
+    /// The chunk's key.
+    pub key: String,
+    /// The chunk's index.
+    pub index: u64,
+    /// The bytes of the chunk's value that belong to the range.
+    pub within: Range<usize>,
+}
+
+impl Manifest {
+    /// The manifest's own key.
+    pub fn key(&self) -> String {
+        keys::manifest(&self.digest)
+    }
+
+    /// The number of chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.size.div_ceil(u64::from(self.chunk_size))
+    }
+
+    /// The chunks that hold `range` (clamped to the file), in order.
+    pub fn chunk_reads(&self, range: Range<u64>) -> impl Iterator<Item = ChunkRead> + '_ {
+        let chunk = u64::from(self.chunk_size);
+        let end = range.end.min(self.size);
+        let start = range.start.min(end);
+        let first = start / chunk;
+        let last = if end == start {
+            first
+        } else {
+            end.div_ceil(chunk)
+        };
+        (first..last).map(move |index| {
+            let base = index * chunk;
+            let from = start.max(base) - base;
+            let to = end.min(base + chunk) - base;
+            ChunkRead {
+                key: keys::chunk(&self.upload_id, index),
+                index,
+                within: from as usize..to as usize,
+            }
+        })
+    }
+
+    /// Whether the file is past its lifetime at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now.unix_secs() >= self.expires
+    }
+
+    /// The operations that delete the file: its chunks, then its manifest.
+    pub fn deletion_ops(&self) -> Vec<StoreOp> {
+        let mut ops: Vec<StoreOp> = (0..self.chunk_count())
+            .map(|n| StoreOp::Delete {
+                key: keys::chunk(&self.upload_id, n),
+            })
+            .collect();
+        ops.push(StoreOp::Delete { key: self.key() });
+        ops
+    }
+
+    /// The manifest as stored.
+    pub fn encode(&self) -> Bytes {
+        encode_record(self)
+    }
+
+    /// A manifest read from the store under `key`.
+    pub fn decode(key: &str, value: &[u8]) -> Result<Self, StoreError> {
+        decode_record(key, value)
+    }
+}
+
+/// What the sender announced about a file before its bytes arrive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDescription {
+    /// Size in bytes.
+    pub size: u64,
+    /// The file's name (untrusted text).
+    pub name: Option<String>,
+    /// The file's MIME type.
+    pub content_type: String,
+    /// The SHA-256 the sender announced, lowercase hex, if it did.
+    pub sha256: Option<String>,
+}
+
+/// The persistent state of an upload in progress (`up/<upload-id>`): what has been received and how
+/// far the running digest has got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    /// The upload's id: chunk keys are `up/<id>/<n>`.
+    pub id: String,
+    /// What the sender announced.
+    pub file: FileDescription,
+    /// Bytes per chunk.
+    pub chunk_size: u32,
+    /// The byte ranges stored so far.
+    pub received: RangeSet,
+    /// How many leading bytes the running digest has consumed.
+    hashed: u64,
+    /// The running SHA-256 state after `hashed` bytes, serialized.
+    #[serde(with = "hex_bytes")]
+    hasher: Vec<u8>,
+    /// When the upload started, in Unix seconds.
+    pub created: u64,
+    /// When an unfinished upload is discarded, in Unix seconds.
+    pub expires: u64,
+}
+
+impl UploadState {
+    /// A new, empty upload, checked against the configured limits.
+    pub fn new(
+        id: String,
+        file: FileDescription,
+        config: &LayoutConfig,
+        value_limit: usize,
+        now: Timestamp,
+    ) -> Result<Self, StoreError> {
+        if file.size > config.max_file_size {
+            return Err(StoreError::FileTooLarge {
+                size: file.size,
+                max: config.max_file_size,
+            });
+        }
+        if config.chunk_size == 0 || config.chunk_size as usize > value_limit {
+            return Err(StoreError::BadChunkSize {
+                chunk_size: config.chunk_size,
+                limit: value_limit,
+            });
+        }
+        Ok(Self {
+            id,
+            file,
+            chunk_size: config.chunk_size,
+            received: RangeSet::new(),
+            hashed: 0,
+            hasher: Sha256::new().serialize().to_vec(),
+            created: now.unix_secs(),
+            expires: now.unix_secs().saturating_add(config.upload_lifetime_secs),
+        })
+    }
+
+    /// The state's own key.
+    pub fn key(&self) -> String {
+        keys::upload(&self.id)
+    }
+
+    /// The number of leading bytes stored contiguously: where a resumed upload should continue.
+    pub fn resume_offset(&self) -> u64 {
+        self.received.contiguous_prefix()
+    }
+
+    /// Whether an unfinished upload is past its lifetime at `now`.
+    pub fn is_abandoned(&self, now: Timestamp) -> bool {
+        now.unix_secs() >= self.expires
+    }
+
+    /// The operations that discard the upload: every chunk it may have written, then its state.
+    pub fn deletion_ops(&self) -> Vec<StoreOp> {
+        let chunk = u64::from(self.chunk_size);
+        let mut ops: Vec<StoreOp> = (0..self.received.end().div_ceil(chunk))
+            .filter(|n| self.received.intersects(n * chunk..(n + 1) * chunk))
+            .map(|n| StoreOp::Delete {
+                key: keys::chunk(&self.id, n),
+            })
+            .collect();
+        ops.push(StoreOp::Delete { key: self.key() });
+        ops
+    }
+
+    /// The state as stored.
+    pub fn encode(&self) -> Bytes {
+        encode_record(self)
+    }
+
+    /// An upload state read from the store under `key`.
+    pub fn decode(key: &str, value: &[u8]) -> Result<Self, StoreError> {
+        decode_record(key, value)
+    }
+
+    fn chunk_range(&self, index: u64) -> Range<u64> {
+        let chunk = u64::from(self.chunk_size);
+        index * chunk..((index + 1) * chunk).min(self.file.size)
+    }
+}
+
+/// What an [`UploadWriter`] reports besides store operations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UploadEvent {
+    /// Every byte is stored and hashes to the digest in the manifest, which is now visible.
+    /// `deduplicated` is true when an identical file was already stored: the new copy was deleted and
+    /// the existing manifest (its lifetime extended) stands for both.
+    Completed {
+        manifest: Manifest,
+        deduplicated: bool,
+    },
+    /// The complete bytes did not match the announced digest: the upload has been discarded.
+    Failed(StoreError),
+}
+
+/// Drives one upload through one request of an edge function: takes pieces of the file in any order,
+/// yields the store operations that put them into fixed-size chunks, keeps the running digest, and
+/// once everything is there checks the digest and publishes the manifest.
+///
+/// Pieces that fill whole chunks are written as they are (no copy, no read); a piece that shares a
+/// chunk with bytes stored earlier needs that chunk read back first ([`StoreOp::Get`], answered with
+/// [`UploadWriter::on_value`]). Memory is bounded by the chunks touched in one request: a chunk is
+/// dropped once the digest has consumed it.
+#[derive(Debug)]
+pub struct UploadWriter {
+    state: UploadState,
+    config: LayoutConfig,
+    /// Chunk values written or read during this request, until the digest has consumed them.
+    in_hand: BTreeMap<u64, Bytes>,
+    /// Pieces waiting for the chunk they belong to be read back, by chunk index.
+    waiting: BTreeMap<u64, Vec<(u64, Bytes)>>,
+    /// Keys asked for and not answered yet.
+    pending_reads: BTreeSet<String>,
+    ops: VecDeque<StoreOp>,
+    events: VecDeque<UploadEvent>,
+    phase: Phase,
+    dirty: bool,
+    now: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Receiving,
+    /// All bytes hashed; waiting to learn whether the manifest already exists.
+    CheckingDuplicate(Manifest),
+    Done,
+}
+
+impl UploadWriter {
+    /// A writer for a new upload or one loaded from the store, for one request handled at `now`.
+    pub fn new(state: UploadState, config: LayoutConfig, now: Timestamp) -> Self {
+        let mut writer = Self {
+            state,
+            config,
+            in_hand: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            pending_reads: BTreeSet::new(),
+            ops: VecDeque::new(),
+            events: VecDeque::new(),
+            phase: Phase::Receiving,
+            dirty: false,
+            now,
+        };
+        // An empty file is complete as soon as it is announced.
+        writer.advance();
+        writer
+    }
+
+    /// The upload's state as it stands.
+    pub fn state(&self) -> &UploadState {
+        &self.state
+    }
+
+    /// Stores `data` at byte `offset` of the file. Bytes already stored are skipped (duplicates and
+    /// overlaps keep the first copy).
+    pub fn write(&mut self, offset: u64, data: Bytes) -> Result<(), StoreError> {
+        if self.phase != Phase::Receiving {
+            return Err(StoreError::Finished {
+                upload_id: self.state.id.clone(),
+            });
+        }
+        let end = offset.saturating_add(data.len() as u64);
+        if end > self.state.file.size {
+            return Err(StoreError::OutOfBounds {
+                start: offset,
+                end,
+                size: self.state.file.size,
+            });
+        }
+        let mut before = self.state.received.clone();
+        let fresh = before.insert(offset..end)?;
+        self.state.expires = self
+            .now
+            .unix_secs()
+            .saturating_add(self.config.upload_lifetime_secs);
+        self.dirty = true;
+        let chunk = u64::from(self.state.chunk_size);
+        for piece in fresh {
+            let mut cursor = piece.start;
+            while cursor < piece.end {
+                let index = cursor / chunk;
+                let stop = piece.end.min((index + 1) * chunk);
+                let bytes = data.slice((cursor - offset) as usize..(stop - offset) as usize);
+                self.place(index, cursor, bytes);
+                cursor = stop;
+            }
+        }
+        self.state.received = before;
+        self.advance();
+        Ok(())
+    }
+
+    /// Answers a [`StoreOp::Get`] this writer yielded.
+    pub fn on_value(&mut self, key: &str, value: Option<Bytes>) -> Result<(), StoreError> {
+        if !self.pending_reads.remove(key) {
+            return Err(StoreError::UnexpectedValue {
+                key: key.to_owned(),
+            });
+        }
+        if let Phase::CheckingDuplicate(manifest) = &self.phase
+            && key == manifest.key()
+        {
+            let manifest = manifest.clone();
+            return self.publish(manifest, value);
+        }
+        let index = key
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|&n| key == keys::chunk(&self.state.id, n))
+            .ok_or_else(|| StoreError::UnexpectedValue {
+                key: key.to_owned(),
+            })?;
+        // Only chunks that hold received bytes are ever read, so a missing one has been lost.
+        let Some(value) = value else {
+            let error = StoreError::MissingChunk {
+                key: key.to_owned(),
+            };
+            self.fail(error.clone());
+            return Err(error);
+        };
+        let pieces = self.waiting.remove(&index).unwrap_or_default();
+        let value = if pieces.is_empty() {
+            value
+        } else {
+            let mut merged = BytesMut::from(&value[..]);
+            for (at, bytes) in pieces {
+                overlay(
+                    &mut merged,
+                    (at - index * u64::from(self.state.chunk_size)) as usize,
+                    &bytes,
+                );
+            }
+            let merged = merged.freeze();
+            self.ops.push_back(StoreOp::Set {
+                key: keys::chunk(&self.state.id, index),
+                value: merged.clone(),
+            });
+            merged
+        };
+        self.in_hand.insert(index, value);
+        self.advance();
+        Ok(())
+    }
+
+    /// The next store operation to apply, in order.
+    #[must_use]
+    pub fn poll_op(&mut self) -> Option<StoreOp> {
+        self.ops.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<UploadEvent> {
+        self.events.pop_front()
+    }
+
+    /// Whether the writer waits for values it asked for.
+    pub fn is_waiting(&self) -> bool {
+        !self.pending_reads.is_empty()
+    }
+
+    /// Ends this request's work: yields the write of the upload's state if it changed and the upload
+    /// is still in progress. Call once every asked-for value has been answered, after the chunk writes
+    /// so the state never claims bytes that are not stored.
+    pub fn finish_request(&mut self) {
+        if self.dirty && self.phase == Phase::Receiving {
+            self.ops.push_back(StoreOp::Set {
+                key: self.state.key(),
+                value: self.state.encode(),
+            });
+        }
+        self.dirty = false;
+    }
+
+    /// Places the fresh bytes `bytes` at file offset `at`, all within chunk `index`.
+    fn place(&mut self, index: u64, at: u64, bytes: Bytes) {
+        let chunk_start = index * u64::from(self.state.chunk_size);
+        let key = keys::chunk(&self.state.id, index);
+        if let Some(held) = self.in_hand.get(&index) {
+            let mut merged = BytesMut::from(&held[..]);
+            overlay(&mut merged, (at - chunk_start) as usize, &bytes);
+            let merged = merged.freeze();
+            self.ops.push_back(StoreOp::Set {
+                key,
+                value: merged.clone(),
+            });
+            self.in_hand.insert(index, merged);
+        } else if self.waiting.contains_key(&index) {
+            self.waiting.entry(index).or_default().push((at, bytes));
+        } else if !self
+            .state
+            .received
+            .intersects(self.state.chunk_range(index))
+        {
+            // Nothing stored in this chunk yet: write the piece, zero-filled in front if it does not
+            // start the chunk (the received ranges say which bytes are real).
+            let value = if at == chunk_start {
+                bytes
+            } else {
+                let mut padded = BytesMut::zeroed((at - chunk_start) as usize);
+                padded.extend_from_slice(&bytes);
+                padded.freeze()
+            };
+            self.ops.push_back(StoreOp::Set {
+                key,
+                value: value.clone(),
+            });
+            self.in_hand.insert(index, value);
+        } else {
+            self.waiting.entry(index).or_default().push((at, bytes));
+            self.read(key);
+        }
+    }
+
+    fn read(&mut self, key: String) {
+        if self.pending_reads.insert(key.clone()) {
+            self.ops.push_back(StoreOp::Get { key });
+        }
+    }
+
+    /// Feeds the running digest with every contiguous byte it has not consumed, reading back chunks
+    /// that are not in hand; completes the upload when all bytes are consumed.
+    fn advance(&mut self) {
+        if self.phase != Phase::Receiving {
+            return;
+        }
+        let chunk = u64::from(self.state.chunk_size);
+        let target = self.state.received.contiguous_prefix();
+        if self.state.hashed < target {
+            let Some(mut hasher) = self.restore_hasher() else {
+                return;
+            };
+            while self.state.hashed < target {
+                let index = self.state.hashed / chunk;
+                let Some(value) = self.in_hand.get(&index) else {
+                    if let std::collections::btree_map::Entry::Vacant(slot) =
+                        self.waiting.entry(index)
+                    {
+                        slot.insert(Vec::new());
+                        self.read(keys::chunk(&self.state.id, index));
+                    }
+                    break;
+                };
+                let from = (self.state.hashed - index * chunk) as usize;
+                let to = (target.min((index + 1) * chunk) - index * chunk) as usize;
+                let Some(bytes) = value.get(from..to) else {
+                    let key = keys::chunk(&self.state.id, index);
+                    self.fail(StoreError::MissingChunk { key });
+                    return;
+                };
+                hasher.update(bytes);
+                self.state.hashed += (to - from) as u64;
+                if self.state.hashed == ((index + 1) * chunk).min(self.state.file.size) {
+                    self.in_hand.remove(&index);
+                }
+            }
+            self.state.hasher = hasher.serialize().to_vec();
+            self.dirty = true;
+        }
+        if self.state.hashed == self.state.file.size && self.waiting.is_empty() {
+            self.complete();
+        }
+    }
+
+    fn complete(&mut self) {
+        let Some(hasher) = self.restore_hasher() else {
+            return;
+        };
+        let digest = hex::encode(hasher.finalize());
+        if let Some(expected) = &self.state.file.sha256
+            && !expected.eq_ignore_ascii_case(&digest)
+        {
+            let error = StoreError::DigestMismatch {
+                expected: expected.clone(),
+                actual: digest,
+            };
+            self.fail(error);
+            return;
+        }
+        let manifest = Manifest {
+            digest,
+            size: self.state.file.size,
+            name: self.state.file.name.clone(),
+            content_type: self.state.file.content_type.clone(),
+            chunk_size: self.state.chunk_size,
+            upload_id: self.state.id.clone(),
+            created: self.now.unix_secs(),
+            expires: self
+                .now
+                .unix_secs()
+                .saturating_add(self.config.file_lifetime_secs),
+        };
+        self.read(manifest.key());
+        self.phase = Phase::CheckingDuplicate(manifest);
+    }
+
+    fn publish(&mut self, manifest: Manifest, existing: Option<Bytes>) -> Result<(), StoreError> {
+        let key = manifest.key();
+        let existing = existing
+            .map(|value| Manifest::decode(&key, &value))
+            .transpose();
+        let (published, deduplicated) = match existing {
+            Ok(Some(mut existing))
+                if existing.size == manifest.size && existing.upload_id != manifest.upload_id =>
+            {
+                // The same bytes are stored already: keep the first copy, drop this one.
+                for n in 0..manifest.chunk_count() {
+                    self.ops.push_back(StoreOp::Delete {
+                        key: keys::chunk(&manifest.upload_id, n),
+                    });
+                }
+                existing.expires = existing.expires.max(manifest.expires);
+                (existing, true)
+            }
+            // No manifest yet, or a corrupt or foreign one: this upload's chunks are verified, so its
+            // manifest replaces it.
+            _ => (manifest, false),
+        };
+        self.ops.push_back(StoreOp::Set {
+            key,
+            value: published.encode(),
+        });
+        self.ops.push_back(StoreOp::Delete {
+            key: self.state.key(),
+        });
+        self.phase = Phase::Done;
+        self.events.push_back(UploadEvent::Completed {
+            manifest: published,
+            deduplicated,
+        });
+        Ok(())
+    }
+
+    /// The running digest as stored, or `None` (and the upload failed) if the stored state is corrupt.
+    fn restore_hasher(&mut self) -> Option<Sha256> {
+        let restored = <&sha2::digest::common::hazmat::SerializedState<Sha256>>::try_from(
+            self.state.hasher.as_slice(),
+        )
+        .ok()
+        .and_then(|state| Sha256::deserialize(state).ok());
+        if restored.is_none() {
+            self.fail(StoreError::CorruptRecord {
+                key: self.state.key(),
+                reason: "bad digest state".into(),
+            });
+        }
+        restored
+    }
+
+    fn fail(&mut self, error: StoreError) {
+        self.ops.extend(self.state.deletion_ops());
+        self.phase = Phase::Done;
+        self.in_hand.clear();
+        self.waiting.clear();
+        self.events.push_back(UploadEvent::Failed(error));
+    }
+}
+
+/// Writes `bytes` into `buffer` at `at`, growing it with zeros as needed.
+fn overlay(buffer: &mut BytesMut, at: usize, bytes: &[u8]) {
+    let end = at + bytes.len();
+    if buffer.len() < end {
+        buffer.resize(end, 0);
+    }
+    buffer[at..end].copy_from_slice(bytes);
+}
+
+fn encode_record<T: Serialize>(record: &T) -> Bytes {
+    // Serializing plain data structures to JSON cannot fail.
+    Bytes::from(serde_json::to_vec(record).unwrap_or_default())
+}
+
+fn decode_record<T: for<'de> Deserialize<'de>>(key: &str, value: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(value).map_err(|error| StoreError::CorruptRecord {
+        key: key.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+// Lists of pieces are lists of byte ranges, one piece long or more.
+#[allow(clippy::single_range_in_vec_init)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+
+    fn config(chunk_size: u32) -> LayoutConfig {
+        LayoutConfig {
+            chunk_size,
+            max_file_size: 1 << 20,
+            ..LayoutConfig::default()
+        }
+    }
+
+    fn file_bytes(len: usize) -> Bytes {
+        (0..len)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    fn describe(data: &[u8], announce_digest: bool) -> FileDescription {
+        FileDescription {
+            size: data.len() as u64,
+            name: Some("report.pdf".into()),
+            content_type: "application/pdf".into(),
+            sha256: announce_digest.then(|| hex::encode(Sha256::digest(data))),
+        }
+    }
+
+    /// Applies every operation the writer yields, answering reads, and counts the reads.
+    fn drain(writer: &mut UploadWriter, store: &mut MemoryStore) -> usize {
+        let mut reads = 0;
+        while let Some(op) = writer.poll_op() {
+            let key = match &op {
+                StoreOp::Get { key } => Some(key.clone()),
+                _ => None,
+            };
+            let value = apply(store, op).unwrap();
+            if let Some(key) = key {
+                reads += 1;
+                let _ = writer.on_value(&key, value);
+            }
+        }
+        reads
+    }
+
+    /// Uploads `data` as the given pieces, one request per piece (state saved and reloaded between
+    /// requests, as an edge function does), and returns the writer's events and the reads it made.
+    fn upload_in_requests(
+        store: &mut MemoryStore,
+        data: &Bytes,
+        pieces: &[Range<usize>],
+        cfg: LayoutConfig,
+        announce_digest: bool,
+    ) -> (Vec<UploadEvent>, usize) {
+        let state = UploadState::new(
+            "u1".into(),
+            describe(data, announce_digest),
+            &cfg,
+            store.max_value_size(),
+            NOW,
+        )
+        .unwrap();
+        store.set(&state.key(), state.encode()).unwrap();
+        let (mut events, mut reads) = (Vec::new(), 0);
+        for piece in pieces {
+            let stored = store.get(&keys::upload("u1")).unwrap();
+            let Some(stored) = stored else { break };
+            let state = UploadState::decode("up/u1", &stored).unwrap();
+            let mut writer = UploadWriter::new(state, cfg, NOW);
+            writer
+                .write(piece.start as u64, data.slice(piece.clone()))
+                .unwrap();
+            reads += drain(&mut writer, store);
+            writer.finish_request();
+            reads += drain(&mut writer, store);
+            events.extend(std::iter::from_fn(|| writer.poll_event()));
+        }
+        (events, reads)
+    }
+
+    fn read_back(store: &mut MemoryStore, manifest: &Manifest, range: Range<u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for read in manifest.chunk_reads(range) {
+            let value = store.get(&read.key).unwrap().expect("chunk present");
+            out.extend_from_slice(&value[read.within]);
+        }
+        out
+    }
+
+    fn completed(events: &[UploadEvent]) -> (Manifest, bool) {
+        match events {
+            [
+                UploadEvent::Completed {
+                    manifest,
+                    deduplicated,
+                },
+            ] => (manifest.clone(), *deduplicated),
+            other => panic!("expected one completion, got {other:?}"),
+        }
+    }
+
+    fn split(len: usize, piece: usize) -> Vec<Range<usize>> {
+        (0..len)
+            .step_by(piece)
+            .map(|start| start..(start + piece).min(len))
+            .collect()
+    }
+
+    #[test]
+    fn aligned_pieces_are_stored_without_reads() {
+        let data = file_bytes(10 * 1024 + 17);
+        let mut store = MemoryStore::default();
+        let (events, reads) = upload_in_requests(
+            &mut store,
+            &data,
+            &split(data.len(), 1024),
+            config(1024),
+            true,
+        );
+        let (manifest, deduplicated) = completed(&events);
+        assert_eq!(reads, 1, "only the duplicate check reads");
+        assert!(!deduplicated);
+        assert_eq!(manifest.digest, hex::encode(Sha256::digest(&data)));
+        assert_eq!(manifest.chunk_count(), 11);
+        assert_eq!(read_back(&mut store, &manifest, 0..manifest.size), data);
+        assert!(
+            store.get("up/u1").unwrap().is_none(),
+            "upload state removed once complete"
+        );
+        let stored = store.get(&manifest.key()).unwrap().unwrap();
+        assert_eq!(Manifest::decode("k", &stored).unwrap(), manifest);
+    }
+
+    #[test]
+    fn unaligned_out_of_order_and_duplicate_pieces_reassemble() {
+        let data = file_bytes(5000);
+        let orders: [Vec<Range<usize>>; 4] = [
+            split(5000, 300),
+            split(5000, 300).into_iter().rev().collect(),
+            vec![4000..5000, 0..100, 50..2500, 2400..4100, 0..5000],
+            vec![1..2, 0..1, 3000..5000, 2..2999, 2999..3000],
+        ];
+        for pieces in orders {
+            let mut store = MemoryStore::default();
+            let (events, _) = upload_in_requests(&mut store, &data, &pieces, config(1024), true);
+            let (manifest, _) = completed(&events);
+            assert_eq!(
+                read_back(&mut store, &manifest, 0..5000),
+                data,
+                "{pieces:?}"
+            );
+            assert_eq!(
+                read_back(&mut store, &manifest, 1000..3333),
+                &data[1000..3333]
+            );
+            assert_eq!(
+                store.keys_with_prefix("up/").count(),
+                5,
+                "chunks only: {pieces:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lost_state_write_is_repaired_by_resending() {
+        // A request stores chunks but dies before saving the state: the next request, working from the
+        // older state, gets the same bytes again and the result is still exact.
+        let data = file_bytes(4096);
+        let cfg = config(1024);
+        let mut store = MemoryStore::default();
+        let state =
+            UploadState::new("u1".into(), describe(&data, true), &cfg, 1 << 20, NOW).unwrap();
+        let mut writer = UploadWriter::new(state.clone(), cfg, NOW);
+        writer.write(0, data.slice(0..2048)).unwrap();
+        drain(&mut writer, &mut store);
+        // No finish_request: the state is lost.
+        let mut writer = UploadWriter::new(state, cfg, NOW);
+        writer.write(0, data.slice(0..4096)).unwrap();
+        drain(&mut writer, &mut store);
+        let (manifest, _) =
+            completed(&std::iter::from_fn(|| writer.poll_event()).collect::<Vec<_>>());
+        assert_eq!(read_back(&mut store, &manifest, 0..4096), data);
+    }
+
+    #[test]
+    fn resume_offset_tracks_the_contiguous_prefix() {
+        let data = file_bytes(4096);
+        let cfg = config(1024);
+        let mut store = MemoryStore::default();
+        let (events, _) = upload_in_requests(&mut store, &data, &[0..1500, 2000..2500], cfg, false);
+        assert!(events.is_empty());
+        let state = UploadState::decode("up/u1", &store.get("up/u1").unwrap().unwrap()).unwrap();
+        assert_eq!(state.resume_offset(), 1500);
+        assert_eq!(state.received.missing(4096), vec![1500..2000, 2500..4096]);
+    }
+
+    #[test]
+    fn a_digest_mismatch_discards_everything() {
+        let data = file_bytes(3000);
+        let cfg = config(1024);
+        let mut store = MemoryStore::default();
+        let mut description = describe(&data, true);
+        description.sha256 = Some(hex::encode(Sha256::digest(b"something else")));
+        let state = UploadState::new("u1".into(), description, &cfg, 1 << 20, NOW).unwrap();
+        store.set("up/u1", state.encode()).unwrap();
+        let mut writer = UploadWriter::new(state, cfg, NOW);
+        writer.write(0, data.clone()).unwrap();
+        drain(&mut writer, &mut store);
+        assert!(matches!(
+            writer.poll_event(),
+            Some(UploadEvent::Failed(StoreError::DigestMismatch { .. }))
+        ));
+        assert_eq!(
+            store.keys_with_prefix("").count(),
+            0,
+            "nothing left: {:?}",
+            store.keys_with_prefix("").collect::<Vec<_>>()
+        );
+        assert_eq!(
+            writer.write(0, data.slice(0..1)),
+            Err(StoreError::Finished {
+                upload_id: "u1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn identical_files_are_stored_once() {
+        let data = file_bytes(3000);
+        let cfg = config(1024);
+        let mut store = MemoryStore::default();
+        let (first, _) = upload_in_requests(&mut store, &data, &[0..3000], cfg, false);
+        let (first, _) = completed(&first);
+        let bytes_after_first = store.stored_bytes();
+        let state = UploadState::new(
+            "u2".into(),
+            describe(&data, false),
+            &cfg,
+            1 << 20,
+            NOW.plus_secs(60),
+        )
+        .unwrap();
+        let mut writer = UploadWriter::new(state, cfg, NOW.plus_secs(60));
+        writer.write(0, data.clone()).unwrap();
+        drain(&mut writer, &mut store);
+        let (second, deduplicated) =
+            completed(&std::iter::from_fn(|| writer.poll_event()).collect::<Vec<_>>());
+        assert!(deduplicated);
+        assert_eq!(second.upload_id, first.upload_id);
+        assert_eq!(second.expires, first.expires + 60);
+        assert_eq!(store.keys_with_prefix("up/u2").count(), 0);
+        assert!(store.stored_bytes() <= bytes_after_first + 2);
+    }
+
+    #[test]
+    fn limits_and_bad_input_give_typed_errors() {
+        let cfg = config(1024);
+        let big = FileDescription {
+            size: (1 << 20) + 1,
+            name: None,
+            content_type: "a/b".into(),
+            sha256: None,
+        };
+        assert_eq!(
+            UploadState::new("u".into(), big, &cfg, 1 << 20, NOW),
+            Err(StoreError::FileTooLarge {
+                size: (1 << 20) + 1,
+                max: 1 << 20
+            })
+        );
+        let small = FileDescription {
+            size: 10,
+            name: None,
+            content_type: "a/b".into(),
+            sha256: None,
+        };
+        assert_eq!(
+            UploadState::new("u".into(), small.clone(), &config(0), 1 << 20, NOW),
+            Err(StoreError::BadChunkSize {
+                chunk_size: 0,
+                limit: 1 << 20
+            })
+        );
+        assert_eq!(
+            UploadState::new("u".into(), small.clone(), &cfg, 512, NOW),
+            Err(StoreError::BadChunkSize {
+                chunk_size: 1024,
+                limit: 512
+            })
+        );
+        let state = UploadState::new("u".into(), small, &cfg, 1 << 20, NOW).unwrap();
+        let mut writer = UploadWriter::new(state, cfg, NOW);
+        assert_eq!(
+            writer.write(8, Bytes::from_static(b"abc")),
+            Err(StoreError::OutOfBounds {
+                start: 8,
+                end: 11,
+                size: 10
+            })
+        );
+        assert_eq!(
+            writer.on_value("up/other/0", None),
+            Err(StoreError::UnexpectedValue {
+                key: "up/other/0".into()
+            })
+        );
+        assert!(matches!(
+            UploadState::decode("up/u", b"{not json"),
+            Err(StoreError::CorruptRecord { .. })
+        ));
+        assert!(matches!(
+            Manifest::decode("file/x", b"[]"),
+            Err(StoreError::CorruptRecord { .. })
+        ));
+        let mut tiny = MemoryStore::with_value_limit(4);
+        assert!(matches!(
+            tiny.set("k", Bytes::from_static(b"12345")),
+            Err(KvError::ValueTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_lost_chunk_fails_the_upload_instead_of_publishing() {
+        let data = file_bytes(3000);
+        let cfg = config(1024);
+        let mut store = MemoryStore::default();
+        let (_, _) = upload_in_requests(&mut store, &data, &[1024..3000], cfg, false);
+        store.delete("up/u1/1").unwrap();
+        let state = UploadState::decode("up/u1", &store.get("up/u1").unwrap().unwrap()).unwrap();
+        let mut writer = UploadWriter::new(state, cfg, NOW);
+        writer.write(0, data.slice(0..1024)).unwrap();
+        drain(&mut writer, &mut store);
+        assert!(matches!(
+            writer.poll_event(),
+            Some(UploadEvent::Failed(StoreError::MissingChunk { .. }))
+        ));
+        assert_eq!(store.keys_with_prefix("file/").count(), 0);
+    }
+
+    #[test]
+    fn empty_files_complete_at_once_and_expiry_is_reported() {
+        let cfg = config(1024);
+        let mut store = MemoryStore::default();
+        let state = UploadState::new("u1".into(), describe(b"", true), &cfg, 1 << 20, NOW).unwrap();
+        let mut writer = UploadWriter::new(state, cfg, NOW);
+        drain(&mut writer, &mut store);
+        let (manifest, _) =
+            completed(&std::iter::from_fn(|| writer.poll_event()).collect::<Vec<_>>());
+        assert_eq!(manifest.digest, hex::encode(Sha256::digest(b"")));
+        assert_eq!(manifest.chunk_reads(0..10).count(), 0);
+        assert!(!manifest.is_expired(NOW));
+        assert!(manifest.is_expired(NOW.plus_secs(cfg.file_lifetime_secs)));
+        assert_eq!(
+            manifest.deletion_ops(),
+            vec![StoreOp::Delete {
+                key: manifest.key()
+            }]
+        );
+    }
+
+    #[test]
+    fn chunk_reads_cover_exactly_the_range() {
+        let manifest = Manifest {
+            digest: "ab".into(),
+            size: 2500,
+            name: None,
+            content_type: "a/b".into(),
+            chunk_size: 1000,
+            upload_id: "u".into(),
+            created: 0,
+            expires: 1,
+        };
+        let reads: Vec<(u64, Range<usize>)> = manifest
+            .chunk_reads(999..2001)
+            .map(|r| (r.index, r.within))
+            .collect();
+        assert_eq!(reads, vec![(0, 999..1000), (1, 0..1000), (2, 0..1)]);
+        let tail: Vec<(u64, Range<usize>)> = manifest
+            .chunk_reads(2400..9999)
+            .map(|r| (r.index, r.within))
+            .collect();
+        assert_eq!(tail, vec![(2, 400..500)]);
+        assert_eq!(manifest.chunk_reads(3000..4000).count(), 0);
+    }
+}
