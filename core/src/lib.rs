@@ -20,5 +20,6 @@
 
 pub mod ids;
 pub mod ranges;
+pub mod server;
 pub mod store;
 pub mod time;

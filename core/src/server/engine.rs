@@ -1,0 +1,238 @@
+//! The engine both application servers run on: inputs in order, each handled as a transaction over
+//! the store records it reads, outputs out in order.
+//!
+//! An edge function lives for one request, so every record a handler needs (a registration, a
+//! session, an upload, a chunk) is in the shared store, not in memory. The engine keeps the values it
+//! has been given in a cache for the request. A handler reads through a [`Tx`]; when it asks for a key
+//! that is not cached, the transaction is dropped (its writes and messages with it), the engine yields
+//! a [`StoreOp::Get`] for every missing key, and once the caller has answered them all the same input
+//! is handled again from the start, with the same time and randomness. Handlers are therefore plain
+//! straight-line code, and nothing from a half-handled input ever leaves the engine.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{Input, Output};
+use crate::ids::Entropy;
+use crate::store::StoreOp;
+use crate::time::Timestamp;
+
+/// A handler asked for a key the engine does not have yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Miss;
+
+/// The application logic an [`Engine`] runs.
+pub trait Logic {
+    /// Handles one input. Returning `Err(Miss)` (from [`Tx::get`]) drops the transaction; the input is
+    /// handled again once the missing values are in.
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss>;
+}
+
+/// One input's view of the store and its pending effects.
+pub struct Tx<'a> {
+    cache: &'a BTreeMap<String, Option<Bytes>>,
+    written: BTreeMap<String, Option<Bytes>>,
+    effects: Vec<Output>,
+    missing: BTreeSet<String>,
+    evict: Vec<String>,
+    /// The time of the input.
+    pub now: Timestamp,
+    /// Randomness for the input.
+    pub entropy: Entropy,
+}
+
+impl Tx<'_> {
+    /// The value under `key` as this transaction sees it, or a [`Miss`] if it must be read first.
+    pub fn get(&mut self, key: &str) -> Result<Option<Bytes>, Miss> {
+        if let Some(value) = self.written.get(key) {
+            return Ok(value.clone());
+        }
+        match self.cache.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => {
+                self.missing.insert(key.to_owned());
+                Err(Miss)
+            }
+        }
+    }
+
+    /// Like [`Tx::get`] for a value needed once (a file chunk): it leaves the cache when the
+    /// transaction commits, so a request never holds more chunks than it is sending.
+    pub fn get_once(&mut self, key: &str) -> Result<Option<Bytes>, Miss> {
+        let value = self.get(key)?;
+        self.evict.push(key.to_owned());
+        Ok(value)
+    }
+
+    /// Asks for several keys at once, so that their reads go out together; a [`Miss`] if any is
+    /// missing.
+    pub fn prefetch<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) -> Result<(), Miss> {
+        let mut missed = false;
+        for key in keys {
+            missed |= self.get(key).is_err();
+        }
+        if missed { Err(Miss) } else { Ok(()) }
+    }
+
+    /// A JSON record under `key`: `Ok(None)` when absent, `Ok(Some(Err(..)))` when it does not decode.
+    pub fn record<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<Result<T, String>>, Miss> {
+        Ok(self
+            .get(key)?
+            .map(|value| serde_json::from_slice(&value).map_err(|e| e.to_string())))
+    }
+
+    /// Writes `value` under `key` (emitted when the transaction commits).
+    pub fn set(&mut self, key: &str, value: Bytes) {
+        self.written.insert(key.to_owned(), Some(value.clone()));
+        self.effects.push(Output::Store(StoreOp::Set {
+            key: key.to_owned(),
+            value,
+        }));
+    }
+
+    /// Writes a JSON record under `key`.
+    pub fn set_record<T: Serialize>(&mut self, key: &str, record: &T) {
+        // Serializing plain data structures to JSON cannot fail.
+        self.set(
+            key,
+            Bytes::from(serde_json::to_vec(record).unwrap_or_default()),
+        );
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&mut self, key: &str) {
+        self.written.insert(key.to_owned(), None);
+        self.effects.push(Output::Store(StoreOp::Delete {
+            key: key.to_owned(),
+        }));
+    }
+
+    /// Applies a store operation yielded by a lower layer (a `Get` is answered from this transaction).
+    pub fn apply(&mut self, op: StoreOp) -> Result<Option<Bytes>, Miss> {
+        match op {
+            StoreOp::Get { key } => self.get(&key),
+            StoreOp::Set { key, value } => {
+                self.set(&key, value);
+                Ok(None)
+            }
+            StoreOp::Delete { key } => {
+                self.delete(&key);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Emits an output (a message, a subscription, a timer), in order with the store writes.
+    pub fn emit(&mut self, output: Output) {
+        self.effects.push(output);
+    }
+}
+
+/// Runs a [`Logic`] over inputs, store values and outputs. See the module doc for the protocol:
+/// call [`Engine::handle`] with each input, apply every [`Output`] from [`Engine::poll_output`] in
+/// order, answer every `Output::Store(StoreOp::Get)` with [`Engine::store_value`], until
+/// [`Engine::poll_output`] returns `None`.
+pub struct Engine<L> {
+    logic: L,
+    cache: BTreeMap<String, Option<Bytes>>,
+    queue: VecDeque<(Input, Timestamp, Entropy)>,
+    pending_reads: BTreeSet<String>,
+    outputs: VecDeque<Output>,
+}
+
+impl<L: Logic> Engine<L> {
+    /// An engine for one request of an edge function (or one test step).
+    pub fn new(logic: L) -> Self {
+        Self {
+            logic,
+            cache: BTreeMap::new(),
+            queue: VecDeque::new(),
+            pending_reads: BTreeSet::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The logic, for its configuration.
+    pub fn logic(&self) -> &L {
+        &self.logic
+    }
+
+    /// Queues an input that happened at `now`, with fresh randomness. Inputs are handled in order.
+    pub fn handle(&mut self, input: Input, now: Timestamp, entropy: Entropy) {
+        self.queue.push_back((input, now, entropy));
+        self.run();
+    }
+
+    /// Answers a `Get` the engine yielded.
+    pub fn store_value(&mut self, key: &str, value: Option<Bytes>) {
+        if self.pending_reads.remove(key) {
+            self.cache.insert(key.to_owned(), value);
+        }
+        if self.pending_reads.is_empty() {
+            self.run();
+        }
+    }
+
+    /// The next output.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Whether every queued input has been handled.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn run(&mut self) {
+        while self.pending_reads.is_empty() {
+            let Some((input, now, entropy)) = self.queue.front() else {
+                return;
+            };
+            let mut tx = Tx {
+                cache: &self.cache,
+                written: BTreeMap::new(),
+                effects: Vec::new(),
+                missing: BTreeSet::new(),
+                evict: Vec::new(),
+                now: *now,
+                entropy: *entropy,
+            };
+            let outcome = self.logic.handle(&mut tx, input);
+            let Tx {
+                written,
+                effects,
+                missing,
+                evict,
+                ..
+            } = tx;
+            match outcome {
+                Ok(()) => {
+                    self.cache.extend(written);
+                    for key in evict {
+                        self.cache.remove(&key);
+                    }
+                    self.outputs.extend(effects);
+                    self.queue.pop_front();
+                }
+                Err(Miss) => {
+                    for key in missing {
+                        if self.pending_reads.insert(key.clone()) {
+                            self.outputs.push_back(Output::Store(StoreOp::Get { key }));
+                        }
+                    }
+                    if self.pending_reads.is_empty() {
+                        // A handler returned Miss without a missing key: a logic error. Drop the input
+                        // rather than spin.
+                        self.queue.pop_front();
+                    }
+                }
+            }
+        }
+    }
+}
