@@ -38,9 +38,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
-use url::Url;
 
 use crate::time::Timestamp;
+
+/// The URL type of this API (from the `url` crate), re-exported so callers need not depend on it.
+pub use url::Url;
 
 /// The prefix of a feature code: the digest algorithm, as in `sha-256:<hex>`.
 pub const FEATURE_CODE_PREFIX: &str = "sha-256:";
