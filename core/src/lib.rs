@@ -7,6 +7,10 @@
 //! in tests driven in virtual time.
 //!
 //! ## What lives here
+//! - [`first_value`]: the first value of claims 4 and 13: the content digest (feature code and storage
+//!   key) and the HMAC-signed, expiring URL of a file's storage path, with its verification.
+//! - [`ft_http`]: the GSMA RCC.07 FT-HTTP file-info XML (`application/vnd.gsma.rcs-ft-http+xml`) that
+//!   carries the first value between application servers.
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //! - [`ranges`]: sets of byte ranges, for what has arrived of a file in any order.
@@ -18,6 +22,8 @@
 //! - Parsers never panic on untrusted input; they return typed errors that say what was being parsed.
 //! - Everything that must outlive one edge-function request serializes with serde.
 
+pub mod first_value;
+pub mod ft_http;
 pub mod ids;
 pub mod ranges;
 pub mod server;
