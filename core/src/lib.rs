@@ -14,6 +14,8 @@
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //! - [`ranges`]: sets of byte ranges, for what has arrived of a file in any order.
+//! - [`server`]: the sender AS and the receiver AS as sans-IO state machines, on one engine that
+//!   handles each input as a transaction over the store records it reads.
 //! - [`store`]: the shared-store layout (chunks, manifests, uploads) over a key-value interface, and
 //!   the sans-IO upload writer that fills it.
 //!

@@ -23,16 +23,12 @@ use serde::{Deserialize, Serialize};
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
 
+use crate::first_value::ContentDigest;
 use crate::ranges::{RangeSet, TooManyGaps};
 use crate::time::Timestamp;
 
 /// Key names of the layout.
 pub mod keys {
-    /// The manifest of the completed file with this SHA-256 (lowercase hex).
-    pub fn manifest(digest_hex: &str) -> String {
-        format!("file/{digest_hex}")
-    }
-
     /// The state of an upload in progress.
     pub fn upload(upload_id: &str) -> String {
         format!("up/{upload_id}")
@@ -223,7 +219,10 @@ pub enum StoreError {
     TooManyGaps(#[from] TooManyGaps),
     /// The complete upload does not hash to the digest the sender announced.
     #[error("upload hashes to {actual}, not the announced {expected}")]
-    DigestMismatch { expected: String, actual: String },
+    DigestMismatch {
+        expected: ContentDigest,
+        actual: ContentDigest,
+    },
     /// A stored record could not be decoded.
     #[error("stored record {key} is corrupt: {reason}")]
     CorruptRecord { key: String, reason: String },
@@ -241,8 +240,8 @@ pub enum StoreError {
 /// The manifest of a completed file (`file/<sha256-hex>`): where its chunks are and what it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// SHA-256 of the file's bytes, lowercase hex: the feature code of the first value.
-    pub digest: String,
+    /// SHA-256 of the file's bytes: the feature code of the first value.
+    pub digest: ContentDigest,
     /// Size in bytes.
     pub size: u64,
     /// The file's name as the sender gave it (untrusted text).
@@ -273,7 +272,7 @@ pub struct ChunkRead {
 impl Manifest {
     /// The manifest's own key.
     pub fn key(&self) -> String {
-        keys::manifest(&self.digest)
+        self.digest.storage_key()
     }
 
     /// The number of chunks.
@@ -340,8 +339,8 @@ pub struct FileDescription {
     pub name: Option<String>,
     /// The file's MIME type.
     pub content_type: String,
-    /// The SHA-256 the sender announced, lowercase hex, if it did.
-    pub sha256: Option<String>,
+    /// The SHA-256 the sender announced, if it did.
+    pub sha256: Option<ContentDigest>,
 }
 
 /// The persistent state of an upload in progress (`up/<upload-id>`): what has been received and how
@@ -732,15 +731,14 @@ impl UploadWriter {
         let Some(hasher) = self.restore_hasher() else {
             return;
         };
-        let digest = hex::encode(hasher.finalize());
-        if let Some(expected) = &self.state.file.sha256
-            && !expected.eq_ignore_ascii_case(&digest)
+        let digest = ContentDigest::from_hasher(hasher);
+        if let Some(expected) = self.state.file.sha256
+            && expected != digest
         {
-            let error = StoreError::DigestMismatch {
-                expected: expected.clone(),
+            self.fail(StoreError::DigestMismatch {
+                expected,
                 actual: digest,
-            };
-            self.fail(error);
+            });
             return;
         }
         let manifest = Manifest {
@@ -884,7 +882,7 @@ mod tests {
             size: data.len() as u64,
             name: Some("report.pdf".into()),
             content_type: "application/pdf".into(),
-            sha256: announce_digest.then(|| hex::encode(Sha256::digest(data))),
+            sha256: announce_digest.then(|| ContentDigest::of(data)),
         }
     }
 
@@ -982,7 +980,7 @@ mod tests {
         let (manifest, deduplicated) = completed(&events);
         assert_eq!(reads, 1, "only the duplicate check reads");
         assert!(!deduplicated);
-        assert_eq!(manifest.digest, hex::encode(Sha256::digest(&data)));
+        assert_eq!(manifest.digest, ContentDigest::of(&data));
         assert_eq!(manifest.chunk_count(), 11);
         assert_eq!(read_back(&mut store, &manifest, 0..manifest.size), data);
         assert!(
@@ -1062,7 +1060,7 @@ mod tests {
         let cfg = config(1024);
         let mut store = MemoryStore::default();
         let mut description = describe(&data, true);
-        description.sha256 = Some(hex::encode(Sha256::digest(b"something else")));
+        description.sha256 = Some(ContentDigest::of(b"something else"));
         let state = UploadState::new("u1".into(), description, &cfg, 1 << 20, NOW).unwrap();
         store.set("up/u1", state.encode()).unwrap();
         let mut writer = UploadWriter::new(state, cfg, NOW);
@@ -1208,7 +1206,7 @@ mod tests {
         drain(&mut writer, &mut store);
         let (manifest, _) =
             completed(&std::iter::from_fn(|| writer.poll_event()).collect::<Vec<_>>());
-        assert_eq!(manifest.digest, hex::encode(Sha256::digest(b"")));
+        assert_eq!(manifest.digest, ContentDigest::of(b""));
         assert_eq!(manifest.chunk_reads(0..10).count(), 0);
         assert!(!manifest.is_expired(NOW));
         assert!(manifest.is_expired(NOW.plus_secs(cfg.file_lifetime_secs)));
@@ -1223,7 +1221,7 @@ mod tests {
     #[test]
     fn chunk_reads_cover_exactly_the_range() {
         let manifest = Manifest {
-            digest: "ab".into(),
+            digest: ContentDigest([0xab; 32]),
             size: 2500,
             name: None,
             content_type: "a/b".into(),
