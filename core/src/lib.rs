@@ -8,6 +8,8 @@
 //!
 //! ## What lives here
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
+//! - [`sdp`]: SDP bodies with MSRP media and RFC 5547 file transfer attributes; file transfer offers
+//!   and answers.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //!
 //! ## Invariants
@@ -16,4 +18,5 @@
 //! - Everything that must outlive one edge-function request serializes with serde.
 
 pub mod ids;
+pub mod sdp;
 pub mod time;
