@@ -12,6 +12,8 @@
 //! - [`ft_http`]: the GSMA RCC.07 FT-HTTP file-info XML (`application/vnd.gsma.rcs-ft-http+xml`) that
 //!   carries the first value between application servers.
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
+//! - [`sdp`]: SDP bodies with MSRP media and RFC 5547 file transfer attributes; file transfer offers
+//!   and answers.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //! - [`ranges`]: sets of byte ranges, for what has arrived of a file in any order.
 //! - [`server`]: the sender AS and the receiver AS as sans-IO state machines, on one engine that
@@ -28,6 +30,7 @@ pub mod first_value;
 pub mod ft_http;
 pub mod ids;
 pub mod ranges;
+pub mod sdp;
 pub mod server;
 pub mod store;
 pub mod time;
