@@ -8,6 +8,8 @@
 //!
 //! ## What lives here
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
+//! - [`msrp`]: MSRP (RFC 4975) and MSRP over WebSocket (RFC 7977): URIs, frames, the incremental
+//!   parser and serializer, responses and REPORTs, chunking, reassembly and windowed sending.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //!
 //! ## Invariants
@@ -16,4 +18,5 @@
 //! - Everything that must outlive one edge-function request serializes with serde.
 
 pub mod ids;
+pub mod msrp;
 pub mod time;
