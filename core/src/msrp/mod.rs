@@ -49,7 +49,7 @@ pub use frame::{
     ByteRange, Continuation, FailureReport, Frame, Header, Headers, Method, Request, Response,
     StatusHeader, status,
 };
-pub use parse::{Limits, Status, parse, parse_message};
+pub use parse::{BodyLengthCheck, Limits, Status, parse, parse_message};
 pub use reassembly::{
     AbortReason, ByteRangeSet, ChunkOutcome, DEFAULT_MAX_RANGES, Reassembly, ReassemblyState,
 };
@@ -227,8 +227,7 @@ pub enum MsrpError {
         /// What is wrong with it.
         problem: RangeProblem,
     },
-    /// A SEND body's length differs from `range-end - range-start + 1` (longer, or shorter while
-    /// [`Limits::allow_short_body`] is off).
+    /// A SEND body's length differs from `range-end - range-start + 1` (see [`BodyLengthCheck`]).
     #[error("body is {actual} bytes but Byte-Range {range} says {declared}")]
     BodyLengthMismatch {
         /// The range as parsed.

@@ -17,12 +17,9 @@ pub struct Limits {
     /// with 413. Default 1 MiB. Bodies of other methods are also capped at 10240 bytes (RFC 4975
     /// section 7.1).
     pub max_body_bytes: usize,
-    /// Accept a SEND body shorter than its Byte-Range declares. RFC 4975 section 7.3.1 asks
-    /// receivers to measure the payload rather than trust range-end, and the RFC's own examples
-    /// count the CRLF before the end-line in their ranges (`Hey Bob, are you there?` is 23 bytes
-    /// under `1-25/25`). Off by default: a mismatch is [`MsrpError::BodyLengthMismatch`]. A body
-    /// longer than its range is always an error.
-    pub allow_short_body: bool,
+    /// How a SEND body is checked against its Byte-Range. Default
+    /// [`BodyLengthCheck::Exact`].
+    pub body_length: BodyLengthCheck,
 }
 
 impl Default for Limits {
@@ -30,9 +27,29 @@ impl Default for Limits {
         Self {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 1024 * 1024,
-            allow_short_body: false,
+            body_length: BodyLengthCheck::Exact,
         }
     }
+}
+
+/// How strictly [`parse`] holds a SEND body to its Byte-Range.
+///
+/// RFC 4975 section 7.3.1 asks receivers to measure the payload rather than trust range-end, and
+/// the RFC's own examples miscount: `Hey Bob, are you there?` is 23 bytes under `1-25/25`
+/// (section 4), and the bodies of sections 11.2 and 11.6 are longer than their ranges. Whatever the
+/// setting, [`super::Reassembly`] places a chunk by its start and its measured length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BodyLengthCheck {
+    /// The body is exactly `range-end - range-start + 1` bytes when range-end is known, and never
+    /// runs past the total: otherwise [`MsrpError::BodyLengthMismatch`] or
+    /// [`MsrpError::ChunkBeyondTotal`].
+    #[default]
+    Exact,
+    /// As `Exact`, but a body shorter than its range passes (an interrupted chunk, section 7.3.1).
+    AllowShorter,
+    /// The body is not compared with the Byte-Range (the range itself is still checked). For
+    /// reading the RFC examples, or relaying without judging.
+    Ignore,
 }
 
 /// RFC 4975 section 7.1: bodies of requests other than SEND are at most 10240 octets.
@@ -330,15 +347,19 @@ fn check_send_range(request: &Request, limits: &Limits) -> Result<(), MsrpError>
     if request.method != Method::Send || request.continuation == Continuation::Aborted {
         return Ok(());
     }
+    if limits.body_length == BodyLengthCheck::Ignore {
+        return Ok(());
+    }
     let actual = request.body.as_ref().map_or(0, |b| b.len() as u64);
-    if let Some(declared) = range.declared_len()
-        && (actual > declared || (actual < declared && !limits.allow_short_body))
-    {
-        return Err(MsrpError::BodyLengthMismatch {
-            range,
-            declared,
-            actual,
-        });
+    if let Some(declared) = range.declared_len() {
+        let shorter_ok = limits.body_length == BodyLengthCheck::AllowShorter;
+        if actual > declared || (actual < declared && !shorter_ok) {
+            return Err(MsrpError::BodyLengthMismatch {
+                range,
+                declared,
+                actual,
+            });
+        }
     }
     if let Some(total) = range.total {
         let end = (range.start - 1).saturating_add(actual);
@@ -633,9 +654,9 @@ From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
         ] {
             request(&chunk(ok.0, ok.1, '+'));
         }
-        // Short bodies pass when allowed; long ones never do. Aborted chunks are not measured.
+        // Short bodies pass when allowed, long ones only unchecked; aborted chunks are not measured.
         let lenient = Limits {
-            allow_short_body: true,
+            body_length: BodyLengthCheck::AllowShorter,
             ..Limits::default()
         };
         let short = Bytes::from(chunk("1-4/9", "abc", '$'));
@@ -647,6 +668,21 @@ From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
         assert!(matches!(
             parse(&long, &lenient),
             Err(MsrpError::BodyLengthMismatch { .. })
+        ));
+        let ignore = Limits {
+            body_length: BodyLengthCheck::Ignore,
+            ..Limits::default()
+        };
+        assert!(matches!(parse(&long, &ignore), Ok(Status::Complete { .. })));
+        let beyond = Bytes::from(chunk("8-*/9", "abc", '$'));
+        assert!(matches!(
+            parse(&beyond, &ignore),
+            Ok(Status::Complete { .. })
+        ));
+        let contradictory = Bytes::from(chunk("5-3/9", "", '$'));
+        assert!(matches!(
+            parse(&contradictory, &ignore),
+            Err(MsrpError::ContradictoryByteRange { .. })
         ));
         request(&chunk("1-9/9", "abc", '#'));
         // A REPORT's range is about the reported bytes, not its (absent) body.

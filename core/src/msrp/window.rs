@@ -169,6 +169,7 @@ impl WindowedSender {
         status_code: u16,
         now: Timestamp,
     ) -> Result<SenderEvent, MsrpError> {
+        // Time plays no part in an answer that arrived; `now` keeps the input shape of the others.
         let _ = now;
         let at = self
             .in_flight
