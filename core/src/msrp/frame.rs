@@ -893,9 +893,11 @@ impl Request {
     /// code (see [`status::comment`]).
     ///
     /// Returns `None` where RFC 4975 forbids a response: for REPORT requests (section 7.1.2), under
-    /// `Failure-Report: no`, and for a 200 under `Failure-Report: partial` (section 7.1.4).
+    /// `Failure-Report: no`, and for a 200 under `Failure-Report: partial` (section 7.1.4); also
+    /// for a code above 999, which has no three-digit form. A comment with control characters is
+    /// left out.
     pub fn response(&self, code: u16, comment: Option<&str>, local: &MsrpUri) -> Option<Response> {
-        if self.method == Method::Report {
+        if self.method == Method::Report || code > 999 {
             return None;
         }
         match self.failure_report() {
@@ -1006,6 +1008,18 @@ pub enum Frame {
     Request(Request),
     /// A response.
     Response(Response),
+}
+
+impl From<Request> for Frame {
+    fn from(request: Request) -> Self {
+        Self::Request(request)
+    }
+}
+
+impl From<Response> for Frame {
+    fn from(response: Response) -> Self {
+        Self::Response(response)
+    }
 }
 
 impl Frame {
@@ -1174,8 +1188,12 @@ mod tests {
             Some("87652491"),
             "a failed set changes nothing"
         );
-        assert!(req.headers.set("X-Bad", "a\r\nb").is_err());
-        assert!(req.headers.set("1Bad", "x").is_err());
+        for (name, value) in [("X-Bad", "a\r\nb"), ("1Bad", "x"), ("Bad Name", "x")] {
+            assert_eq!(
+                req.headers.set(name, value),
+                Err(MsrpError::InvalidHeader { name: name.into() })
+            );
+        }
         assert!(req.headers.remove("Success-Report"));
         assert_eq!(req.headers.success_report(), None);
         assert!(!req.headers.remove("To-Path"));
@@ -1246,6 +1264,7 @@ mod tests {
         let mut no = send();
         no.headers.set_failure_report(FailureReport::No);
         assert_eq!(no.response(400, None, &local), None);
+        assert_eq!(req.response(1000, None, &local), None);
         let mut partial = send();
         partial.headers.set_failure_report(FailureReport::Partial);
         assert_eq!(partial.response(200, None, &local), None);

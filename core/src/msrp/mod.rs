@@ -28,6 +28,68 @@
 //!   on with each 200, stops on an error response or a transaction timeout (408), and remembers the
 //!   acknowledged prefix so a transfer resumes after a disconnect.
 //!
+//! ## Example: take a chunk, store its new bytes, answer it
+//! ```
+//! use bytes::Bytes;
+//! use rcs_core::msrp::{Frame, Limits, MsrpUri, Reassembly, parse_message};
+//!
+//! // One WebSocket message from the client.
+//! let wire = Bytes::from_static(b"MSRP a786hjs2 SEND\r\n\
+//!     To-Path: msrps://as.example.com:443/s1;ws\r\n\
+//!     From-Path: msrps://df7jal23ls0d.invalid:2855/98cjs;ws\r\n\
+//!     Message-ID: 87652491\r\n\
+//!     Byte-Range: 1-5/10\r\n\
+//!     Content-Type: application/octet-stream\r\n\
+//!     \r\n\
+//!     hello\r\n\
+//!     -------a786hjs2+\r\n");
+//! let Frame::Request(chunk) = parse_message(&wire, &Limits::default())? else {
+//!     unreachable!("a request")
+//! };
+//! let mut reassembly = Reassembly::new("87652491", 1 << 30);
+//! let outcome = reassembly.on_chunk(&chunk)?;
+//! for (offset, bytes) in outcome.new_slices(chunk.body.as_ref().unwrap()) {
+//!     assert_eq!((offset, &bytes[..]), (0, &b"hello"[..])); // write to storage here
+//! }
+//! assert!(!outcome.complete);
+//! let local: MsrpUri = "msrps://as.example.com:443/s1;ws".parse()?;
+//! let ok = chunk.response(200, None, &local).expect("Failure-Report allows a 200");
+//! let mut out = Vec::new();
+//! Frame::from(ok).encode(&mut out);
+//! assert!(out.starts_with(b"MSRP a786hjs2 200 OK\r\nTo-Path: msrps://df7jal23ls0d.invalid"));
+//! # Ok::<(), rcs_core::msrp::MsrpError>(())
+//! ```
+//!
+//! ## Example: send a stored file with two chunks in flight
+//! ```
+//! use bytes::Bytes;
+//! use rcs_core::ids::{Entropy, TokenSource};
+//! use rcs_core::msrp::{Chunker, SenderEvent, WindowedSender};
+//! use rcs_core::time::Timestamp;
+//!
+//! let file = Bytes::from(vec![7u8; 300]);
+//! let to = vec!["msrps://df7jal23ls0d.invalid:2855/98cjs;ws".parse()?];
+//! let from = vec!["msrps://as.example.com:443/s1;ws".parse()?];
+//! let chunker = Chunker::new("f81d4fae7dec", "application/octet-stream", Some(300), 128, to, from)?;
+//! let mut sender = WindowedSender::new("f81d4fae7dec", 300, 128, 2, 0);
+//! let mut tids = TokenSource::new(Entropy([1; 32]));
+//! let now = Timestamp::from_unix_secs(1_700_000_000);
+//! let mut sent = Vec::new();
+//! while let Some(plan) = sender.next_chunk(&mut tids, now) {
+//!     let body = file.slice(plan.range.start as usize..plan.range.end as usize);
+//!     let request = chunker.request_for(&plan, body)?;
+//!     let (mut head, mut tail) = (Vec::new(), Vec::new());
+//!     request.encode_head(&mut head); // send head, then request.body, then tail
+//!     request.encode_tail(&mut tail);
+//!     sent.push(request.transaction_id);
+//! }
+//! assert_eq!(sent.len(), 2); // the window is full
+//! assert_eq!(sender.on_response(&sent[0], 200, now)?, SenderEvent::Acknowledged { range: 0..128 });
+//! assert_eq!(sender.acknowledged(), 128);
+//! assert!(sender.next_chunk(&mut tids, now).is_some()); // the last chunk, 256..300
+//! # Ok::<(), rcs_core::msrp::MsrpError>(())
+//! ```
+//!
 //! ## Invariants
 //! - Parsing never panics; every failure is a typed [`MsrpError`] with what was being parsed and
 //!   where. Header and body sizes are bounded by [`Limits`].

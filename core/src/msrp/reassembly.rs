@@ -129,7 +129,10 @@ impl ByteRangeSet {
 
     /// Number of bytes received.
     pub fn covered_bytes(&self) -> u64 {
-        self.ranges.iter().map(|r| r.end - r.start).sum()
+        self.ranges
+            .iter()
+            .map(|r| r.end.saturating_sub(r.start))
+            .sum()
     }
 }
 
