@@ -14,6 +14,8 @@
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
 //! - [`sdp`]: SDP bodies with MSRP media and RFC 5547 file transfer attributes; file transfer offers
 //!   and answers.
+//! - [`msrp`]: MSRP (RFC 4975) and MSRP over WebSocket (RFC 7977): URIs, frames, the incremental
+//!   parser and serializer, responses and REPORTs, chunking, reassembly and windowed sending.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //! - [`ranges`]: sets of byte ranges, for what has arrived of a file in any order.
 //! - [`server`]: the sender AS and the receiver AS as sans-IO state machines, on one engine that
@@ -29,6 +31,7 @@
 pub mod first_value;
 pub mod ft_http;
 pub mod ids;
+pub mod msrp;
 pub mod ranges;
 pub mod sdp;
 pub mod server;
