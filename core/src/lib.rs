@@ -8,6 +8,8 @@
 //!
 //! ## What lives here
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
+//! - [`sip`]: SIP over WebSocket (RFC 3261, RFC 7118): message parser and writer, request and response
+//!   builders, CANCEL, dialogs.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //!
 //! ## Invariants
@@ -16,4 +18,5 @@
 //! - Everything that must outlive one edge-function request serializes with serde.
 
 pub mod ids;
+pub mod sip;
 pub mod time;
