@@ -144,11 +144,18 @@ impl<'a> Cursor<'a> {
                     break;
                 }
                 Some(b'\\') => {
-                    // quoted-pair: `\` and any byte but CR and LF (those never reach here).
-                    if bytes.get(self.pos + 1).is_none_or(|b| !b.is_ascii()) {
+                    // quoted-pair: `\` and an ASCII byte other than CR and LF.
+                    if bytes
+                        .get(self.pos + 1)
+                        .is_none_or(|&b| !b.is_ascii() || b == b'\r' || b == b'\n')
+                    {
                         return Err(Fail::new(self.pos, "escaped character"));
                     }
                     self.pos += 2;
+                }
+                // qdtext has no control characters but tab.
+                Some(&b) if (b < 0x20 && b != b'\t') || b == 0x7f => {
+                    return Err(Fail::new(self.pos, "text in quotes"));
                 }
                 Some(_) => self.pos += 1,
             }
@@ -285,7 +292,15 @@ mod tests {
             assert_eq!(unquote(raw), text);
             assert_eq!(unquote(&quote(text)), text);
         }
-        for bad in ["\"open", "\"ends with escape\\", "x", "\"\\é\""] {
+        for bad in [
+            "\"open",
+            "\"ends with escape\\",
+            "x",
+            "\"\\é\"",
+            "\"a\r\nb\"",
+            "\"\\\n\"",
+            "\"\u{7f}\"",
+        ] {
             assert!(Cursor::new(bad).quoted().is_err(), "{bad:?}");
         }
     }

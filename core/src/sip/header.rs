@@ -342,11 +342,19 @@ impl NameAddr {
         NameAddr::parse_value(s).map_err(|f| super::uri::fail_to_error(f, s))
     }
 
-    /// This value with display name `name` (written as a quoted-string).
-    #[must_use]
-    pub fn with_display_name(mut self, name: &str) -> Self {
+    /// This value with display name `name` (written as a quoted-string). Fails if `name` holds
+    /// control characters other than tab, which a quoted-string cannot carry.
+    pub fn with_display_name(mut self, name: &str) -> Result<Self, SipError> {
+        if name
+            .chars()
+            .any(|c| (c.is_control() && c != '\t') || c == '\u{7f}')
+        {
+            return Err(SipError::InvalidInput {
+                what: "display name (no control characters)",
+            });
+        }
         self.display_name = Some(name.to_owned());
-        self
+        Ok(self)
     }
 
     /// The display name without quotes or escapes.
@@ -817,7 +825,9 @@ mod tests {
     #[test]
     fn name_addr_editing() {
         let mut na = NameAddr::new(SipUri::parse("sip:bob@example.com").expect("uri"))
-            .with_display_name("Bob \"B\"");
+            .with_display_name("Bob \"B\"")
+            .expect("display name");
+        assert!(na.clone().with_display_name("x\r\nEvil: 1").is_err());
         na.set_param("tag", Some("abc")).expect("tag");
         na.set_param("+sip.instance", Some("\"<urn:uuid:x>\""))
             .expect("instance");
