@@ -884,4 +884,35 @@ mod tests {
         assert_ne!(a, b);
         assert!(Host::Domain(a.clone()).is_invalid_domain() && a.len() == 12 + ".invalid".len());
     }
+
+    proptest::proptest! {
+        /// Built messages with arbitrary seeds, header text and bodies write and parse back equal,
+        /// and every strict prefix of what is written is refused with a truncation error.
+        #[test]
+        fn built_messages_round_trip_and_prefixes_fail(
+            seed in proptest::prelude::any::<[u8; 32]>(),
+            value in "[ -~]{0,40}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            cut in 0usize..1000,
+        ) {
+            let built = RequestBuilder::new(
+                Method::Message,
+                uri("sip:bob@example.com"),
+                na("\"Al \\\"ice\\\"\" <sip:alice@example.com>"),
+                na("<sip:bob@example.com>"),
+            )
+            .header("X-Value", &value)
+            .body("application/octet-stream", Bytes::from(body))
+            .build(&mut TokenSource::new(crate::ids::Entropy(seed)));
+            let message = built.map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let wire = message.to_bytes();
+            proptest::prop_assert_eq!(parse(&wire, &Limits::default()), Ok(message.clone()));
+            let cut = cut % wire.len();
+            let prefix = parse(wire.get(..cut).unwrap_or_default(), &Limits::default());
+            proptest::prop_assert!(
+                matches!(prefix, Err(SipError::Truncated { .. } | SipError::ContentLengthMismatch { .. })),
+                "prefix of {} bytes: {:?}", cut, prefix
+            );
+        }
+    }
 }

@@ -824,4 +824,35 @@ mod tests {
         assert_eq!(back, dialog);
         assert_eq!(back.ack(&mut ids(12)), dialog.ack(&mut ids(12)));
     }
+
+    #[test]
+    fn the_local_cseq_stops_below_2_pow_31() {
+        let (mut invite, _) = exchange(200);
+        invite
+            .set_header("CSeq", "2147483647 INVITE")
+            .expect("cseq");
+        let mut ok = response(&invite, 200, "OK", Some("bobtag")).expect("200");
+        ok.push_header("Contact", "<sip:bob@198.51.100.7>")
+            .expect("contact");
+        let mut uac = Dialog::uac(&invite, &ok).expect("uac");
+        assert_eq!(
+            uac.request(Method::Bye, &mut ids(13)),
+            Err(SipError::CSeqExhausted)
+        );
+        assert_eq!(uac.state(), DialogState::Confirmed, "nothing was sent");
+        assert_eq!(SipError::CSeqExhausted.response_code(), 500);
+        assert_eq!(SipError::DialogMismatch.response_code(), 481);
+        assert_eq!(SipError::MissingTag { header: "From" }.response_code(), 400);
+        let mut untagged = invite.clone();
+        untagged
+            .set_header("From", "<sip:alice@example.com>")
+            .expect("from");
+        let mut ok2 = response(&untagged, 200, "OK", Some("bobtag")).expect("200");
+        ok2.push_header("Contact", "<sip:bob@198.51.100.7>")
+            .expect("contact");
+        assert_eq!(
+            Dialog::uas(&untagged, &ok2),
+            Err(SipError::MissingTag { header: "From" })
+        );
+    }
 }

@@ -108,10 +108,16 @@ impl Head {
                 actual: body.len(),
             });
         }
-        let view = decode(&self.start, &self.headers, self.limits.max_values)?;
+        // Decoded with Content-Length still in place, so error field numbers match the message.
+        let view = decode(&self.start, &self.headers, self.limits.max_values, true)?;
+        let headers = self
+            .headers
+            .into_iter()
+            .filter(|h| canonical_name(&h.name) != Some("Content-Length"))
+            .collect();
         Ok(SipMessage {
             start: self.start,
-            headers: self.headers,
+            headers,
             body,
             view,
         })
@@ -190,11 +196,9 @@ fn parse_head(bytes: &[u8], limits: &Limits) -> Result<(Head, usize), SipError> 
 
     // Content-Length is checked against the body, then dropped: the writer recomputes it.
     let mut content_length = None;
-    let mut kept = Vec::with_capacity(headers.len());
-    for (i, h) in headers.into_iter().enumerate() {
+    for (i, h) in headers.iter().enumerate() {
         let field = i + 1;
         if canonical_name(&h.name) != Some("Content-Length") {
-            kept.push(h);
             continue;
         }
         if content_length.is_some() {
@@ -216,7 +220,7 @@ fn parse_head(bytes: &[u8], limits: &Limits) -> Result<(Head, usize), SipError> 
     Ok((
         Head {
             start: start_line,
-            headers: kept,
+            headers,
             content_length,
             limits: *limits,
         },
@@ -305,8 +309,15 @@ fn parse_start_line(line: &str) -> Result<StartLine, SipError> {
     Ok(StartLine::Request { method, uri })
 }
 
-/// Decodes and checks the typed headers. `max_values` bounds the values of one header.
-fn decode(start: &StartLine, headers: &[Header], max_values: usize) -> Result<View, SipError> {
+/// Decodes and checks the typed headers. `max_values` bounds the values of one header;
+/// `content_length_checked` says a Content-Length line was already checked by the parser (anywhere
+/// else the writer computes it, so it may not be set).
+fn decode(
+    start: &StartLine,
+    headers: &[Header],
+    max_values: usize,
+    content_length_checked: bool,
+) -> Result<View, SipError> {
     let mut vias = Vec::new();
     let (mut from, mut to, mut call_id, mut cseq) = (None, None, None, None);
     let mut contacts = Vec::new();
@@ -429,7 +440,7 @@ fn decode(start: &StartLine, headers: &[Header], max_values: usize) -> Result<Vi
                 check_media_type(value).map_err(|f| bad(f, 0, value))?;
                 content_type = Some(value.to_owned());
             }
-            "Content-Length" => {
+            "Content-Length" if !content_length_checked => {
                 return Err(SipError::ComputedHeader {
                     name: "Content-Length",
                 });
@@ -504,7 +515,7 @@ impl SipMessage {
         body: Bytes,
     ) -> Result<SipMessage, SipError> {
         let start = StartLine::Request { method, uri };
-        let view = decode(&start, &headers, usize::MAX)?;
+        let view = decode(&start, &headers, usize::MAX, false)?;
         Ok(SipMessage {
             start,
             headers,
@@ -532,7 +543,7 @@ impl SipMessage {
             code,
             reason: reason.to_owned(),
         };
-        let view = decode(&start, &headers, usize::MAX)?;
+        let view = decode(&start, &headers, usize::MAX, false)?;
         Ok(SipMessage {
             start,
             headers,
@@ -758,7 +769,7 @@ impl SipMessage {
     }
 
     fn replace_headers(&mut self, headers: Vec<Header>) -> Result<(), SipError> {
-        self.view = decode(&self.start, &headers, usize::MAX)?;
+        self.view = decode(&self.start, &headers, usize::MAX, false)?;
         self.headers = headers;
         Ok(())
     }
@@ -1174,6 +1185,21 @@ mod tests {
                     field: 8,
                     column: 10,
                     expected: "parameter name",
+                },
+            ),
+            (
+                "field numbers count Content-Length",
+                {
+                    let mut v = vec!["INVITE sip:a@b SIP/2.0".to_owned(), "l: 0".to_owned()];
+                    v.extend(with(INVITE, "Via:", Some("Via: x")).into_iter().skip(1));
+                    v
+                },
+                "",
+                SipError::BadHeader {
+                    header: "Via",
+                    field: 2,
+                    column: 0,
+                    expected: "SIP/2.0 protocol",
                 },
             ),
             (
