@@ -16,6 +16,8 @@
 //!   and answers.
 //! - [`msrp`]: MSRP (RFC 4975) and MSRP over WebSocket (RFC 7977): URIs, frames, the incremental
 //!   parser and serializer, responses and REPORTs, chunking, reassembly and windowed sending.
+//! - [`sip`]: SIP over WebSocket (RFC 3261, RFC 7118): message parser and writer, request and response
+//!   builders, CANCEL, dialogs.
 //! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //! - [`ranges`]: sets of byte ranges, for what has arrived of a file in any order.
 //! - [`server`]: the sender AS and the receiver AS as sans-IO state machines, on one engine that
@@ -35,5 +37,6 @@ pub mod msrp;
 pub mod ranges;
 pub mod sdp;
 pub mod server;
+pub mod sip;
 pub mod store;
 pub mod time;
