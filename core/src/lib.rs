@@ -12,18 +12,18 @@
 //! - [`ft_http`]: the GSMA RCC.07 FT-HTTP file-info XML (`application/vnd.gsma.rcs-ft-http+xml`) that
 //!   carries the first value between application servers.
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
-//! - [`sdp`]: SDP bodies with MSRP media and RFC 5547 file transfer attributes; file transfer offers
-//!   and answers.
 //! - [`msrp`]: MSRP (RFC 4975) and MSRP over WebSocket (RFC 7977): URIs, frames, the incremental
 //!   parser and serializer, responses and REPORTs, chunking, reassembly and windowed sending.
-//! - [`sip`]: SIP over WebSocket (RFC 3261, RFC 7118): message parser and writer, request and response
-//!   builders, CANCEL, dialogs.
-//! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //! - [`ranges`]: sets of byte ranges, for what has arrived of a file in any order.
+//! - [`sdp`]: SDP bodies with MSRP media and RFC 5547 file transfer attributes; file transfer offers
+//!   and answers.
 //! - [`server`]: the sender AS and the receiver AS as sans-IO state machines, on one engine that
 //!   handles each input as a transaction over the store records it reads.
+//! - [`sip`]: SIP over WebSocket (RFC 3261, RFC 7118): message parser and writer, request and response
+//!   builders, CANCEL, dialogs.
 //! - [`store`]: the shared-store layout (chunks, manifests, uploads) over a key-value interface, and
 //!   the sans-IO upload writer that fills it.
+//! - [`time`]: the timestamp type the core takes as input, and its calendar conversions.
 //!
 //! ## Invariants
 //! - No I/O, no clock or RNG reads, no async, no locks: callers own all of that.

@@ -518,6 +518,9 @@ impl UploadWriter {
     /// Stores `data` at byte `offset` of the file. Bytes already stored are skipped (duplicates and
     /// overlaps keep the first copy).
     pub fn write(&mut self, offset: u64, data: Bytes) -> Result<(), StoreError> {
+        if data.is_empty() && offset <= self.state.file.size {
+            return Ok(()); // Nothing to store (an empty file's only chunk, or a bodiless SEND).
+        }
         if self.phase != Phase::Receiving {
             return Err(StoreError::Finished {
                 upload_id: self.state.id.clone(),

@@ -3,12 +3,60 @@
 //! stored file to its user. Both run on the [`engine`]; this module owns what they have in common:
 //! the inputs and outputs an edge function exchanges with them.
 
+pub mod common;
 pub mod engine;
+pub mod receiver;
+pub mod sender;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
-use crate::store::StoreOp;
+use crate::first_value::{SigningKey, Url};
+use crate::sip::{Scheme, SipUri};
+use crate::store::{LayoutConfig, StoreOp};
 use crate::time::Timestamp;
+
+pub use engine::Engine;
+pub use receiver::ReceiverAs;
+pub use sender::SenderAs;
+
+/// How a file reaches its recipient (claim 12).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    /// The receiver AS invites the recipient and sends the file at once.
+    #[default]
+    Push,
+    /// The receiver AS tells the recipient about the file; the recipient's INVITE (`a=recvonly` with
+    /// the file's selector) is the download request.
+    Pull,
+}
+
+/// What both application servers are configured with (Spin variables at the edge).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The SIP domain whose users the servers serve (`sip:alice@<domain>`).
+    pub domain: String,
+    /// This server's host name, written in Via, Contact, SDP and its MSRP URIs.
+    pub host: String,
+    /// Whether clients reach the server over TLS (`wss`, `msrps`).
+    pub secure: bool,
+    /// The public base URL under which files are downloadable (`<base>/files/<digest>`).
+    pub public_base: Url,
+    /// Signing keys of first values: the first signs, every one verifies (key rotation).
+    pub signing_keys: Vec<SigningKey>,
+    /// How files are kept in the shared store.
+    pub layout: LayoutConfig,
+    /// How long a signed URL is valid, in seconds (never beyond the file's own lifetime).
+    pub url_lifetime_secs: u64,
+    /// Bytes per MSRP chunk the receiver AS sends.
+    pub msrp_chunk_size: u32,
+    /// MSRP chunks the receiver AS keeps in flight.
+    pub window: usize,
+    /// The longest registration granted, in seconds.
+    pub max_registration_secs: u32,
+    /// How files reach users who did not say (`ft-delivery` Contact parameter).
+    pub default_delivery: Delivery,
+}
 
 /// Something that happened, for an application server to handle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,4 +104,38 @@ pub enum Output {
     Store(StoreOp),
     /// Feed [`Input::Timer`] with this key at `at` (or later).
     Timer { at: Timestamp, key: String },
+}
+
+/// A configuration the servers cannot run with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The host is not a valid SIP host name.
+    #[error("{host:?} is not a valid host name")]
+    BadHost { host: String },
+    /// No key to sign first values with.
+    #[error("at least one signing key is needed")]
+    NoSigningKey,
+    /// MSRP chunks or the store's chunks would be empty, or the window is zero.
+    #[error("chunk sizes and the window must be positive")]
+    ZeroSize,
+}
+
+impl ServerConfig {
+    /// Checks the configuration and returns the server's own SIP URI (`sip:<host>;transport=ws`).
+    pub fn validate(&self) -> Result<SipUri, ConfigError> {
+        if self.signing_keys.is_empty() {
+            return Err(ConfigError::NoSigningKey);
+        }
+        if self.msrp_chunk_size == 0 || self.layout.chunk_size == 0 || self.window == 0 {
+            return Err(ConfigError::ZeroSize);
+        }
+        let bad_host = || ConfigError::BadHost {
+            host: self.host.clone(),
+        };
+        let mut uri = SipUri::new(Scheme::Sip, None, &self.host).map_err(|_| bad_host())?;
+        uri.set_param("transport", Some("ws"))
+            .map_err(|_| bad_host())?;
+        Ok(uri)
+    }
 }

@@ -1,0 +1,580 @@
+//! What both application servers do alike: registration (RFC 3261 section 10), connection records,
+//! one-to-one chat (RFC 3428 MESSAGE relayed to the recipient's connections), and the SIP and MSRP
+//! error answers.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::engine::{Miss, Tx};
+use super::{Delivery, Destination, Output, ServerConfig};
+use crate::ids::TokenSource;
+use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
+use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::store::keys;
+use crate::time::Timestamp;
+
+/// Registration lifetime when the REGISTER does not ask for one (RFC 3261 section 10.2.1.1).
+pub const DEFAULT_REGISTRATION_SECS: u32 = 3600;
+
+/// The Contact parameter by which a user picks how files reach them (claim 12): `ft-delivery=push`
+/// (the default) or `ft-delivery=pull`.
+pub const DELIVERY_PARAM: &str = "ft-delivery";
+
+/// A user's registration (`reg/<aor>`). It outlives the connection: a user whose record exists but
+/// who is not connected is offline (480), a user without a record is unknown (404).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The address of record, `sip:user@domain`.
+    pub aor: String,
+    /// The Contact the user registered.
+    pub contact: String,
+    /// The gateway's id of the user's SIP connection, while connected.
+    pub connection: Option<String>,
+    /// When the binding lapses, in Unix seconds.
+    pub expires: u64,
+    /// How the user wants incoming files.
+    pub delivery: Delivery,
+}
+
+impl Registration {
+    /// Whether messages for the user can be sent now.
+    pub fn is_reachable(&self, now: Timestamp) -> bool {
+        self.connection.is_some() && now.unix_secs() < self.expires
+    }
+}
+
+/// What a gateway connection is, so that its closing can be handled (`conn/<id>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnectionRecord {
+    /// A SIP connection that registered this address of record.
+    Sip { aor: String },
+    /// An MSRP connection bound to this MSRP session.
+    Msrp { session: String },
+}
+
+/// The key of a connection record.
+pub fn connection_key(connection: &str) -> String {
+    format!("conn/{connection}")
+}
+
+/// The address of record of a SIP URI: `sip:user@host`, lowercase host, no port or parameters.
+pub fn aor_of(uri: &SipUri) -> Option<String> {
+    let user = uri.user()?;
+    Some(format!(
+        "{}:{user}@{}",
+        uri.scheme().as_str(),
+        uri.host().to_string().to_ascii_lowercase()
+    ))
+}
+
+/// The parsed registration of `aor`, if there is a readable one.
+pub fn registration(tx: &mut Tx<'_>, aor: &str) -> Result<Option<Registration>, Miss> {
+    Ok(tx
+        .record::<Registration>(&keys::registration(aor))?
+        .and_then(Result::ok))
+}
+
+/// Sends a SIP message over the connection being handled.
+pub fn send_sip(tx: &mut Tx<'_>, to: Destination, message: &SipMessage) {
+    tx.emit(Output::Send {
+        to,
+        message: message.to_bytes(),
+    });
+}
+
+/// Answers `request` on `connection` with `code`; error answers carry `warning` as a Warning header
+/// (RFC 3261 section 20.43, code 399: miscellaneous) so that clients can say what went wrong.
+pub fn reply(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    request: &SipMessage,
+    code: u16,
+    warning: Option<&str>,
+) {
+    if let Some(response) = response_to(tx, request, code, None, warning) {
+        send_sip(
+            tx,
+            Destination::Connection(connection.to_owned()),
+            &response,
+        );
+    }
+}
+
+/// A response to `request`, with `to_tag` (or a fresh tag for a final response to a request outside
+/// a dialog), or `None` for an ACK, which is never answered.
+pub fn response_to(
+    tx: &mut Tx<'_>,
+    request: &SipMessage,
+    code: u16,
+    to_tag: Option<&str>,
+    warning: Option<&str>,
+) -> Option<SipMessage> {
+    if *request.method() == Method::Ack {
+        return None;
+    }
+    let fresh_tag;
+    let tag = match to_tag {
+        Some(tag) => Some(tag),
+        None if code >= 200 && request.to().tag().is_none() => {
+            fresh_tag = TokenSource::new(tx.entropy).tag();
+            Some(fresh_tag.as_str())
+        }
+        None => None,
+    };
+    let reason = sip::reason_phrase(code).unwrap_or("Error");
+    let mut response = sip::response(request, code, reason, tag).ok()?;
+    if let Some(text) = warning {
+        let quoted = text.replace(['"', '\\', '\r', '\n'], " ");
+        // A Warning that does not fit is dropped rather than failing the answer.
+        let _ = response.push_header("Warning", &format!("399 rcs-ft \"{quoted}\""));
+    }
+    Some(response)
+}
+
+/// Answers a SIP message that could not be parsed. Without a parsed Via there is nothing to route a
+/// response by, so the answer copies the transaction headers as written when they can be found; a
+/// message too broken for that gets no answer (RFC 3261 section 16.3 lets servers discard it), and the
+/// connection stays open either way.
+pub fn reply_unparsable(tx: &mut Tx<'_>, connection: &str, message: &[u8], error: &sip::SipError) {
+    let Some(text) = std::str::from_utf8(message).ok() else {
+        return;
+    };
+    let mut lines = text.split("\r\n");
+    let Some(start) = lines.next() else { return };
+    if start.starts_with("SIP/") {
+        return; // Responses are never answered.
+    }
+    let copied: Vec<&str> = lines
+        .take_while(|line| !line.is_empty())
+        .filter(|line| {
+            let name = line
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            matches!(
+                name.as_str(),
+                "via" | "v" | "from" | "f" | "to" | "t" | "call-id" | "i" | "cseq"
+            )
+        })
+        .collect();
+    if copied.len() < 5 {
+        return;
+    }
+    let code = error.response_code();
+    let reason = sip::reason_phrase(code).unwrap_or("Bad Request");
+    let detail = error.to_string().replace(['"', '\\', '\r', '\n'], " ");
+    let mut answer = format!("SIP/2.0 {code} {reason}\r\n");
+    for line in copied {
+        answer.push_str(line);
+        answer.push_str("\r\n");
+    }
+    answer.push_str(&format!(
+        "Warning: 399 rcs-ft \"{detail}\"\r\nContent-Length: 0\r\n\r\n"
+    ));
+    tx.emit(Output::Send {
+        to: Destination::Connection(connection.to_owned()),
+        message: Bytes::from(answer),
+    });
+}
+
+/// The address of record of the request's sender, if it is registered over this very connection;
+/// otherwise answers 403 and returns `None`.
+pub fn authenticated_caller(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    request: &SipMessage,
+) -> Result<Option<String>, Miss> {
+    let Some(aor) = aor_of(request.from().uri()) else {
+        reply(tx, connection, request, 400, Some("From has no user part"));
+        return Ok(None);
+    };
+    let registered = registration(tx, &aor)?;
+    if registered.as_ref().and_then(|r| r.connection.as_deref()) == Some(connection) {
+        Ok(Some(aor))
+    } else {
+        reply(
+            tx,
+            connection,
+            request,
+            403,
+            Some("the sender is not registered on this connection"),
+        );
+        Ok(None)
+    }
+}
+
+/// The registration of the request's recipient if the user can be reached now; otherwise answers 404
+/// (unknown user) or 480 (offline) and returns `None`.
+pub fn reachable_recipient(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    request: &SipMessage,
+) -> Result<Option<Registration>, Miss> {
+    let Some(aor) = aor_of(request.to().uri()) else {
+        reply(
+            tx,
+            connection,
+            request,
+            404,
+            Some("the recipient has no user part"),
+        );
+        return Ok(None);
+    };
+    match registration(tx, &aor)? {
+        None => {
+            reply(tx, connection, request, 404, Some("unknown user"));
+            Ok(None)
+        }
+        Some(registered) if !registered.is_reachable(tx.now) => {
+            reply(
+                tx,
+                connection,
+                request,
+                480,
+                Some("the recipient is offline"),
+            );
+            Ok(None)
+        }
+        Some(registered) => Ok(Some(registered)),
+    }
+}
+
+/// REGISTER (RFC 3261 section 10.3): binds the address of record to this connection, subscribes the
+/// connection to the user's messages, answers 200 with the binding; `Expires: 0` unregisters.
+pub fn register(
+    tx: &mut Tx<'_>,
+    config: &ServerConfig,
+    connection: &str,
+    request: &SipMessage,
+) -> Result<(), Miss> {
+    let Some(aor) = aor_of(request.to().uri()) else {
+        reply(tx, connection, request, 400, Some("To has no user part"));
+        return Ok(());
+    };
+    if !request
+        .to()
+        .uri()
+        .host()
+        .to_string()
+        .eq_ignore_ascii_case(&config.domain)
+    {
+        reply(
+            tx,
+            connection,
+            request,
+            403,
+            Some("this registrar does not serve that domain"),
+        );
+        return Ok(());
+    }
+    if aor_of(request.from().uri()).as_deref() != Some(aor.as_str()) {
+        reply(
+            tx,
+            connection,
+            request,
+            403,
+            Some("third-party registration is not allowed"),
+        );
+        return Ok(());
+    }
+    let key = keys::registration(&aor);
+    let existing = registration(tx, &aor)?;
+    let Some(contact) = request.contact().filter(|_| !request.contact_is_wildcard()) else {
+        if request.contact_is_wildcard() {
+            // Contact: * removes every binding (with Expires: 0, section 10.2.2).
+            if let Some(mut registered) = existing {
+                registered.connection = None;
+                registered.expires = 0;
+                tx.set_record(&key, &registered);
+            }
+        }
+        // Without a Contact a REGISTER asks for the current bindings.
+        let current = registration(tx, &aor)?.filter(|r| r.is_reachable(tx.now));
+        if let Some(mut response) = response_to(tx, request, 200, None, None) {
+            if let Some(registered) = current {
+                let remaining = registered.expires.saturating_sub(tx.now.unix_secs());
+                let _ = response.push_header(
+                    "Contact",
+                    &format!("<{}>;expires={remaining}", registered.contact),
+                );
+            }
+            send_sip(
+                tx,
+                Destination::Connection(connection.to_owned()),
+                &response,
+            );
+        }
+        return Ok(());
+    };
+    let asked = contact
+        .expires()
+        .or(request.expires())
+        .unwrap_or(DEFAULT_REGISTRATION_SECS);
+    let granted = asked.min(config.max_registration_secs);
+    if granted == 0 {
+        if let Some(mut registered) = existing {
+            registered.connection = None;
+            registered.expires = 0;
+            tx.set_record(&key, &registered);
+        }
+        tx.delete(&connection_key(connection));
+        if let Some(response) = response_to(tx, request, 200, None, None) {
+            send_sip(
+                tx,
+                Destination::Connection(connection.to_owned()),
+                &response,
+            );
+        }
+        return Ok(());
+    }
+    let delivery = match contact.param(DELIVERY_PARAM).and_then(|p| p.value()) {
+        Some(value) if value.eq_ignore_ascii_case("pull") => Delivery::Pull,
+        Some(value) if value.eq_ignore_ascii_case("push") => Delivery::Push,
+        Some(_) => {
+            reply(
+                tx,
+                connection,
+                request,
+                400,
+                Some("ft-delivery must be push or pull"),
+            );
+            return Ok(());
+        }
+        None => config.default_delivery,
+    };
+    let registered = Registration {
+        aor: aor.clone(),
+        contact: contact.uri().to_string(),
+        connection: Some(connection.to_owned()),
+        expires: tx.now.unix_secs().saturating_add(u64::from(granted)),
+        delivery,
+    };
+    tx.set_record(&key, &registered);
+    tx.set_record(
+        &connection_key(connection),
+        &ConnectionRecord::Sip { aor: aor.clone() },
+    );
+    tx.emit(Output::Subscribe {
+        connection: connection.to_owned(),
+        to: Destination::User(aor),
+    });
+    if let Some(mut response) = response_to(tx, request, 200, None, None) {
+        let _ = response.push_header(
+            "Contact",
+            &format!("<{}>;expires={granted}", registered.contact),
+        );
+        let _ = response.push_header("Expires", &granted.to_string());
+        send_sip(
+            tx,
+            Destination::Connection(connection.to_owned()),
+            &response,
+        );
+    }
+    Ok(())
+}
+
+/// A connection closed: a SIP connection takes its user offline; an MSRP connection is forgotten by
+/// its session (which the handler given here pauses).
+pub fn connection_closed(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    on_msrp_closed: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), Miss>,
+) -> Result<(), Miss> {
+    let key = connection_key(connection);
+    match tx.record::<ConnectionRecord>(&key)?.and_then(Result::ok) {
+        Some(ConnectionRecord::Sip { aor }) => {
+            if let Some(mut registered) = registration(tx, &aor)?
+                && registered.connection.as_deref() == Some(connection)
+            {
+                registered.connection = None;
+                tx.set_record(&keys::registration(&aor), &registered);
+            }
+            tx.delete(&key);
+        }
+        Some(ConnectionRecord::Msrp { session }) => {
+            tx.delete(&key);
+            on_msrp_closed(tx, &session)?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// A MESSAGE from one user to another (chat, RFC 3428): relayed to the recipient's connections as a
+/// new request from the sender, answered 202 Accepted (the server cannot know whether it was read).
+pub fn relay_message(
+    tx: &mut Tx<'_>,
+    config: &ServerConfig,
+    connection: &str,
+    request: &SipMessage,
+) -> Result<(), Miss> {
+    let Some(_) = authenticated_caller(tx, connection, request)? else {
+        return Ok(());
+    };
+    let Some(recipient) = reachable_recipient(tx, connection, request)? else {
+        return Ok(());
+    };
+    let Ok(target) = SipUri::parse(&recipient.contact) else {
+        reply(
+            tx,
+            connection,
+            request,
+            500,
+            Some("the recipient's registration is unreadable"),
+        );
+        return Ok(());
+    };
+    let mut ids = TokenSource::new(tx.entropy);
+    let mut from = NameAddr::new(request.from().uri().clone());
+    if let Some(name) = request.from().display_name() {
+        from = from
+            .with_display_name(name)
+            .unwrap_or_else(|_| NameAddr::new(request.from().uri().clone()));
+    }
+    let content_type = request.content_type().unwrap_or("text/plain");
+    let relayed = RequestBuilder::new(
+        Method::Message,
+        target,
+        from,
+        NameAddr::new(request.to().uri().clone()),
+    )
+    .local_host(&config.host)
+    .body(content_type, request.body().clone())
+    .build(&mut ids);
+    match relayed {
+        Ok(relayed) => {
+            send_sip(tx, Destination::User(recipient.aor), &relayed);
+            reply(tx, connection, request, 202, None);
+        }
+        Err(error) => reply(tx, connection, request, 400, Some(&error.to_string())),
+    }
+    Ok(())
+}
+
+/// OPTIONS (RFC 3261 section 11): what this server supports.
+pub fn options(tx: &mut Tx<'_>, connection: &str, request: &SipMessage) {
+    if let Some(mut response) = response_to(tx, request, 200, None, None) {
+        let _ = response.push_header(
+            "Allow",
+            "REGISTER, INVITE, ACK, BYE, CANCEL, MESSAGE, OPTIONS",
+        );
+        let _ = response.push_header(
+            "Accept",
+            "application/sdp, text/plain, application/vnd.gsma.rcs-ft-http+xml",
+        );
+        send_sip(
+            tx,
+            Destination::Connection(connection.to_owned()),
+            &response,
+        );
+    }
+}
+
+/// Encodes an MSRP frame into one WebSocket message.
+pub fn msrp_bytes(frame: &Frame) -> Bytes {
+    let mut out = Vec::with_capacity(frame.encoded_len());
+    frame.encode(&mut out);
+    Bytes::from(out)
+}
+
+/// Answers an MSRP request with `code` and, for errors on a SEND, a failure REPORT (RFC 4975 section
+/// 7.1.2) unless the sender asked for none.
+pub fn msrp_reply(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    request: &MsrpRequest,
+    local: &MsrpUri,
+    code: u16,
+    comment: Option<&str>,
+) {
+    let to = Destination::Connection(connection.to_owned());
+    if let Some(response) = request.response(code, comment, local) {
+        tx.emit(Output::Send {
+            to: to.clone(),
+            message: msrp_bytes(&Frame::Response(response)),
+        });
+    }
+    let reports_failure = request.method == msrp::Method::Send
+        && code != 200
+        && request.failure_report() != msrp::FailureReport::No
+        && request.message_id().is_some();
+    if reports_failure {
+        let tid = TokenSource::new(tx.entropy).msrp_id();
+        if let Ok(report) = request.report(&tid, code, comment, request.actual_byte_range(), local)
+        {
+            tx.emit(Output::Send {
+                to,
+                message: msrp_bytes(&Frame::Request(report)),
+            });
+        }
+    }
+}
+
+/// The MSRP session id a request or response is addressed to (the last To-Path URI's).
+pub fn addressed_session(frame: &Frame) -> Option<&str> {
+    frame.headers().to_path().last()?.session_id.as_deref()
+}
+
+/// Answers an MSRP request that could not be parsed with a 400 carrying the parse error, when the
+/// transaction id and both paths can still be read from the raw text (RFC 4975 section 7.3); a
+/// message too broken for that gets no answer. The connection stays open either way.
+pub fn reply_unparsable_msrp(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    message: &[u8],
+    error: &msrp::MsrpError,
+) {
+    let head = &message[..message.len().min(16 * 1024)];
+    let Some(text) = std::str::from_utf8(head).ok().or_else(|| {
+        let valid = std::str::from_utf8(head).err()?.valid_up_to();
+        std::str::from_utf8(&head[..valid]).ok()
+    }) else {
+        return;
+    };
+    let mut lines = text.split("\r\n");
+    let mut start = lines.next().unwrap_or("").split(' ');
+    let (Some("MSRP"), Some(tid), Some(method)) = (start.next(), start.next(), start.next()) else {
+        return;
+    };
+    if method.len() == 3 && method.bytes().all(|b| b.is_ascii_digit()) {
+        return; // A response: never answered.
+    }
+    let mut to_path = None;
+    let mut from_path = None;
+    for line in lines.take(2) {
+        if let Some(value) = line.strip_prefix("To-Path: ") {
+            to_path = value.split(' ').next_back();
+        } else if let Some(value) = line.strip_prefix("From-Path: ") {
+            from_path = value.split(' ').next();
+        }
+    }
+    let (Some(local), Some(previous_hop)) = (to_path, from_path) else {
+        return;
+    };
+    // RFC 4975 ident: 4 to 32 characters, the first alphanumeric.
+    let valid_tid = (4..=32).contains(&tid.len())
+        && tid
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && tid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.+%=".contains(&b));
+    if !valid_tid || local.contains(['\r', '\n']) || previous_hop.contains(['\r', '\n']) {
+        return;
+    }
+    let code = match error {
+        msrp::MsrpError::BodyTooLarge { .. } => 413,
+        _ => 400,
+    };
+    let detail = error.to_string().replace(['\r', '\n'], " ");
+    let answer = format!(
+        "MSRP {tid} {code} {detail}\r\nTo-Path: {previous_hop}\r\nFrom-Path: {local}\r\n-------{tid}$\r\n"
+    );
+    tx.emit(Output::Send {
+        to: Destination::Connection(connection.to_owned()),
+        message: Bytes::from(answer),
+    });
+}

@@ -1,0 +1,914 @@
+//! The receiver AS (claims 9 to 18): takes a first value from the sender AS in a SIP MESSAGE, turns it
+//! back into the file's storage path, and delivers the stored file to its user over MSRP, pushed at
+//! once or on the user's download request (claim 12).
+//!
+//! - **push**: INVITE to the user with an offer `a=sendonly` + `a=file-selector` (name, type, size,
+//!   SHA-256) → the user's 200 with its MSRP path → ACK;
+//! - **pull**: MESSAGE to the user with the FT-HTTP file-info (the same signed URL, which any HTTP
+//!   client may also fetch) → the user's INVITE with `a=recvonly` and the file's selector is the
+//!   download request → 200 → ACK.
+//!
+//! Then the user's MSRP connection binds to the session with a bodiless SEND (RFC 4975 section 5.4;
+//! a WebSocket client is always the active party, RFC 7977) and the file goes out in chunks read from
+//! the store, a window of them in flight: every 200 from the user is the event that lets this
+//! stateless server send the next one. The user's success REPORT ends the session with a BYE. A user
+//! who loses the connection binds again and the file continues from the last acknowledged byte.
+
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use super::common::{self, ConnectionRecord};
+use super::engine::{Engine, Logic, Miss, Tx};
+use super::{ConfigError, Delivery, Destination, Input, Output, ServerConfig};
+use crate::first_value::{self, ContentDigest};
+use crate::ft_http::{self, FileInfoDocument};
+use crate::ids::TokenSource;
+use crate::msrp::{
+    self, Chunker, Frame, MsrpUri, Response as MsrpResponse, SenderEvent, WindowedSender,
+};
+use crate::sdp::{
+    self, AnswerParams, Connection, Direction, FileHash, FileSelector, FileTransferOffer,
+    Operation, SessionDescription, Setup,
+};
+use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::store::{Manifest, keys};
+
+/// The receiver AS: an [`Engine`] running [`ReceiverLogic`].
+pub type ReceiverAs = Engine<ReceiverLogic>;
+
+/// The receiver AS's handlers.
+#[derive(Clone, Debug)]
+pub struct ReceiverLogic {
+    config: ServerConfig,
+    contact: SipUri,
+}
+
+impl ReceiverLogic {
+    /// The receiver AS with its configuration, once the configuration is found sound.
+    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+        let contact = config.validate()?;
+        Ok(Self { config, contact })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Phase {
+    /// Push: the INVITE is out, waiting for the user's answer.
+    Inviting,
+    /// Pull: the file-info is out, waiting for the user's download request.
+    Offered,
+    /// The session is set up; waiting for the user's MSRP connection to bind.
+    Connecting,
+    /// Chunks are going out.
+    Sending,
+    /// Every chunk is acknowledged; waiting for the user's REPORT.
+    Sent,
+}
+
+/// A delivery (`msrp/<session-id>`): one file to one user over one MSRP session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Delivery_ {
+    recipient: String,
+    sender: String,
+    digest: ContentDigest,
+    mode: Delivery,
+    phase: Phase,
+    local_uri: MsrpUri,
+    remote_path: Vec<MsrpUri>,
+    /// The INVITE this server sent (push), kept to build the dialog from the answer.
+    invite: Option<String>,
+    dialog: Option<Dialog>,
+    message_id: String,
+    /// Where sending starts when the user binds (a pull request's `a=file-range`, or what was
+    /// acknowledged before a disconnect).
+    resume_from: u64,
+    window: Option<WindowedSender>,
+    connection: Option<String>,
+}
+
+/// The key under which a pull offer waits for the user's download request.
+fn offer_key(recipient: &str, digest: &ContentDigest) -> String {
+    format!("offer/{recipient}/{}", digest.to_hex())
+}
+
+impl Logic for ReceiverLogic {
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+        match input {
+            Input::PeerRequest { message } => self.on_peer_request(tx, message),
+            Input::Sip {
+                connection,
+                message,
+            } => self.on_sip(tx, connection, message),
+            Input::Msrp {
+                connection,
+                message,
+            } => self.on_msrp(tx, connection, message),
+            Input::Closed { connection } => {
+                common::connection_closed(tx, connection, |tx, session| {
+                    let key = keys::msrp_session(session);
+                    if let Some(Ok(mut delivery)) = tx.record::<Delivery_>(&key)? {
+                        pause(&mut delivery);
+                        tx.set_record(&key, &delivery);
+                    }
+                    Ok(())
+                })
+            }
+            Input::Timer { key } => self.on_timer(tx, key),
+            Input::PeerResponse { .. } => Ok(()),
+        }
+    }
+}
+
+/// Forgets the connection and its chunks in flight; the next bind resumes from what was acknowledged.
+fn pause(delivery: &mut Delivery_) {
+    if let Some(window) = delivery.window.take() {
+        delivery.resume_from = window.acknowledged();
+    }
+    delivery.connection = None;
+    if delivery.phase == Phase::Sending {
+        delivery.phase = Phase::Connecting;
+    }
+}
+
+impl ReceiverLogic {
+    /// Claims 9, 10, 15: the first value arrives in a SIP MESSAGE; its URL is verified and resolved
+    /// to the stored file's manifest.
+    fn on_peer_request(&self, tx: &mut Tx<'_>, bytes: &Bytes) -> Result<(), Miss> {
+        let request = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
+            Ok(request) if request.is_request() => request,
+            Ok(_) => return Ok(()),
+            Err(error) => {
+                let answer = format!(
+                    "SIP/2.0 400 Bad Request\r\nWarning: 399 rcs-ft \"{}\"\r\nContent-Length: 0\r\n\r\n",
+                    error.to_string().replace(['"', '\\', '\r', '\n'], " ")
+                );
+                tx.emit(Output::PeerResponse {
+                    message: Bytes::from(answer),
+                });
+                return Ok(());
+            }
+        };
+        let (code, warning) = match self.accept_first_value(tx, &request)? {
+            Ok(()) => (202, None),
+            Err((code, why)) => (code, Some(why)),
+        };
+        if let Some(response) = common::response_to(tx, &request, code, None, warning.as_deref()) {
+            tx.emit(Output::PeerResponse {
+                message: response.to_bytes(),
+            });
+        }
+        Ok(())
+    }
+
+    fn accept_first_value(
+        &self,
+        tx: &mut Tx<'_>,
+        request: &SipMessage,
+    ) -> Result<Result<(), (u16, String)>, Miss> {
+        if *request.method() != Method::Message {
+            return Ok(Err((
+                405,
+                "only MESSAGE is taken from other servers".into(),
+            )));
+        }
+        if !request.has_content_type(ft_http::CONTENT_TYPE) {
+            return Ok(Err((
+                415,
+                format!("the body must be {}", ft_http::CONTENT_TYPE),
+            )));
+        }
+        let document = match FileInfoDocument::parse(request.body().as_ref()) {
+            Ok(document) => document,
+            Err(error) => return Ok(Err((400, format!("bad file-info: {error}")))),
+        };
+        let verified = first_value::verify(
+            document.file.url.as_str(),
+            &self.config.public_base,
+            &self.config.signing_keys,
+            tx.now,
+        );
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(error) => return Ok(Err((403, format!("first value refused: {error}")))),
+        };
+        let manifest_key = verified.storage_key();
+        let manifest = match tx.get(&manifest_key)? {
+            Some(value) => Manifest::decode(&manifest_key, &value).ok(),
+            None => None,
+        };
+        let Some(manifest) = manifest.filter(|m| !m.is_expired(tx.now)) else {
+            return Ok(Err((404, "the file is not in the store".into())));
+        };
+        let Some(recipient_aor) = common::aor_of(request.to().uri()) else {
+            return Ok(Err((404, "the recipient has no user part".into())));
+        };
+        let Some(sender_aor) = common::aor_of(request.from().uri()) else {
+            return Ok(Err((400, "the sender has no user part".into())));
+        };
+        let recipient = match common::registration(tx, &recipient_aor)? {
+            None => return Ok(Err((404, "unknown user".into()))),
+            Some(registered) if !registered.is_reachable(tx.now) => {
+                return Ok(Err((480, "the recipient is offline".into())));
+            }
+            Some(registered) => registered,
+        };
+        let Ok(target) = SipUri::parse(&recipient.contact) else {
+            return Ok(Err((
+                500,
+                "the recipient's registration is unreadable".into(),
+            )));
+        };
+        let mut ids = TokenSource::new(tx.entropy);
+        let session_id = ids.msrp_id();
+        let mut delivery = Delivery_ {
+            recipient: recipient_aor.clone(),
+            sender: sender_aor.clone(),
+            digest: manifest.digest,
+            mode: recipient.delivery,
+            phase: Phase::Offered,
+            local_uri: self.local_msrp_uri(&session_id),
+            remote_path: Vec::new(),
+            invite: None,
+            dialog: None,
+            message_id: ids.msrp_id(),
+            resume_from: 0,
+            window: None,
+            connection: None,
+        };
+        let mut from = NameAddr::new(request.from().uri().clone());
+        // The From tag names the session: the user's answers carry it back.
+        let _ = from.set_param("tag", Some(&session_id));
+        let to = NameAddr::new(request.to().uri().clone());
+        let outgoing = match recipient.delivery {
+            Delivery::Push => {
+                let offer = self.push_offer(
+                    &manifest,
+                    &delivery.local_uri,
+                    &session_id,
+                    &mut ids,
+                    tx.now.unix_secs(),
+                );
+                RequestBuilder::new(Method::Invite, target, from, to)
+                    .local_host(&self.config.host)
+                    .call_id(&format!("{session_id}@{}", self.config.host))
+                    .contact(NameAddr::new(self.contact.clone()))
+                    .body("application/sdp", Bytes::from(offer.to_bytes()))
+                    .build(&mut ids)
+            }
+            Delivery::Pull => RequestBuilder::new(Method::Message, target, from, to)
+                .local_host(&self.config.host)
+                .with_contact(false)
+                .body(ft_http::CONTENT_TYPE, request.body().clone())
+                .build(&mut ids),
+        };
+        let outgoing = match outgoing {
+            Ok(outgoing) => outgoing,
+            Err(error) => return Ok(Err((500, error.to_string()))),
+        };
+        if recipient.delivery == Delivery::Push {
+            delivery.phase = Phase::Inviting;
+            delivery.invite = Some(String::from_utf8_lossy(&outgoing.to_bytes()).into_owned());
+        } else {
+            tx.set(
+                &offer_key(&recipient_aor, &manifest.digest),
+                Bytes::from(session_id.clone()),
+            );
+        }
+        tx.set_record(&keys::msrp_session(&session_id), &delivery);
+        common::send_sip(tx, Destination::User(recipient_aor), &outgoing);
+        Ok(Ok(()))
+    }
+
+    /// The push offer (claim 11, the second SIP message): this server sends the file.
+    fn push_offer(
+        &self,
+        manifest: &Manifest,
+        local_uri: &MsrpUri,
+        session_id: &str,
+        ids: &mut TokenSource,
+        now_secs: u64,
+    ) -> SessionDescription {
+        FileTransferOffer {
+            username: "-".into(),
+            session_id: now_secs,
+            session_version: u64::from(ids.number(1_000_000)),
+            connection: Connection::ip4(&self.config.host),
+            port: 9,
+            proto: sdp::PROTO_TLS.into(),
+            path: vec![local_uri.to_string()],
+            accept_types: vec![manifest.content_type.clone()],
+            accept_wrapped_types: Vec::new(),
+            max_size: None,
+            // The user's WebSocket client opens the MSRP connection (RFC 7977).
+            setup: Setup::Passive,
+            operation: Operation::Push,
+            file_selector: selector_of(manifest),
+            file_transfer_id: session_id.to_owned(),
+            file_disposition: Some("attachment".into()),
+            file_date: None,
+            file_icon: None,
+            file_range: None,
+        }
+        .build()
+    }
+
+    fn on_sip(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
+        let message = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
+            Ok(message) => message,
+            Err(error) => {
+                common::reply_unparsable(tx, connection, bytes, &error);
+                return Ok(());
+            }
+        };
+        if message.is_response() {
+            return self.on_response(tx, connection, &message);
+        }
+        match message.method() {
+            Method::Register => common::register(tx, &self.config, connection, &message),
+            Method::Invite => self.on_download_request(tx, connection, &message),
+            Method::Ack => Ok(()),
+            Method::Bye => self.on_bye(tx, connection, &message),
+            Method::Message => common::relay_message(tx, &self.config, connection, &message),
+            Method::Options => {
+                common::options(tx, connection, &message);
+                Ok(())
+            }
+            Method::Cancel => {
+                common::reply(tx, connection, &message, 481, None);
+                Ok(())
+            }
+            _ => {
+                common::reply(tx, connection, &message, 501, None);
+                Ok(())
+            }
+        }
+    }
+
+    /// The user's answer to the push INVITE (or to a BYE or relayed MESSAGE, which need nothing).
+    fn on_response(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        response: &SipMessage,
+    ) -> Result<(), Miss> {
+        let (Method::Invite, Some(status), Some(session_id)) =
+            (response.method(), response.status(), response.from().tag())
+        else {
+            return Ok(());
+        };
+        let key = keys::msrp_session(session_id);
+        let Some(Ok(mut delivery)) = tx.record::<Delivery_>(&key)? else {
+            return Ok(());
+        };
+        let mut ids = TokenSource::new(tx.entropy);
+        if status < 200 {
+            return Ok(());
+        }
+        if status >= 300 {
+            // Declined, busy or gone: the file stays in the store for the HTTP link.
+            tx.delete(&key);
+            return Ok(());
+        }
+        if let Some(dialog) = &delivery.dialog {
+            // A retransmitted 2xx: our ACK was lost.
+            if let Ok(ack) = dialog.ack(&mut ids) {
+                common::send_sip(tx, Destination::Connection(connection.to_owned()), &ack);
+            }
+            return Ok(());
+        }
+        let invite = delivery
+            .invite
+            .as_deref()
+            .and_then(|text| sip::parse(text.as_bytes(), &sip::Limits::default()).ok());
+        let answer = SessionDescription::parse(response.body()).ok();
+        let remote_path = answer
+            .as_ref()
+            .and_then(|sdp| sdp.msrp_media())
+            .and_then(|media| {
+                media
+                    .path()?
+                    .iter()
+                    .map(|uri| uri.parse::<MsrpUri>().ok())
+                    .collect::<Option<Vec<_>>>()
+            });
+        let (Some(invite), Some(remote_path)) = (invite, remote_path.filter(|p| !p.is_empty()))
+        else {
+            // An answer without a usable MSRP path cannot carry the file: end the session.
+            tx.delete(&key);
+            return Ok(());
+        };
+        let Ok(dialog) = Dialog::uac(&invite, response) else {
+            return Ok(());
+        };
+        if let Ok(ack) = dialog.ack(&mut ids) {
+            common::send_sip(tx, Destination::Connection(connection.to_owned()), &ack);
+        }
+        delivery.dialog = Some(dialog);
+        delivery.remote_path = remote_path;
+        delivery.phase = Phase::Connecting;
+        tx.set_record(&key, &delivery);
+        Ok(())
+    }
+
+    /// Claim 12, pull: the user's INVITE asking for a file this server offered it.
+    fn on_download_request(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        invite: &SipMessage,
+    ) -> Result<(), Miss> {
+        if invite.to().tag().is_some() {
+            common::reply(
+                tx,
+                connection,
+                invite,
+                488,
+                Some("re-INVITE is not supported"),
+            );
+            return Ok(());
+        }
+        let Some(caller) = common::authenticated_caller(tx, connection, invite)? else {
+            return Ok(());
+        };
+        let request = match parse_download_request(invite) {
+            Ok(request) => request,
+            Err((code, why)) => {
+                common::reply(tx, connection, invite, code, Some(&why));
+                return Ok(());
+            }
+        };
+        let Some(session_id) = tx.get(&offer_key(&caller, &request.digest))? else {
+            common::reply(
+                tx,
+                connection,
+                invite,
+                404,
+                Some("no such file was offered to you"),
+            );
+            return Ok(());
+        };
+        let session_id = String::from_utf8_lossy(&session_id).into_owned();
+        let key = keys::msrp_session(&session_id);
+        let Some(Ok(mut delivery)) = tx.record::<Delivery_>(&key)? else {
+            common::reply(tx, connection, invite, 404, Some("the offer has expired"));
+            return Ok(());
+        };
+        let manifest_key = delivery.digest.storage_key();
+        let manifest = tx
+            .get(&manifest_key)?
+            .and_then(|value| Manifest::decode(&manifest_key, &value).ok());
+        if manifest.is_none_or(|m| m.is_expired(tx.now)) {
+            common::reply(
+                tx,
+                connection,
+                invite,
+                404,
+                Some("the file is no longer in the store"),
+            );
+            return Ok(());
+        }
+        let params = AnswerParams {
+            username: "-".into(),
+            session_id: tx.now.unix_secs(),
+            session_version: 1,
+            connection: Connection::ip4(&self.config.host),
+            port: 9,
+            path: vec![delivery.local_uri.to_string()],
+            accept_types: Vec::new(),
+            accept_wrapped_types: Vec::new(),
+            max_size: None,
+            setup: Some(Setup::Passive),
+        };
+        let answer = match sdp::answer(&request.sdp, &params) {
+            Ok(answer) => answer,
+            Err(error) => {
+                common::reply(tx, connection, invite, 488, Some(&error.to_string()));
+                return Ok(());
+            }
+        };
+        let Some(mut response) = common::response_to(tx, invite, 200, Some(&session_id), None)
+        else {
+            return Ok(());
+        };
+        let ready = response
+            .push_header("Contact", &format!("<{}>", self.contact))
+            .is_ok()
+            && response
+                .set_body(Some("application/sdp"), Bytes::from(answer.to_bytes()))
+                .is_ok();
+        let (true, Ok(dialog)) = (ready, Dialog::uas(invite, &response)) else {
+            common::reply(
+                tx,
+                connection,
+                invite,
+                500,
+                Some("the answer could not be built"),
+            );
+            return Ok(());
+        };
+        delivery.dialog = Some(dialog);
+        delivery.remote_path = request.remote_path;
+        delivery.resume_from = request.resume_from;
+        delivery.window = None;
+        delivery.phase = Phase::Connecting;
+        tx.set_record(&key, &delivery);
+        common::send_sip(
+            tx,
+            Destination::Connection(connection.to_owned()),
+            &response,
+        );
+        Ok(())
+    }
+
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+        let Some(session_id) = bye.to().tag() else {
+            common::reply(tx, connection, bye, 481, None);
+            return Ok(());
+        };
+        let key = keys::msrp_session(session_id);
+        match tx.record::<Delivery_>(&key)? {
+            Some(Ok(delivery)) if delivery.dialog.as_ref().is_some_and(|d| d.matches(bye)) => {
+                self.finish(tx, &key, &delivery);
+                common::reply(tx, connection, bye, 200, None);
+            }
+            _ => common::reply(tx, connection, bye, 481, None),
+        }
+        Ok(())
+    }
+
+    fn on_msrp(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
+        let frame = match msrp::parse_message(bytes, &msrp::Limits::default()) {
+            Ok(frame) => frame,
+            Err(error) => {
+                common::reply_unparsable_msrp(tx, connection, bytes, &error);
+                return Ok(());
+            }
+        };
+        let Some(session_id) = common::addressed_session(&frame).map(str::to_owned) else {
+            return Ok(());
+        };
+        let key = keys::msrp_session(&session_id);
+        let delivery = tx.record::<Delivery_>(&key)?.and_then(Result::ok);
+        match frame {
+            Frame::Response(response) => {
+                if let Some(delivery) = delivery {
+                    self.on_chunk_response(tx, connection, &key, delivery, &response)?;
+                }
+                Ok(())
+            }
+            Frame::Request(request) => {
+                let Some(mut delivery) = delivery else {
+                    if let Some(local) = request.headers.to_path().last() {
+                        let local = local.clone();
+                        common::msrp_reply(
+                            tx,
+                            connection,
+                            &request,
+                            &local,
+                            481,
+                            Some("no such session"),
+                        );
+                    }
+                    return Ok(());
+                };
+                let local = delivery.local_uri.clone();
+                let from_ok = match (
+                    request.headers.from_path().first(),
+                    delivery.remote_path.last(),
+                ) {
+                    (Some(from), Some(expected)) => from.same_endpoint(expected),
+                    _ => false,
+                };
+                if !from_ok {
+                    common::msrp_reply(
+                        tx,
+                        connection,
+                        &request,
+                        &local,
+                        403,
+                        Some("From-Path does not match the session"),
+                    );
+                    return Ok(());
+                }
+                match request.method {
+                    msrp::Method::Send if request.body.is_none() => {
+                        common::msrp_reply(tx, connection, &request, &local, 200, None);
+                        self.bind(tx, connection, &key, &session_id, &mut delivery)
+                    }
+                    msrp::Method::Send => {
+                        common::msrp_reply(
+                            tx,
+                            connection,
+                            &request,
+                            &local,
+                            403,
+                            Some("this session only sends"),
+                        );
+                        Ok(())
+                    }
+                    msrp::Method::Report => {
+                        let delivered = request
+                            .headers
+                            .status()
+                            .is_some_and(|status| status.code == 200)
+                            && request.message_id() == Some(delivery.message_id.as_str());
+                        if delivered
+                            || request
+                                .headers
+                                .status()
+                                .is_some_and(|status| status.code >= 400)
+                        {
+                            self.finish(tx, &key, &delivery);
+                            self.hang_up(tx, &mut delivery);
+                        }
+                        Ok(())
+                    }
+                    _ => {
+                        common::msrp_reply(tx, connection, &request, &local, 501, None);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// The user's MSRP connection is bound: start (or resume) sending.
+    fn bind(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        key: &str,
+        session_id: &str,
+        delivery: &mut Delivery_,
+    ) -> Result<(), Miss> {
+        if !matches!(delivery.phase, Phase::Connecting | Phase::Sending) {
+            return Ok(());
+        }
+        pause(delivery);
+        let manifest_key = delivery.digest.storage_key();
+        let Some(manifest) = tx
+            .get(&manifest_key)?
+            .and_then(|value| Manifest::decode(&manifest_key, &value).ok())
+        else {
+            return Ok(());
+        };
+        delivery.connection = Some(connection.to_owned());
+        delivery.phase = Phase::Sending;
+        delivery.window = Some(WindowedSender::new(
+            &delivery.message_id,
+            manifest.size,
+            u64::from(self.config.msrp_chunk_size),
+            self.config.window,
+            delivery.resume_from.min(manifest.size),
+        ));
+        tx.set_record(
+            &common::connection_key(connection),
+            &ConnectionRecord::Msrp {
+                session: session_id.to_owned(),
+            },
+        );
+        tx.emit(Output::Subscribe {
+            connection: connection.to_owned(),
+            to: Destination::MsrpSession(session_id.to_owned()),
+        });
+        self.pump(tx, key, delivery, &manifest)
+    }
+
+    fn on_chunk_response(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        key: &str,
+        mut delivery: Delivery_,
+        response: &MsrpResponse,
+    ) -> Result<(), Miss> {
+        if delivery.connection.as_deref() != Some(connection) {
+            return Ok(()); // An answer from a connection the session has left.
+        }
+        let Some(window) = delivery.window.as_mut() else {
+            return Ok(());
+        };
+        match window.on_response(&response.transaction_id, response.code, tx.now) {
+            Ok(SenderEvent::Acknowledged { .. }) => {
+                let manifest_key = delivery.digest.storage_key();
+                let Some(manifest) = tx
+                    .get(&manifest_key)?
+                    .and_then(|value| Manifest::decode(&manifest_key, &value).ok())
+                else {
+                    return Ok(());
+                };
+                self.pump(tx, key, &mut delivery, &manifest)
+            }
+            Ok(SenderEvent::Finished) => {
+                delivery.phase = Phase::Sent;
+                tx.set_record(key, &delivery);
+                Ok(())
+            }
+            Ok(SenderEvent::Aborted { .. }) => {
+                // The user refused the file (413 or another error): the session ends.
+                self.finish(tx, key, &delivery);
+                self.hang_up(tx, &mut delivery);
+                Ok(())
+            }
+            Ok(_) | Err(_) => Ok(()),
+        }
+    }
+
+    /// Sends as many chunks as the window allows, read from the store (claim 11: the file is read by
+    /// its storage path and sent over the MSRP channel).
+    fn pump(
+        &self,
+        tx: &mut Tx<'_>,
+        key: &str,
+        delivery: &mut Delivery_,
+        manifest: &Manifest,
+    ) -> Result<(), Miss> {
+        let Some(window) = delivery.window.as_mut() else {
+            return Ok(());
+        };
+        let mut ids = TokenSource::new(tx.entropy);
+        let mut plans = Vec::new();
+        while let Some(plan) = window.next_chunk(&mut ids, tx.now) {
+            plans.push(plan);
+        }
+        // Ask for every chunk of the window at once, so a request reads the store in one round.
+        let reads: Vec<_> = plans
+            .iter()
+            .flat_map(|plan| manifest.chunk_reads(plan.range.clone()))
+            .collect();
+        tx.prefetch(reads.iter().map(|read| read.key.as_str()))?;
+        let chunker = Chunker::new(
+            &delivery.message_id,
+            &manifest.content_type,
+            Some(manifest.size),
+            u64::from(self.config.msrp_chunk_size),
+            delivery.remote_path.clone(),
+            vec![delivery.local_uri.clone()],
+        )
+        .and_then(|chunker| chunker.with_header("Success-Report", "yes"));
+        let Ok(chunker) = chunker else { return Ok(()) };
+        let to = match &delivery.connection {
+            Some(connection) => Destination::Connection(connection.clone()),
+            None => return Ok(()),
+        };
+        for plan in plans {
+            let mut body = BytesMut::new();
+            let mut single = None;
+            for read in manifest.chunk_reads(plan.range.clone()) {
+                let Some(value) = tx.get_once(&read.key)? else {
+                    // A chunk of a published file is gone: the store lost data. Stop this delivery.
+                    self.finish(tx, key, delivery);
+                    return Ok(());
+                };
+                let Some(part) = value.get(read.within.clone()) else {
+                    self.finish(tx, key, delivery);
+                    return Ok(());
+                };
+                if single.is_none()
+                    && body.is_empty()
+                    && read.within.len() as u64 == plan.range.end - plan.range.start
+                {
+                    single = Some(value.slice(read.within.clone()));
+                } else {
+                    body.extend_from_slice(part);
+                }
+            }
+            let body = single.unwrap_or_else(|| body.freeze());
+            if let Ok(request) = chunker.request_for(&plan, body) {
+                tx.emit(Output::Send {
+                    to: to.clone(),
+                    message: common::msrp_bytes(&Frame::Request(request)),
+                });
+            }
+        }
+        if let Some(at) = delivery
+            .window
+            .as_ref()
+            .and_then(WindowedSender::next_deadline)
+        {
+            tx.emit(Output::Timer {
+                at,
+                key: key.to_owned(),
+            });
+        }
+        tx.set_record(key, delivery);
+        Ok(())
+    }
+
+    /// A transaction timed out: the user's connection is taken as lost; the next bind resumes.
+    fn on_timer(&self, tx: &mut Tx<'_>, key: &str) -> Result<(), Miss> {
+        let Some(Ok(mut delivery)) = tx.record::<Delivery_>(key)? else {
+            return Ok(());
+        };
+        let timed_out = delivery
+            .window
+            .as_mut()
+            .and_then(|window| window.on_timeout(tx.now))
+            .is_some_and(|event| matches!(event, SenderEvent::Aborted { .. }));
+        if timed_out {
+            pause(&mut delivery);
+            tx.set_record(key, &delivery);
+        }
+        Ok(())
+    }
+
+    /// Forgets a finished or failed delivery.
+    fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &Delivery_) {
+        tx.delete(key);
+        if delivery.mode == Delivery::Pull {
+            tx.delete(&offer_key(&delivery.recipient, &delivery.digest));
+        }
+    }
+
+    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut Delivery_) {
+        let mut ids = TokenSource::new(tx.entropy);
+        if let Some(dialog) = delivery.dialog.as_mut()
+            && let Ok(bye) = dialog.request(Method::Bye, &mut ids)
+        {
+            common::send_sip(tx, Destination::User(delivery.recipient.clone()), &bye);
+        }
+    }
+
+    fn local_msrp_uri(&self, session_id: &str) -> MsrpUri {
+        MsrpUri {
+            secure: self.config.secure,
+            userinfo: None,
+            host: self.config.host.clone(),
+            port: None,
+            session_id: Some(session_id.to_owned()),
+            transport: "ws".into(),
+            params: Vec::new(),
+        }
+    }
+}
+
+/// A download request checked: the file it names, where to send, and from where.
+struct DownloadRequest {
+    digest: ContentDigest,
+    remote_path: Vec<MsrpUri>,
+    resume_from: u64,
+    sdp: SessionDescription,
+}
+
+fn parse_download_request(invite: &SipMessage) -> Result<DownloadRequest, (u16, String)> {
+    if !invite.has_content_type("application/sdp") {
+        return Err((415, "the INVITE must carry application/sdp".into()));
+    }
+    let sdp =
+        SessionDescription::parse(invite.body()).map_err(|e| (400, format!("bad SDP: {e}")))?;
+    let media = sdp
+        .msrp_media()
+        .ok_or((488, "no MSRP media in the offer".to_owned()))?;
+    if sdp.direction_of(media) != Direction::RecvOnly {
+        return Err((488, "a download request is an a=recvonly offer".into()));
+    }
+    let selector = media
+        .file_selector()
+        .ok_or((488, "the offer has no a=file-selector".to_owned()))?;
+    let digest = selector
+        .hash("sha-256")
+        .and_then(|hash| <[u8; 32]>::try_from(hash.bytes.as_slice()).ok())
+        .map(ContentDigest)
+        .ok_or((
+            488,
+            "the file-selector must name the file by its sha-256 hash".to_owned(),
+        ))?;
+    let remote_path = media
+        .path()
+        .unwrap_or_default()
+        .iter()
+        .map(|uri| uri.parse::<MsrpUri>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (400, format!("bad a=path: {e}")))?;
+    if remote_path.is_empty() {
+        return Err((488, "the offer has no a=path".into()));
+    }
+    let resume_from = media
+        .file_range()
+        .map_or(0, |range| range.start.saturating_sub(1));
+    Ok(DownloadRequest {
+        digest,
+        remote_path,
+        resume_from,
+        sdp: sdp.clone(),
+    })
+}
+
+/// The file selector of a stored file: name, type, size and SHA-256 (RFC 5547 section 5).
+fn selector_of(manifest: &Manifest) -> FileSelector {
+    FileSelector {
+        name: manifest.name.clone(),
+        content_type: Some(manifest.content_type.clone()),
+        size: Some(manifest.size),
+        hashes: vec![FileHash {
+            algorithm: "sha-256".into(),
+            bytes: manifest.digest.as_bytes().to_vec(),
+        }],
+    }
+}

@@ -1,0 +1,683 @@
+//! The sender AS (claims 1 to 8): takes a file from its user over MSRP, stores it in the shared store,
+//! and sends the receiver AS only the first value (the digest and a signed URL of the file's storage
+//! path) in a SIP MESSAGE.
+//!
+//! The exchange with the user: INVITE with an RFC 5547 push offer (`a=sendonly`, `a=file-selector`
+//! with the size and, from our clients, the SHA-256) → 200 with an answer naming this server's MSRP
+//! path (and `a=file-range` from the first missing byte when the upload resumes) → ACK → MSRP SEND
+//! chunks, each stored and answered 200 → at the last byte the digest is checked, the manifest
+//! written, a success REPORT sent → SIP MESSAGE to the receiver AS → BYE to the user, whose `Reason`
+//! header (RFC 3326) carries the receiver AS's answer (200, or 404 / 480 / 403 and why).
+//!
+//! An upload is keyed by the sender and the announced digest (or the transfer id), so a user who
+//! disconnects and offers the same file again continues where the store left off.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::common::{self, ConnectionRecord};
+use super::engine::{Engine, Logic, Miss, Tx};
+use super::{ConfigError, Destination, Input, Output, ServerConfig};
+use crate::first_value::{ContentDigest, FirstValue};
+use crate::ft_http::{self, FileInfo, FileInfoDocument};
+use crate::ids::TokenSource;
+use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
+use crate::sdp::{
+    self, AnswerParams, Attribute, Connection, Direction, FileRange, SessionDescription,
+};
+use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::store::{
+    FileDescription, Manifest, StoreError, UploadEvent, UploadState, UploadWriter, keys,
+};
+
+/// The sender AS: an [`Engine`] running [`SenderLogic`].
+pub type SenderAs = Engine<SenderLogic>;
+
+/// The sender AS's handlers.
+#[derive(Clone, Debug)]
+pub struct SenderLogic {
+    config: ServerConfig,
+    contact: SipUri,
+}
+
+impl SenderLogic {
+    /// The sender AS with its configuration, once the configuration is found sound.
+    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+        let contact = config.validate()?;
+        Ok(Self { config, contact })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+}
+
+/// Where an upload session stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Phase {
+    /// Chunks are arriving.
+    Receiving,
+    /// The file is stored; the first value went to the receiver AS.
+    Published,
+}
+
+/// An upload session (`msrp/<session-id>`): one INVITE dialog, one MSRP session, one file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct UploadSession {
+    local_uri: MsrpUri,
+    remote_path: Vec<MsrpUri>,
+    dialog: Dialog,
+    sender: String,
+    recipient: String,
+    upload_id: String,
+    connection: Option<String>,
+    phase: Phase,
+}
+
+impl Logic for SenderLogic {
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+        match input {
+            Input::Sip {
+                connection,
+                message,
+            } => self.on_sip(tx, connection, message),
+            Input::Msrp {
+                connection,
+                message,
+            } => self.on_msrp(tx, connection, message),
+            Input::Closed { connection } => {
+                common::connection_closed(tx, connection, |tx, session| {
+                    let key = keys::msrp_session(session);
+                    if let Some(Ok(mut upload)) = tx.record::<UploadSession>(&key)? {
+                        upload.connection = None;
+                        tx.set_record(&key, &upload);
+                    }
+                    Ok(())
+                })
+            }
+            Input::PeerResponse { message } => self.on_peer_response(tx, message),
+            Input::PeerRequest { message } => {
+                // The sender AS takes no requests from other servers.
+                if let Ok(request) = sip::parse(message, &sip::Limits::default())
+                    && let Some(response) = common::response_to(tx, &request, 405, None, None)
+                {
+                    tx.emit(Output::PeerResponse {
+                        message: response.to_bytes(),
+                    });
+                }
+                Ok(())
+            }
+            Input::Timer { .. } => Ok(()),
+        }
+    }
+}
+
+impl SenderLogic {
+    fn on_sip(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
+        let message = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
+            Ok(message) => message,
+            Err(error) => {
+                common::reply_unparsable(tx, connection, bytes, &error);
+                return Ok(());
+            }
+        };
+        if message.is_response() {
+            // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
+            return Ok(());
+        }
+        match message.method() {
+            Method::Register => common::register(tx, &self.config, connection, &message),
+            Method::Invite => self.on_invite(tx, connection, &message),
+            Method::Ack => Ok(()),
+            Method::Bye => self.on_bye(tx, connection, &message),
+            Method::Message => common::relay_message(tx, &self.config, connection, &message),
+            Method::Options => {
+                common::options(tx, connection, &message);
+                Ok(())
+            }
+            // INVITEs are answered at once, so there is never a transaction left to cancel.
+            Method::Cancel => {
+                common::reply(tx, connection, &message, 481, None);
+                Ok(())
+            }
+            _ => {
+                common::reply(tx, connection, &message, 501, None);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_invite(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        invite: &SipMessage,
+    ) -> Result<(), Miss> {
+        if invite.to().tag().is_some() {
+            common::reply(
+                tx,
+                connection,
+                invite,
+                488,
+                Some("re-INVITE is not supported"),
+            );
+            return Ok(());
+        }
+        let Some(sender) = common::authenticated_caller(tx, connection, invite)? else {
+            return Ok(());
+        };
+        let Some(recipient) = common::reachable_recipient(tx, connection, invite)? else {
+            return Ok(());
+        };
+        let offer = match self.check_offer(invite) {
+            Ok(offer) => offer,
+            Err((code, why)) => {
+                common::reply(tx, connection, invite, code, Some(&why));
+                return Ok(());
+            }
+        };
+        let upload_id = upload_id(&sender, &offer);
+        let upload_key = keys::upload(&upload_id);
+        let state = match tx.record::<UploadState>(&upload_key)? {
+            Some(Ok(state)) if state.file == offer.file => state,
+            _ => {
+                let created = UploadState::new(
+                    upload_id.clone(),
+                    offer.file.clone(),
+                    &self.config.layout,
+                    usize::MAX,
+                    tx.now,
+                );
+                match created {
+                    Ok(state) => {
+                        tx.set(&upload_key, state.encode());
+                        state
+                    }
+                    Err(error) => {
+                        let code = if matches!(error, StoreError::FileTooLarge { .. }) {
+                            413
+                        } else {
+                            500
+                        };
+                        common::reply(tx, connection, invite, code, Some(&error.to_string()));
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let mut ids = TokenSource::new(tx.entropy);
+        let session_id = ids.msrp_id();
+        let local_uri = self.local_msrp_uri(&session_id);
+        let params = AnswerParams {
+            username: "-".into(),
+            session_id: tx.now.unix_secs(),
+            session_version: 1,
+            connection: Connection::ip4(&self.config.host),
+            port: 9,
+            path: vec![local_uri.to_string()],
+            accept_types: Vec::new(),
+            accept_wrapped_types: Vec::new(),
+            max_size: Some(self.config.layout.max_file_size),
+            setup: None,
+        };
+        let mut answer = match sdp::answer(&offer.sdp, &params) {
+            Ok(answer) => answer,
+            Err(error) => {
+                common::reply(tx, connection, invite, 488, Some(&error.to_string()));
+                return Ok(());
+            }
+        };
+        let resume = state.resume_offset();
+        if let Some(media) = answer.msrp_media_mut() {
+            media
+                .attributes
+                .retain(|a| !matches!(a, Attribute::FileRange(_)));
+            if resume > 0 {
+                media.attributes.push(Attribute::FileRange(FileRange {
+                    start: resume + 1,
+                    stop: Some(offer.file.size),
+                }));
+            }
+        }
+        let Some(mut response) = common::response_to(tx, invite, 200, Some(&session_id), None)
+        else {
+            return Ok(());
+        };
+        let ready = response
+            .push_header("Contact", &format!("<{}>", self.contact))
+            .is_ok()
+            && response
+                .set_body(Some("application/sdp"), Bytes::from(answer.to_bytes()))
+                .is_ok();
+        let dialog = Dialog::uas(invite, &response);
+        let (true, Ok(dialog)) = (ready, dialog) else {
+            common::reply(
+                tx,
+                connection,
+                invite,
+                500,
+                Some("the answer could not be built"),
+            );
+            return Ok(());
+        };
+        let session = UploadSession {
+            local_uri,
+            remote_path: offer.remote_path,
+            dialog,
+            sender,
+            recipient: recipient.aor,
+            upload_id,
+            connection: None,
+            phase: Phase::Receiving,
+        };
+        tx.set_record(&keys::msrp_session(&session_id), &session);
+        common::send_sip(
+            tx,
+            Destination::Connection(connection.to_owned()),
+            &response,
+        );
+        Ok(())
+    }
+
+    /// The file transfer offer of an INVITE, or the status and reason to refuse it with.
+    fn check_offer(&self, invite: &SipMessage) -> Result<Offer, (u16, String)> {
+        if !invite.has_content_type("application/sdp") {
+            return Err((415, "the INVITE must carry application/sdp".into()));
+        }
+        let sdp =
+            SessionDescription::parse(invite.body()).map_err(|e| (400, format!("bad SDP: {e}")))?;
+        let media = sdp
+            .msrp_media()
+            .ok_or((488, "no MSRP media in the offer".to_owned()))?;
+        if sdp.direction_of(media) != Direction::SendOnly {
+            return Err((
+                488,
+                "this server takes files (a=sendonly offers) only".into(),
+            ));
+        }
+        let selector = media
+            .file_selector()
+            .ok_or((488, "the offer has no a=file-selector".to_owned()))?;
+        let size = selector
+            .size
+            .ok_or((488, "the file-selector has no size".to_owned()))?;
+        if size > self.config.layout.max_file_size {
+            let max = self.config.layout.max_file_size;
+            return Err((
+                413,
+                format!("file of {size} bytes exceeds the maximum of {max}"),
+            ));
+        }
+        let sha256 = match selector.hash("sha-256") {
+            Some(hash) => Some(
+                <[u8; 32]>::try_from(hash.bytes.as_slice())
+                    .map(ContentDigest)
+                    .map_err(|_| (400, "the sha-256 file hash is not 32 bytes".to_owned()))?,
+            ),
+            None => None,
+        };
+        let transfer_id = media
+            .file_transfer_id()
+            .ok_or((488, "the offer has no a=file-transfer-id".to_owned()))?;
+        let remote_path = media
+            .path()
+            .unwrap_or_default()
+            .iter()
+            .map(|uri| uri.parse::<MsrpUri>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| (400, format!("bad a=path: {e}")))?;
+        if remote_path.is_empty() {
+            return Err((488, "the offer has no a=path".into()));
+        }
+        let file = FileDescription {
+            size,
+            name: selector.name.clone(),
+            content_type: selector
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            sha256,
+        };
+        Ok(Offer {
+            transfer_id: transfer_id.to_owned(),
+            file,
+            remote_path,
+            sdp: sdp.clone(),
+        })
+    }
+
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+        let Some(session_id) = bye.to().tag() else {
+            common::reply(tx, connection, bye, 481, None);
+            return Ok(());
+        };
+        let key = keys::msrp_session(session_id);
+        match tx.record::<UploadSession>(&key)? {
+            Some(Ok(mut session)) if session.dialog.matches(bye) => {
+                // The upload itself stays, to be resumed by a new offer until it expires.
+                let _ = session.dialog.on_request(bye);
+                tx.delete(&key);
+                common::reply(tx, connection, bye, 200, None);
+            }
+            _ => common::reply(tx, connection, bye, 481, None),
+        }
+        Ok(())
+    }
+
+    fn on_msrp(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
+        let frame = match msrp::parse_message(bytes, &self.msrp_limits()) {
+            Ok(frame) => frame,
+            Err(error) => {
+                common::reply_unparsable_msrp(tx, connection, bytes, &error);
+                return Ok(());
+            }
+        };
+        let Frame::Request(request) = frame else {
+            // Responses would answer requests this server sends: REPORTs, which get none.
+            return Ok(());
+        };
+        let Some(session_id) =
+            common::addressed_session(&Frame::Request(request.clone())).map(str::to_owned)
+        else {
+            return Ok(());
+        };
+        let key = keys::msrp_session(&session_id);
+        let Some(Ok(mut session)) = tx.record::<UploadSession>(&key)? else {
+            let local = request.headers.to_path().last().cloned();
+            if let Some(local) = local {
+                common::msrp_reply(
+                    tx,
+                    connection,
+                    &request,
+                    &local,
+                    481,
+                    Some("no such session"),
+                );
+            }
+            return Ok(());
+        };
+        let local = session.local_uri.clone();
+        let from_ok = match (
+            request.headers.from_path().first(),
+            session.remote_path.last(),
+        ) {
+            (Some(from), Some(expected)) => from.same_endpoint(expected),
+            _ => false,
+        };
+        if !from_ok {
+            common::msrp_reply(
+                tx,
+                connection,
+                &request,
+                &local,
+                403,
+                Some("From-Path does not match the session"),
+            );
+            return Ok(());
+        }
+        if request.method != msrp::Method::Send {
+            // REPORTs from the user (about nothing this server sent) are ignored; others unknown.
+            if request.method != msrp::Method::Report {
+                common::msrp_reply(tx, connection, &request, &local, 501, None);
+            }
+            return Ok(());
+        }
+        if session.connection.as_deref() != Some(connection) {
+            session.connection = Some(connection.to_owned());
+            tx.set_record(&key, &session);
+            tx.set_record(
+                &common::connection_key(connection),
+                &ConnectionRecord::Msrp {
+                    session: session_id.clone(),
+                },
+            );
+            tx.emit(Output::Subscribe {
+                connection: connection.to_owned(),
+                to: Destination::MsrpSession(session_id.clone()),
+            });
+        }
+        let Some(body) = request.body.clone() else {
+            // A bodiless SEND binds the connection to the session (RFC 4975 section 5.4).
+            common::msrp_reply(tx, connection, &request, &local, 200, None);
+            return Ok(());
+        };
+        self.store_chunk(tx, connection, &key, session, &request, body)
+    }
+
+    fn store_chunk(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        session_key: &str,
+        mut session: UploadSession,
+        request: &MsrpRequest,
+        body: Bytes,
+    ) -> Result<(), Miss> {
+        let local = session.local_uri.clone();
+        let upload_key = keys::upload(&session.upload_id);
+        let Some(Ok(state)) = tx.record::<UploadState>(&upload_key)? else {
+            // Complete already (a late duplicate chunk), or expired and discarded.
+            let (code, why) = if session.phase == Phase::Published {
+                (200, None)
+            } else {
+                (481, Some("the upload no longer exists"))
+            };
+            common::msrp_reply(tx, connection, request, &local, code, why);
+            return Ok(());
+        };
+        let total = request.headers.byte_range().and_then(|range| range.total);
+        if total.is_some_and(|total| total != state.file.size) {
+            common::msrp_reply(
+                tx,
+                connection,
+                request,
+                &local,
+                400,
+                Some("Byte-Range total contradicts the offered size"),
+            );
+            return Ok(());
+        }
+        let mut writer = UploadWriter::new(state, self.config.layout, tx.now);
+        let offset = request.body_offsets().start;
+        if let Err(error) = writer.write(offset, body) {
+            let code = match error {
+                StoreError::FileTooLarge { .. } | StoreError::TooManyGaps(_) => 413,
+                StoreError::OutOfBounds { .. } => 400,
+                _ => 500,
+            };
+            common::msrp_reply(
+                tx,
+                connection,
+                request,
+                &local,
+                code,
+                Some(&error.to_string()),
+            );
+            return Ok(());
+        }
+        drive(tx, &mut writer)?;
+        writer.finish_request();
+        drive(tx, &mut writer)?;
+        common::msrp_reply(tx, connection, request, &local, 200, None);
+        match writer.poll_event() {
+            None => {}
+            Some(UploadEvent::Completed { manifest, .. }) => {
+                if request.wants_success_report() {
+                    let tid = TokenSource::new(tx.entropy).msrp_id();
+                    let range = msrp::ByteRange::whole(manifest.size);
+                    if let Ok(report) = request.report(&tid, 200, None, range, &local) {
+                        let to = Destination::Connection(connection.to_owned());
+                        tx.emit(Output::Send {
+                            to,
+                            message: common::msrp_bytes(&Frame::Request(report)),
+                        });
+                    }
+                }
+                self.publish(tx, &mut session, &manifest);
+                session.phase = Phase::Published;
+                tx.set_record(session_key, &session);
+            }
+            Some(UploadEvent::Failed(error)) => {
+                if request.failure_report() != msrp::FailureReport::No {
+                    let tid = TokenSource::new(tx.entropy).msrp_id();
+                    let range = msrp::ByteRange::whole(writer.state().file.size);
+                    if let Ok(report) =
+                        request.report(&tid, 400, Some(&error.to_string()), range, &local)
+                    {
+                        let to = Destination::Connection(connection.to_owned());
+                        tx.emit(Output::Send {
+                            to,
+                            message: common::msrp_bytes(&Frame::Request(report)),
+                        });
+                    }
+                }
+                self.hang_up(tx, &mut session, 400, &error.to_string());
+                tx.delete(session_key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims 1, 3, 4: the first value of the stored file goes to the receiver AS in a SIP MESSAGE
+    /// whose body is an FT-HTTP file-info document.
+    fn publish(&self, tx: &mut Tx<'_>, session: &mut UploadSession, manifest: &Manifest) {
+        let Some(key) = self.config.signing_keys.first() else {
+            return;
+        };
+        let expires = manifest.expires.min(
+            tx.now
+                .unix_secs()
+                .saturating_add(self.config.url_lifetime_secs),
+        );
+        let first_value =
+            FirstValue::issue(&self.config.public_base, manifest.digest, expires, key);
+        let info = FileInfo::for_first_value(
+            &first_value,
+            manifest.size,
+            manifest.name.clone(),
+            manifest.content_type.clone(),
+        );
+        let document = FileInfoDocument::new(info).to_xml();
+        let mut ids = TokenSource::new(tx.entropy);
+        let (Ok(from_uri), Ok(to_uri)) = (
+            SipUri::parse(&session.sender),
+            SipUri::parse(&session.recipient),
+        ) else {
+            return;
+        };
+        let mut from = NameAddr::new(from_uri);
+        // The From tag names the session, so the receiver AS's answer finds it again.
+        let _ = from.set_param("tag", Some(session.dialog.local_tag()));
+        let message =
+            RequestBuilder::new(Method::Message, to_uri.clone(), from, NameAddr::new(to_uri))
+                .local_host(&self.config.host)
+                .with_contact(false)
+                .body(ft_http::CONTENT_TYPE, Bytes::from(document))
+                .build(&mut ids);
+        if let Ok(message) = message {
+            tx.emit(Output::PeerRequest {
+                message: message.to_bytes(),
+            });
+        }
+    }
+
+    /// The receiver AS answered the first value: the transfer ends for the sender, with the answer in
+    /// the BYE's Reason header.
+    fn on_peer_response(&self, tx: &mut Tx<'_>, bytes: &Bytes) -> Result<(), Miss> {
+        let Ok(response) = sip::parse_bytes(bytes.clone(), &sip::Limits::default()) else {
+            return Ok(());
+        };
+        let (Some(status), Some(session_id)) = (response.status(), response.from().tag()) else {
+            return Ok(());
+        };
+        if status < 200 {
+            return Ok(());
+        }
+        let key = keys::msrp_session(session_id);
+        let Some(Ok(mut session)) = tx.record::<UploadSession>(&key)? else {
+            return Ok(());
+        };
+        let text = response
+            .header("Warning")
+            .and_then(|w| w.split('"').nth(1))
+            .or(response.reason())
+            .unwrap_or("")
+            .to_owned();
+        self.hang_up(tx, &mut session, status, &text);
+        tx.delete(&key);
+        Ok(())
+    }
+
+    /// Ends the user's session with a BYE whose Reason (RFC 3326) says how the transfer ended.
+    fn hang_up(&self, tx: &mut Tx<'_>, session: &mut UploadSession, cause: u16, text: &str) {
+        let mut ids = TokenSource::new(tx.entropy);
+        if let Ok(mut bye) = session.dialog.request(Method::Bye, &mut ids) {
+            let text = text.replace(['"', '\\', '\r', '\n'], " ");
+            let _ = bye.push_header("Reason", &format!("SIP ;cause={cause} ;text=\"{text}\""));
+            common::send_sip(tx, Destination::User(session.sender.clone()), &bye);
+        }
+    }
+
+    fn local_msrp_uri(&self, session_id: &str) -> MsrpUri {
+        MsrpUri {
+            secure: self.config.secure,
+            userinfo: None,
+            host: self.config.host.clone(),
+            port: None,
+            session_id: Some(session_id.to_owned()),
+            transport: "ws".into(),
+            params: Vec::new(),
+        }
+    }
+
+    fn msrp_limits(&self) -> msrp::Limits {
+        msrp::Limits {
+            max_body_bytes: (self.config.layout.chunk_size as usize).max(1 << 20),
+            ..msrp::Limits::default()
+        }
+    }
+}
+
+/// A checked file transfer offer.
+struct Offer {
+    transfer_id: String,
+    file: FileDescription,
+    remote_path: Vec<MsrpUri>,
+    sdp: SessionDescription,
+}
+
+/// Uploads are keyed by their sender and the file (its announced digest, else the transfer id), so
+/// that offering the same file again resumes it.
+fn upload_id(sender: &str, offer: &Offer) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(sender.as_bytes());
+    hasher.update(b"\n");
+    match offer.file.sha256 {
+        Some(digest) => hasher.update(digest.as_bytes()),
+        None => hasher.update(offer.transfer_id.as_bytes()),
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// Runs an upload writer's store operations through the transaction.
+fn drive(tx: &mut Tx<'_>, writer: &mut UploadWriter) -> Result<(), Miss> {
+    while let Some(op) = writer.poll_op() {
+        match op {
+            crate::store::StoreOp::Get { key } => {
+                let value = if key.starts_with("file/") {
+                    tx.get(&key)?
+                } else {
+                    tx.get_once(&key)?
+                };
+                // A refused value fails the upload, which the writer reports as an event.
+                let _ = writer.on_value(&key, value);
+            }
+            other => {
+                tx.apply(other)?;
+            }
+        }
+    }
+    Ok(())
+}

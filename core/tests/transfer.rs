@@ -1,0 +1,435 @@
+//! Alice, the sender AS, the receiver AS and Bob in virtual time: files pushed and pulled through the
+//! shared store, with only a first value crossing between the servers; chat; and the faults and bad
+//! input each party must survive.
+
+mod harness;
+
+use bytes::Bytes;
+use harness::{FileReceiver, FileSender, Net, Server, User, file_bytes};
+use rcs_core::first_value::ContentDigest;
+use rcs_core::ft_http::FileInfoDocument;
+use rcs_core::sip::{self, Method};
+use rcs_core::store::{KeyValue, Manifest};
+
+const TEN_MIB: usize = 10 << 20;
+
+fn alice_and_bob(net: &mut Net, bob_delivery: &str) -> (User, User) {
+    let mut alice = User::new("alice", Server::Sender, 1);
+    let mut bob = User::new("bob", Server::Receiver, 2);
+    assert_eq!(alice.register(net, None).status(), Some(200));
+    assert_eq!(bob.register(net, Some(bob_delivery)).status(), Some(200));
+    (alice, bob)
+}
+
+fn manifest(net: &mut Net, data: &[u8]) -> Manifest {
+    let key = ContentDigest::of(data).storage_key();
+    let value = net
+        .store
+        .get(&key)
+        .unwrap()
+        .expect("the manifest is published");
+    Manifest::decode(&key, &value).unwrap()
+}
+
+#[test]
+fn push_delivers_ten_mib_byte_identical_with_a_constant_server_hop() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(TEN_MIB, 7);
+    let upload = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(upload.answer.status(), Some(200));
+    assert_eq!(
+        upload.report,
+        Some(200),
+        "the sender AS reports the stored file"
+    );
+    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+    assert!(received.data == data[..], "byte-identical");
+    assert_eq!(received.digest, Some(ContentDigest::of(&data)));
+    assert_eq!(received.name.as_deref(), Some("holiday photo.jpg"));
+    assert!(
+        received.bye_received,
+        "the receiver AS ends the session after the REPORT"
+    );
+    assert!(
+        upload
+            .bye_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("cause=202")),
+        "{:?}",
+        upload.bye_reason
+    );
+    assert_eq!(net.peer_messages.len(), 2, "one MESSAGE and its answer");
+    assert!(
+        net.peer_bytes < 2048,
+        "AS-to-AS traffic is {} bytes",
+        net.peer_bytes
+    );
+    let message = sip::parse(&net.peer_messages[0], &sip::Limits::default()).unwrap();
+    let info = FileInfoDocument::parse(message.body().as_ref()).unwrap();
+    assert!(
+        info.file
+            .url
+            .as_str()
+            .contains(&ContentDigest::of(&data).to_hex()),
+        "the URL names the file's storage path"
+    );
+    assert_eq!(info.file.size, TEN_MIB as u64);
+    assert!(
+        net.largest_value <= 64 * 1024 + 1024,
+        "no stored value holds more than a chunk"
+    );
+    // Session records are gone; the file and its manifest stay for the fallback link.
+    assert_eq!(net.store.keys_with_prefix("msrp/").count(), 0);
+    assert_eq!(manifest(&mut net, &data).size, TEN_MIB as u64);
+}
+
+#[test]
+fn pull_delivers_on_the_recipients_download_request() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let data = file_bytes(TEN_MIB, 8);
+    let upload = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(upload.report, Some(200));
+    let received = FileReceiver::default().pull(&mut net, &mut bob);
+    assert!(received.data == data[..], "byte-identical");
+    let info = received.file_info.expect("the offer carried the file-info");
+    assert_eq!(info.file.digest, Some(ContentDigest::of(&data)));
+    assert!(
+        net.peer_bytes < 2048,
+        "AS-to-AS traffic is {} bytes",
+        net.peer_bytes
+    );
+    assert_eq!(
+        net.store.keys_with_prefix("offer/").count(),
+        0,
+        "the offer is consumed"
+    );
+}
+
+#[test]
+fn the_server_hop_stays_constant_whatever_the_file_size() {
+    let mut sizes = Vec::new();
+    for size in [1usize, 1024, 1 << 20, 4 << 20] {
+        let mut net = Net::default();
+        let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+        let data = file_bytes(size, size as u64);
+        FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+        let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+        assert!(received.data == data[..]);
+        sizes.push(net.peer_bytes);
+    }
+    let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+    assert!(
+        max - min <= 16,
+        "AS-to-AS bytes vary with the file size: {sizes:?}"
+    );
+}
+
+#[test]
+fn an_empty_file_and_unaligned_chunks_arrive_intact() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let empty = Bytes::new();
+    let upload = FileSender::new(&empty).send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(
+        upload.report,
+        Some(200),
+        "an empty file is stored and reported too"
+    );
+    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+    assert!(received.data.is_empty());
+    assert_eq!(received.digest, Some(ContentDigest::of(b"")));
+    let odd = file_bytes(1_000_003, 3);
+    let mut sender = FileSender::new(&odd);
+    sender.chunk_size = 10_007; // never lines up with the 64 KiB store chunks
+    sender.window = 3;
+    let upload = sender.send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(upload.report, Some(200));
+    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+    assert!(received.data == odd[..]);
+}
+
+#[test]
+fn identical_files_are_stored_once() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(300_000, 9);
+    for _ in 0..2 {
+        FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+        let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+        assert!(received.data == data[..]);
+    }
+    assert_eq!(net.store.keys_with_prefix("file/").count(), 1);
+    let chunk_keys = net.store.keys_with_prefix("up/").count();
+    assert_eq!(
+        chunk_keys, 5,
+        "one copy of the chunks and no upload state left"
+    );
+}
+
+#[test]
+fn chat_messages_arrive_in_order() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    for i in 0..20 {
+        let answer = alice.chat(&mut net, &bob.aor, &format!("message {i}"));
+        assert_eq!(answer.status(), Some(202));
+    }
+    let received: Vec<String> = bob
+        .answer_requests(&mut net)
+        .iter()
+        .map(harness::text)
+        .collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("message {i}")).collect();
+    assert_eq!(received, expected);
+    let back = bob.chat(&mut net, &alice.aor, "got them");
+    assert_eq!(back.status(), Some(202));
+    let at_alice = alice.answer_requests(&mut net);
+    assert_eq!(harness::text(&at_alice[0]), "got them");
+    assert_eq!(at_alice[0].from().uri().to_string(), bob.aor);
+}
+
+#[test]
+fn unknown_offline_and_unregistered_users_get_clear_answers() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(1000, 1);
+    let unknown = FileSender::new(&data).send(&mut net, &mut alice, "sip:carol@example.com");
+    assert_eq!(unknown.answer.status(), Some(404));
+    assert_eq!(
+        alice.chat(&mut net, "sip:carol@example.com", "hi").status(),
+        Some(404)
+    );
+    net.disconnect(Server::Receiver, &bob.sip.clone());
+    let offline = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(offline.answer.status(), Some(480));
+    assert!(
+        offline
+            .answer
+            .header("Warning")
+            .is_some_and(|w| w.contains("offline"))
+    );
+    assert_eq!(alice.chat(&mut net, &bob.aor, "hi").status(), Some(480));
+    // A user who never registered on this connection may not send.
+    let mut mallory = User::new("mallory", Server::Sender, 9);
+    let forged = FileSender::new(&data).send(&mut net, &mut mallory, &alice.aor);
+    assert_eq!(forged.answer.status(), Some(403));
+    bob.reconnect();
+    assert_eq!(bob.register(&mut net, Some("push")).status(), Some(200));
+    let online = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(online.report, Some(200));
+    assert!(FileReceiver::default().accept_push(&mut net, &mut bob).data == data[..]);
+}
+
+#[test]
+fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() {
+    let mut net = Net::default();
+    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(1000, 2);
+    let mut sender = FileSender::new(&data);
+    sender.announced_size = Some(net.sender.layout.max_file_size + 1);
+    let upload = sender.send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(upload.answer.status(), Some(413));
+    assert!(
+        upload
+            .answer
+            .header("Warning")
+            .is_some_and(|w| w.contains("exceeds the maximum"))
+    );
+    assert_eq!(net.store.keys_with_prefix("up/").count(), 0);
+    assert_eq!(net.store.keys_with_prefix("file/").count(), 0);
+}
+
+#[test]
+fn the_sender_disconnects_mid_upload_and_resumes() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(3 << 20, 11);
+    let mut first = FileSender::new(&data);
+    first.stop_after = Some(1 << 20);
+    let interrupted = first.send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(interrupted.report, None);
+    assert_eq!(
+        net.store.keys_with_prefix("file/").count(),
+        0,
+        "nothing visible half-written"
+    );
+    // Alice offers the same file again: the answer says where the store left off.
+    let resumed = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    assert!(
+        resumed.resumed_from >= 1 << 20,
+        "resumed from {}",
+        resumed.resumed_from
+    );
+    assert_eq!(resumed.report, Some(200));
+    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+    assert!(received.data == data[..]);
+}
+
+#[test]
+fn the_recipient_disconnects_mid_delivery_and_resumes_from_the_last_acknowledged_byte() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(4 << 20, 12);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    let cut = FileReceiver {
+        stop_after: Some(1 << 20),
+        ..FileReceiver::default()
+    }
+    .accept_push(&mut net, &mut bob);
+    assert!(cut.interrupted && cut.acknowledged > 0 && cut.acknowledged < 4 << 20);
+    assert_eq!(
+        net.store.keys_with_prefix("msrp/").count(),
+        1,
+        "the delivery waits for the recipient"
+    );
+    // Bob's client opens a new MSRP connection and binds it to the same session: the server goes on
+    // from the last byte Bob acknowledged, and only the rest crosses the network.
+    bob.reconnect();
+    let before = net.requests;
+    let rest = FileReceiver::default().resume(&mut net, &mut bob, cut);
+    assert!(rest.data == data[..], "byte-identical after the resume");
+    assert!(
+        net.requests - before < 70,
+        "{} requests: the resume did not start over",
+        net.requests - before
+    );
+}
+
+#[test]
+fn the_host_restarts_mid_transfer_and_completed_files_stay_intact() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let done = file_bytes(500_000, 20);
+    FileSender::new(&done).send(&mut net, &mut alice, &bob.aor);
+    let partial = file_bytes(2 << 20, 21);
+    let mut sender = FileSender::new(&partial);
+    sender.stop_after = Some(700_000);
+    sender.send(&mut net, &mut alice, &bob.aor);
+    net.restart();
+    // After the restart: the completed file is whole, the partial one is invisible and resumable.
+    let stored = manifest(&mut net, &done);
+    assert_eq!(stored.size, 500_000);
+    let key = ContentDigest::of(&partial).storage_key();
+    assert!(net.store.get(&key).unwrap().is_none());
+    alice.reconnect();
+    bob.reconnect();
+    assert_eq!(alice.register(&mut net, None).status(), Some(200));
+    assert_eq!(bob.register(&mut net, Some("pull")).status(), Some(200));
+    let resumed = FileSender::new(&partial).send(&mut net, &mut alice, &bob.aor);
+    assert!(
+        resumed.resumed_from >= 655_360,
+        "resumed from {}",
+        resumed.resumed_from
+    );
+    let received = FileReceiver::default().pull(&mut net, &mut bob);
+    assert!(received.data == partial[..]);
+}
+
+#[test]
+fn forged_expired_and_foreign_first_values_are_refused() {
+    let mut net = Net::default();
+    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(2000, 30);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    let genuine = String::from_utf8(net.peer_messages[0].to_vec()).unwrap();
+    let digest = ContentDigest::of(&data).to_hex();
+    let other = ContentDigest::of(b"another file").to_hex();
+    let forged_digest = genuine.replace(&digest, &other);
+    let foreign = genuine.replace(
+        "https://files.example.com/ft/",
+        "https://filez.example.com/ft/",
+    );
+    let exp_start = genuine.find("exp=").unwrap() + 4;
+    let exp_end = exp_start + genuine[exp_start..].find('&').unwrap();
+    let later = (genuine[exp_start..exp_end].parse::<u64>().unwrap() + 1).to_string();
+    let forged_expiry = format!("{}{}{}", &genuine[..exp_start], later, &genuine[exp_end..]);
+    for (forgery, why) in [
+        (forged_digest, "digest"),
+        (foreign, "origin"),
+        (forged_expiry, "expiry"),
+    ] {
+        let answers = net.request(
+            Server::Receiver,
+            vec![rcs_core::server::Input::PeerRequest {
+                message: forgery.into(),
+            }],
+        );
+        let answer = sip::parse(&answers[0], &sip::Limits::default()).unwrap();
+        assert_eq!(answer.status(), Some(403), "forged {why}");
+    }
+    // The genuine value, once expired, is refused too.
+    net.now = net.now.plus_secs(net.sender.url_lifetime_secs + 1);
+    let answers = net.request(
+        Server::Receiver,
+        vec![rcs_core::server::Input::PeerRequest {
+            message: genuine.into(),
+        }],
+    );
+    let answer = sip::parse(&answers[0], &sip::Limits::default()).unwrap();
+    assert_eq!(answer.status(), Some(403));
+    assert!(
+        answer
+            .header("Warning")
+            .is_some_and(|w| w.contains("expired")),
+        "{:?}",
+        answer.header("Warning")
+    );
+}
+
+#[test]
+fn malformed_sip_and_msrp_get_400_with_a_reason_and_the_connection_keeps_working() {
+    let mut net = Net::default();
+    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    // Content-Length contradicts the body.
+    alice.send_raw_sip(
+        &mut net,
+        b"MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bKx1\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 99\r\n\r\nhello",
+    );
+    let answer = alice.sip_inbox(&mut net).pop().expect("an answer");
+    assert_eq!(answer.status(), Some(400));
+    assert!(answer.header("Warning").is_some());
+    // Garbage gets no answer but breaks nothing.
+    alice.send_raw_sip(&mut net, &[0xff, 0xfe, 0x00, b'\r', b'\n']);
+    assert!(alice.sip_inbox(&mut net).is_empty());
+    // A bad SDP body.
+    let to = sip::SipUri::parse(&bob.aor).unwrap();
+    let invite = sip::RequestBuilder::new(
+        Method::Invite,
+        to.clone(),
+        sip::NameAddr::new(alice.uri()),
+        sip::NameAddr::new(to),
+    )
+    .local_host(&alice.host)
+    .body(
+        "application/sdp",
+        Bytes::from_static(b"v=0\r\nthis is not sdp\r\n"),
+    )
+    .build(&mut alice.ids)
+    .unwrap();
+    alice.send_sip(&mut net, &invite);
+    let answer = alice.sip_inbox(&mut net).pop().unwrap();
+    assert_eq!(answer.status(), Some(400));
+    // Malformed MSRP: a Byte-Range that contradicts itself.
+    let bad = b"MSRP tx001 SEND\r\nTo-Path: msrps://sender-as.example.com/abc;ws\r\nFrom-Path: msrps://a.invalid:2855/x;ws\r\nMessage-ID: msg001\r\nByte-Range: 5-1/10\r\nContent-Type: text/plain\r\n\r\nhello\r\n-------tx001$\r\n";
+    alice.send_msrp(&mut net, vec![Bytes::from_static(bad)]);
+    let frames = alice.msrp_inbox(&mut net);
+    match frames.first() {
+        Some(rcs_core::msrp::Frame::Response(response)) => assert_eq!(response.code, 400),
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    // A SEND to a session that does not exist.
+    let stray = b"MSRP tx002 SEND\r\nTo-Path: msrps://sender-as.example.com/nosuch;ws\r\nFrom-Path: msrps://a.invalid:2855/x;ws\r\nMessage-ID: msg002\r\nByte-Range: 1-5/5\r\nContent-Type: text/plain\r\n\r\nhello\r\n-------tx002$\r\n";
+    alice.send_msrp(&mut net, vec![Bytes::from_static(stray)]);
+    let frames = alice.msrp_inbox(&mut net);
+    assert!(
+        matches!(frames.first(), Some(rcs_core::msrp::Frame::Response(r)) if r.code == 481),
+        "{frames:?}"
+    );
+    // After all that, the same connections still work.
+    assert_eq!(
+        alice.chat(&mut net, &bob.aor, "still here").status(),
+        Some(202)
+    );
+}
