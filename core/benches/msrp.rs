@@ -7,9 +7,9 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rcs_core::msrp::{
-    ByteRangeSet, Chunker, Continuation, Limits, MsrpUri, Reassembly, Request, Status, parse,
-    parse_message,
+    Chunker, Continuation, Limits, MsrpUri, Reassembly, Request, Status, parse, parse_message,
 };
+use rcs_core::ranges::RangeSet;
 
 const CHUNK: u64 = 64 * 1024;
 const MESSAGE: u64 = 10 * 1024 * 1024;
@@ -150,9 +150,9 @@ fn bench_reassembly(c: &mut Criterion) {
         .collect();
     group.bench_function("byte_range_set_shuffled", |b| {
         b.iter(|| {
-            let mut set = ByteRangeSet::new();
+            let mut set = RangeSet::new();
             for &(start, end) in &ranges {
-                black_box(set.insert(start, end).unwrap());
+                black_box(set.insert(start..end).unwrap());
             }
             assert!(set.is_complete(MESSAGE));
         })

@@ -24,7 +24,7 @@ use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
 
 use crate::first_value::ContentDigest;
-use crate::ranges::{RangeSet, TooManyGaps};
+use crate::ranges::{RangeSet, TooManyRanges};
 use crate::time::Timestamp;
 
 /// Key names of the layout.
@@ -216,7 +216,7 @@ pub enum StoreError {
     BadChunkSize { chunk_size: u32, limit: usize },
     /// The bytes arrived too scattered to track.
     #[error(transparent)]
-    TooManyGaps(#[from] TooManyGaps),
+    TooManyRanges(#[from] TooManyRanges),
     /// The complete upload does not hash to the digest the sender announced.
     #[error("upload hashes to {actual}, not the announced {expected}")]
     DigestMismatch {

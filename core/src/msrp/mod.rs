@@ -4,7 +4,7 @@
 //! frames, the incremental parser and the serializer, responses and REPORTs, and the three pieces of
 //! state a file transfer needs (chunking a message, reassembling one, and sending one with a window
 //! of chunks in flight). It reads no clock and does no I/O; the state that must outlive one edge
-//! request ([`ByteRangeSet`], [`Reassembly`], [`WindowedSender`]) serializes with serde.
+//! request ([`Reassembly`], [`WindowedSender`], and the [`RangeSet`](crate::ranges::RangeSet) they track bytes with) serializes with serde.
 //!
 //! ## Receiving
 //! - Over a byte stream, call [`parse`] on the bytes read so far: it answers [`Status::Partial`]
@@ -95,7 +95,7 @@
 //!   where. Header and body sizes are bounded by [`Limits`].
 //! - Headers keep their received order and exact text, so a parsed frame re-serializes byte for byte;
 //!   unknown headers survive. Known headers are also parsed once into typed fields.
-//! - Byte offsets in [`ByteRangeSet`], [`Reassembly`] and [`WindowedSender`] are 0-based and
+//! - Byte offsets in [`Reassembly`] and [`WindowedSender`] are 0-based and
 //!   end-exclusive (`Range<u64>`); [`ByteRange`] is the wire form, 1-based and inclusive.
 
 mod chunker;
@@ -112,9 +112,7 @@ pub use frame::{
     StatusHeader, status,
 };
 pub use parse::{BodyLengthCheck, Limits, Status, parse, parse_message};
-pub use reassembly::{
-    AbortReason, ByteRangeSet, ChunkOutcome, DEFAULT_MAX_RANGES, Reassembly, ReassemblyState,
-};
+pub use reassembly::{AbortReason, ChunkOutcome, Reassembly, ReassemblyState};
 pub use uri::{MsrpUri, UriErrorKind};
 pub use window::{DEFAULT_TRANSACTION_TIMEOUT_MS, SenderEvent, WindowedSender};
 
@@ -365,12 +363,9 @@ pub enum MsrpError {
         /// The limit.
         limit: u64,
     },
-    /// A [`ByteRangeSet`] would hold more disjoint ranges than its cap.
-    #[error("more than {limit} disjoint byte ranges")]
-    TooManyRanges {
-        /// The cap.
-        limit: usize,
-    },
+    /// A chunk would leave more disjoint byte ranges than the message's set holds.
+    #[error(transparent)]
+    TooManyRanges(#[from] crate::ranges::TooManyRanges),
     /// A chunk arrived for a message that was aborted.
     #[error("message was aborted")]
     MessageAborted,

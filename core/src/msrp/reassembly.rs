@@ -6,135 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{Continuation, Method, MsrpError, Request};
-
-/// Default cap on the number of disjoint ranges a [`ByteRangeSet`] holds.
-pub const DEFAULT_MAX_RANGES: usize = 1024;
-
-/// A set of received byte ranges (0-based, end-exclusive), kept sorted with touching ranges merged,
-/// so its size is the number of holes plus one, capped by `max_ranges`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ByteRangeSet {
-    ranges: Vec<Range<u64>>,
-    max_ranges: usize,
-}
-
-impl Default for ByteRangeSet {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ByteRangeSet {
-    /// An empty set holding at most [`DEFAULT_MAX_RANGES`] disjoint ranges.
-    pub fn new() -> Self {
-        Self::with_max_ranges(DEFAULT_MAX_RANGES)
-    }
-
-    /// An empty set holding at most `max_ranges` (at least 1) disjoint ranges.
-    pub fn with_max_ranges(max_ranges: usize) -> Self {
-        Self {
-            ranges: Vec::new(),
-            max_ranges: max_ranges.max(1),
-        }
-    }
-
-    /// The disjoint ranges, in order.
-    pub fn ranges(&self) -> &[Range<u64>] {
-        &self.ranges
-    }
-
-    /// Adds `start..end` and returns the sub-ranges it newly covers, in order (empty for a
-    /// duplicate). Out-of-order, overlapping and duplicate inserts are all fine. Fails, changing
-    /// nothing, with [`MsrpError::TooManyRanges`] if the set would exceed its cap.
-    pub fn insert(&mut self, start: u64, end: u64) -> Result<Vec<Range<u64>>, MsrpError> {
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        // Ranges that overlap or touch start..end form one contiguous run first..last.
-        let first = self.ranges.partition_point(|r| r.end < start);
-        let last = first + self.ranges[first..].partition_point(|r| r.start <= end);
-        if first == last && self.ranges.len() >= self.max_ranges {
-            return Err(MsrpError::TooManyRanges {
-                limit: self.max_ranges,
-            });
-        }
-        let mut new = Vec::new();
-        let mut cursor = start;
-        for r in &self.ranges[first..last] {
-            if r.start > cursor {
-                new.push(cursor..r.start.min(end));
-            }
-            cursor = cursor.max(r.end);
-        }
-        if cursor < end {
-            new.push(cursor..end);
-        }
-        let merged_start = self
-            .ranges
-            .get(first)
-            .filter(|_| first < last)
-            .map_or(start, |r| r.start.min(start));
-        let merged_end = if first < last {
-            self.ranges[last - 1].end.max(end)
-        } else {
-            end
-        };
-        self.ranges
-            .splice(first..last, std::iter::once(merged_start..merged_end));
-        Ok(new)
-    }
-
-    /// The length of the received prefix: everything before it has arrived.
-    pub fn contiguous_prefix(&self) -> u64 {
-        self.ranges
-            .first()
-            .filter(|r| r.start == 0)
-            .map_or(0, |r| r.end)
-    }
-
-    /// Whether all of `range` has arrived (an empty range is always covered).
-    pub fn covers(&self, range: Range<u64>) -> bool {
-        if range.start >= range.end {
-            return true;
-        }
-        let i = self.ranges.partition_point(|r| r.end < range.end);
-        self.ranges
-            .get(i)
-            .is_some_and(|r| r.start <= range.start && range.end <= r.end)
-    }
-
-    /// Whether all of `0..total` has arrived.
-    pub fn is_complete(&self, total: u64) -> bool {
-        self.covers(0..total)
-    }
-
-    /// The holes in `0..total`, in order.
-    pub fn missing(&self, total: u64) -> Vec<Range<u64>> {
-        let mut holes = Vec::new();
-        let mut cursor = 0;
-        for r in &self.ranges {
-            if r.start >= total {
-                break;
-            }
-            if r.start > cursor {
-                holes.push(cursor..r.start);
-            }
-            cursor = cursor.max(r.end);
-        }
-        if cursor < total {
-            holes.push(cursor..total);
-        }
-        holes
-    }
-
-    /// Number of bytes received.
-    pub fn covered_bytes(&self) -> u64 {
-        self.ranges
-            .iter()
-            .map(|r| r.end.saturating_sub(r.start))
-            .sum()
-    }
-}
+use crate::ranges::RangeSet;
 
 /// Why a message was aborted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,7 +68,7 @@ pub struct Reassembly {
     message_id: String,
     total: Option<u64>,
     max_total: u64,
-    received: ByteRangeSet,
+    received: RangeSet,
     state: ReassemblyState,
 }
 
@@ -204,12 +76,12 @@ impl Reassembly {
     /// A reassembly for `message_id` accepting messages of up to `max_total` bytes, with the
     /// default range cap.
     pub fn new(message_id: &str, max_total: u64) -> Self {
-        Self::with_ranges(message_id, max_total, ByteRangeSet::new())
+        Self::with_ranges(message_id, max_total, RangeSet::new())
     }
 
     /// A reassembly that records ranges in `received` (pass a set with its own cap, or one
     /// restored from storage).
-    pub fn with_ranges(message_id: &str, max_total: u64, received: ByteRangeSet) -> Self {
+    pub fn with_ranges(message_id: &str, max_total: u64, received: RangeSet) -> Self {
         Self {
             message_id: message_id.to_owned(),
             total: None,
@@ -230,7 +102,7 @@ impl Reassembly {
     }
 
     /// The received ranges.
-    pub fn received(&self) -> &ByteRangeSet {
+    pub fn received(&self) -> &RangeSet {
         &self.received
     }
 
@@ -313,7 +185,7 @@ impl Reassembly {
                 limit: self.max_total,
             });
         }
-        let new_ranges = self.received.insert(chunk.start, chunk.end)?;
+        let new_ranges = self.received.insert(chunk.start..chunk.end)?;
         self.total = total;
         let complete = total.is_some_and(|t| self.received.is_complete(t));
         if complete {
@@ -334,103 +206,6 @@ impl Reassembly {
 mod tests {
     use super::*;
     use crate::msrp::{ByteRange, MsrpUri};
-
-    #[test]
-    fn insert_reports_new_sub_ranges() {
-        let mut set = ByteRangeSet::new();
-        let steps: [(u64, u64, &[Range<u64>], &[Range<u64>]); 9] = [
-            (10, 20, &[10..20], &[10..20]),
-            (10, 20, &[], &[10..20]),
-            (30, 40, &[30..40], &[10..20, 30..40]),
-            (15, 35, &[20..30], &[10..40]),
-            (0, 5, &[0..5], &[0..5, 10..40]),
-            (5, 10, &[5..10], &[0..40]),
-            (50, 60, &[50..60], &[0..40, 50..60]),
-            (0, 70, &[40..50, 60..70], &[0..70]),
-            (3, 3, &[], &[0..70]),
-        ];
-        for (start, end, new, after) in steps {
-            assert_eq!(
-                set.insert(start, end).unwrap(),
-                new,
-                "insert {start}..{end}"
-            );
-            assert_eq!(set.ranges(), after, "after {start}..{end}");
-        }
-        assert_eq!(set.contiguous_prefix(), 70);
-        assert_eq!(set.covered_bytes(), 70);
-    }
-
-    #[test]
-    fn adjacent_ranges_merge_and_the_cap_holds() {
-        let mut set = ByteRangeSet::with_max_ranges(2);
-        set.insert(0, 10).unwrap();
-        set.insert(20, 30).unwrap();
-        assert_eq!(
-            set.insert(40, 50),
-            Err(MsrpError::TooManyRanges { limit: 2 })
-        );
-        assert_eq!(
-            set.ranges(),
-            &[0..10, 20..30],
-            "a failed insert changes nothing"
-        );
-        set.insert(10, 20).unwrap();
-        assert_eq!(set.ranges(), &[0..30]);
-        set.insert(40, 50).unwrap();
-        set.insert(30, 40).unwrap();
-        assert_eq!(set.ranges(), &[0..50]);
-    }
-
-    #[test]
-    fn queries() {
-        let mut set = ByteRangeSet::new();
-        assert_eq!(set.contiguous_prefix(), 0);
-        assert!(set.is_complete(0));
-        assert!(!set.is_complete(1));
-        assert_eq!(set.missing(10), vec![0..10]);
-        set.insert(2, 4).unwrap();
-        set.insert(6, 8).unwrap();
-        assert_eq!(set.contiguous_prefix(), 0);
-        assert!(set.covers(2..4) && set.covers(3..4) && set.covers(5..5));
-        assert!(!set.covers(2..5) && !set.covers(1..3) && !set.covers(4..6));
-        assert_eq!(set.missing(10), vec![0..2, 4..6, 8..10]);
-        assert_eq!(set.missing(7), vec![0..2, 4..6]);
-        set.insert(0, 2).unwrap();
-        assert_eq!(set.contiguous_prefix(), 4);
-        let json = serde_json::to_string(&set).unwrap();
-        assert_eq!(serde_json::from_str::<ByteRangeSet>(&json).unwrap(), set);
-    }
-
-    #[test]
-    fn random_inserts_match_a_bitmap() {
-        // A small deterministic generator; the bitmap is the obvious model.
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        for _ in 0..200 {
-            let mut set = ByteRangeSet::new();
-            let mut bits = [false; 64];
-            for _ in 0..20 {
-                let a = next(64);
-                let b = a + next(64 - a + 1);
-                let new = set.insert(a, b).unwrap();
-                let expected_new: Vec<u64> = (a..b).filter(|&i| !bits[i as usize]).collect();
-                let got_new: Vec<u64> = new.iter().flat_map(|r| r.clone()).collect();
-                assert_eq!(got_new, expected_new);
-                for i in a..b {
-                    bits[i as usize] = true;
-                }
-                let from_set: Vec<bool> = (0..64).map(|i| set.covers(i..i + 1)).collect();
-                assert_eq!(from_set, bits);
-                assert!(set.ranges().windows(2).all(|w| w[0].end < w[1].start));
-            }
-        }
-    }
 
     fn chunk(id: &str, range: &str, body: &'static [u8], flag: Continuation) -> Request {
         let uri: MsrpUri = "msrp://h/s;tcp".parse().unwrap();
@@ -592,13 +367,15 @@ mod tests {
             }
         );
 
-        let mut holes = Reassembly::with_ranges("msg00001", 100, ByteRangeSet::with_max_ranges(1));
+        let mut holes = Reassembly::with_ranges("msg00001", 100, RangeSet::with_max_ranges(1));
         holes
             .on_chunk(&chunk("msg00001", "1-1/10", b"a", More))
             .unwrap();
         assert_eq!(
             holes.on_chunk(&chunk("msg00001", "3-3/10", b"c", More)),
-            Err(MsrpError::TooManyRanges { limit: 1 })
+            Err(MsrpError::TooManyRanges(crate::ranges::TooManyRanges {
+                limit: 1
+            }))
         );
     }
 }

@@ -4,8 +4,9 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ByteRangeSet, ChunkPlan, Continuation, MsrpError, status};
+use super::{ChunkPlan, Continuation, MsrpError, status};
 use crate::ids::TokenSource;
+use crate::ranges::RangeSet;
 use crate::time::Timestamp;
 
 /// RFC 4975 section 7.1.1: a sender waits 30 seconds for the response to a transaction.
@@ -55,7 +56,7 @@ pub struct WindowedSender {
     timeout_ms: u64,
     next_offset: u64,
     sent_empty: bool,
-    acked: ByteRangeSet,
+    acked: RangeSet,
     in_flight: Vec<InFlight>,
     stopped: Option<u16>,
 }
@@ -71,9 +72,9 @@ impl WindowedSender {
         resume_from: u64,
     ) -> Self {
         let resume_from = resume_from.min(total_size);
-        let mut acked = ByteRangeSet::new();
+        let mut acked = RangeSet::new();
         // A fresh set takes one range.
-        let _ = acked.insert(0, resume_from);
+        let _ = acked.insert(0..resume_from);
         Self {
             message_id: message_id.to_owned(),
             total: total_size,
@@ -186,7 +187,7 @@ impl WindowedSender {
             self.stopped = Some(status_code);
             return Ok(SenderEvent::Aborted { code: status_code });
         }
-        self.acked.insert(chunk.range.start, chunk.range.end)?;
+        self.acked.insert(chunk.range.clone())?;
         if self.is_finished() {
             Ok(SenderEvent::Finished)
         } else {

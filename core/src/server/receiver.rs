@@ -300,7 +300,12 @@ impl ReceiverLogic {
             session_version: u64::from(ids.number(1_000_000)),
             connection: Connection::ip4(&self.config.host),
             port: 9,
-            proto: sdp::PROTO_TLS.into(),
+            proto: if self.config.secure {
+                sdp::PROTO_TLS
+            } else {
+                sdp::PROTO_TCP
+            }
+            .into(),
             path: vec![local_uri.to_string()],
             accept_types: vec![manifest.content_type.clone()],
             accept_wrapped_types: Vec::new(),

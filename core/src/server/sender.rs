@@ -483,7 +483,7 @@ impl SenderLogic {
         let offset = request.body_offsets().start;
         if let Err(error) = writer.write(offset, body) {
             let code = match error {
-                StoreError::FileTooLarge { .. } | StoreError::TooManyGaps(_) => 413,
+                StoreError::FileTooLarge { .. } | StoreError::TooManyRanges(_) => 413,
                 StoreError::OutOfBounds { .. } => 400,
                 _ => 500,
             };
