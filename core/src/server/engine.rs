@@ -236,3 +236,99 @@ impl<L: Logic> Engine<L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Destination;
+
+    /// Copies `src/<name>`'s value, then the value it names, into `dst/<name>`, and says so.
+    struct Follow;
+
+    impl Logic for Follow {
+        fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+            let Input::Timer { key: name } = input else { return Ok(()) };
+            tx.set(&format!("seen/{name}"), Bytes::from_static(b"1"));
+            let Some(pointer) = tx.get(&format!("src/{name}"))? else { return Ok(()) };
+            let target = String::from_utf8_lossy(&pointer).into_owned();
+            let value = tx.get_once(&target)?.unwrap_or_default();
+            tx.set(&format!("dst/{name}"), value.clone());
+            tx.emit(Output::Send { to: Destination::User(name.clone()), message: value });
+            Ok(())
+        }
+    }
+
+    fn timer(name: &str) -> Input {
+        Input::Timer { key: name.into() }
+    }
+
+    fn outputs(engine: &mut Engine<Follow>) -> Vec<Output> {
+        std::iter::from_fn(|| engine.poll_output()).collect()
+    }
+
+    fn get(key: &str) -> Output {
+        Output::Store(StoreOp::Get { key: key.into() })
+    }
+
+    fn set(key: &str, value: &'static [u8]) -> Output {
+        Output::Store(StoreOp::Set { key: key.into(), value: Bytes::from_static(value) })
+    }
+
+    const NOW: Timestamp = Timestamp::from_unix_secs(1);
+
+    #[test]
+    fn reads_are_asked_for_and_the_input_is_retried_until_it_completes() {
+        let mut engine = Engine::new(Follow);
+        engine.handle(timer("a"), NOW, Entropy([0; 32]));
+        // The write before the first miss is not emitted: the transaction was dropped.
+        assert_eq!(outputs(&mut engine), vec![get("src/a")]);
+        assert!(!engine.is_idle());
+        engine.store_value("src/a", Some(Bytes::from_static(b"blob/7")));
+        assert_eq!(outputs(&mut engine), vec![get("blob/7")]);
+        engine.store_value("blob/7", Some(Bytes::from_static(b"data")));
+        assert_eq!(
+            outputs(&mut engine),
+            vec![
+                set("seen/a", b"1"),
+                set("dst/a", b"data"),
+                Output::Send { to: Destination::User("a".into()), message: Bytes::from_static(b"data") },
+            ]
+        );
+        assert!(engine.is_idle());
+    }
+
+    #[test]
+    fn later_inputs_wait_behind_an_earlier_one_and_see_its_writes() {
+        let mut engine = Engine::new(Follow);
+        engine.handle(timer("a"), NOW, Entropy([0; 32]));
+        engine.handle(timer("b"), NOW, Entropy([1; 32]));
+        assert_eq!(outputs(&mut engine), vec![get("src/a")], "b is not handled before a");
+        engine.store_value("src/a", None);
+        // a completes (no pointer); b runs next and needs its own key.
+        assert_eq!(outputs(&mut engine), vec![set("seen/a", b"1"), get("src/b")]);
+        // A value nobody asked for is ignored.
+        engine.store_value("src/zzz", Some(Bytes::from_static(b"x")));
+        engine.store_value("src/b", Some(Bytes::from_static(b"seen/a")));
+        // b reads a key a wrote in this request: answered from the cache, no store read.
+        assert_eq!(
+            outputs(&mut engine),
+            vec![
+                set("seen/b", b"1"),
+                set("dst/b", b"1"),
+                Output::Send { to: Destination::User("b".into()), message: Bytes::from_static(b"1") },
+            ]
+        );
+    }
+
+    #[test]
+    fn values_read_once_leave_the_cache() {
+        let mut engine = Engine::new(Follow);
+        engine.handle(timer("a"), NOW, Entropy([0; 32]));
+        engine.store_value("src/a", Some(Bytes::from_static(b"blob/1")));
+        engine.store_value("blob/1", Some(Bytes::from_static(b"chunk")));
+        let _ = outputs(&mut engine);
+        // The same chunk needed again is read again rather than held for the whole request.
+        engine.handle(timer("a"), NOW, Entropy([0; 32]));
+        assert_eq!(outputs(&mut engine), vec![get("blob/1")]);
+    }
+}

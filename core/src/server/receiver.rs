@@ -73,7 +73,7 @@ enum Phase {
 
 /// A delivery (`msrp/<session-id>`): one file to one user over one MSRP session.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Delivery_ {
+struct DeliverySession {
     recipient: String,
     sender: String,
     digest: ContentDigest,
@@ -112,7 +112,7 @@ impl Logic for ReceiverLogic {
             Input::Closed { connection } => {
                 common::connection_closed(tx, connection, |tx, session| {
                     let key = keys::msrp_session(session);
-                    if let Some(Ok(mut delivery)) = tx.record::<Delivery_>(&key)? {
+                    if let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? {
                         pause(&mut delivery);
                         tx.set_record(&key, &delivery);
                     }
@@ -126,7 +126,7 @@ impl Logic for ReceiverLogic {
 }
 
 /// Forgets the connection and its chunks in flight; the next bind resumes from what was acknowledged.
-fn pause(delivery: &mut Delivery_) {
+fn pause(delivery: &mut DeliverySession) {
     if let Some(window) = delivery.window.take() {
         delivery.resume_from = window.acknowledged();
     }
@@ -226,7 +226,7 @@ impl ReceiverLogic {
         };
         let mut ids = TokenSource::new(tx.entropy);
         let session_id = ids.msrp_id();
-        let mut delivery = Delivery_ {
+        let mut delivery = DeliverySession {
             recipient: recipient_aor.clone(),
             sender: sender_aor.clone(),
             digest: manifest.digest,
@@ -368,7 +368,7 @@ impl ReceiverLogic {
             return Ok(());
         };
         let key = keys::msrp_session(session_id);
-        let Some(Ok(mut delivery)) = tx.record::<Delivery_>(&key)? else {
+        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
         };
         let mut ids = TokenSource::new(tx.entropy);
@@ -460,7 +460,7 @@ impl ReceiverLogic {
         };
         let session_id = String::from_utf8_lossy(&session_id).into_owned();
         let key = keys::msrp_session(&session_id);
-        let Some(Ok(mut delivery)) = tx.record::<Delivery_>(&key)? else {
+        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
             common::reply(tx, connection, invite, 404, Some("the offer has expired"));
             return Ok(());
         };
@@ -537,7 +537,7 @@ impl ReceiverLogic {
             return Ok(());
         };
         let key = keys::msrp_session(session_id);
-        match tx.record::<Delivery_>(&key)? {
+        match tx.record::<DeliverySession>(&key)? {
             Some(Ok(delivery)) if delivery.dialog.as_ref().is_some_and(|d| d.matches(bye)) => {
                 self.finish(tx, &key, &delivery);
                 common::reply(tx, connection, bye, 200, None);
@@ -559,7 +559,7 @@ impl ReceiverLogic {
             return Ok(());
         };
         let key = keys::msrp_session(&session_id);
-        let delivery = tx.record::<Delivery_>(&key)?.and_then(Result::ok);
+        let delivery = tx.record::<DeliverySession>(&key)?.and_then(Result::ok);
         match frame {
             Frame::Response(response) => {
                 if let Some(delivery) = delivery {
@@ -650,7 +650,7 @@ impl ReceiverLogic {
         connection: &str,
         key: &str,
         session_id: &str,
-        delivery: &mut Delivery_,
+        delivery: &mut DeliverySession,
     ) -> Result<(), Miss> {
         if !matches!(delivery.phase, Phase::Connecting | Phase::Sending) {
             return Ok(());
@@ -690,7 +690,7 @@ impl ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         key: &str,
-        mut delivery: Delivery_,
+        mut delivery: DeliverySession,
         response: &MsrpResponse,
     ) -> Result<(), Miss> {
         if delivery.connection.as_deref() != Some(connection) {
@@ -731,7 +731,7 @@ impl ReceiverLogic {
         &self,
         tx: &mut Tx<'_>,
         key: &str,
-        delivery: &mut Delivery_,
+        delivery: &mut DeliverySession,
         manifest: &Manifest,
     ) -> Result<(), Miss> {
         let Some(window) = delivery.window.as_mut() else {
@@ -808,7 +808,7 @@ impl ReceiverLogic {
 
     /// A transaction timed out: the user's connection is taken as lost; the next bind resumes.
     fn on_timer(&self, tx: &mut Tx<'_>, key: &str) -> Result<(), Miss> {
-        let Some(Ok(mut delivery)) = tx.record::<Delivery_>(key)? else {
+        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(key)? else {
             return Ok(());
         };
         let timed_out = delivery
@@ -824,14 +824,14 @@ impl ReceiverLogic {
     }
 
     /// Forgets a finished or failed delivery.
-    fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &Delivery_) {
+    fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &DeliverySession) {
         tx.delete(key);
         if delivery.mode == Delivery::Pull {
             tx.delete(&offer_key(&delivery.recipient, &delivery.digest));
         }
     }
 
-    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut Delivery_) {
+    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) {
         let mut ids = TokenSource::new(tx.entropy);
         if let Some(dialog) = delivery.dialog.as_mut()
             && let Ok(bye) = dialog.request(Method::Bye, &mut ids)
