@@ -106,7 +106,10 @@ pub fn apply(store: &mut impl KeyValue, op: StoreOp) -> Result<Option<Bytes>, Kv
     }
 }
 
-/// An in-memory [`KeyValue`] for tests, with Spin's default value limit unless told otherwise.
+/// The largest value Spin's key-value stores accept (hosted Spin: 1 MB); chunks must fit in it.
+pub const VALUE_LIMIT: usize = 1024 * 1024;
+
+/// An in-memory [`KeyValue`] for tests, with Spin's value limit unless told otherwise.
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
     values: BTreeMap<String, Bytes>,
@@ -115,7 +118,7 @@ pub struct MemoryStore {
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        Self::with_value_limit(1024 * 1024)
+        Self::with_value_limit(VALUE_LIMIT)
     }
 }
 

@@ -513,8 +513,8 @@ pub fn msrp_reply(
 }
 
 /// The MSRP session id a request or response is addressed to (the last To-Path URI's).
-pub fn addressed_session(frame: &Frame) -> Option<&str> {
-    frame.headers().to_path().last()?.session_id.as_deref()
+pub fn addressed_session(headers: &msrp::Headers) -> Option<&str> {
+    headers.to_path().last()?.session_id.as_deref()
 }
 
 /// Answers an MSRP request that could not be parsed with a 400 carrying the parse error, when the

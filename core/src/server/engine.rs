@@ -247,13 +247,20 @@ mod tests {
 
     impl Logic for Follow {
         fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
-            let Input::Timer { key: name } = input else { return Ok(()) };
+            let Input::Timer { key: name } = input else {
+                return Ok(());
+            };
             tx.set(&format!("seen/{name}"), Bytes::from_static(b"1"));
-            let Some(pointer) = tx.get(&format!("src/{name}"))? else { return Ok(()) };
+            let Some(pointer) = tx.get(&format!("src/{name}"))? else {
+                return Ok(());
+            };
             let target = String::from_utf8_lossy(&pointer).into_owned();
             let value = tx.get_once(&target)?.unwrap_or_default();
             tx.set(&format!("dst/{name}"), value.clone());
-            tx.emit(Output::Send { to: Destination::User(name.clone()), message: value });
+            tx.emit(Output::Send {
+                to: Destination::User(name.clone()),
+                message: value,
+            });
             Ok(())
         }
     }
@@ -271,7 +278,10 @@ mod tests {
     }
 
     fn set(key: &str, value: &'static [u8]) -> Output {
-        Output::Store(StoreOp::Set { key: key.into(), value: Bytes::from_static(value) })
+        Output::Store(StoreOp::Set {
+            key: key.into(),
+            value: Bytes::from_static(value),
+        })
     }
 
     const NOW: Timestamp = Timestamp::from_unix_secs(1);
@@ -291,7 +301,10 @@ mod tests {
             vec![
                 set("seen/a", b"1"),
                 set("dst/a", b"data"),
-                Output::Send { to: Destination::User("a".into()), message: Bytes::from_static(b"data") },
+                Output::Send {
+                    to: Destination::User("a".into()),
+                    message: Bytes::from_static(b"data")
+                },
             ]
         );
         assert!(engine.is_idle());
@@ -302,10 +315,17 @@ mod tests {
         let mut engine = Engine::new(Follow);
         engine.handle(timer("a"), NOW, Entropy([0; 32]));
         engine.handle(timer("b"), NOW, Entropy([1; 32]));
-        assert_eq!(outputs(&mut engine), vec![get("src/a")], "b is not handled before a");
+        assert_eq!(
+            outputs(&mut engine),
+            vec![get("src/a")],
+            "b is not handled before a"
+        );
         engine.store_value("src/a", None);
         // a completes (no pointer); b runs next and needs its own key.
-        assert_eq!(outputs(&mut engine), vec![set("seen/a", b"1"), get("src/b")]);
+        assert_eq!(
+            outputs(&mut engine),
+            vec![set("seen/a", b"1"), get("src/b")]
+        );
         // A value nobody asked for is ignored.
         engine.store_value("src/zzz", Some(Bytes::from_static(b"x")));
         engine.store_value("src/b", Some(Bytes::from_static(b"seen/a")));
@@ -315,7 +335,10 @@ mod tests {
             vec![
                 set("seen/b", b"1"),
                 set("dst/b", b"1"),
-                Output::Send { to: Destination::User("b".into()), message: Bytes::from_static(b"1") },
+                Output::Send {
+                    to: Destination::User("b".into()),
+                    message: Bytes::from_static(b"1")
+                },
             ]
         );
     }

@@ -119,6 +119,9 @@ pub enum ConfigError {
     /// MSRP chunks or the store's chunks would be empty, or the window is zero.
     #[error("chunk sizes and the window must be positive")]
     ZeroSize,
+    /// Stored chunks would not fit in one key-value entry.
+    #[error("a stored chunk of {chunk_size} bytes exceeds the store's value limit")]
+    ChunkTooLarge { chunk_size: u32 },
 }
 
 impl ServerConfig {
@@ -130,6 +133,11 @@ impl ServerConfig {
         if self.msrp_chunk_size == 0 || self.layout.chunk_size == 0 || self.window == 0 {
             return Err(ConfigError::ZeroSize);
         }
+        if self.layout.chunk_size as usize > crate::store::VALUE_LIMIT {
+            return Err(ConfigError::ChunkTooLarge {
+                chunk_size: self.layout.chunk_size,
+            });
+        }
         let bad_host = || ConfigError::BadHost {
             host: self.host.clone(),
         };
@@ -137,5 +145,61 @@ impl ServerConfig {
         uri.set_param("transport", Some("ws"))
             .map_err(|_| bad_host())?;
         Ok(uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ServerConfig {
+        ServerConfig {
+            domain: "example.com".into(),
+            host: "as.example.com".into(),
+            secure: true,
+            public_base: Url::parse("https://files.example.com/").unwrap(),
+            signing_keys: vec![SigningKey::new(vec![7u8; 32]).unwrap()],
+            layout: LayoutConfig::default(),
+            url_lifetime_secs: 60,
+            msrp_chunk_size: 1024,
+            window: 4,
+            max_registration_secs: 600,
+            default_delivery: Delivery::Push,
+        }
+    }
+
+    #[test]
+    fn a_sound_configuration_yields_the_servers_contact() {
+        assert_eq!(
+            config().validate().unwrap().to_string(),
+            "sip:as.example.com;transport=ws"
+        );
+    }
+
+    #[test]
+    fn unusable_configurations_are_refused() {
+        type Spoil = fn(&mut ServerConfig);
+        let cases: [(Spoil, ConfigError); 5] = [
+            (|c| c.signing_keys.clear(), ConfigError::NoSigningKey),
+            (|c| c.window = 0, ConfigError::ZeroSize),
+            (|c| c.msrp_chunk_size = 0, ConfigError::ZeroSize),
+            (
+                |c| c.layout.chunk_size = 2 << 20,
+                ConfigError::ChunkTooLarge {
+                    chunk_size: 2 << 20,
+                },
+            ),
+            (
+                |c| c.host = "bad host".into(),
+                ConfigError::BadHost {
+                    host: "bad host".into(),
+                },
+            ),
+        ];
+        for (spoil, expected) in cases {
+            let mut spoiled = config();
+            spoil(&mut spoiled);
+            assert_eq!(spoiled.validate(), Err(expected));
+        }
     }
 }

@@ -555,7 +555,7 @@ impl ReceiverLogic {
                 return Ok(());
             }
         };
-        let Some(session_id) = common::addressed_session(&frame).map(str::to_owned) else {
+        let Some(session_id) = common::addressed_session(frame.headers()).map(str::to_owned) else {
             return Ok(());
         };
         let key = keys::msrp_session(&session_id);

@@ -28,7 +28,8 @@ use crate::sdp::{
 };
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use crate::store::{
-    FileDescription, Manifest, StoreError, UploadEvent, UploadState, UploadWriter, keys,
+    FileDescription, Manifest, StoreError, UploadEvent, UploadState, UploadWriter, VALUE_LIMIT,
+    keys,
 };
 
 /// The sender AS: an [`Engine`] running [`SenderLogic`].
@@ -187,7 +188,7 @@ impl SenderLogic {
                     upload_id.clone(),
                     offer.file.clone(),
                     &self.config.layout,
-                    usize::MAX,
+                    VALUE_LIMIT,
                     tx.now,
                 );
                 match created {
@@ -378,8 +379,7 @@ impl SenderLogic {
             // Responses would answer requests this server sends: REPORTs, which get none.
             return Ok(());
         };
-        let Some(session_id) =
-            common::addressed_session(&Frame::Request(request.clone())).map(str::to_owned)
+        let Some(session_id) = common::addressed_session(&request.headers).map(str::to_owned)
         else {
             return Ok(());
         };
