@@ -3,12 +3,15 @@
 //! error answers.
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Miss, Tx};
 use super::{Delivery, Destination, Output, ServerConfig};
+use crate::first_value::ContentDigest;
 use crate::ids::TokenSource;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
+use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use crate::store::keys;
 use crate::time::Timestamp;
@@ -577,4 +580,184 @@ pub fn reply_unparsable_msrp(
         to: Destination::Connection(connection.to_owned()),
         message: Bytes::from(answer),
     });
+}
+
+/// What both servers do with the SIP requests of their users; [`on_sip`] dispatches to it.
+pub trait UserAgentServer {
+    /// The server's configuration.
+    fn config(&self) -> &ServerConfig;
+    /// An INVITE from a user.
+    fn on_invite(&self, tx: &mut Tx<'_>, connection: &str, invite: &SipMessage)
+    -> Result<(), Miss>;
+    /// A BYE from a user.
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss>;
+    /// A user's answer to a request of this server.
+    fn on_response(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        response: &SipMessage,
+    ) -> Result<(), Miss>;
+}
+
+/// One SIP message from a user's connection: parsed (or answered 400), then dispatched.
+pub fn on_sip(
+    server: &impl UserAgentServer,
+    tx: &mut Tx<'_>,
+    connection: &str,
+    bytes: &Bytes,
+) -> Result<(), Miss> {
+    let message = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
+        Ok(message) => message,
+        Err(error) => {
+            reply_unparsable(tx, connection, bytes, &error);
+            return Ok(());
+        }
+    };
+    if message.is_response() {
+        return server.on_response(tx, connection, &message);
+    }
+    match message.method() {
+        Method::Register => register(tx, server.config(), connection, &message),
+        Method::Invite => server.on_invite(tx, connection, &message),
+        Method::Ack => Ok(()),
+        Method::Bye => server.on_bye(tx, connection, &message),
+        Method::Message => relay_message(tx, server.config(), connection, &message),
+        Method::Options => {
+            options(tx, connection, &message);
+            Ok(())
+        }
+        // INVITEs are answered at once, so there is never a transaction left to cancel.
+        Method::Cancel => {
+            reply(tx, connection, &message, 481, None);
+            Ok(())
+        }
+        _ => {
+            reply(tx, connection, &message, 501, None);
+            Ok(())
+        }
+    }
+}
+
+/// A session record that carries an MSRP session between this server and a user.
+pub trait MsrpSession: DeserializeOwned {
+    /// This server's MSRP URI in the session.
+    fn local_uri(&self) -> &MsrpUri;
+    /// The user's MSRP path.
+    fn remote_path(&self) -> &[MsrpUri];
+}
+
+/// The session an MSRP request is addressed to, with its id, if the session exists and the request
+/// comes from the session's peer (RFC 4975 section 7.3); otherwise the request is answered 481 or 403.
+pub fn session_of_request<S: MsrpSession>(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    request: &MsrpRequest,
+) -> Result<Option<(String, S)>, Miss> {
+    let Some(session_id) = addressed_session(&request.headers).map(str::to_owned) else {
+        return Ok(None);
+    };
+    let Some(Ok(session)) = tx.record::<S>(&keys::msrp_session(&session_id))? else {
+        if let Some(local) = request.headers.to_path().last().cloned() {
+            msrp_reply(
+                tx,
+                connection,
+                request,
+                &local,
+                481,
+                Some("no such session"),
+            );
+        }
+        return Ok(None);
+    };
+    let from_peer = match (
+        request.headers.from_path().first(),
+        session.remote_path().last(),
+    ) {
+        (Some(from), Some(expected)) => from.same_endpoint(expected),
+        _ => false,
+    };
+    if !from_peer {
+        let local = session.local_uri().clone();
+        msrp_reply(
+            tx,
+            connection,
+            request,
+            &local,
+            403,
+            Some("From-Path does not match the session"),
+        );
+        return Ok(None);
+    }
+    Ok(Some((session_id, session)))
+}
+
+/// A user's RFC 5547 file transfer offer, checked.
+pub struct TransferOffer {
+    /// The whole offer, to answer.
+    pub sdp: SessionDescription,
+    /// The file it names.
+    pub selector: FileSelector,
+    /// The file's SHA-256, if the selector gives it.
+    pub sha256: Option<ContentDigest>,
+    /// `a=file-transfer-id`, if present.
+    pub transfer_id: Option<String>,
+    /// The user's MSRP path.
+    pub remote_path: Vec<MsrpUri>,
+    /// The first byte asked for (`a=file-range`, 0-based; 0 without one).
+    pub range_start: u64,
+}
+
+/// The file transfer offer of an INVITE whose media must have `direction`, or the status and reason
+/// to refuse it with.
+pub fn transfer_offer(
+    invite: &SipMessage,
+    direction: Direction,
+) -> Result<TransferOffer, (u16, String)> {
+    if !invite.has_content_type("application/sdp") {
+        return Err((415, "the INVITE must carry application/sdp".into()));
+    }
+    let sdp =
+        SessionDescription::parse(invite.body()).map_err(|e| (400, format!("bad SDP: {e}")))?;
+    let media = sdp
+        .msrp_media()
+        .ok_or((488, "no MSRP media in the offer".to_owned()))?;
+    if sdp.direction_of(media) != direction {
+        return Err((
+            488,
+            format!("this server takes a={direction} file transfer offers only"),
+        ));
+    }
+    let selector = media
+        .file_selector()
+        .ok_or((488, "the offer has no a=file-selector".to_owned()))?
+        .clone();
+    let sha256 = match selector.hash("sha-256") {
+        Some(hash) => Some(
+            <[u8; 32]>::try_from(hash.bytes.as_slice())
+                .map(ContentDigest)
+                .map_err(|_| (400, "the sha-256 file hash is not 32 bytes".to_owned()))?,
+        ),
+        None => None,
+    };
+    let remote_path = media
+        .path()
+        .unwrap_or_default()
+        .iter()
+        .map(|uri| uri.parse::<MsrpUri>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (400, format!("bad a=path: {e}")))?;
+    if remote_path.is_empty() {
+        return Err((488, "the offer has no a=path".into()));
+    }
+    Ok(TransferOffer {
+        selector,
+        sha256,
+        transfer_id: media.file_transfer_id().map(str::to_owned),
+        remote_path,
+        range_start: media
+            .file_range()
+            .map_or(0, |range| range.start.saturating_sub(1)),
+        sdp: sdp.clone(),
+    })
 }

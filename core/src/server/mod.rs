@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::first_value::{SigningKey, Url};
+use crate::msrp::MsrpUri;
 use crate::sip::{Scheme, SipUri};
 use crate::store::{LayoutConfig, StoreOp};
 use crate::time::Timestamp;
@@ -125,6 +126,19 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// This server's MSRP URI for a session: `msrp(s)://<host>/<session-id>;ws` (RFC 7977).
+    pub fn msrp_uri(&self, session_id: &str) -> MsrpUri {
+        MsrpUri {
+            secure: self.secure,
+            userinfo: None,
+            host: self.host.clone(),
+            port: None,
+            session_id: Some(session_id.to_owned()),
+            transport: "ws".into(),
+            params: Vec::new(),
+        }
+    }
+
     /// Checks the configuration and returns the server's own SIP URI (`sip:<host>;transport=ws`).
     pub fn validate(&self) -> Result<SipUri, ConfigError> {
         if self.signing_keys.is_empty() {

@@ -97,6 +97,44 @@ fn offer_key(recipient: &str, digest: &ContentDigest) -> String {
     format!("offer/{recipient}/{}", digest.to_hex())
 }
 
+impl common::MsrpSession for DeliverySession {
+    fn local_uri(&self) -> &MsrpUri {
+        &self.local_uri
+    }
+
+    fn remote_path(&self) -> &[MsrpUri] {
+        &self.remote_path
+    }
+}
+
+impl common::UserAgentServer for ReceiverLogic {
+    fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    fn on_invite(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        invite: &SipMessage,
+    ) -> Result<(), Miss> {
+        self.on_download_request(tx, connection, invite)
+    }
+
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+        self.end_delivery_session(tx, connection, bye)
+    }
+
+    fn on_response(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        response: &SipMessage,
+    ) -> Result<(), Miss> {
+        self.on_invite_answer(tx, connection, response)
+    }
+}
+
 impl Logic for ReceiverLogic {
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
         match input {
@@ -104,7 +142,7 @@ impl Logic for ReceiverLogic {
             Input::Sip {
                 connection,
                 message,
-            } => self.on_sip(tx, connection, message),
+            } => common::on_sip(self, tx, connection, message),
             Input::Msrp {
                 connection,
                 message,
@@ -232,7 +270,7 @@ impl ReceiverLogic {
             digest: manifest.digest,
             mode: recipient.delivery,
             phase: Phase::Offered,
-            local_uri: self.local_msrp_uri(&session_id),
+            local_uri: self.config.msrp_uri(&session_id),
             remote_path: Vec::new(),
             invite: None,
             dialog: None,
@@ -323,40 +361,8 @@ impl ReceiverLogic {
         .build()
     }
 
-    fn on_sip(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
-        let message = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
-            Ok(message) => message,
-            Err(error) => {
-                common::reply_unparsable(tx, connection, bytes, &error);
-                return Ok(());
-            }
-        };
-        if message.is_response() {
-            return self.on_response(tx, connection, &message);
-        }
-        match message.method() {
-            Method::Register => common::register(tx, &self.config, connection, &message),
-            Method::Invite => self.on_download_request(tx, connection, &message),
-            Method::Ack => Ok(()),
-            Method::Bye => self.on_bye(tx, connection, &message),
-            Method::Message => common::relay_message(tx, &self.config, connection, &message),
-            Method::Options => {
-                common::options(tx, connection, &message);
-                Ok(())
-            }
-            Method::Cancel => {
-                common::reply(tx, connection, &message, 481, None);
-                Ok(())
-            }
-            _ => {
-                common::reply(tx, connection, &message, 501, None);
-                Ok(())
-            }
-        }
-    }
-
     /// The user's answer to the push INVITE (or to a BYE or relayed MESSAGE, which need nothing).
-    fn on_response(
+    fn on_invite_answer(
         &self,
         tx: &mut Tx<'_>,
         connection: &str,
@@ -531,7 +537,12 @@ impl ReceiverLogic {
         Ok(())
     }
 
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+    fn end_delivery_session(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        bye: &SipMessage,
+    ) -> Result<(), Miss> {
         let Some(session_id) = bye.to().tag() else {
             common::reply(tx, connection, bye, 481, None);
             return Ok(());
@@ -555,90 +566,62 @@ impl ReceiverLogic {
                 return Ok(());
             }
         };
-        let Some(session_id) = common::addressed_session(frame.headers()).map(str::to_owned) else {
+        let request = match frame {
+            Frame::Response(response) => {
+                let Some(session_id) = common::addressed_session(&response.headers) else {
+                    return Ok(());
+                };
+                let key = keys::msrp_session(session_id);
+                if let Some(Ok(delivery)) = tx.record::<DeliverySession>(&key)? {
+                    self.on_chunk_response(tx, connection, &key, delivery, &response)?;
+                }
+                return Ok(());
+            }
+            Frame::Request(request) => request,
+        };
+        let Some((session_id, mut delivery)) =
+            common::session_of_request::<DeliverySession>(tx, connection, &request)?
+        else {
             return Ok(());
         };
         let key = keys::msrp_session(&session_id);
-        let delivery = tx.record::<DeliverySession>(&key)?.and_then(Result::ok);
-        match frame {
-            Frame::Response(response) => {
-                if let Some(delivery) = delivery {
-                    self.on_chunk_response(tx, connection, &key, delivery, &response)?;
+        let local = delivery.local_uri.clone();
+        match request.method {
+            msrp::Method::Send if request.body.is_none() => {
+                common::msrp_reply(tx, connection, &request, &local, 200, None);
+                self.bind(tx, connection, &key, &session_id, &mut delivery)
+            }
+            msrp::Method::Send => {
+                common::msrp_reply(
+                    tx,
+                    connection,
+                    &request,
+                    &local,
+                    403,
+                    Some("this session only sends"),
+                );
+                Ok(())
+            }
+            msrp::Method::Report => {
+                let delivered = request
+                    .headers
+                    .status()
+                    .is_some_and(|status| status.code == 200)
+                    && request.message_id() == Some(delivery.message_id.as_str());
+                if delivered
+                    || request
+                        .headers
+                        .status()
+                        .is_some_and(|status| status.code >= 400)
+                {
+                    self.finish(tx, &key, &delivery);
+                    self.hang_up(tx, &mut delivery);
                 }
                 Ok(())
             }
-            Frame::Request(request) => {
-                let Some(mut delivery) = delivery else {
-                    if let Some(local) = request.headers.to_path().last() {
-                        let local = local.clone();
-                        common::msrp_reply(
-                            tx,
-                            connection,
-                            &request,
-                            &local,
-                            481,
-                            Some("no such session"),
-                        );
-                    }
-                    return Ok(());
-                };
-                let local = delivery.local_uri.clone();
-                let from_ok = match (
-                    request.headers.from_path().first(),
-                    delivery.remote_path.last(),
-                ) {
-                    (Some(from), Some(expected)) => from.same_endpoint(expected),
-                    _ => false,
-                };
-                if !from_ok {
-                    common::msrp_reply(
-                        tx,
-                        connection,
-                        &request,
-                        &local,
-                        403,
-                        Some("From-Path does not match the session"),
-                    );
-                    return Ok(());
-                }
-                match request.method {
-                    msrp::Method::Send if request.body.is_none() => {
-                        common::msrp_reply(tx, connection, &request, &local, 200, None);
-                        self.bind(tx, connection, &key, &session_id, &mut delivery)
-                    }
-                    msrp::Method::Send => {
-                        common::msrp_reply(
-                            tx,
-                            connection,
-                            &request,
-                            &local,
-                            403,
-                            Some("this session only sends"),
-                        );
-                        Ok(())
-                    }
-                    msrp::Method::Report => {
-                        let delivered = request
-                            .headers
-                            .status()
-                            .is_some_and(|status| status.code == 200)
-                            && request.message_id() == Some(delivery.message_id.as_str());
-                        if delivered
-                            || request
-                                .headers
-                                .status()
-                                .is_some_and(|status| status.code >= 400)
-                        {
-                            self.finish(tx, &key, &delivery);
-                            self.hang_up(tx, &mut delivery);
-                        }
-                        Ok(())
-                    }
-                    _ => {
-                        common::msrp_reply(tx, connection, &request, &local, 501, None);
-                        Ok(())
-                    }
-                }
+            _ => {
+                common::msrp_reply(tx, connection, &request, &local, 501, None);
+                Ok(())
             }
         }
     }
@@ -839,18 +822,6 @@ impl ReceiverLogic {
             common::send_sip(tx, Destination::User(delivery.recipient.clone()), &bye);
         }
     }
-
-    fn local_msrp_uri(&self, session_id: &str) -> MsrpUri {
-        MsrpUri {
-            secure: self.config.secure,
-            userinfo: None,
-            host: self.config.host.clone(),
-            port: None,
-            session_id: Some(session_id.to_owned()),
-            transport: "ws".into(),
-            params: Vec::new(),
-        }
-    }
 }
 
 /// A download request checked: the file it names, where to send, and from where.
@@ -862,46 +833,16 @@ struct DownloadRequest {
 }
 
 fn parse_download_request(invite: &SipMessage) -> Result<DownloadRequest, (u16, String)> {
-    if !invite.has_content_type("application/sdp") {
-        return Err((415, "the INVITE must carry application/sdp".into()));
-    }
-    let sdp =
-        SessionDescription::parse(invite.body()).map_err(|e| (400, format!("bad SDP: {e}")))?;
-    let media = sdp
-        .msrp_media()
-        .ok_or((488, "no MSRP media in the offer".to_owned()))?;
-    if sdp.direction_of(media) != Direction::RecvOnly {
-        return Err((488, "a download request is an a=recvonly offer".into()));
-    }
-    let selector = media
-        .file_selector()
-        .ok_or((488, "the offer has no a=file-selector".to_owned()))?;
-    let digest = selector
-        .hash("sha-256")
-        .and_then(|hash| <[u8; 32]>::try_from(hash.bytes.as_slice()).ok())
-        .map(ContentDigest)
-        .ok_or((
-            488,
-            "the file-selector must name the file by its sha-256 hash".to_owned(),
-        ))?;
-    let remote_path = media
-        .path()
-        .unwrap_or_default()
-        .iter()
-        .map(|uri| uri.parse::<MsrpUri>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (400, format!("bad a=path: {e}")))?;
-    if remote_path.is_empty() {
-        return Err((488, "the offer has no a=path".into()));
-    }
-    let resume_from = media
-        .file_range()
-        .map_or(0, |range| range.start.saturating_sub(1));
+    let offer = common::transfer_offer(invite, Direction::RecvOnly)?;
+    let digest = offer.sha256.ok_or((
+        488,
+        "the file-selector must name the file by its sha-256 hash".to_owned(),
+    ))?;
     Ok(DownloadRequest {
         digest,
-        remote_path,
-        resume_from,
-        sdp: sdp.clone(),
+        remote_path: offer.remote_path,
+        resume_from: offer.range_start,
+        sdp: offer.sdp,
     })
 }
 

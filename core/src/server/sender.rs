@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::common::{self, ConnectionRecord};
 use super::engine::{Engine, Logic, Miss, Tx};
 use super::{ConfigError, Destination, Input, Output, ServerConfig};
-use crate::first_value::{ContentDigest, FirstValue};
+use crate::first_value::FirstValue;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::ids::TokenSource;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
@@ -77,13 +77,47 @@ struct UploadSession {
     phase: Phase,
 }
 
+impl common::MsrpSession for UploadSession {
+    fn local_uri(&self) -> &MsrpUri {
+        &self.local_uri
+    }
+
+    fn remote_path(&self) -> &[MsrpUri] {
+        &self.remote_path
+    }
+}
+
+impl common::UserAgentServer for SenderLogic {
+    fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    fn on_invite(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        invite: &SipMessage,
+    ) -> Result<(), Miss> {
+        self.accept_upload(tx, connection, invite)
+    }
+
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+        self.end_upload_session(tx, connection, bye)
+    }
+
+    // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
+    fn on_response(&self, _: &mut Tx<'_>, _: &str, _: &SipMessage) -> Result<(), Miss> {
+        Ok(())
+    }
+}
+
 impl Logic for SenderLogic {
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
         match input {
             Input::Sip {
                 connection,
                 message,
-            } => self.on_sip(tx, connection, message),
+            } => common::on_sip(self, tx, connection, message),
             Input::Msrp {
                 connection,
                 message,
@@ -116,41 +150,7 @@ impl Logic for SenderLogic {
 }
 
 impl SenderLogic {
-    fn on_sip(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
-        let message = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
-            Ok(message) => message,
-            Err(error) => {
-                common::reply_unparsable(tx, connection, bytes, &error);
-                return Ok(());
-            }
-        };
-        if message.is_response() {
-            // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
-            return Ok(());
-        }
-        match message.method() {
-            Method::Register => common::register(tx, &self.config, connection, &message),
-            Method::Invite => self.on_invite(tx, connection, &message),
-            Method::Ack => Ok(()),
-            Method::Bye => self.on_bye(tx, connection, &message),
-            Method::Message => common::relay_message(tx, &self.config, connection, &message),
-            Method::Options => {
-                common::options(tx, connection, &message);
-                Ok(())
-            }
-            // INVITEs are answered at once, so there is never a transaction left to cancel.
-            Method::Cancel => {
-                common::reply(tx, connection, &message, 481, None);
-                Ok(())
-            }
-            _ => {
-                common::reply(tx, connection, &message, 501, None);
-                Ok(())
-            }
-        }
-    }
-
-    fn on_invite(
+    fn accept_upload(
         &self,
         tx: &mut Tx<'_>,
         connection: &str,
@@ -210,7 +210,7 @@ impl SenderLogic {
         };
         let mut ids = TokenSource::new(tx.entropy);
         let session_id = ids.msrp_id();
-        let local_uri = self.local_msrp_uri(&session_id);
+        let local_uri = self.config.msrp_uri(&session_id);
         let params = AnswerParams {
             username: "-".into(),
             session_id: tx.now.unix_secs(),
@@ -284,72 +284,44 @@ impl SenderLogic {
 
     /// The file transfer offer of an INVITE, or the status and reason to refuse it with.
     fn check_offer(&self, invite: &SipMessage) -> Result<Offer, (u16, String)> {
-        if !invite.has_content_type("application/sdp") {
-            return Err((415, "the INVITE must carry application/sdp".into()));
-        }
-        let sdp =
-            SessionDescription::parse(invite.body()).map_err(|e| (400, format!("bad SDP: {e}")))?;
-        let media = sdp
-            .msrp_media()
-            .ok_or((488, "no MSRP media in the offer".to_owned()))?;
-        if sdp.direction_of(media) != Direction::SendOnly {
-            return Err((
-                488,
-                "this server takes files (a=sendonly offers) only".into(),
-            ));
-        }
-        let selector = media
-            .file_selector()
-            .ok_or((488, "the offer has no a=file-selector".to_owned()))?;
-        let size = selector
+        let offer = common::transfer_offer(invite, Direction::SendOnly)?;
+        let size = offer
+            .selector
             .size
             .ok_or((488, "the file-selector has no size".to_owned()))?;
-        if size > self.config.layout.max_file_size {
-            let max = self.config.layout.max_file_size;
+        let max = self.config.layout.max_file_size;
+        if size > max {
             return Err((
                 413,
                 format!("file of {size} bytes exceeds the maximum of {max}"),
             ));
         }
-        let sha256 = match selector.hash("sha-256") {
-            Some(hash) => Some(
-                <[u8; 32]>::try_from(hash.bytes.as_slice())
-                    .map(ContentDigest)
-                    .map_err(|_| (400, "the sha-256 file hash is not 32 bytes".to_owned()))?,
-            ),
-            None => None,
-        };
-        let transfer_id = media
-            .file_transfer_id()
+        let transfer_id = offer
+            .transfer_id
             .ok_or((488, "the offer has no a=file-transfer-id".to_owned()))?;
-        let remote_path = media
-            .path()
-            .unwrap_or_default()
-            .iter()
-            .map(|uri| uri.parse::<MsrpUri>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| (400, format!("bad a=path: {e}")))?;
-        if remote_path.is_empty() {
-            return Err((488, "the offer has no a=path".into()));
-        }
         let file = FileDescription {
             size,
-            name: selector.name.clone(),
-            content_type: selector
+            name: offer.selector.name,
+            content_type: offer
+                .selector
                 .content_type
-                .clone()
                 .unwrap_or_else(|| "application/octet-stream".into()),
-            sha256,
+            sha256: offer.sha256,
         };
         Ok(Offer {
-            transfer_id: transfer_id.to_owned(),
+            transfer_id,
             file,
-            remote_path,
-            sdp: sdp.clone(),
+            remote_path: offer.remote_path,
+            sdp: offer.sdp,
         })
     }
 
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+    fn end_upload_session(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        bye: &SipMessage,
+    ) -> Result<(), Miss> {
         let Some(session_id) = bye.to().tag() else {
             common::reply(tx, connection, bye, 481, None);
             return Ok(());
@@ -379,44 +351,13 @@ impl SenderLogic {
             // Responses would answer requests this server sends: REPORTs, which get none.
             return Ok(());
         };
-        let Some(session_id) = common::addressed_session(&request.headers).map(str::to_owned)
+        let Some((session_id, mut session)) =
+            common::session_of_request::<UploadSession>(tx, connection, &request)?
         else {
             return Ok(());
         };
         let key = keys::msrp_session(&session_id);
-        let Some(Ok(mut session)) = tx.record::<UploadSession>(&key)? else {
-            let local = request.headers.to_path().last().cloned();
-            if let Some(local) = local {
-                common::msrp_reply(
-                    tx,
-                    connection,
-                    &request,
-                    &local,
-                    481,
-                    Some("no such session"),
-                );
-            }
-            return Ok(());
-        };
         let local = session.local_uri.clone();
-        let from_ok = match (
-            request.headers.from_path().first(),
-            session.remote_path.last(),
-        ) {
-            (Some(from), Some(expected)) => from.same_endpoint(expected),
-            _ => false,
-        };
-        if !from_ok {
-            common::msrp_reply(
-                tx,
-                connection,
-                &request,
-                &local,
-                403,
-                Some("From-Path does not match the session"),
-            );
-            return Ok(());
-        }
         if request.method != msrp::Method::Send {
             // REPORTs from the user (about nothing this server sent) are ignored; others unknown.
             if request.method != msrp::Method::Report {
@@ -617,18 +558,6 @@ impl SenderLogic {
             let text = text.replace(['"', '\\', '\r', '\n'], " ");
             let _ = bye.push_header("Reason", &format!("SIP ;cause={cause} ;text=\"{text}\""));
             common::send_sip(tx, Destination::User(session.sender.clone()), &bye);
-        }
-    }
-
-    fn local_msrp_uri(&self, session_id: &str) -> MsrpUri {
-        MsrpUri {
-            secure: self.config.secure,
-            userinfo: None,
-            host: self.config.host.clone(),
-            port: None,
-            session_id: Some(session_id.to_owned()),
-            transport: "ws".into(),
-            params: Vec::new(),
         }
     }
 
