@@ -826,6 +826,26 @@ impl UploadWriter {
     }
 }
 
+/// What to delete, at `now`, for one record of the store: a manifest past its lifetime takes its
+/// chunks with it, an upload left unfinished past its lifetime is discarded, anything else stays. The
+/// edge runs this over the keys it lists under `file/` and `up/` (Spin's `get-keys`); a record that
+/// does not decode is left for a person to look at rather than deleted.
+pub fn expired(key: &str, value: &[u8], now: Timestamp) -> Vec<StoreOp> {
+    if key.starts_with("file/") {
+        match Manifest::decode(key, value) {
+            Ok(manifest) if manifest.is_expired(now) => manifest.deletion_ops(),
+            _ => Vec::new(),
+        }
+    } else if key.strip_prefix("up/").is_some_and(|id| !id.contains('/')) {
+        match UploadState::decode(key, value) {
+            Ok(upload) if upload.is_abandoned(now) => upload.deletion_ops(),
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    }
+}
+
 /// Writes `bytes` into `buffer` at `at`, growing it with zeros as needed.
 fn overlay(buffer: &mut BytesMut, at: usize, bytes: &[u8]) {
     let end = at + bytes.len();
@@ -1222,6 +1242,59 @@ mod tests {
                 key: manifest.key()
             }]
         );
+    }
+
+    #[test]
+    fn expired_files_and_abandoned_uploads_are_swept() {
+        let cfg = LayoutConfig {
+            upload_lifetime_secs: 100,
+            file_lifetime_secs: 1000,
+            ..config(1024)
+        };
+        let mut store = MemoryStore::default();
+        let done = file_bytes(3000);
+        let (events, _) = upload_in_requests(&mut store, &done, &[0..3000], cfg, false);
+        let (manifest, _) = completed(&events);
+        let partial = file_bytes(5000);
+        let state =
+            UploadState::new("u2".into(), describe(&partial, false), &cfg, 1 << 20, NOW).unwrap();
+        let mut writer = UploadWriter::new(state, cfg, NOW);
+        writer.write(0, partial.slice(0..2048)).unwrap();
+        writer.finish_request();
+        drain(&mut writer, &mut store);
+        let sweep = |store: &mut MemoryStore, now: Timestamp| {
+            let keys: Vec<String> = store.keys_with_prefix("").map(str::to_owned).collect();
+            for key in keys {
+                // Keys deleted earlier in the same sweep are gone.
+                let Some(value) = store.get(&key).unwrap() else {
+                    continue;
+                };
+                for op in expired(&key, &value, now) {
+                    apply(store, op).unwrap();
+                }
+            }
+        };
+        sweep(&mut store, NOW.plus_secs(99));
+        assert_eq!(
+            store.keys_with_prefix("").count(),
+            3 + 1 + 3,
+            "nothing is due yet"
+        );
+        sweep(&mut store, NOW.plus_secs(100));
+        assert_eq!(
+            store.keys_with_prefix("up/u2").count(),
+            0,
+            "the abandoned upload is gone"
+        );
+        assert_eq!(store.keys_with_prefix("").count(), 4, "the file stays");
+        sweep(&mut store, NOW.plus_secs(1000));
+        assert_eq!(
+            store.keys_with_prefix("").count(),
+            0,
+            "the expired file is gone: {manifest:?}"
+        );
+        assert!(expired("file/x", b"not json", NOW.plus_secs(1 << 40)).is_empty());
+        assert!(expired("reg/sip:a@b", b"{}", NOW).is_empty());
     }
 
     #[test]
