@@ -298,6 +298,44 @@ fn the_recipient_disconnects_mid_delivery_and_resumes_from_the_last_acknowledged
 }
 
 #[test]
+fn a_silent_recipient_times_out_and_the_delivery_resumes_when_it_binds_again() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(2 << 20, 13);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    let cut = FileReceiver {
+        silent_after: Some(512 << 10),
+        ..FileReceiver::default()
+    }
+    .accept_push(&mut net, &mut bob);
+    let delivery_key = net
+        .store
+        .keys_with_prefix("msrp/")
+        .next()
+        .unwrap()
+        .to_owned();
+    let window_of = |net: &mut Net| {
+        let record = net.store.get(&delivery_key).unwrap().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&record).unwrap()["window"].clone()
+    };
+    assert!(!window_of(&mut net).is_null(), "chunks are in flight");
+    assert_eq!(
+        net.fire_due_timers(),
+        0,
+        "nothing is due before the transaction timeout"
+    );
+    net.now = net.now.plus_secs(31);
+    assert!(net.fire_due_timers() > 0);
+    assert!(
+        window_of(&mut net).is_null(),
+        "the timeout paused the delivery"
+    );
+    bob.reconnect();
+    let rest = FileReceiver::default().resume(&mut net, &mut bob, cut);
+    assert!(rest.data == data[..]);
+}
+
+#[test]
 fn the_host_restarts_mid_transfer_and_completed_files_stay_intact() {
     let mut net = Net::default();
     let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");

@@ -223,6 +223,19 @@ impl Net {
         );
     }
 
+    /// Fires every timer that is due at the current virtual time.
+    pub fn fire_due_timers(&mut self) -> usize {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.timers)
+            .into_iter()
+            .partition(|t| t.0 <= now);
+        self.timers = later;
+        for (_, server, key) in &due {
+            self.request(*server, vec![Input::Timer { key: key.clone() }]);
+        }
+        due.len()
+    }
+
     /// The server stops mid-transfer and comes back: only what is in the store survives, which is
     /// always the case here, since no engine outlives its request. Connections drop with it.
     pub fn restart(&mut self) {
@@ -606,6 +619,8 @@ pub struct FileReceiver {
     pub batch: usize,
     /// Drop the MSRP connection after this many bytes.
     pub stop_after: Option<u64>,
+    /// Stop answering (the connection stays open but nothing comes back) after this many bytes.
+    pub silent_after: Option<u64>,
 }
 
 impl Default for FileReceiver {
@@ -613,6 +628,7 @@ impl Default for FileReceiver {
         Self {
             batch: 4,
             stop_after: None,
+            silent_after: None,
         }
     }
 }
@@ -837,11 +853,12 @@ impl FileReceiver {
                 }
                 last_send = Some(request);
             }
-            if self
-                .stop_after
-                .is_some_and(|limit| have.contiguous_prefix() >= limit)
-            {
-                net.disconnect(user.server, &user.msrp.clone());
+            let reached =
+                |limit: Option<u64>| limit.is_some_and(|limit| have.contiguous_prefix() >= limit);
+            if reached(self.stop_after) || reached(self.silent_after) {
+                if reached(self.stop_after) {
+                    net.disconnect(user.server, &user.msrp.clone());
+                }
                 return Received {
                     data,
                     interrupted: true,
