@@ -195,7 +195,7 @@ fn rfc7118_invite_flow_through_the_dialog() {
         uris(at_bob.record_routes()),
         [
             "sip:proxy.example.com;transport=udp;lr",
-            "sip:h7kjh12s@proxy.example.com:443;transport=wss;lr"
+            "sip:h7kjh12s@proxy.example.com:443;transport=ws;lr"
         ]
     );
 

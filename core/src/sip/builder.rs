@@ -675,14 +675,15 @@ mod tests {
             "Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKhjhjqw32c\r\n",
             "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK56sdasks\r\n",
             "Record-Route: <sip:proxy.example.com;transport=udp;lr>,\r\n",
-            " <sip:h7kjh12s@proxy.example.com:443;transport=wss;lr>\r\n",
+            "  <sip:h7kjh12s@proxy.example.com:443;transport=ws;lr>\r\n",
             "From: sip:alice@example.com;tag=asdyka899\r\n",
             "To: sip:bob@example.com\r\n",
             "Call-ID: asidkj3ss\r\n",
             "CSeq: 1 INVITE\r\n",
             "Timestamp: 54\r\n",
             "Max-Forwards: 69\r\n",
-            "Contact: <sip:alice@example.com;gr=urn:uuid:f81-7dec-14a06cf1;ob>\r\n",
+            "Contact: <sip:alice@example.com\r\n",
+            "  ;gr=urn:uuid:f81-7dec-14a06cf1;ob>\r\n",
             "\r\n",
         );
         parse(raw.as_bytes(), &Limits::default()).expect("invite")

@@ -463,7 +463,8 @@ impl NameAddr {
             let inner_start = cur.pos();
             let rest = cur.rest();
             let close = rest.find('>').ok_or(cur.fail("'>'"))?;
-            let uri = super::uri::parse_uri(rest.get(..close).unwrap_or("")).map_err(|f| Fail {
+            let inner = without_ws_around_semicolons(rest.get(..close).unwrap_or(""));
+            let uri = super::uri::parse_uri(&inner).map_err(|f| Fail {
                 at: inner_start + f.at,
                 ..f
             })?;
@@ -479,6 +480,39 @@ impl NameAddr {
             params,
         })
     }
+}
+
+/// The URI between angle brackets with whitespace around `;` removed. RFC texts fold long headers
+/// inside the brackets (RFC 7118 section 8.2 F1 and F3 break Contact before `;gr=`), which leaves
+/// whitespace before a URI parameter once the fold is undone. The brackets make the URI's extent
+/// unambiguous, so that whitespace is accepted there and dropped; anywhere else in a URI it is still an
+/// error.
+fn without_ws_around_semicolons(inner: &str) -> std::borrow::Cow<'_, str> {
+    if !inner.bytes().any(grammar::is_ws) {
+        return std::borrow::Cow::Borrowed(inner);
+    }
+    let bytes = inner.as_bytes();
+    let mut out = String::with_capacity(inner.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if grammar::is_ws(bytes[i]) {
+            let run_end = i + bytes[i..]
+                .iter()
+                .take_while(|&&b| grammar::is_ws(b))
+                .count();
+            let next_is_semi = bytes.get(run_end) == Some(&b';');
+            let prev_is_semi = i > 0 && bytes[i - 1] == b';';
+            if !(next_is_semi || prev_is_semi) {
+                out.push_str(&inner[i..run_end]);
+            }
+            i = run_end;
+        } else {
+            let char_len = inner[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&inner[i..i + char_len]);
+            i += char_len;
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl fmt::Display for NameAddr {
@@ -602,6 +636,23 @@ pub(crate) fn same_header(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whitespace_around_uri_parameters_inside_brackets_is_dropped() {
+        let folded =
+            NameAddr::parse("<sip:alice@example.com ;gr=urn:uuid:f81 ; ob>;expires=5").unwrap();
+        assert_eq!(
+            folded.to_string(),
+            "<sip:alice@example.com;gr=urn:uuid:f81;ob>;expires=5"
+        );
+        assert_eq!(
+            folded.uri().param("gr").and_then(|p| p.value()),
+            Some("urn:uuid:f81")
+        );
+        // Whitespace anywhere else in the URI is still an error.
+        assert!(NameAddr::parse("<sip:al ice@example.com>").is_err());
+        assert!(NameAddr::parse("<sip:alice@exam ple.com>").is_err());
+    }
 
     #[test]
     fn via_values() {
