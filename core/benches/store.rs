@@ -39,8 +39,15 @@ fn upload(data: &Bytes, chunk_size: u32) -> MemoryStore {
         sha256: None,
     };
     let mut store = MemoryStore::with_value_limit(1 << 20);
-    let state =
-        UploadState::new("bench".into(), file, &config, 1 << 20, now).expect("valid upload");
+    let state = UploadState::new(
+        "bench".into(),
+        "bench-chunks".into(),
+        file,
+        &config,
+        1 << 20,
+        now,
+    )
+    .expect("valid upload");
     let mut writer = UploadWriter::new(state, config, now);
     for offset in (0..data.len()).step_by(PIECE) {
         writer

@@ -32,6 +32,20 @@ impl TokenSource {
         }
     }
 
+    /// A new source whose tokens are independent of this one's and of every other fork's, for a part
+    /// of the work that draws its own tokens.
+    pub fn fork(&mut self) -> TokenSource {
+        let mut hasher = Sha256::new();
+        hasher.update(self.seed);
+        hasher.update(b"fork");
+        hasher.update(self.counter.to_be_bytes());
+        self.counter += 1;
+        TokenSource {
+            seed: hasher.finalize().into(),
+            counter: 0,
+        }
+    }
+
     /// `bytes` fresh random bytes (at most 32) as lowercase hex: `2 * bytes` characters.
     pub fn token(&mut self, bytes: usize) -> String {
         let mut hasher = Sha256::new();
@@ -86,6 +100,21 @@ mod tests {
         assert_eq!(unique.len(), 100);
         let mut c = TokenSource::new(Entropy([8; 32]));
         assert_ne!(c.tag(), first[0]);
+    }
+
+    #[test]
+    fn forks_draw_distinct_streams() {
+        let mut parent = TokenSource::new(Entropy([3; 32]));
+        let mut first = parent.fork();
+        let mut second = parent.fork();
+        let tokens = [
+            first.tag(),
+            second.tag(),
+            parent.tag(),
+            TokenSource::new(Entropy([3; 32])).tag(),
+        ];
+        let unique: std::collections::HashSet<_> = tokens.iter().collect();
+        assert_eq!(unique.len(), tokens.len(), "{tokens:?}");
     }
 
     #[test]

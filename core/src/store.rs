@@ -34,9 +34,9 @@ pub mod keys {
         format!("up/{upload_id}")
     }
 
-    /// Chunk `index` of an upload.
-    pub fn chunk(upload_id: &str, index: u64) -> String {
-        format!("up/{upload_id}/{index}")
+    /// Chunk `index` of the chunk set `chunks` (an upload's, later its published file's).
+    pub fn chunk(chunks: &str, index: u64) -> String {
+        format!("up/{chunks}/{index}")
     }
 
     /// The registration of a user (address of record, e.g. `sip:alice@example.com`).
@@ -253,8 +253,8 @@ pub struct Manifest {
     pub content_type: String,
     /// Bytes per chunk.
     pub chunk_size: u32,
-    /// The upload whose chunks hold the bytes (`up/<upload_id>/<n>`).
-    pub upload_id: String,
+    /// The key prefix of the file's chunks (`up/<chunks>/<n>`), fresh for every upload.
+    pub chunks: String,
     /// When the file was completed, in Unix seconds.
     pub created: u64,
     /// When the file stops being downloadable, in Unix seconds.
@@ -299,7 +299,7 @@ impl Manifest {
             let from = start.max(base) - base;
             let to = end.min(base + chunk) - base;
             ChunkRead {
-                key: keys::chunk(&self.upload_id, index),
+                key: keys::chunk(&self.chunks, index),
                 index,
                 within: from as usize..to as usize,
             }
@@ -315,7 +315,7 @@ impl Manifest {
     pub fn deletion_ops(&self) -> Vec<StoreOp> {
         let mut ops: Vec<StoreOp> = (0..self.chunk_count())
             .map(|n| StoreOp::Delete {
-                key: keys::chunk(&self.upload_id, n),
+                key: keys::chunk(&self.chunks, n),
             })
             .collect();
         ops.push(StoreOp::Delete { key: self.key() });
@@ -350,8 +350,12 @@ pub struct FileDescription {
 /// far the running digest has got.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadState {
-    /// The upload's id: chunk keys are `up/<id>/<n>`.
+    /// The upload's id: its state is `up/<id>`. It names the file and its sender, so that offering
+    /// the same file again finds the upload and resumes it.
     pub id: String,
+    /// The key prefix of the upload's chunks (`up/<chunks>/<n>`). Fresh for every upload, so that an
+    /// upload of a file already published never writes where the published chunks are.
+    pub chunks: String,
     /// What the sender announced.
     pub file: FileDescription,
     /// Bytes per chunk.
@@ -373,6 +377,7 @@ impl UploadState {
     /// A new, empty upload, checked against the configured limits.
     pub fn new(
         id: String,
+        chunks: String,
         file: FileDescription,
         config: &LayoutConfig,
         value_limit: usize,
@@ -392,6 +397,7 @@ impl UploadState {
         }
         Ok(Self {
             id,
+            chunks,
             file,
             chunk_size: config.chunk_size,
             received: RangeSet::new(),
@@ -423,7 +429,7 @@ impl UploadState {
         let mut ops: Vec<StoreOp> = (0..self.received.end().div_ceil(chunk))
             .filter(|n| self.received.intersects(n * chunk..(n + 1) * chunk))
             .map(|n| StoreOp::Delete {
-                key: keys::chunk(&self.id, n),
+                key: keys::chunk(&self.chunks, n),
             })
             .collect();
         ops.push(StoreOp::Delete { key: self.key() });
@@ -577,7 +583,7 @@ impl UploadWriter {
             .rsplit('/')
             .next()
             .and_then(|n| n.parse::<u64>().ok())
-            .filter(|&n| key == keys::chunk(&self.state.id, n))
+            .filter(|&n| key == keys::chunk(&self.state.chunks, n))
             .ok_or_else(|| StoreError::UnexpectedValue {
                 key: key.to_owned(),
             })?;
@@ -603,7 +609,7 @@ impl UploadWriter {
             }
             let merged = merged.freeze();
             self.ops.push_back(StoreOp::Set {
-                key: keys::chunk(&self.state.id, index),
+                key: keys::chunk(&self.state.chunks, index),
                 value: merged.clone(),
             });
             merged
@@ -646,7 +652,7 @@ impl UploadWriter {
     /// Places the fresh bytes `bytes` at file offset `at`, all within chunk `index`.
     fn place(&mut self, index: u64, at: u64, bytes: Bytes) {
         let chunk_start = index * u64::from(self.state.chunk_size);
-        let key = keys::chunk(&self.state.id, index);
+        let key = keys::chunk(&self.state.chunks, index);
         if let Some(held) = self.in_hand.get(&index) {
             let mut merged = BytesMut::from(&held[..]);
             overlay(&mut merged, (at - chunk_start) as usize, &bytes);
@@ -708,14 +714,14 @@ impl UploadWriter {
                         self.waiting.entry(index)
                     {
                         slot.insert(Vec::new());
-                        self.read(keys::chunk(&self.state.id, index));
+                        self.read(keys::chunk(&self.state.chunks, index));
                     }
                     break;
                 };
                 let from = (self.state.hashed - index * chunk) as usize;
                 let to = (target.min((index + 1) * chunk) - index * chunk) as usize;
                 let Some(bytes) = value.get(from..to) else {
-                    let key = keys::chunk(&self.state.id, index);
+                    let key = keys::chunk(&self.state.chunks, index);
                     self.fail(StoreError::MissingChunk { key });
                     return;
                 };
@@ -753,7 +759,7 @@ impl UploadWriter {
             name: self.state.file.name.clone(),
             content_type: self.state.file.content_type.clone(),
             chunk_size: self.state.chunk_size,
-            upload_id: self.state.id.clone(),
+            chunks: self.state.chunks.clone(),
             created: self.now.unix_secs(),
             expires: self
                 .now
@@ -771,12 +777,12 @@ impl UploadWriter {
             .transpose();
         let (published, deduplicated) = match existing {
             Ok(Some(mut existing))
-                if existing.size == manifest.size && existing.upload_id != manifest.upload_id =>
+                if existing.size == manifest.size && existing.chunks != manifest.chunks =>
             {
                 // The same bytes are stored already: keep the first copy, drop this one.
                 for n in 0..manifest.chunk_count() {
                     self.ops.push_back(StoreOp::Delete {
-                        key: keys::chunk(&manifest.upload_id, n),
+                        key: keys::chunk(&manifest.chunks, n),
                     });
                 }
                 existing.expires = existing.expires.max(manifest.expires);
@@ -940,6 +946,7 @@ mod tests {
     ) -> (Vec<UploadEvent>, usize) {
         let state = UploadState::new(
             "u1".into(),
+            "u1-chunks".into(),
             describe(data, announce_digest),
             &cfg,
             store.max_value_size(),
@@ -1054,8 +1061,15 @@ mod tests {
         let data = file_bytes(4096);
         let cfg = config(1024);
         let mut store = MemoryStore::default();
-        let state =
-            UploadState::new("u1".into(), describe(&data, true), &cfg, 1 << 20, NOW).unwrap();
+        let state = UploadState::new(
+            "u1".into(),
+            "u1-chunks".into(),
+            describe(&data, true),
+            &cfg,
+            1 << 20,
+            NOW,
+        )
+        .unwrap();
         let mut writer = UploadWriter::new(state.clone(), cfg, NOW);
         writer.write(0, data.slice(0..2048)).unwrap();
         drain(&mut writer, &mut store);
@@ -1087,7 +1101,15 @@ mod tests {
         let mut store = MemoryStore::default();
         let mut description = describe(&data, true);
         description.sha256 = Some(ContentDigest::of(b"something else"));
-        let state = UploadState::new("u1".into(), description, &cfg, 1 << 20, NOW).unwrap();
+        let state = UploadState::new(
+            "u1".into(),
+            "u1-chunks".into(),
+            description,
+            &cfg,
+            1 << 20,
+            NOW,
+        )
+        .unwrap();
         store.set("up/u1", state.encode()).unwrap();
         let mut writer = UploadWriter::new(state, cfg, NOW);
         writer.write(0, data.clone()).unwrap();
@@ -1120,6 +1142,7 @@ mod tests {
         let bytes_after_first = store.stored_bytes();
         let state = UploadState::new(
             "u2".into(),
+            "u2-chunks".into(),
             describe(&data, false),
             &cfg,
             1 << 20,
@@ -1132,7 +1155,7 @@ mod tests {
         let (second, deduplicated) =
             completed(&std::iter::from_fn(|| writer.poll_event()).collect::<Vec<_>>());
         assert!(deduplicated);
-        assert_eq!(second.upload_id, first.upload_id);
+        assert_eq!(second.chunks, first.chunks);
         assert_eq!(second.expires, first.expires + 60);
         assert_eq!(store.keys_with_prefix("up/u2").count(), 0);
         assert!(store.stored_bytes() <= bytes_after_first + 2);
@@ -1148,7 +1171,7 @@ mod tests {
             sha256: None,
         };
         assert_eq!(
-            UploadState::new("u".into(), big, &cfg, 1 << 20, NOW),
+            UploadState::new("u".into(), "u-chunks".into(), big, &cfg, 1 << 20, NOW),
             Err(StoreError::FileTooLarge {
                 size: (1 << 20) + 1,
                 max: 1 << 20
@@ -1161,20 +1184,28 @@ mod tests {
             sha256: None,
         };
         assert_eq!(
-            UploadState::new("u".into(), small.clone(), &config(0), 1 << 20, NOW),
+            UploadState::new(
+                "u".into(),
+                "u-chunks".into(),
+                small.clone(),
+                &config(0),
+                1 << 20,
+                NOW
+            ),
             Err(StoreError::BadChunkSize {
                 chunk_size: 0,
                 limit: 1 << 20
             })
         );
         assert_eq!(
-            UploadState::new("u".into(), small.clone(), &cfg, 512, NOW),
+            UploadState::new("u".into(), "u-chunks".into(), small.clone(), &cfg, 512, NOW),
             Err(StoreError::BadChunkSize {
                 chunk_size: 1024,
                 limit: 512
             })
         );
-        let state = UploadState::new("u".into(), small, &cfg, 1 << 20, NOW).unwrap();
+        let state =
+            UploadState::new("u".into(), "u-chunks".into(), small, &cfg, 1 << 20, NOW).unwrap();
         let mut writer = UploadWriter::new(state, cfg, NOW);
         assert_eq!(
             writer.write(8, Bytes::from_static(b"abc")),
@@ -1211,7 +1242,7 @@ mod tests {
         let cfg = config(1024);
         let mut store = MemoryStore::default();
         let (_, _) = upload_in_requests(&mut store, &data, &[1024..3000], cfg, false);
-        store.delete("up/u1/1").unwrap();
+        store.delete("up/u1-chunks/1").unwrap();
         let state = UploadState::decode("up/u1", &store.get("up/u1").unwrap().unwrap()).unwrap();
         let mut writer = UploadWriter::new(state, cfg, NOW);
         writer.write(0, data.slice(0..1024)).unwrap();
@@ -1227,7 +1258,15 @@ mod tests {
     fn empty_files_complete_at_once_and_expiry_is_reported() {
         let cfg = config(1024);
         let mut store = MemoryStore::default();
-        let state = UploadState::new("u1".into(), describe(b"", true), &cfg, 1 << 20, NOW).unwrap();
+        let state = UploadState::new(
+            "u1".into(),
+            "u1-chunks".into(),
+            describe(b"", true),
+            &cfg,
+            1 << 20,
+            NOW,
+        )
+        .unwrap();
         let mut writer = UploadWriter::new(state, cfg, NOW);
         drain(&mut writer, &mut store);
         let (manifest, _) =
@@ -1256,8 +1295,15 @@ mod tests {
         let (events, _) = upload_in_requests(&mut store, &done, &[0..3000], cfg, false);
         let (manifest, _) = completed(&events);
         let partial = file_bytes(5000);
-        let state =
-            UploadState::new("u2".into(), describe(&partial, false), &cfg, 1 << 20, NOW).unwrap();
+        let state = UploadState::new(
+            "u2".into(),
+            "u2-chunks".into(),
+            describe(&partial, false),
+            &cfg,
+            1 << 20,
+            NOW,
+        )
+        .unwrap();
         let mut writer = UploadWriter::new(state, cfg, NOW);
         writer.write(0, partial.slice(0..2048)).unwrap();
         writer.finish_request();
@@ -1305,7 +1351,7 @@ mod tests {
             name: None,
             content_type: "a/b".into(),
             chunk_size: 1000,
-            upload_id: "u".into(),
+            chunks: "u".into(),
             created: 0,
             expires: 1,
         };

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use super::engine::{Miss, Tx};
 use super::{Delivery, Destination, Output, ServerConfig};
 use crate::first_value::ContentDigest;
-use crate::ids::TokenSource;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
@@ -119,7 +118,7 @@ pub fn response_to(
     let tag = match to_tag {
         Some(tag) => Some(tag),
         None if code >= 200 && request.to().tag().is_none() => {
-            fresh_tag = TokenSource::new(tx.entropy).tag();
+            fresh_tag = tx.ids().tag();
             Some(fresh_tag.as_str())
         }
         None => None,
@@ -429,7 +428,7 @@ pub fn relay_message(
         );
         return Ok(());
     };
-    let mut ids = TokenSource::new(tx.entropy);
+    let mut ids = tx.ids();
     let mut from = NameAddr::new(request.from().uri().clone());
     if let Some(name) = request.from().display_name() {
         from = from
@@ -504,7 +503,7 @@ pub fn msrp_reply(
         && request.failure_report() != msrp::FailureReport::No
         && request.message_id().is_some();
     if reports_failure {
-        let tid = TokenSource::new(tx.entropy).msrp_id();
+        let tid = tx.ids().msrp_id();
         if let Ok(report) = request.report(&tid, code, comment, request.actual_byte_range(), local)
         {
             tx.emit(Output::Send {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{Input, Output};
-use crate::ids::Entropy;
+use crate::ids::{Entropy, TokenSource};
 use crate::store::StoreOp;
 use crate::time::Timestamp;
 
@@ -39,8 +39,7 @@ pub struct Tx<'a> {
     evict: Vec<String>,
     /// The time of the input.
     pub now: Timestamp,
-    /// Randomness for the input.
-    pub entropy: Entropy,
+    ids: TokenSource,
 }
 
 impl Tx<'_> {
@@ -127,6 +126,12 @@ impl Tx<'_> {
         }
     }
 
+    /// A source of random tokens for one part of the handling. Every call gives an independent
+    /// stream; a retried input draws the same tokens again, in the same order.
+    pub fn ids(&mut self) -> TokenSource {
+        self.ids.fork()
+    }
+
     /// Emits an output (a message, a subscription, a timer), in order with the store writes.
     pub fn emit(&mut self, output: Output) {
         self.effects.push(output);
@@ -201,7 +206,7 @@ impl<L: Logic> Engine<L> {
                 missing: BTreeSet::new(),
                 evict: Vec::new(),
                 now: *now,
-                entropy: *entropy,
+                ids: TokenSource::new(*entropy),
             };
             let outcome = self.logic.handle(&mut tx, input);
             let Tx {

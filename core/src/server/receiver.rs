@@ -262,7 +262,7 @@ impl ReceiverLogic {
                 "the recipient's registration is unreadable".into(),
             )));
         };
-        let mut ids = TokenSource::new(tx.entropy);
+        let mut ids = tx.ids();
         let session_id = ids.msrp_id();
         let mut delivery = DeliverySession {
             recipient: recipient_aor.clone(),
@@ -377,7 +377,7 @@ impl ReceiverLogic {
         let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
         };
-        let mut ids = TokenSource::new(tx.entropy);
+        let mut ids = tx.ids();
         if status < 200 {
             return Ok(());
         }
@@ -720,7 +720,7 @@ impl ReceiverLogic {
         let Some(window) = delivery.window.as_mut() else {
             return Ok(());
         };
-        let mut ids = TokenSource::new(tx.entropy);
+        let mut ids = tx.ids();
         let mut plans = Vec::new();
         while let Some(plan) = window.next_chunk(&mut ids, tx.now) {
             plans.push(plan);
@@ -815,7 +815,7 @@ impl ReceiverLogic {
     }
 
     fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) {
-        let mut ids = TokenSource::new(tx.entropy);
+        let mut ids = tx.ids();
         if let Some(dialog) = delivery.dialog.as_mut()
             && let Ok(bye) = dialog.request(Method::Bye, &mut ids)
         {

@@ -21,7 +21,6 @@ use super::engine::{Engine, Logic, Miss, Tx};
 use super::{ConfigError, Destination, Input, Output, ServerConfig};
 use crate::first_value::FirstValue;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
-use crate::ids::TokenSource;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{
     self, AnswerParams, Attribute, Connection, Direction, FileRange, SessionDescription,
@@ -184,8 +183,10 @@ impl SenderLogic {
         let state = match tx.record::<UploadState>(&upload_key)? {
             Some(Ok(state)) if state.file == offer.file => state,
             _ => {
+                let chunks = tx.ids().token(16);
                 let created = UploadState::new(
                     upload_id.clone(),
+                    chunks,
                     offer.file.clone(),
                     &self.config.layout,
                     VALUE_LIMIT,
@@ -208,7 +209,7 @@ impl SenderLogic {
                 }
             }
         };
-        let mut ids = TokenSource::new(tx.entropy);
+        let mut ids = tx.ids();
         let session_id = ids.msrp_id();
         let local_uri = self.config.msrp_uri(&session_id);
         let params = AnswerParams {
@@ -446,7 +447,7 @@ impl SenderLogic {
             None => {}
             Some(UploadEvent::Completed { manifest, .. }) => {
                 if request.wants_success_report() {
-                    let tid = TokenSource::new(tx.entropy).msrp_id();
+                    let tid = tx.ids().msrp_id();
                     let range = msrp::ByteRange::whole(manifest.size);
                     if let Ok(report) = request.report(&tid, 200, None, range, &local) {
                         let to = Destination::Connection(connection.to_owned());
@@ -462,7 +463,7 @@ impl SenderLogic {
             }
             Some(UploadEvent::Failed(error)) => {
                 if request.failure_report() != msrp::FailureReport::No {
-                    let tid = TokenSource::new(tx.entropy).msrp_id();
+                    let tid = tx.ids().msrp_id();
                     let range = msrp::ByteRange::whole(writer.state().file.size);
                     if let Ok(report) =
                         request.report(&tid, 400, Some(&error.to_string()), range, &local)
@@ -501,7 +502,7 @@ impl SenderLogic {
             manifest.content_type.clone(),
         );
         let document = FileInfoDocument::new(info).to_xml();
-        let mut ids = TokenSource::new(tx.entropy);
+        let mut ids = tx.ids();
         let (Ok(from_uri), Ok(to_uri)) = (
             SipUri::parse(&session.sender),
             SipUri::parse(&session.recipient),
@@ -553,7 +554,7 @@ impl SenderLogic {
 
     /// Ends the user's session with a BYE whose Reason (RFC 3326) says how the transfer ended.
     fn hang_up(&self, tx: &mut Tx<'_>, session: &mut UploadSession, cause: u16, text: &str) {
-        let mut ids = TokenSource::new(tx.entropy);
+        let mut ids = tx.ids();
         if let Ok(mut bye) = session.dialog.request(Method::Bye, &mut ids) {
             let text = text.replace(['"', '\\', '\r', '\n'], " ");
             let _ = bye.push_header("Reason", &format!("SIP ;cause={cause} ;text=\"{text}\""));
