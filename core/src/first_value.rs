@@ -325,6 +325,24 @@ impl SigningKey {
         <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
             .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()))
     }
+
+    /// HMAC-SHA256 of `message` under this key, as lowercase hex: a seal other holders of the key can
+    /// check with [`SigningKey::verifies`] (the application servers seal what they send each other).
+    pub fn seal(&self, message: &[u8]) -> String {
+        let mut mac = self.mac();
+        mac.update(message);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `seal` (lowercase hex) is this key's seal of `message`, compared in constant time.
+    pub fn verifies(&self, message: &[u8], seal: &str) -> bool {
+        let Ok(tag) = hex::decode(seal) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(message);
+        mac.verify_slice(&tag).is_ok()
+    }
 }
 
 impl fmt::Debug for SigningKey {

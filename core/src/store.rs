@@ -44,11 +44,6 @@ pub mod keys {
         format!("reg/{aor}")
     }
 
-    /// A transfer record of an application server.
-    pub fn transfer(transfer_id: &str) -> String {
-        format!("xfer/{transfer_id}")
-    }
-
     /// The state of an MSRP session, by its session id.
     pub fn msrp_session(session_id: &str) -> String {
         format!("msrp/{session_id}")
@@ -631,11 +626,6 @@ impl UploadWriter {
         self.events.pop_front()
     }
 
-    /// Whether the writer waits for values it asked for.
-    pub fn is_waiting(&self) -> bool {
-        !self.pending_reads.is_empty()
-    }
-
     /// Ends this request's work: yields the write of the upload's state if it changed and the upload
     /// is still in progress. Call once every asked-for value has been answered, after the chunk writes
     /// so the state never claims bytes that are not stored.
@@ -710,11 +700,15 @@ impl UploadWriter {
             while self.state.hashed < target {
                 let index = self.state.hashed / chunk;
                 let Some(value) = self.in_hand.get(&index) else {
-                    if let std::collections::btree_map::Entry::Vacant(slot) =
-                        self.waiting.entry(index)
-                    {
-                        slot.insert(Vec::new());
-                        self.read(keys::chunk(&self.state.chunks, index));
+                    // Ask for every chunk the digest still needs at once, so that a filled gap is
+                    // caught up in one round of reads.
+                    for needed in index..target.div_ceil(chunk) {
+                        if !self.in_hand.contains_key(&needed)
+                            && !self.waiting.contains_key(&needed)
+                        {
+                            self.waiting.insert(needed, Vec::new());
+                            self.read(keys::chunk(&self.state.chunks, needed));
+                        }
                     }
                     break;
                 };

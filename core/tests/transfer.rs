@@ -8,6 +8,7 @@ use bytes::Bytes;
 use harness::{FileReceiver, FileSender, Net, Server, User, file_bytes};
 use rcs_core::first_value::ContentDigest;
 use rcs_core::ft_http::FileInfoDocument;
+use rcs_core::server::{Input, common};
 use rcs_core::sip::{self, Method};
 use rcs_core::store::{KeyValue, Manifest};
 
@@ -383,6 +384,14 @@ fn forged_expired_and_foreign_first_values_are_refused() {
     let exp_end = exp_start + genuine[exp_start..].find('&').unwrap();
     let later = (genuine[exp_start..exp_end].parse::<u64>().unwrap() + 1).to_string();
     let forged_expiry = format!("{}{}{}", &genuine[..exp_start], later, &genuine[exp_end..]);
+    // A peer that holds the key (the servers share it) but sends a bad first value: sealed, so the
+    // first value itself is what gets refused.
+    let key = net.sender.signing_keys[0].clone();
+    let reseal = |text: &str| {
+        let mut message = sip::parse(text.as_bytes(), &sip::Limits::default()).unwrap();
+        common::seal_peer_request(&mut message, &key).unwrap();
+        message.to_bytes()
+    };
     for (forgery, why) in [
         (forged_digest, "digest"),
         (foreign, "origin"),
@@ -390,18 +399,45 @@ fn forged_expired_and_foreign_first_values_are_refused() {
     ] {
         let answers = net.request(
             Server::Receiver,
-            vec![rcs_core::server::Input::PeerRequest {
-                message: forgery.into(),
+            vec![Input::PeerRequest {
+                message: reseal(&forgery),
             }],
         );
         let answer = sip::parse(&answers[0], &sip::Limits::default()).unwrap();
         assert_eq!(answer.status(), Some(403), "forged {why}");
+        let warning = answer.header("Warning").unwrap_or_default();
+        assert!(
+            warning.contains("first value refused"),
+            "forged {why}: {warning}"
+        );
+    }
+    // Without the seal, nothing is taken: not a changed recipient, not a changed sender.
+    for (from, to) in [
+        ("sip:bob@example.com", "sip:mallory@example.com"),
+        ("sip:alice@example.com", "sip:carol@example.com"),
+    ] {
+        let tampered = genuine
+            .replace("sip:alice@example.com", from)
+            .replace("sip:bob@example.com", to);
+        let answers = net.request(
+            Server::Receiver,
+            vec![Input::PeerRequest {
+                message: tampered.into(),
+            }],
+        );
+        let answer = sip::parse(&answers[0], &sip::Limits::default()).unwrap();
+        assert_eq!(answer.status(), Some(403));
+        assert!(
+            answer
+                .header("Warning")
+                .is_some_and(|w| w.contains("not sealed"))
+        );
     }
     // The genuine value, once expired, is refused too.
     net.now = net.now.plus_secs(net.sender.url_lifetime_secs + 1);
     let answers = net.request(
         Server::Receiver,
-        vec![rcs_core::server::Input::PeerRequest {
+        vec![Input::PeerRequest {
             message: genuine.into(),
         }],
     );
@@ -469,5 +505,157 @@ fn malformed_sip_and_msrp_get_400_with_a_reason_and_the_connection_keeps_working
     assert_eq!(
         alice.chat(&mut net, &bob.aor, "still here").status(),
         Some(202)
+    );
+}
+
+#[test]
+fn a_user_cannot_send_in_someone_elses_name() {
+    let mut net = Net::default();
+    let (_alice, bob) = alice_and_bob(&mut net, "push");
+    let mut mallory = User::new("mallory", Server::Sender, 9);
+    assert_eq!(mallory.register(&mut net, None).status(), Some(200));
+    // Mallory's own connection, claiming to be Alice.
+    let mut posing = User::new("alice", Server::Sender, 10);
+    posing.sip = mallory.sip.clone();
+    posing.msrp = mallory.msrp.clone();
+    let data = file_bytes(1000, 4);
+    let upload = FileSender::new(&data).send(&mut net, &mut posing, &bob.aor);
+    assert_eq!(upload.answer.status(), Some(403));
+    assert_eq!(
+        posing.chat(&mut net, &bob.aor, "it's me, alice").status(),
+        Some(403)
+    );
+}
+
+#[test]
+fn registering_again_from_a_new_connection_moves_the_user_there() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let old = bob.sip.clone();
+    bob.reconnect();
+    assert_eq!(bob.register(&mut net, Some("push")).status(), Some(200));
+    assert_eq!(
+        alice.chat(&mut net, &bob.aor, "where are you?").status(),
+        Some(202)
+    );
+    assert!(
+        net.take(&old).is_empty(),
+        "the old connection no longer gets Bob's messages"
+    );
+    assert_eq!(bob.answer_requests(&mut net).len(), 1);
+}
+
+#[test]
+fn an_old_connection_closing_late_does_not_stop_a_resumed_delivery() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(3 << 20, 14);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    // Bob's first MSRP connection goes quiet; his client binds a new one before the gateway
+    // notices the old one is dead.
+    let cut = FileReceiver {
+        silent_after: Some(1 << 20),
+        ..FileReceiver::default()
+    }
+    .accept_push(&mut net, &mut bob);
+    let old = bob.msrp.clone();
+    bob.reconnect();
+    let resumer = FileReceiver {
+        close_after_bind: Some(old),
+        ..FileReceiver::default()
+    };
+    let rest = resumer.resume(&mut net, &mut bob, cut);
+    assert!(rest.data == data[..]);
+}
+
+#[test]
+fn a_declined_push_is_acknowledged_and_forgotten() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(10_000, 15);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    let invite = bob
+        .sip_inbox(&mut net)
+        .into_iter()
+        .find(|m| *m.method() == Method::Invite)
+        .unwrap();
+    let tag = bob.ids.tag();
+    let busy = sip::response(&invite, 486, "Busy Here", Some(&tag)).unwrap();
+    bob.send_sip(&mut net, &busy);
+    let acks = bob.sip_inbox(&mut net);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(*acks[0].method(), Method::Ack);
+    assert_eq!(
+        acks[0].via().branch(),
+        invite.via().branch(),
+        "the ACK is in the INVITE's transaction"
+    );
+    assert_eq!(acks[0].to().tag(), Some(tag.as_str()));
+    assert_eq!(net.store.keys_with_prefix("msrp/").count(), 0);
+    // The file is still there for the link.
+    assert!(
+        net.store
+            .get(&ContentDigest::of(&data).storage_key())
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn a_chunk_far_beyond_the_stored_bytes_is_refused() {
+    let mut net = Net::default();
+    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(4 << 20, 16);
+    let mut sender = FileSender::new(&data);
+    sender.start_at = Some(2 << 20);
+    let upload = sender.send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(upload.report, Some(400), "a failure REPORT says why");
+    assert_eq!(net.store.keys_with_prefix("file/").count(), 0);
+}
+
+#[test]
+fn abandoned_sessions_offers_and_connections_are_swept() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let data = file_bytes(2 << 20, 17);
+    let mut sender = FileSender::new(&data);
+    sender.stop_after = Some(600_000);
+    sender.send(&mut net, &mut alice, &bob.aor); // an abandoned upload session
+    let other = file_bytes(300_000, 18);
+    FileSender::new(&other).send(&mut net, &mut alice, &bob.aor); // a pull offer nobody takes
+    let _ = bob.answer_requests(&mut net);
+    let sweep = |net: &mut Net, now: rcs_core::time::Timestamp| {
+        let keys: Vec<String> = net.store.keys_with_prefix("").map(str::to_owned).collect();
+        for key in keys {
+            let Some(value) = net.store.get(&key).unwrap() else {
+                continue;
+            };
+            for op in common::expired(&key, &value, now) {
+                rcs_core::store::apply(&mut net.store, op).unwrap();
+            }
+        }
+    };
+    let count = |net: &Net, prefix: &str| net.store.keys_with_prefix(prefix).count();
+    assert!(count(&net, "msrp/") >= 2 && count(&net, "offer/") == 1 && count(&net, "conn/") >= 2);
+    let now = net.now;
+    sweep(&mut net, now);
+    assert!(
+        count(&net, "msrp/") >= 2,
+        "nothing is swept while it is live"
+    );
+    let later = now.plus_secs(
+        net.receiver
+            .url_lifetime_secs
+            .max(common::SESSION_IDLE_SECS)
+            + 1,
+    );
+    sweep(&mut net, later);
+    assert_eq!(count(&net, "msrp/"), 0);
+    assert_eq!(count(&net, "offer/"), 0);
+    assert_eq!(count(&net, "conn/msrp"), 0, "MSRP connection records go");
+    assert_eq!(
+        count(&net, "file/"),
+        1,
+        "the complete file stays for its own lifetime"
     );
 }

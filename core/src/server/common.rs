@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{Miss, Tx};
 use super::{Delivery, Destination, Output, ServerConfig};
-use crate::first_value::ContentDigest;
+use crate::first_value::{ContentDigest, SigningKey};
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
@@ -45,13 +45,68 @@ impl Registration {
     }
 }
 
+/// How long a session record outlives its last activity before a sweep removes it, in seconds.
+pub const SESSION_IDLE_SECS: u64 = 3600;
+
 /// What a gateway connection is, so that its closing can be handled (`conn/<id>`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ConnectionRecord {
+pub struct ConnectionRecord {
+    /// What the connection carries.
+    pub role: ConnectionRole,
+    /// When a sweep may remove the record, in Unix seconds.
+    pub expires: u64,
+}
+
+/// What a gateway connection carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnectionRole {
     /// A SIP connection that registered this address of record.
     Sip { aor: String },
     /// An MSRP connection bound to this MSRP session.
     Msrp { session: String },
+}
+
+/// Records that a connection now carries `role`.
+pub fn remember_connection(tx: &mut Tx<'_>, connection: &str, role: ConnectionRole, expires: u64) {
+    tx.set_record(
+        &connection_key(connection),
+        &ConnectionRecord { role, expires },
+    );
+}
+
+/// Writes a session record, pushing its expiry a [`SESSION_IDLE_SECS`] past now.
+pub fn save_session<S: Serialize>(
+    tx: &mut Tx<'_>,
+    key: &str,
+    session: &mut S,
+    expires: impl FnOnce(&mut S) -> &mut u64,
+) {
+    *expires(session) = tx.now.unix_secs().saturating_add(SESSION_IDLE_SECS);
+    tx.set_record(key, session);
+}
+
+/// What to delete, at `now`, for one record of the store: the files and uploads of
+/// [`store::expired`](crate::store::expired), and the servers' session, offer and connection records
+/// once their `expires` has passed. The edge runs this over the keys it lists.
+pub fn expired(key: &str, value: &[u8], now: Timestamp) -> Vec<crate::store::StoreOp> {
+    let swept = ["msrp/", "offer/", "conn/"]
+        .iter()
+        .any(|prefix| key.starts_with(prefix));
+    if !swept {
+        return crate::store::expired(key, value, now);
+    }
+    #[derive(Deserialize)]
+    struct Expiring {
+        expires: u64,
+    }
+    match serde_json::from_slice::<Expiring>(value) {
+        Ok(record) if now.unix_secs() >= record.expires => {
+            vec![crate::store::StoreOp::Delete {
+                key: key.to_owned(),
+            }]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The key of a connection record.
@@ -291,6 +346,10 @@ pub fn register(
                 registered.expires = 0;
                 tx.set_record(&key, &registered);
             }
+            tx.emit(Output::Unsubscribe {
+                connection: connection.to_owned(),
+                aor: aor.clone(),
+            });
         }
         // Without a Contact a REGISTER asks for the current bindings.
         let current = registration(tx, &aor)?.filter(|r| r.is_reachable(tx.now));
@@ -322,6 +381,10 @@ pub fn register(
             tx.set_record(&key, &registered);
         }
         tx.delete(&connection_key(connection));
+        tx.emit(Output::Unsubscribe {
+            connection: connection.to_owned(),
+            aor: aor.clone(),
+        });
         if let Some(response) = response_to(tx, request, 200, None, None) {
             send_sip(
                 tx,
@@ -353,14 +416,26 @@ pub fn register(
         expires: tx.now.unix_secs().saturating_add(u64::from(granted)),
         delivery,
     };
+    // A user who registers from a new connection stops receiving on the old one.
+    if let Some(previous) = existing
+        .and_then(|r| r.connection)
+        .filter(|c| c != connection)
+    {
+        tx.emit(Output::Unsubscribe {
+            connection: previous,
+            aor: aor.clone(),
+        });
+    }
     tx.set_record(&key, &registered);
-    tx.set_record(
-        &connection_key(connection),
-        &ConnectionRecord::Sip { aor: aor.clone() },
+    remember_connection(
+        tx,
+        connection,
+        ConnectionRole::Sip { aor: aor.clone() },
+        registered.expires,
     );
     tx.emit(Output::Subscribe {
         connection: connection.to_owned(),
-        to: Destination::User(aor),
+        aor,
     });
     if let Some(mut response) = response_to(tx, request, 200, None, None) {
         let _ = response.push_header(
@@ -378,30 +453,30 @@ pub fn register(
 }
 
 /// A connection closed: a SIP connection takes its user offline; an MSRP connection is forgotten by
-/// its session (which the handler given here pauses).
+/// its session, which the given handler pauses (it is told which connection closed, and must leave a
+/// session that has already moved to another connection alone).
 pub fn connection_closed(
     tx: &mut Tx<'_>,
     connection: &str,
     on_msrp_closed: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), Miss>,
 ) -> Result<(), Miss> {
     let key = connection_key(connection);
-    match tx.record::<ConnectionRecord>(&key)?.and_then(Result::ok) {
-        Some(ConnectionRecord::Sip { aor }) => {
+    let Some(record) = tx.record::<ConnectionRecord>(&key)?.and_then(Result::ok) else {
+        return Ok(());
+    };
+    tx.delete(&key);
+    match record.role {
+        ConnectionRole::Sip { aor } => {
             if let Some(mut registered) = registration(tx, &aor)?
                 && registered.connection.as_deref() == Some(connection)
             {
                 registered.connection = None;
                 tx.set_record(&keys::registration(&aor), &registered);
             }
-            tx.delete(&key);
+            Ok(())
         }
-        Some(ConnectionRecord::Msrp { session }) => {
-            tx.delete(&key);
-            on_msrp_closed(tx, &session)?;
-        }
-        None => {}
+        ConnectionRole::Msrp { session } => on_msrp_closed(tx, &session),
     }
-    Ok(())
 }
 
 /// A MESSAGE from one user to another (chat, RFC 3428): relayed to the recipient's connections as a
@@ -759,4 +834,73 @@ pub fn transfer_offer(
             .map_or(0, |range| range.start.saturating_sub(1)),
         sdp: sdp.clone(),
     })
+}
+
+/// The header that seals a request between the application servers.
+pub const PEER_SEAL_HEADER: &str = "Rcs-Ft-Seal";
+
+/// What a peer seal covers: the method, both addresses, the Call-ID and the body's SHA-256. A holder
+/// of a signed URL can therefore not make the receiver AS deliver the file to anyone else or in
+/// anyone else's name.
+fn peer_sealed_text(request: &SipMessage) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "{}\n{}\n{}\n{}\n{}",
+        request.method().as_str(),
+        request.from().uri(),
+        request.to().uri(),
+        request.call_id(),
+        hex::encode(Sha256::digest(request.body())),
+    )
+}
+
+/// Seals a request to the other application server with the first signing key.
+pub fn seal_peer_request(request: &mut SipMessage, key: &SigningKey) -> Result<(), sip::SipError> {
+    let seal = key.seal(peer_sealed_text(request).as_bytes());
+    request.set_header(PEER_SEAL_HEADER, &seal)
+}
+
+/// Whether a request from the other application server carries a seal by one of `keys`.
+pub fn peer_request_is_sealed(request: &SipMessage, keys: &[SigningKey]) -> bool {
+    let Some(seal) = request.header(PEER_SEAL_HEADER) else {
+        return false;
+    };
+    let text = peer_sealed_text(request);
+    keys.iter()
+        .any(|key| key.verifies(text.as_bytes(), seal.trim()))
+}
+
+/// The ACK for a final answer of 300 or more to an INVITE this server sent (RFC 3261 section
+/// 17.1.1.3): in the INVITE's transaction (same branch, Call-ID, From, CSeq number, Route), with the
+/// answer's To.
+pub fn ack_for_failure(
+    tx: &mut Tx<'_>,
+    invite: &SipMessage,
+    answer: &SipMessage,
+) -> Result<SipMessage, sip::SipError> {
+    let request_uri = invite
+        .request_uri()
+        .cloned()
+        .ok_or(sip::SipError::UnexpectedMessage {
+            expected: "an INVITE",
+        })?;
+    let via = invite.via();
+    let mut builder = RequestBuilder::new(
+        Method::Ack,
+        request_uri,
+        invite.from().clone(),
+        answer.to().clone(),
+    )
+    .transport(via.transport().clone())
+    .local_host(&via.host().to_string())
+    .call_id(invite.call_id())
+    .cseq(invite.cseq().seq)
+    .with_contact(false);
+    if let Some(branch) = via.branch() {
+        builder = builder.branch(branch);
+    }
+    for route in invite.routes() {
+        builder = builder.route(route.clone());
+    }
+    builder.build(&mut tx.ids())
 }

@@ -80,12 +80,11 @@ pub enum Input {
 /// Where a message for a user goes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Destination {
-    /// The connection whose message is being handled, or another connection by its id.
+    /// A connection by its gateway id: the one whose message is being handled, or another one (the
+    /// gateway gives every connection a channel of its own for that).
     Connection(String),
     /// Every SIP connection registered for this address of record.
     User(String),
-    /// The MSRP connection bound to this MSRP session id.
-    MsrpSession(String),
 }
 
 /// Something for the caller to do, in the order given.
@@ -93,9 +92,11 @@ pub enum Destination {
 pub enum Output {
     /// Send one WebSocket message (a whole SIP message or MSRP chunk).
     Send { to: Destination, message: Bytes },
-    /// From now on, deliver what is sent to `to` over this connection as well (a gateway
-    /// subscription: `to` is a [`Destination::User`] or [`Destination::MsrpSession`]).
-    Subscribe { connection: String, to: Destination },
+    /// From now on, deliver what is sent to this user over this connection as well (a gateway
+    /// subscription to the channel `user:<aor>`).
+    Subscribe { connection: String, aor: String },
+    /// Stop delivering what is sent to this user over this connection.
+    Unsubscribe { connection: String, aor: String },
     /// Send a SIP request to the other application server and feed its answer back as
     /// [`Input::PeerResponse`].
     PeerRequest { message: Bytes },

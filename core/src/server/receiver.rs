@@ -17,7 +17,7 @@
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use super::common::{self, ConnectionRecord};
+use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
 use super::{ConfigError, Delivery, Destination, Input, Output, ServerConfig};
 use crate::first_value::{self, ContentDigest};
@@ -90,6 +90,22 @@ struct DeliverySession {
     resume_from: u64,
     window: Option<WindowedSender>,
     connection: Option<String>,
+    /// When a sweep may remove the record, in Unix seconds (pushed forward at every write).
+    expires: u64,
+}
+
+/// Writes a delivery, pushing its expiry forward.
+fn save(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) {
+    common::save_session(tx, key, delivery, |d| &mut d.expires);
+}
+
+/// A pull offer waiting for the user's download request (`offer/<aor>/<digest>`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OfferRecord {
+    /// The delivery session it belongs to.
+    session: String,
+    /// When a sweep may remove it: when its signed URL expires.
+    expires: u64,
 }
 
 /// The key under which a pull offer waits for the user's download request.
@@ -150,9 +166,11 @@ impl Logic for ReceiverLogic {
             Input::Closed { connection } => {
                 common::connection_closed(tx, connection, |tx, session| {
                     let key = keys::msrp_session(session);
-                    if let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? {
+                    if let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)?
+                        && delivery.connection.as_deref() == Some(connection.as_str())
+                    {
                         pause(&mut delivery);
-                        tx.set_record(&key, &delivery);
+                        save(tx, &key, &mut delivery);
                     }
                     Ok(())
                 })
@@ -209,6 +227,12 @@ impl ReceiverLogic {
         tx: &mut Tx<'_>,
         request: &SipMessage,
     ) -> Result<Result<(), (u16, String)>, Miss> {
+        if !common::peer_request_is_sealed(request, &self.config.signing_keys) {
+            return Ok(Err((
+                403,
+                "the request is not sealed by a trusted server".into(),
+            )));
+        }
         if *request.method() != Method::Message {
             return Ok(Err((
                 405,
@@ -278,6 +302,7 @@ impl ReceiverLogic {
             resume_from: 0,
             window: None,
             connection: None,
+            expires: 0,
         };
         let mut from = NameAddr::new(request.from().uri().clone());
         // The From tag names the session: the user's answers carry it back.
@@ -313,12 +338,13 @@ impl ReceiverLogic {
             delivery.phase = Phase::Inviting;
             delivery.invite = Some(String::from_utf8_lossy(&outgoing.to_bytes()).into_owned());
         } else {
-            tx.set(
-                &offer_key(&recipient_aor, &manifest.digest),
-                Bytes::from(session_id.clone()),
-            );
+            let offer = OfferRecord {
+                session: session_id.clone(),
+                expires: verified.expires_unix_secs,
+            };
+            tx.set_record(&offer_key(&recipient_aor, &manifest.digest), &offer);
         }
-        tx.set_record(&keys::msrp_session(&session_id), &delivery);
+        save(tx, &keys::msrp_session(&session_id), &mut delivery);
         common::send_sip(tx, Destination::User(recipient_aor), &outgoing);
         Ok(Ok(()))
     }
@@ -361,7 +387,6 @@ impl ReceiverLogic {
         .build()
     }
 
-    /// The user's answer to the push INVITE (or to a BYE or relayed MESSAGE, which need nothing).
     fn on_invite_answer(
         &self,
         tx: &mut Tx<'_>,
@@ -377,53 +402,67 @@ impl ReceiverLogic {
         let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
         };
-        let mut ids = tx.ids();
-        if status < 200 {
+        // Only the recipient, on the connection it registered, answers for the recipient.
+        let registered = common::registration(tx, &delivery.recipient)?;
+        if registered.and_then(|r| r.connection).as_deref() != Some(connection) || status < 200 {
             return Ok(());
         }
-        if status >= 300 {
-            // Declined, busy or gone: the file stays in the store for the HTTP link.
-            tx.delete(&key);
-            return Ok(());
-        }
-        if let Some(dialog) = &delivery.dialog {
-            // A retransmitted 2xx: our ACK was lost.
-            if let Ok(ack) = dialog.ack(&mut ids) {
-                common::send_sip(tx, Destination::Connection(connection.to_owned()), &ack);
-            }
-            return Ok(());
-        }
+        let to = Destination::Connection(connection.to_owned());
         let invite = delivery
             .invite
             .as_deref()
             .and_then(|text| sip::parse(text.as_bytes(), &sip::Limits::default()).ok());
-        let answer = SessionDescription::parse(response.body()).ok();
-        let remote_path = answer
-            .as_ref()
-            .and_then(|sdp| sdp.msrp_media())
-            .and_then(|media| {
+        if let Some(dialog) = &delivery.dialog {
+            // A retransmitted 2xx: our ACK was lost.
+            if status < 300
+                && let Ok(ack) = dialog.ack(&mut tx.ids())
+            {
+                common::send_sip(tx, to, &ack);
+            }
+            return Ok(());
+        }
+        let Some(invite) = invite else { return Ok(()) };
+        if status >= 300 {
+            // Declined, busy or gone (RFC 3261 section 17.1.1.3: the final answer is ACKed in its
+            // transaction). The file stays in the store for the HTTP link.
+            if let Ok(ack) = common::ack_for_failure(tx, &invite, response) {
+                common::send_sip(tx, to, &ack);
+            }
+            tx.delete(&key);
+            return Ok(());
+        }
+        let Ok(mut dialog) = Dialog::uac(&invite, response) else {
+            // A 2xx that cannot form a dialog (no Contact, no tag) cannot carry the file either.
+            tx.delete(&key);
+            return Ok(());
+        };
+        if let Ok(ack) = dialog.ack(&mut tx.ids()) {
+            common::send_sip(tx, to, &ack);
+        }
+        let remote_path = SessionDescription::parse(response.body())
+            .ok()
+            .and_then(|sdp| {
+                let media = sdp.msrp_media()?;
                 media
                     .path()?
                     .iter()
                     .map(|uri| uri.parse::<MsrpUri>().ok())
                     .collect::<Option<Vec<_>>>()
-            });
-        let (Some(invite), Some(remote_path)) = (invite, remote_path.filter(|p| !p.is_empty()))
-        else {
+            })
+            .filter(|path| !path.is_empty());
+        let Some(remote_path) = remote_path else {
             // An answer without a usable MSRP path cannot carry the file: end the session.
+            if let Ok(bye) = dialog.request(Method::Bye, &mut tx.ids()) {
+                common::send_sip(tx, Destination::User(delivery.recipient.clone()), &bye);
+            }
             tx.delete(&key);
             return Ok(());
         };
-        let Ok(dialog) = Dialog::uac(&invite, response) else {
-            return Ok(());
-        };
-        if let Ok(ack) = dialog.ack(&mut ids) {
-            common::send_sip(tx, Destination::Connection(connection.to_owned()), &ack);
-        }
         delivery.dialog = Some(dialog);
+        delivery.invite = None;
         delivery.remote_path = remote_path;
         delivery.phase = Phase::Connecting;
-        tx.set_record(&key, &delivery);
+        save(tx, &key, &mut delivery);
         Ok(())
     }
 
@@ -454,7 +493,12 @@ impl ReceiverLogic {
                 return Ok(());
             }
         };
-        let Some(session_id) = tx.get(&offer_key(&caller, &request.digest))? else {
+        let offer = tx.record::<OfferRecord>(&offer_key(&caller, &request.digest))?;
+        let Some(Ok(OfferRecord {
+            session: session_id,
+            ..
+        })) = offer
+        else {
             common::reply(
                 tx,
                 connection,
@@ -464,7 +508,6 @@ impl ReceiverLogic {
             );
             return Ok(());
         };
-        let session_id = String::from_utf8_lossy(&session_id).into_owned();
         let key = keys::msrp_session(&session_id);
         let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
             common::reply(tx, connection, invite, 404, Some("the offer has expired"));
@@ -528,7 +571,7 @@ impl ReceiverLogic {
         delivery.resume_from = request.resume_from;
         delivery.window = None;
         delivery.phase = Phase::Connecting;
-        tx.set_record(&key, &delivery);
+        save(tx, &key, &mut delivery);
         common::send_sip(
             tx,
             Destination::Connection(connection.to_owned()),
@@ -550,7 +593,7 @@ impl ReceiverLogic {
         let key = keys::msrp_session(session_id);
         match tx.record::<DeliverySession>(&key)? {
             Some(Ok(delivery)) if delivery.dialog.as_ref().is_some_and(|d| d.matches(bye)) => {
-                self.finish(tx, &key, &delivery);
+                self.finish(tx, &key, &delivery)?;
                 common::reply(tx, connection, bye, 200, None);
             }
             _ => common::reply(tx, connection, bye, 481, None),
@@ -614,7 +657,7 @@ impl ReceiverLogic {
                         .status()
                         .is_some_and(|status| status.code >= 400)
                 {
-                    self.finish(tx, &key, &delivery);
+                    self.finish(tx, &key, &delivery)?;
                     self.hang_up(tx, &mut delivery);
                 }
                 Ok(())
@@ -655,17 +698,24 @@ impl ReceiverLogic {
             self.config.window,
             delivery.resume_from.min(manifest.size),
         ));
-        tx.set_record(
-            &common::connection_key(connection),
-            &ConnectionRecord::Msrp {
-                session: session_id.to_owned(),
-            },
-        );
-        tx.emit(Output::Subscribe {
-            connection: connection.to_owned(),
-            to: Destination::MsrpSession(session_id.to_owned()),
-        });
-        self.pump(tx, key, delivery, &manifest)
+        let role = ConnectionRole::Msrp {
+            session: session_id.to_owned(),
+        };
+        let expires = tx.now.unix_secs().saturating_add(common::SESSION_IDLE_SECS);
+        common::remember_connection(tx, connection, role, expires);
+        self.pump(tx, key, delivery, &manifest)?;
+        // One timer per delivery: when it fires, it looks at the window and sets the next one.
+        if let Some(at) = delivery
+            .window
+            .as_ref()
+            .and_then(WindowedSender::next_deadline)
+        {
+            tx.emit(Output::Timer {
+                at,
+                key: key.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn on_chunk_response(
@@ -695,12 +745,12 @@ impl ReceiverLogic {
             }
             Ok(SenderEvent::Finished) => {
                 delivery.phase = Phase::Sent;
-                tx.set_record(key, &delivery);
+                save(tx, key, &mut delivery);
                 Ok(())
             }
             Ok(SenderEvent::Aborted { .. }) => {
                 // The user refused the file (413 or another error): the session ends.
-                self.finish(tx, key, &delivery);
+                self.finish(tx, key, &delivery)?;
                 self.hang_up(tx, &mut delivery);
                 Ok(())
             }
@@ -751,11 +801,11 @@ impl ReceiverLogic {
             for read in manifest.chunk_reads(plan.range.clone()) {
                 let Some(value) = tx.get_once(&read.key)? else {
                     // A chunk of a published file is gone: the store lost data. Stop this delivery.
-                    self.finish(tx, key, delivery);
+                    self.finish(tx, key, delivery)?;
                     return Ok(());
                 };
                 let Some(part) = value.get(read.within.clone()) else {
-                    self.finish(tx, key, delivery);
+                    self.finish(tx, key, delivery)?;
                     return Ok(());
                 };
                 if single.is_none()
@@ -775,43 +825,45 @@ impl ReceiverLogic {
                 });
             }
         }
-        if let Some(at) = delivery
-            .window
-            .as_ref()
-            .and_then(WindowedSender::next_deadline)
-        {
+        save(tx, key, delivery);
+        Ok(())
+    }
+
+    /// The delivery's timer: a transaction timed out means the user's connection is taken as lost
+    /// (the next bind resumes); otherwise the timer is set again for the next deadline.
+    fn on_timer(&self, tx: &mut Tx<'_>, key: &str) -> Result<(), Miss> {
+        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(key)? else {
+            return Ok(());
+        };
+        let Some(window) = delivery.window.as_mut() else {
+            return Ok(());
+        };
+        if let Some(SenderEvent::Aborted { .. }) = window.on_timeout(tx.now) {
+            pause(&mut delivery);
+            save(tx, key, &mut delivery);
+        } else if let Some(at) = window.next_deadline() {
             tx.emit(Output::Timer {
                 at,
                 key: key.to_owned(),
             });
         }
-        tx.set_record(key, delivery);
         Ok(())
     }
 
-    /// A transaction timed out: the user's connection is taken as lost; the next bind resumes.
-    fn on_timer(&self, tx: &mut Tx<'_>, key: &str) -> Result<(), Miss> {
-        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(key)? else {
-            return Ok(());
-        };
-        let timed_out = delivery
-            .window
-            .as_mut()
-            .and_then(|window| window.on_timeout(tx.now))
-            .is_some_and(|event| matches!(event, SenderEvent::Aborted { .. }));
-        if timed_out {
-            pause(&mut delivery);
-            tx.set_record(key, &delivery);
-        }
-        Ok(())
-    }
-
-    /// Forgets a finished or failed delivery.
-    fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &DeliverySession) {
+    /// Forgets a finished or failed delivery, and its pull offer unless a newer offer of the same
+    /// file has taken the key.
+    fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &DeliverySession) -> Result<(), Miss> {
         tx.delete(key);
         if delivery.mode == Delivery::Pull {
-            tx.delete(&offer_key(&delivery.recipient, &delivery.digest));
+            let offer_key = offer_key(&delivery.recipient, &delivery.digest);
+            let session = key.trim_start_matches("msrp/");
+            if let Some(Ok(offer)) = tx.record::<OfferRecord>(&offer_key)?
+                && offer.session == session
+            {
+                tx.delete(&offer_key);
+            }
         }
+        Ok(())
     }
 
     fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) {

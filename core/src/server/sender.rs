@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::common::{self, ConnectionRecord};
+use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
 use super::{ConfigError, Destination, Input, Output, ServerConfig};
 use crate::first_value::FirstValue;
@@ -74,6 +74,13 @@ struct UploadSession {
     upload_id: String,
     connection: Option<String>,
     phase: Phase,
+    /// When a sweep may remove the record, in Unix seconds (pushed forward at every write).
+    expires: u64,
+}
+
+/// Writes an upload session, pushing its expiry forward.
+fn save(tx: &mut Tx<'_>, key: &str, session: &mut UploadSession) {
+    common::save_session(tx, key, session, |s| &mut s.expires);
 }
 
 impl common::MsrpSession for UploadSession {
@@ -124,9 +131,11 @@ impl Logic for SenderLogic {
             Input::Closed { connection } => {
                 common::connection_closed(tx, connection, |tx, session| {
                     let key = keys::msrp_session(session);
-                    if let Some(Ok(mut upload)) = tx.record::<UploadSession>(&key)? {
+                    if let Some(Ok(mut upload)) = tx.record::<UploadSession>(&key)?
+                        && upload.connection.as_deref() == Some(connection.as_str())
+                    {
                         upload.connection = None;
-                        tx.set_record(&key, &upload);
+                        save(tx, &key, &mut upload);
                     }
                     Ok(())
                 })
@@ -264,7 +273,7 @@ impl SenderLogic {
             );
             return Ok(());
         };
-        let session = UploadSession {
+        let mut session = UploadSession {
             local_uri,
             remote_path: offer.remote_path,
             dialog,
@@ -273,8 +282,9 @@ impl SenderLogic {
             upload_id,
             connection: None,
             phase: Phase::Receiving,
+            expires: 0,
         };
-        tx.set_record(&keys::msrp_session(&session_id), &session);
+        save(tx, &keys::msrp_session(&session_id), &mut session);
         common::send_sip(
             tx,
             Destination::Connection(connection.to_owned()),
@@ -368,17 +378,12 @@ impl SenderLogic {
         }
         if session.connection.as_deref() != Some(connection) {
             session.connection = Some(connection.to_owned());
-            tx.set_record(&key, &session);
-            tx.set_record(
-                &common::connection_key(connection),
-                &ConnectionRecord::Msrp {
-                    session: session_id.clone(),
-                },
-            );
-            tx.emit(Output::Subscribe {
-                connection: connection.to_owned(),
-                to: Destination::MsrpSession(session_id.clone()),
-            });
+            save(tx, &key, &mut session);
+            let expires = session.expires;
+            let role = ConnectionRole::Msrp {
+                session: session_id.clone(),
+            };
+            common::remember_connection(tx, connection, role, expires);
         }
         let Some(body) = request.body.clone() else {
             // A bodiless SEND binds the connection to the session (RFC 4975 section 5.4).
@@ -421,8 +426,16 @@ impl SenderLogic {
             );
             return Ok(());
         }
-        let mut writer = UploadWriter::new(state, self.config.layout, tx.now);
         let offset = request.body_offsets().start;
+        // Chunks come in order over one connection, and a resumed upload starts where the store
+        // left off; a chunk far beyond that would make the digest read back everything in between.
+        let reach = u64::from(self.config.layout.chunk_size).saturating_mul(MAX_CHUNKS_AHEAD);
+        if offset > state.resume_offset().saturating_add(reach) {
+            let why = "the chunk starts too far beyond the stored bytes: resume from a=file-range";
+            common::msrp_reply(tx, connection, request, &local, 400, Some(why));
+            return Ok(());
+        }
+        let mut writer = UploadWriter::new(state, self.config.layout, tx.now);
         if let Err(error) = writer.write(offset, body) {
             let code = match error {
                 StoreError::FileTooLarge { .. } | StoreError::TooManyRanges(_) => 413,
@@ -459,7 +472,7 @@ impl SenderLogic {
                 }
                 self.publish(tx, &mut session, &manifest);
                 session.phase = Phase::Published;
-                tx.set_record(session_key, &session);
+                save(tx, session_key, &mut session);
             }
             Some(UploadEvent::Failed(error)) => {
                 if request.failure_report() != msrp::FailureReport::No {
@@ -518,7 +531,9 @@ impl SenderLogic {
                 .with_contact(false)
                 .body(ft_http::CONTENT_TYPE, Bytes::from(document))
                 .build(&mut ids);
-        if let Ok(message) = message {
+        if let Ok(mut message) = message
+            && common::seal_peer_request(&mut message, key).is_ok()
+        {
             tx.emit(Output::PeerRequest {
                 message: message.to_bytes(),
             });
@@ -570,6 +585,9 @@ impl SenderLogic {
     }
 }
 
+/// How many chunks beyond the stored prefix a SEND may start.
+const MAX_CHUNKS_AHEAD: u64 = 16;
+
 /// A checked file transfer offer.
 struct Offer {
     transfer_id: String,
@@ -591,23 +609,34 @@ fn upload_id(sender: &str, offer: &Offer) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
-/// Runs an upload writer's store operations through the transaction.
+/// Runs an upload writer's store operations through the transaction, fetching the reads it asks for
+/// one after another together.
 fn drive(tx: &mut Tx<'_>, writer: &mut UploadWriter) -> Result<(), Miss> {
-    while let Some(op) = writer.poll_op() {
-        match op {
-            crate::store::StoreOp::Get { key } => {
-                let value = if key.starts_with("file/") {
-                    tx.get(&key)?
-                } else {
-                    tx.get_once(&key)?
-                };
-                // A refused value fails the upload, which the writer reports as an event.
-                let _ = writer.on_value(&key, value);
+    loop {
+        let mut reads = Vec::new();
+        let mut next = writer.poll_op();
+        while let Some(crate::store::StoreOp::Get { key }) = next {
+            reads.push(key);
+            next = writer.poll_op();
+        }
+        tx.prefetch(reads.iter().map(String::as_str))?;
+        for key in &reads {
+            // Chunks are needed once; a manifest (the duplicate check) may be read again.
+            let value = if key.starts_with("file/") {
+                tx.get(key)?
+            } else {
+                tx.get_once(key)?
+            };
+            // A refused value fails the upload, which the writer reports as an event.
+            let _ = writer.on_value(key, value);
+        }
+        match next {
+            Some(op) => {
+                tx.apply(op)?;
             }
-            other => {
-                tx.apply(other)?;
-            }
+            // Answered reads may have queued more work.
+            None if !reads.is_empty() => {}
+            None => return Ok(()),
         }
     }
-    Ok(())
 }

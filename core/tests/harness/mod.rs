@@ -160,8 +160,16 @@ impl Net {
                     apply(&mut self.store, op).expect("memory store");
                 }
                 Output::Send { to, message } => self.deliver(to, message),
-                Output::Subscribe { connection, to } => {
-                    self.subscriptions.entry(to).or_default().insert(connection);
+                Output::Subscribe { connection, aor } => {
+                    self.subscriptions
+                        .entry(Destination::User(aor))
+                        .or_default()
+                        .insert(connection);
+                }
+                Output::Unsubscribe { connection, aor } => {
+                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(aor)) {
+                        set.remove(&connection);
+                    }
                 }
                 Output::PeerRequest { message } => {
                     self.peer_bytes += message.len();
@@ -436,6 +444,8 @@ pub struct FileSender<'a> {
     pub stop_after: Option<u64>,
     /// Announce this size instead of the real one.
     pub announced_size: Option<u64>,
+    /// Start sending at this byte instead of where the server asks.
+    pub start_at: Option<u64>,
 }
 
 impl<'a> FileSender<'a> {
@@ -449,6 +459,7 @@ impl<'a> FileSender<'a> {
             batch: 4,
             stop_after: None,
             announced_size: None,
+            start_at: None,
         }
     }
 
@@ -526,7 +537,7 @@ impl<'a> FileSender<'a> {
             total,
             self.chunk_size,
             self.window,
-            upload.resumed_from,
+            self.start_at.unwrap_or(upload.resumed_from),
         );
         let chunker = Chunker::new(
             &message_id,
@@ -539,6 +550,7 @@ impl<'a> FileSender<'a> {
         .unwrap()
         .with_header("Success-Report", "yes")
         .unwrap();
+        let mut idle_rounds = 0;
         loop {
             let mut plans = Vec::new();
             while let Some(plan) = window.next_chunk(&mut user.ids, net.now) {
@@ -581,9 +593,11 @@ impl<'a> FileSender<'a> {
             if window.is_finished() || window.aborted().is_some() {
                 break;
             }
+            idle_rounds = if plans.is_empty() { idle_rounds + 1 } else { 0 };
             assert!(
-                window.in_flight() < self.window || !plans.is_empty(),
-                "upload stalled"
+                idle_rounds < 3,
+                "upload stalled at {} bytes",
+                window.acknowledged()
             );
         }
         for bye in user.answer_requests(net) {
@@ -621,6 +635,8 @@ pub struct FileReceiver {
     pub stop_after: Option<u64>,
     /// Stop answering (the connection stays open but nothing comes back) after this many bytes.
     pub silent_after: Option<u64>,
+    /// A connection the gateway reports closed right after the new one binds.
+    pub close_after_bind: Option<String>,
 }
 
 impl Default for FileReceiver {
@@ -629,6 +645,7 @@ impl Default for FileReceiver {
             batch: 4,
             stop_after: None,
             silent_after: None,
+            close_after_bind: None,
         }
     }
 }
@@ -826,6 +843,9 @@ impl FileReceiver {
         )
         .unwrap();
         user.send_msrp(net, vec![encode(&Frame::Request(bind))]);
+        if let Some(old) = &self.close_after_bind {
+            net.disconnect(user.server, old);
+        }
         let mut last_send = None;
         let mut idle_rounds = 0;
         while !(have.is_complete(size) && last_send.is_some()) {
