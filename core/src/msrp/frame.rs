@@ -167,9 +167,13 @@ impl ByteRange {
         }
     }
 
-    /// The number of bytes the range declares, if its end is known.
+    /// The number of bytes the range declares, `range-end - range-start + 1`, if its end is known;
+    /// 0 when the end is before the start. Never overflows: `1-18446744073709551615/*` declares
+    /// `u64::MAX` bytes. A start of 0, which [`ByteRange::check`] refuses, counts as 1.
     pub fn declared_len(&self) -> Option<u64> {
-        self.end.map(|end| (end + 1).saturating_sub(self.start))
+        // `end - (start - 1)` rather than `end + 1 - start`: the latter overflows at `end = u64::MAX`.
+        self.end
+            .map(|end| end.saturating_sub(self.start.saturating_sub(1)))
     }
 
     /// Checks the range against itself: `start >= 1`, `end >= start - 1` (the empty chunk is
@@ -1126,6 +1130,23 @@ mod tests {
         assert_eq!(ByteRange::whole(0).to_string(), "1-0/0");
         assert_eq!(ByteRange::from_offsets(10..20, None).to_string(), "11-20/*");
         assert_eq!(ByteRange::whole(7).declared_len(), Some(7));
+        let declared = |text: &str| text.parse::<ByteRange>().unwrap().declared_len();
+        assert_eq!(declared("1-18446744073709551615/*"), Some(u64::MAX));
+        assert_eq!(
+            declared("18446744073709551615-18446744073709551615/*"),
+            Some(1)
+        );
+        assert_eq!(declared("5-4/9"), Some(0));
+        assert_eq!(declared("5-3/9"), Some(0));
+        assert_eq!(declared("0-18446744073709551615/*"), Some(u64::MAX));
+        assert_eq!(declared("5-*/9"), None);
+        assert_eq!(
+            "18446744073709551615-*/18446744073709551615"
+                .parse::<ByteRange>()
+                .unwrap()
+                .check(),
+            Ok(())
+        );
     }
 
     #[test]

@@ -300,7 +300,7 @@ pub enum MsrpError {
     /// A SEND body with an open range-end runs past the declared total.
     #[error("chunk ends at byte {end} of a {total}-byte message")]
     ChunkBeyondTotal {
-        /// 0-based end (exclusive) of the chunk's bytes.
+        /// 0-based end (exclusive) of the chunk's bytes (`u64::MAX` if it is past that).
         end: u64,
         /// Declared total size.
         total: u64,

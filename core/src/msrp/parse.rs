@@ -362,9 +362,15 @@ fn check_send_range(request: &Request, limits: &Limits) -> Result<(), MsrpError>
         }
     }
     if let Some(total) = range.total {
-        let end = (range.start - 1).saturating_add(actual);
-        if end > total {
-            return Err(MsrpError::ChunkBeyondTotal { end, total });
+        // `check` made start >= 1. A chunk whose end is past u64::MAX is past any total.
+        match (range.start - 1).checked_add(actual) {
+            Some(end) if end <= total => {}
+            end => {
+                return Err(MsrpError::ChunkBeyondTotal {
+                    end: end.unwrap_or(u64::MAX),
+                    total,
+                });
+            }
         }
     }
     Ok(())
@@ -641,6 +647,33 @@ From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
                 "abc",
                 MsrpError::ChunkBeyondTotal { end: 10, total: 9 },
             ),
+            // Ranges at the top of u64: no overflow, a typed error.
+            (
+                "1-18446744073709551615/*",
+                "abc",
+                MsrpError::BodyLengthMismatch {
+                    range: r("1-18446744073709551615/*"),
+                    declared: u64::MAX,
+                    actual: 3,
+                },
+            ),
+            (
+                "18446744073709551615-*/18446744073709551615",
+                "abc",
+                MsrpError::ChunkBeyondTotal {
+                    end: u64::MAX,
+                    total: u64::MAX,
+                },
+            ),
+            (
+                "18446744073709551614-18446744073709551615/18446744073709551615",
+                "abc",
+                MsrpError::BodyLengthMismatch {
+                    range: r("18446744073709551614-18446744073709551615/18446744073709551615"),
+                    declared: 2,
+                    actual: 3,
+                },
+            ),
         ];
         for (range, body, expected) in cases {
             assert_eq!(err(&chunk(range, body, '$')), expected, "{range}");
@@ -651,6 +684,11 @@ From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
             ("4-*/6", "abc"),
             ("1-0/0", ""),
             ("7-9/*", "abc"),
+            (
+                "18446744073709551613-18446744073709551615/18446744073709551615",
+                "abc",
+            ),
+            ("18446744073709551613-*/*", "abc"),
         ] {
             request(&chunk(ok.0, ok.1, '+'));
         }
