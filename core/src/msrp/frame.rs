@@ -563,9 +563,8 @@ impl Headers {
                 self.set_path(kind, path)
             }
             Some(kind) => {
-                let mut typed = self.clone_typed_without(kind);
-                typed.apply(kind, name, value, 0)?;
-                self.take_typed(typed);
+                // `apply` checks the whole value before it assigns, so an error changes nothing.
+                self.apply(kind, name, value, 0)?;
                 self.set_known(kind, value.to_owned());
                 Ok(())
             }
@@ -610,8 +609,7 @@ impl Headers {
         let before = self.list.len();
         self.list.retain(|h| !h.name.eq_ignore_ascii_case(name));
         if let Some(kind) = kind {
-            let cleared = self.clone_typed_without(kind);
-            self.take_typed(cleared);
+            self.clear_typed(kind);
         }
         self.list.len() != before
     }
@@ -692,29 +690,21 @@ impl Headers {
         self.list.insert(at, Header { name, value });
     }
 
-    fn clone_typed_without(&self, kind: Known) -> Self {
-        let mut typed = Self {
-            list: Vec::new(),
-            ..self.clone()
-        };
+    fn clear_typed(&mut self, kind: Known) {
         match kind {
-            Known::ToPath => typed.to_path.clear(),
-            Known::FromPath => typed.from_path.clear(),
-            Known::MessageId => typed.message_id = None,
-            Known::ByteRange => typed.byte_range = None,
-            Known::ContentType => typed.content_type = None,
-            Known::SuccessReport => typed.success_report = None,
-            Known::FailureReport => typed.failure_report = None,
-            Known::Status => typed.status = None,
+            Known::ToPath => self.to_path.clear(),
+            Known::FromPath => self.from_path.clear(),
+            Known::MessageId => self.message_id = None,
+            Known::ByteRange => self.byte_range = None,
+            Known::ContentType => self.content_type = None,
+            Known::SuccessReport => self.success_report = None,
+            Known::FailureReport => self.failure_report = None,
+            Known::Status => self.status = None,
         }
-        typed
     }
 
-    fn take_typed(&mut self, typed: Self) {
-        let list = std::mem::take(&mut self.list);
-        *self = Self { list, ..typed };
-    }
-
+    /// Parses a known header's value into its typed field. Every check comes before the assignment,
+    /// so on error the field keeps its old value.
     fn apply(
         &mut self,
         kind: Known,
@@ -1209,6 +1199,32 @@ mod tests {
             Some("87652491"),
             "a failed set changes nothing"
         );
+        req.headers.set_failure_report(FailureReport::Partial);
+        req.headers
+            .set_status("000 200 OK".parse().unwrap())
+            .unwrap();
+        for (name, bad) in [
+            ("To-Path", "msrp://h/s"),
+            ("From-Path", ""),
+            ("Message-ID", "x"),
+            ("Byte-Range", "1-2"),
+            ("Content-Type", "text"),
+            ("Success-Report", "maybe"),
+            ("Failure-Report", "often"),
+            ("Status", "200"),
+        ] {
+            let before = req.headers.clone();
+            assert!(req.headers.set(name, bad).is_err(), "{name}: {bad}");
+            assert_eq!(
+                req.headers, before,
+                "a failed set of {name} changes nothing"
+            );
+            assert_eq!(req.headers.iter().count(), before.iter().count());
+        }
+        assert_eq!(req.headers.status().map(|s| s.code), Some(200));
+        assert!(req.headers.remove("Status"));
+        assert_eq!(req.headers.status(), None);
+        assert_eq!(req.headers.get("Status"), None);
         for (name, value) in [("X-Bad", "a\r\nb"), ("1Bad", "x"), ("Bad Name", "x")] {
             assert_eq!(
                 req.headers.set(name, value),

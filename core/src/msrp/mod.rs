@@ -84,7 +84,7 @@
 //!     sent.push(request.transaction_id);
 //! }
 //! assert_eq!(sent.len(), 2); // the window is full
-//! assert_eq!(sender.on_response(&sent[0], 200, now)?, SenderEvent::Acknowledged { range: 0..128 });
+//! assert_eq!(sender.on_response(&sent[0], 200)?, SenderEvent::Acknowledged { range: 0..128 });
 //! assert_eq!(sender.acknowledged(), 128);
 //! assert!(sender.next_chunk(&mut tids, now).is_some()); // the last chunk, 256..300
 //! # Ok::<(), rcs_core::msrp::MsrpError>(())

@@ -110,21 +110,24 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
     let mut headers = Headers::default();
     let mut pos = start_end + 2;
     let mut line_no = 0;
-    let (body_start, flag) = loop {
+    let head_end = loop {
         let Some(end) = line_end(head_window, pos)? else {
             return too_large();
         };
         line_no += 1;
         let line = &data[pos..end];
         if line.is_empty() {
-            break (Some(end + 2), None);
+            break HeadEnd::Body { start: end + 2 };
         }
         if line.starts_with(b"-------") {
             let flag = match_end_line(line, tid).ok_or_else(|| MsrpError::EndLineMismatch {
                 expected: tid.to_owned(),
                 offset: pos,
             })?;
-            break (None, Some((flag, end + 2)));
+            break HeadEnd::EndLine {
+                flag,
+                consumed: end + 2,
+            };
         }
         let text = std::str::from_utf8(line).map_err(|e| MsrpError::NonUtf8Header {
             offset: pos + e.valid_up_to(),
@@ -146,9 +149,12 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
     let (tid, method) = match start {
         StartLine::Request { tid, method } => (tid, method),
         StartLine::Response { tid, code, comment } => {
-            return match (body_start, flag) {
-                (Some(_), _) => Err(MsrpError::UnexpectedBody { offset: pos }),
-                (None, Some((Continuation::Complete, consumed))) => Ok(Status::Complete {
+            return match head_end {
+                HeadEnd::Body { .. } => Err(MsrpError::UnexpectedBody { offset: pos }),
+                HeadEnd::EndLine {
+                    flag: Continuation::Complete,
+                    consumed,
+                } => Ok(Status::Complete {
                     frame: Frame::Response(Response {
                         transaction_id: tid.to_owned(),
                         code,
@@ -157,10 +163,9 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
                     }),
                     consumed,
                 }),
-                (None, Some((other, _))) => Err(MsrpError::ResponseNotFinal {
-                    flag: other.as_char(),
+                HeadEnd::EndLine { flag, .. } => Err(MsrpError::ResponseNotFinal {
+                    flag: flag.as_char(),
                 }),
-                (None, None) => Ok(Status::Partial),
             };
         }
     };
@@ -172,15 +177,15 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
         continuation: Continuation::Complete,
     };
 
-    let Some(body_start) = body_start else {
-        let Some((continuation, consumed)) = flag else {
-            return Ok(Status::Partial);
-        };
-        request.continuation = continuation;
-        return Ok(Status::Complete {
-            frame: Frame::Request(request),
-            consumed,
-        });
+    let body_start = match head_end {
+        HeadEnd::Body { start } => start,
+        HeadEnd::EndLine { flag, consumed } => {
+            request.continuation = flag;
+            return Ok(Status::Complete {
+                frame: Frame::Request(request),
+                consumed,
+            });
+        }
     };
     request.headers.check_content_type_last()?;
 
@@ -224,6 +229,14 @@ pub fn parse_message(buf: &Bytes, limits: &Limits) -> Result<Frame, MsrpError> {
             extra: buf.len() - consumed,
         }),
     }
+}
+
+/// How the header section ended.
+enum HeadEnd {
+    /// A blank line: a body starts at `start`.
+    Body { start: usize },
+    /// The end-line of a bodiless frame, which took the first `consumed` bytes.
+    EndLine { flag: Continuation, consumed: usize },
 }
 
 enum StartLine<'a> {

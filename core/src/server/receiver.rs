@@ -682,7 +682,7 @@ impl ReceiverLogic {
         let Some(window) = delivery.window.as_mut() else {
             return Ok(());
         };
-        match window.on_response(&response.transaction_id, response.code, tx.now) {
+        match window.on_response(&response.transaction_id, response.code) {
             Ok(SenderEvent::Acknowledged { .. }) => {
                 let manifest_key = delivery.digest.storage_key();
                 let Some(manifest) = tx

@@ -562,8 +562,7 @@ impl<'a> FileSender<'a> {
             for frame in user.msrp_inbox(net) {
                 match frame {
                     Frame::Response(response) => {
-                        let _ =
-                            window.on_response(&response.transaction_id, response.code, net.now);
+                        let _ = window.on_response(&response.transaction_id, response.code);
                     }
                     Frame::Request(report) if report.method == msrp::Method::Report => {
                         upload.report = report.headers.status().map(|status| status.code);
