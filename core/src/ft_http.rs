@@ -59,6 +59,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::first_value::{ContentDigest, FirstValue, FirstValueError, url_serde};
+use crate::lex::Decimal;
 use crate::time::UtcDateTime;
 
 /// The MIME type of a file-info document.
@@ -887,12 +888,15 @@ fn leaf_text(element: &RawElement, name: &'static str) -> Result<String, FtHttpE
     Ok(text)
 }
 
-/// A decimal number of at most 20 digits, no sign.
+/// `<file-size>` and `<am:playing-length>`: at most 20 digits (as many as `u64::MAX` has), no sign.
+/// Leading zeros count towards the 20, so padding cannot make the parser read a long run.
+const XML_DECIMAL: Decimal = Decimal {
+    max_digits: 20,
+    leading_zeros: true,
+};
+
 fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
+    XML_DECIMAL.parse(text).ok()
 }
 
 struct DataRef {

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::uri::is_token_char;
 use super::{MsrpError, MsrpUri, RangeProblem};
+use crate::lex::{self, Decimal, MediaTypeSyntax, is_token_char};
 
 /// Response codes of RFC 4975 section 10 (and 423 of RFC 4976), with the comment this crate
 /// writes when the caller gives none.
@@ -222,12 +222,7 @@ impl FromStr for ByteRange {
             name: "Byte-Range".into(),
             line: 0,
         };
-        let number = |t: &str| -> Result<u64, MsrpError> {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            t.parse().map_err(|_| bad())
-        };
+        let number = |t: &str| Decimal::U64.parse(t).map_err(|_| bad());
         let star_or_number = |t: &str| {
             if t == "*" {
                 Ok(None)
@@ -728,14 +723,7 @@ impl Headers {
             }
             Known::ByteRange => self.byte_range = Some(trimmed.parse().map_err(|_| bad())?),
             Known::ContentType => {
-                let media = trimmed.split(';').next().unwrap_or_default().trim();
-                let ok = media.split_once('/').is_some_and(|(t, s)| {
-                    !t.is_empty()
-                        && !s.is_empty()
-                        && t.bytes().all(is_token_char)
-                        && s.bytes().all(is_token_char)
-                });
-                if !ok {
+                if !lex::is_media_type(trimmed, MediaTypeSyntax::Header) {
                     return Err(bad());
                 }
                 self.content_type = Some(trimmed.to_owned());
@@ -1249,6 +1237,42 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn content_types_follow_the_shared_media_type_rules() {
+        let mut req = send();
+        for good in [
+            "text/plain",
+            "message/cpim",
+            "application/x{y}",
+            "text/plain;charset=UTF-8",
+            "text/plain; charset=\"a b\"; format=flowed",
+            "multipart/mixed;boundary",
+            "image/*",
+        ] {
+            req.headers.set_content_type(good).unwrap();
+            assert_eq!(req.headers.content_type(), Some(good));
+        }
+        for bad in [
+            "text",
+            "text/",
+            "/plain",
+            "text/plain;",
+            "text/plain;a=",
+            "text/plain;a=\"open",
+            "text/plain x",
+            "te(x)t/plain",
+        ] {
+            assert_eq!(
+                req.headers.set_content_type(bad),
+                Err(MsrpError::BadHeaderValue {
+                    name: "Content-Type".into(),
+                    line: 0
+                }),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub use offer::{
     AnswerParams, FileTransferOffer, Operation, PROTO_TCP, PROTO_TLS, PROTO_WS, PROTO_WSS, answer,
 };
 
+use crate::lex::{Decimal, DecimalError};
 use attribute::number;
 use format::{Item, LineKind, MediaLine, Typed, push_line, write_section};
 
@@ -992,10 +993,12 @@ fn numeric<T: TryFrom<u64>>(text: &str, line: &Line<'_>, field: Field) -> Result
         field,
         reason,
     };
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad(FieldError::NotANumber));
-    }
-    let value = number(text).ok_or(bad(FieldError::OutOfRange))?;
+    let value = Decimal::U64.parse(text).map_err(|e| {
+        bad(match e {
+            DecimalError::NotDigits => FieldError::NotANumber,
+            DecimalError::LeadingZero | DecimalError::TooLarge => FieldError::OutOfRange,
+        })
+    })?;
     T::try_from(value).map_err(|_| bad(FieldError::OutOfRange))
 }
 
