@@ -25,7 +25,8 @@ pub enum Attribute {
     /// `a=path:` the MSRP URIs of the path to the endpoint, in order (RFC 4975 section 8.2). Kept as
     /// strings: the MSRP module parses MSRP URIs.
     Path(Vec<String>),
-    /// `a=accept-types:` media types the endpoint accepts (RFC 4975 section 8.6), `*` included.
+    /// `a=accept-types:` media types the endpoint accepts (RFC 4975 section 8.6), `*` included;
+    /// each entry keeps its parameters as written (`text/plain;x="a b"` is one entry).
     AcceptTypes(Vec<String>),
     /// `a=accept-wrapped-types:` media types accepted only inside a wrapper such as message/cpim.
     AcceptWrappedTypes(Vec<String>),
@@ -324,8 +325,8 @@ impl Attribute {
         }
         Ok(match name {
             "path" => Self::Path(list(need(value)?)?),
-            "accept-types" => Self::AcceptTypes(list(need(value)?)?),
-            "accept-wrapped-types" => Self::AcceptWrappedTypes(list(need(value)?)?),
+            "accept-types" => Self::AcceptTypes(media_type_list(need(value)?)?),
+            "accept-wrapped-types" => Self::AcceptWrappedTypes(media_type_list(need(value)?)?),
             "max-size" => Self::MaxSize(number(need(value)?).ok_or(AttributeError::NotANumber)?),
             "setup" => {
                 Self::Setup(Setup::from_value(need(value)?).ok_or(AttributeError::UnknownValue)?)
@@ -417,7 +418,48 @@ fn need(value: Option<&str>) -> Result<&str, AttributeError> {
     }
 }
 
-/// A space-separated list with at least one entry.
+/// RFC 4975 `format-list` (`accept-types`, `accept-wrapped-types`): `*` or media types (`type/*`
+/// included) with their parameters, separated by spaces (tabs are taken too). A quoted parameter
+/// value may hold spaces, so the list is split by scanning each media type, not at every space.
+pub(crate) fn media_type_list(value: &str) -> Result<Vec<String>, AttributeError> {
+    let bytes = value.as_bytes();
+    let blank = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    let skip_blanks = |mut at: usize| {
+        while blank(bytes.get(at)) {
+            at += 1;
+        }
+        at
+    };
+    let mut items = Vec::new();
+    let mut pos = skip_blanks(0);
+    // Each entry takes at least one byte, so the loop ends within the value.
+    while pos < bytes.len() {
+        let star = bytes.get(pos) == Some(&b'*')
+            && (bytes.get(pos + 1).is_none() || blank(bytes.get(pos + 1)));
+        let end = if star {
+            pos + 1
+        } else {
+            lex::scan_media_type(bytes, pos, MediaTypeSyntax::Sdp).map_err(|e| match e {
+                SyntaxError {
+                    offset,
+                    expected: Expected::ClosingQuote,
+                } => AttributeError::UnterminatedQuote { offset },
+                SyntaxError { offset, .. } => AttributeError::BadMediaType { offset },
+            })?
+        };
+        if bytes.get(end).is_some() && !blank(bytes.get(end)) {
+            return Err(AttributeError::BadMediaType { offset: end });
+        }
+        items.push(value.get(pos..end).unwrap_or_default().to_owned());
+        pos = skip_blanks(end);
+    }
+    if items.is_empty() {
+        return Err(AttributeError::EmptyValue);
+    }
+    Ok(items)
+}
+
+/// A space-separated list with at least one entry (`path`: MSRP URIs hold no spaces).
 fn list(value: &str) -> Result<Vec<String>, AttributeError> {
     let items: Vec<String> = value.split_ascii_whitespace().map(str::to_owned).collect();
     if items.is_empty() {
@@ -887,6 +929,23 @@ mod tests {
                 "accept-wrapped-types:*",
             ),
             (
+                "accept-types:text/plain;x=\"a b\" image/*",
+                Ok(Attribute::AcceptTypes(vec![
+                    "text/plain;x=\"a b\"".into(),
+                    "image/*".into(),
+                ])),
+                "accept-types:text/plain;x=\"a b\" image/*",
+            ),
+            (
+                "accept-wrapped-types:text/plain;charset=\"UTF 8\"\t*  */*",
+                Ok(Attribute::AcceptWrappedTypes(vec![
+                    "text/plain;charset=\"UTF 8\"".into(),
+                    "*".into(),
+                    "*/*".into(),
+                ])),
+                "accept-wrapped-types:text/plain;charset=\"UTF 8\" * */*",
+            ),
+            (
                 "max-size:20000",
                 Ok(Attribute::MaxSize(20000)),
                 "max-size:20000",
@@ -967,6 +1026,32 @@ mod tests {
             ("path", Err(AttributeError::MissingValue), ""),
             ("path:", Err(AttributeError::EmptyValue), ""),
             ("path:   ", Err(AttributeError::EmptyValue), ""),
+            ("accept-types: ", Err(AttributeError::EmptyValue), ""),
+            (
+                "accept-types:text",
+                Err(AttributeError::BadMediaType { offset: 4 }),
+                "",
+            ),
+            (
+                "accept-types:*x",
+                Err(AttributeError::BadMediaType { offset: 2 }),
+                "",
+            ),
+            (
+                "accept-types:a/b c",
+                Err(AttributeError::BadMediaType { offset: 5 }),
+                "",
+            ),
+            (
+                "accept-types:a/b;c=\"x y",
+                Err(AttributeError::UnterminatedQuote { offset: 6 }),
+                "",
+            ),
+            (
+                "accept-wrapped-types:a/b\"c",
+                Err(AttributeError::BadMediaType { offset: 3 }),
+                "",
+            ),
             (":x", Err(AttributeError::EmptyName), ""),
             ("max-size:-1", Err(AttributeError::NotANumber), ""),
             ("setup:sideways", Err(AttributeError::UnknownValue), ""),

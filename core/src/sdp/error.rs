@@ -224,6 +224,13 @@ pub enum AttributeError {
         /// Byte offset within the value.
         offset: usize,
     },
+    /// An `a=accept-types` or `a=accept-wrapped-types` entry that is neither `*` nor a media type
+    /// (RFC 4975 `format-entry`); the problem is at this byte offset of the value.
+    #[error("not a media type (offset {offset})")]
+    BadMediaType {
+        /// Byte offset within the value.
+        offset: usize,
+    },
     /// An `a=file-range` whose start is 0 or whose stop is before its start.
     #[error("empty or inverted range")]
     BadRange,
