@@ -26,6 +26,14 @@
 //! as its typed value is not changed (see [`Formatting`]). A description built in code is written
 //! in the canonical order of RFC 4566 section 5 with canonical attribute values.
 //!
+//! Writing never lets field text break a line. The builders ([`FileTransferOffer::build`],
+//! [`answer`]) refuse a field holding a control character, or a space where the line's grammar
+//! separates fields with spaces, with [`SdpError::InvalidInput`] naming the field. A description
+//! built or edited by hand is not checked, but `Display` writes each control character other than
+//! HTAB in its lines as U+FFFD, so an `s=` or an [`Attribute::Other`] value holding CR LF stays one
+//! line (which then fails to parse or reads differently, rather than adding lines). Escaping was
+//! chosen over refusing because `Display` cannot return an error without `to_string` panicking.
+//!
 //! ## Example
 //! ```
 //! use rcs_core::sdp::{Direction, SessionDescription};
@@ -54,7 +62,8 @@ use serde::{Deserialize, Serialize};
 
 pub use attribute::{Attribute, Direction, FileDate, FileHash, FileRange, FileSelector, Setup};
 pub use error::{
-    AttributeError, Field, FieldError, FileSelectorError, LineError, OfferRejection, SdpError,
+    AttributeError, Field, FieldError, FileSelectorError, InputField, InputProblem, LineError,
+    OfferRejection, SdpError,
 };
 pub use format::Formatting;
 pub use offer::{

@@ -285,13 +285,16 @@ impl ReceiverLogic {
         let to = NameAddr::new(request.to().uri().clone());
         let outgoing = match recipient.delivery {
             Delivery::Push => {
-                let offer = self.push_offer(
+                let offer = match self.push_offer(
                     &manifest,
                     &delivery.local_uri,
                     &session_id,
                     &mut ids,
                     tx.now.unix_secs(),
-                );
+                ) {
+                    Ok(offer) => offer,
+                    Err(error) => return Ok(Err((500, error.to_string()))),
+                };
                 RequestBuilder::new(Method::Invite, target, from, to)
                     .local_host(&self.config.host)
                     .call_id(&format!("{session_id}@{}", self.config.host))
@@ -331,7 +334,7 @@ impl ReceiverLogic {
         session_id: &str,
         ids: &mut TokenSource,
         now_secs: u64,
-    ) -> SessionDescription {
+    ) -> Result<SessionDescription, sdp::SdpError> {
         FileTransferOffer {
             username: "-".into(),
             session_id: now_secs,

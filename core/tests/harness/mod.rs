@@ -482,6 +482,7 @@ impl<'a> FileSender<'a> {
             file_range: None,
         }
         .build()
+        .unwrap()
     }
 
     /// Runs the whole upload to `to`; stops early if the INVITE is refused.
@@ -744,7 +745,8 @@ impl FileReceiver {
             file_icon: None,
             file_range: None,
         }
-        .build();
+        .build()
+        .unwrap();
         if from > 0 {
             request
                 .msrp_media_mut()
