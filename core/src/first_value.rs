@@ -394,6 +394,9 @@ impl VerifiedFileRef {
 /// the path `<base path prefix>/files/<64 lowercase hex>`; has exactly one `exp` and one `sig` and no
 /// other query parameter; carries a signature made by one of `keys` (tried in turn, each comparison
 /// in constant time); and has not expired at `now` (valid while `now.unix_secs() <= exp`).
+///
+/// Pass the text exactly as received, e.g. [`crate::ft_http::DataUrl::as_str`], not a [`Url`]
+/// parsed from it and written back: that would canonicalize the URL before the check.
 pub fn verify(
     url: &str,
     trusted_base: &Url,
