@@ -39,6 +39,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::lex::{Decimal, is_uri_unreserved};
 use crate::time::Timestamp;
 
 /// The URL type of this API (from the `url` crate), re-exported so callers need not depend on it.
@@ -411,6 +412,9 @@ impl VerifiedFileRef {
 /// the path `<base path prefix>/files/<64 lowercase hex>`; has exactly one `exp` and one `sig` and no
 /// other query parameter; carries a signature made by one of `keys` (tried in turn, each comparison
 /// in constant time); and has not expired at `now` (valid while `now.unix_secs() <= exp`).
+///
+/// Pass the text exactly as received, e.g. [`crate::ft_http::DataUrl::as_str`], not a [`Url`]
+/// parsed from it and written back: that would canonicalize the URL before the check.
 pub fn verify(
     url: &str,
     trusted_base: &Url,
@@ -492,9 +496,7 @@ pub fn verify_path_and_query(
                 !segment.is_empty()
                     && segment != "."
                     && segment != ".."
-                    && segment.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-                    })
+                    && segment.bytes().all(is_uri_unreserved)
             })
         });
     if !prefix_ok {
@@ -570,15 +572,15 @@ fn check_query(
     })
 }
 
-/// Unix seconds in canonical decimal: digits only, no sign, no leading zeros (except `0` itself).
+/// Unix seconds in canonical decimal: digits only, no sign, no leading zeros (except `0` itself),
+/// so that each expiry has one spelling, as the signed string has.
+const EXPIRY_DECIMAL: Decimal = Decimal {
+    max_digits: usize::MAX,
+    leading_zeros: false,
+};
+
 fn parse_expiry(text: &str) -> Option<u64> {
-    let canonical = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
-    if !canonical {
-        return None;
-    }
-    text.parse().ok()
+    EXPIRY_DECIMAL.parse(text).ok()
 }
 
 /// A signature in 64 lowercase hex digits.

@@ -40,6 +40,8 @@
 //! `fd:content-digest`), text and elements inside `<data>`, text directly inside `<file>` and
 //! `<file-info>`, whitespace-only text inside extension elements, comments, processing instructions
 //! and the XML declaration. Namespace prefixes are not kept, only the namespaces they stand for.
+//! The `data url` is kept as written ([`DataUrl`]), so a receiver verifies the spelling the peer
+//! sent rather than the `url` crate's canonical form of it.
 //!
 //! ## Limits and strictness
 //! Input is UTF-8 only, at most [`MAX_DOCUMENT_BYTES`], at most [`MAX_DEPTH`] levels deep and
@@ -58,7 +60,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use url::Url;
 
-use crate::first_value::{ContentDigest, FirstValue, FirstValueError, url_serde};
+use crate::first_value::{ContentDigest, FirstValue, FirstValueError};
+use crate::lex::Decimal;
 use crate::time::UtcDateTime;
 
 /// The MIME type of a file-info document.
@@ -394,6 +397,80 @@ impl FileDisposition {
     }
 }
 
+/// A `<data url>`: the attribute's text exactly as the peer wrote it (after XML attribute-value
+/// normalization), with the `url` crate's reading of it.
+///
+/// The text is what counts: [`DataUrl::as_str`] returns it, documents are written back with it,
+/// and serde uses it. A receiver hands it to [`crate::first_value::verify`], which accepts only a
+/// URL already in canonical form, so a spelling the `url` crate would normalize (an upper-case
+/// host, a default port, dot segments, surrounding spaces) is refused there instead of being
+/// canonicalized first and then verified. [`DataUrl::parsed`] is for reading parts of the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataUrl {
+    text: String,
+    parsed: Url,
+}
+
+impl DataUrl {
+    /// An absolute `http` or `https` URL, keeping `text` as given.
+    pub fn parse(text: &str) -> Result<Self, UrlProblem> {
+        let parsed = Url::parse(text).map_err(UrlProblem::Unparseable)?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(UrlProblem::NotHttp {
+                scheme: parsed.scheme().to_owned(),
+            });
+        }
+        Ok(Self {
+            text: text.to_owned(),
+            parsed,
+        })
+    }
+
+    /// The URL as the peer wrote it (for one built from a [`Url`], its serialization).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The URL as the `url` crate reads it.
+    pub fn parsed(&self) -> &Url {
+        &self.parsed
+    }
+
+    /// Whether the text is already the `url` crate's serialization of itself.
+    pub fn is_canonical(&self) -> bool {
+        self.text == self.parsed.as_str()
+    }
+}
+
+impl From<Url> for DataUrl {
+    /// The URL with its own serialization as text (its scheme is not checked).
+    fn from(url: Url) -> Self {
+        Self {
+            text: url.as_str().to_owned(),
+            parsed: url,
+        }
+    }
+}
+
+impl std::fmt::Display for DataUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for DataUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for DataUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// One `<file-info>`: the file itself or its thumbnail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInfo {
@@ -405,9 +482,8 @@ pub struct FileInfo {
     pub content_type: String,
     /// `file-disposition` attribute.
     pub disposition: Option<FileDisposition>,
-    /// `<data url>`: where to fetch the content (absolute `http` or `https`).
-    #[serde(with = "url_serde")]
-    pub url: Url,
+    /// `<data url>`: where to fetch the content (absolute `http` or `https`), kept as written.
+    pub url: DataUrl,
     /// `<data until>`: how long the URL is valid, in Unix seconds (UTC).
     pub until: Option<u64>,
     /// `<am:playing-length>`: the length of an audio message, a number as the sender wrote it (the
@@ -424,14 +500,14 @@ pub struct FileInfo {
 }
 
 impl FileInfo {
-    /// A file-info with the required parts only.
-    pub fn new(size: u64, content_type: impl Into<String>, url: Url) -> Self {
+    /// A file-info with the required parts only (`url` a [`Url`] or a [`DataUrl`]).
+    pub fn new(size: u64, content_type: impl Into<String>, url: impl Into<DataUrl>) -> Self {
         Self {
             size,
             name: None,
             content_type: content_type.into(),
             disposition: None,
-            url,
+            url: url.into(),
             until: None,
             playing_length: None,
             digest: None,
@@ -887,16 +963,19 @@ fn leaf_text(element: &RawElement, name: &'static str) -> Result<String, FtHttpE
     Ok(text)
 }
 
-/// A decimal number of at most 20 digits, no sign.
+/// `<file-size>` and `<am:playing-length>`: at most 20 digits (as many as `u64::MAX` has), no sign.
+/// Leading zeros count towards the 20, so padding cannot make the parser read a long run.
+const XML_DECIMAL: Decimal = Decimal {
+    max_digits: 20,
+    leading_zeros: true,
+};
+
 fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
+    XML_DECIMAL.parse(text).ok()
 }
 
 struct DataRef {
-    url: Url,
+    url: DataUrl,
     until: Option<u64>,
     extra_attributes: Vec<XmlAttribute>,
 }
@@ -908,20 +987,12 @@ fn interpret_data(element: RawElement, kind: FileInfoKind) -> Result<DataRef, Ft
     for attribute in element.attributes {
         match (attribute.namespace.as_deref(), attribute.name.as_str()) {
             (None, "url") => {
-                let parsed = Url::parse(&attribute.value).map_err(|e| FtHttpError::BadUrl {
-                    kind,
-                    value: attribute.value.clone(),
-                    problem: UrlProblem::Unparseable(e),
-                })?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(FtHttpError::BadUrl {
+                let parsed =
+                    DataUrl::parse(&attribute.value).map_err(|problem| FtHttpError::BadUrl {
                         kind,
-                        problem: UrlProblem::NotHttp {
-                            scheme: parsed.scheme().to_owned(),
-                        },
-                        value: attribute.value,
-                    });
-                }
+                        value: attribute.value.clone(),
+                        problem,
+                    })?;
                 url = Some(parsed);
             }
             (None, "until") => {
@@ -1441,6 +1512,32 @@ mod tests {
         assert!(xml.contains(&format!("<fd:content-digest>{digest}</fd:content-digest>")));
         assert!(xml.contains("until=\"2020-10-09T11:25:18Z\""));
         round_trip(&parsed);
+    }
+
+    #[test]
+    fn data_urls_keep_their_text() {
+        let url = DataUrl::parse("HTTPS://Edge.Example.com:443/a/./b?x=1").expect("http(s)");
+        assert_eq!(url.as_str(), "HTTPS://Edge.Example.com:443/a/./b?x=1");
+        assert_eq!(url.parsed().as_str(), "https://edge.example.com/a/b?x=1");
+        assert!(!url.is_canonical());
+        assert_eq!(url.to_string(), url.as_str());
+        let json = serde_json::to_string(&url).expect("serializes");
+        assert_eq!(json, "\"HTTPS://Edge.Example.com:443/a/./b?x=1\"");
+        assert_eq!(serde_json::from_str::<DataUrl>(&json).ok(), Some(url));
+        assert!(serde_json::from_str::<DataUrl>("\"ftp://x/\"").is_err());
+        let canonical = DataUrl::from(Url::parse("https://a.example/b").expect("valid"));
+        assert!(canonical.is_canonical());
+        assert_eq!(canonical.as_str(), "https://a.example/b");
+        assert!(matches!(
+            DataUrl::parse("/relative"),
+            Err(UrlProblem::Unparseable(_))
+        ));
+        assert_eq!(
+            DataUrl::parse("javascript:alert(1)"),
+            Err(UrlProblem::NotHttp {
+                scheme: "javascript".into()
+            })
+        );
     }
 
     #[test]

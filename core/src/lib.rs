@@ -33,6 +33,7 @@
 pub mod first_value;
 pub mod ft_http;
 pub mod ids;
+pub(crate) mod lex;
 pub mod msrp;
 pub mod ranges;
 pub mod sdp;

@@ -87,7 +87,7 @@ fn audio_message() {
 fn up_extensions_are_kept() {
     let doc = parse_and_round_trip("up_extensions.xml");
     let thumb = doc.thumbnail.as_ref().expect("has a thumbnail");
-    assert_eq!(thumb.url.port(), Some(10099));
+    assert_eq!(thumb.url.parsed().port(), Some(10099));
     // The second <data> (localurl, no url) is kept as an extension.
     assert_eq!(thumb.extensions.len(), 1);
     assert_eq!(thumb.extensions[0].name, "data");
@@ -98,7 +98,7 @@ fn up_extensions_are_kept() {
         file.name.as_deref(),
         Some("car & <bike> \"ünïcødé\" 文件.png")
     );
-    assert_eq!(file.url.query(), Some("a=1&b=2"));
+    assert_eq!(file.url.parsed().query(), Some("a=1&b=2"));
     // Fractional seconds are dropped.
     assert_eq!(file.until, unix(2021, 1, 21, 14, 9, 31));
     let branded = &file.extensions[0];
@@ -143,7 +143,50 @@ fn first_value_document_verifies() {
     assert_eq!(Some(verified.expires_unix_secs), file.until);
     // And the module signs the same URL itself.
     assert_eq!(
-        first_value::sign(&base, digest, 1_900_000_000, &key),
-        file.url
+        &first_value::sign(&base, digest, 1_900_000_000, &key),
+        file.url.parsed()
     );
+    assert!(file.url.is_canonical());
+}
+
+#[test]
+fn data_url_is_verified_as_the_peer_wrote_it() {
+    let key = SigningKey::from_variable("example-signing-key-for-tests-only-0123456789")
+        .expect("long enough");
+    let base = Url::parse("https://edge.example.com/ft/").expect("valid");
+    let now = Timestamp::from_unix_secs(1_900_000_000);
+    // The same signed URL, spelled with an upper-case host, the default port and a dot segment:
+    // the url crate reads all of them as the canonical URL, but only that spelling was signed.
+    for spelling in [
+        "https://EDGE.example.com/ft/files/",
+        "https://edge.example.com:443/ft/files/",
+        "https://edge.example.com/ft/x/../files/",
+    ] {
+        let text = load("first_value.xml").replace("https://edge.example.com/ft/files/", spelling);
+        let doc = FileInfoDocument::parse(&text).expect("parses");
+        let url = &doc.file.url;
+        assert!(url.as_str().starts_with(spelling), "{}", url.as_str());
+        assert!(!url.is_canonical(), "{spelling}");
+        assert_eq!(
+            url.parsed().as_str(),
+            first_value::sign(
+                &base,
+                ContentDigest::of(b"hello, world\n"),
+                1_900_000_000,
+                &key
+            )
+            .as_str()
+        );
+        assert!(
+            matches!(
+                first_value::verify(url.as_str(), &base, std::slice::from_ref(&key), now),
+                Err(first_value::FirstValueError::NotCanonical { .. })
+            ),
+            "{spelling}"
+        );
+        // Written back as received.
+        assert!(doc.to_xml().contains(spelling), "{spelling}");
+        let again = FileInfoDocument::parse(&doc.to_xml()).expect("re-parses");
+        assert_eq!(again, doc);
+    }
 }

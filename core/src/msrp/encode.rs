@@ -81,8 +81,8 @@ impl Request {
             + if self.body.is_some() { 2 } else { 0 }
     }
 
-    /// Appends what follows the body: the CRLF that ends a body (if there is one) and
-    /// [`Request::end_line`].
+    /// Appends what follows the body: the CRLF that ends a body (if there is one) and the
+    /// end-line, `-------<transaction-id><flag>\r\n`.
     pub fn encode_tail(&self, out: &mut Vec<u8>) {
         if self.body.is_some() {
             out.extend_from_slice(b"\r\n");
@@ -95,15 +95,6 @@ impl Request {
 
     fn tail_len(&self) -> usize {
         (if self.body.is_some() { 2 } else { 0 }) + DASHES.len() + self.transaction_id.len() + 3
-    }
-
-    /// The end-line, `-------<transaction-id><flag>\r\n`.
-    pub fn end_line(&self) -> String {
-        format!(
-            "-------{}{}\r\n",
-            self.transaction_id,
-            self.continuation.as_char()
-        )
     }
 
     /// Whether a receiver would end the body early: the body holds CRLF + `-------<tid>` + a flag +
@@ -236,7 +227,6 @@ mod tests {
         parts.extend_from_slice(req.body.as_deref().unwrap());
         req.encode_tail(&mut parts);
         assert_eq!(parts, whole);
-        assert_eq!(req.end_line(), "-------tid12345$\r\n");
         assert!(whole.ends_with(b"payload\r\n-------tid12345$\r\n"));
     }
 

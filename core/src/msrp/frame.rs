@@ -8,8 +8,8 @@ use std::str::FromStr;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::uri::is_token_char;
 use super::{MsrpError, MsrpUri, RangeProblem};
+use crate::lex::{self, Decimal, MediaTypeSyntax, is_token_char};
 
 /// Response codes of RFC 4975 section 10 (and 423 of RFC 4976), with the comment this crate
 /// writes when the caller gives none.
@@ -167,9 +167,13 @@ impl ByteRange {
         }
     }
 
-    /// The number of bytes the range declares, if its end is known.
+    /// The number of bytes the range declares, `range-end - range-start + 1`, if its end is known;
+    /// 0 when the end is before the start. Never overflows: `1-18446744073709551615/*` declares
+    /// `u64::MAX` bytes. A start of 0, which [`ByteRange::check`] refuses, counts as 1.
     pub fn declared_len(&self) -> Option<u64> {
-        self.end.map(|end| (end + 1).saturating_sub(self.start))
+        // `end - (start - 1)` rather than `end + 1 - start`: the latter overflows at `end = u64::MAX`.
+        self.end
+            .map(|end| end.saturating_sub(self.start.saturating_sub(1)))
     }
 
     /// Checks the range against itself: `start >= 1`, `end >= start - 1` (the empty chunk is
@@ -218,12 +222,7 @@ impl FromStr for ByteRange {
             name: "Byte-Range".into(),
             line: 0,
         };
-        let number = |t: &str| -> Result<u64, MsrpError> {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            t.parse().map_err(|_| bad())
-        };
+        let number = |t: &str| Decimal::U64.parse(t).map_err(|_| bad());
         let star_or_number = |t: &str| {
             if t == "*" {
                 Ok(None)
@@ -559,9 +558,8 @@ impl Headers {
                 self.set_path(kind, path)
             }
             Some(kind) => {
-                let mut typed = self.clone_typed_without(kind);
-                typed.apply(kind, name, value, 0)?;
-                self.take_typed(typed);
+                // `apply` checks the whole value before it assigns, so an error changes nothing.
+                self.apply(kind, name, value, 0)?;
                 self.set_known(kind, value.to_owned());
                 Ok(())
             }
@@ -606,8 +604,7 @@ impl Headers {
         let before = self.list.len();
         self.list.retain(|h| !h.name.eq_ignore_ascii_case(name));
         if let Some(kind) = kind {
-            let cleared = self.clone_typed_without(kind);
-            self.take_typed(cleared);
+            self.clear_typed(kind);
         }
         self.list.len() != before
     }
@@ -688,29 +685,21 @@ impl Headers {
         self.list.insert(at, Header { name, value });
     }
 
-    fn clone_typed_without(&self, kind: Known) -> Self {
-        let mut typed = Self {
-            list: Vec::new(),
-            ..self.clone()
-        };
+    fn clear_typed(&mut self, kind: Known) {
         match kind {
-            Known::ToPath => typed.to_path.clear(),
-            Known::FromPath => typed.from_path.clear(),
-            Known::MessageId => typed.message_id = None,
-            Known::ByteRange => typed.byte_range = None,
-            Known::ContentType => typed.content_type = None,
-            Known::SuccessReport => typed.success_report = None,
-            Known::FailureReport => typed.failure_report = None,
-            Known::Status => typed.status = None,
+            Known::ToPath => self.to_path.clear(),
+            Known::FromPath => self.from_path.clear(),
+            Known::MessageId => self.message_id = None,
+            Known::ByteRange => self.byte_range = None,
+            Known::ContentType => self.content_type = None,
+            Known::SuccessReport => self.success_report = None,
+            Known::FailureReport => self.failure_report = None,
+            Known::Status => self.status = None,
         }
-        typed
     }
 
-    fn take_typed(&mut self, typed: Self) {
-        let list = std::mem::take(&mut self.list);
-        *self = Self { list, ..typed };
-    }
-
+    /// Parses a known header's value into its typed field. Every check comes before the assignment,
+    /// so on error the field keeps its old value.
     fn apply(
         &mut self,
         kind: Known,
@@ -734,14 +723,7 @@ impl Headers {
             }
             Known::ByteRange => self.byte_range = Some(trimmed.parse().map_err(|_| bad())?),
             Known::ContentType => {
-                let media = trimmed.split(';').next().unwrap_or_default().trim();
-                let ok = media.split_once('/').is_some_and(|(t, s)| {
-                    !t.is_empty()
-                        && !s.is_empty()
-                        && t.bytes().all(is_token_char)
-                        && s.bytes().all(is_token_char)
-                });
-                if !ok {
+                if !lex::is_media_type(trimmed, MediaTypeSyntax::Header) {
                     return Err(bad());
                 }
                 self.content_type = Some(trimmed.to_owned());
@@ -1126,6 +1108,23 @@ mod tests {
         assert_eq!(ByteRange::whole(0).to_string(), "1-0/0");
         assert_eq!(ByteRange::from_offsets(10..20, None).to_string(), "11-20/*");
         assert_eq!(ByteRange::whole(7).declared_len(), Some(7));
+        let declared = |text: &str| text.parse::<ByteRange>().unwrap().declared_len();
+        assert_eq!(declared("1-18446744073709551615/*"), Some(u64::MAX));
+        assert_eq!(
+            declared("18446744073709551615-18446744073709551615/*"),
+            Some(1)
+        );
+        assert_eq!(declared("5-4/9"), Some(0));
+        assert_eq!(declared("5-3/9"), Some(0));
+        assert_eq!(declared("0-18446744073709551615/*"), Some(u64::MAX));
+        assert_eq!(declared("5-*/9"), None);
+        assert_eq!(
+            "18446744073709551615-*/18446744073709551615"
+                .parse::<ByteRange>()
+                .unwrap()
+                .check(),
+            Ok(())
+        );
     }
 
     #[test]
@@ -1188,6 +1187,32 @@ mod tests {
             Some("87652491"),
             "a failed set changes nothing"
         );
+        req.headers.set_failure_report(FailureReport::Partial);
+        req.headers
+            .set_status("000 200 OK".parse().unwrap())
+            .unwrap();
+        for (name, bad) in [
+            ("To-Path", "msrp://h/s"),
+            ("From-Path", ""),
+            ("Message-ID", "x"),
+            ("Byte-Range", "1-2"),
+            ("Content-Type", "text"),
+            ("Success-Report", "maybe"),
+            ("Failure-Report", "often"),
+            ("Status", "200"),
+        ] {
+            let before = req.headers.clone();
+            assert!(req.headers.set(name, bad).is_err(), "{name}: {bad}");
+            assert_eq!(
+                req.headers, before,
+                "a failed set of {name} changes nothing"
+            );
+            assert_eq!(req.headers.iter().count(), before.iter().count());
+        }
+        assert_eq!(req.headers.status().map(|s| s.code), Some(200));
+        assert!(req.headers.remove("Status"));
+        assert_eq!(req.headers.status(), None);
+        assert_eq!(req.headers.get("Status"), None);
         for (name, value) in [("X-Bad", "a\r\nb"), ("1Bad", "x"), ("Bad Name", "x")] {
             assert_eq!(
                 req.headers.set(name, value),
@@ -1212,6 +1237,42 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn content_types_follow_the_shared_media_type_rules() {
+        let mut req = send();
+        for good in [
+            "text/plain",
+            "message/cpim",
+            "application/x{y}",
+            "text/plain;charset=UTF-8",
+            "text/plain; charset=\"a b\"; format=flowed",
+            "multipart/mixed;boundary",
+            "image/*",
+        ] {
+            req.headers.set_content_type(good).unwrap();
+            assert_eq!(req.headers.content_type(), Some(good));
+        }
+        for bad in [
+            "text",
+            "text/",
+            "/plain",
+            "text/plain;",
+            "text/plain;a=",
+            "text/plain;a=\"open",
+            "text/plain x",
+            "te(x)t/plain",
+        ] {
+            assert_eq!(
+                req.headers.set_content_type(bad),
+                Err(MsrpError::BadHeaderValue {
+                    name: "Content-Type".into(),
+                    line: 0
+                }),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@
 //!     sent.push(request.transaction_id);
 //! }
 //! assert_eq!(sent.len(), 2); // the window is full
-//! assert_eq!(sender.on_response(&sent[0], 200, now)?, SenderEvent::Acknowledged { range: 0..128 });
+//! assert_eq!(sender.on_response(&sent[0], 200)?, SenderEvent::Acknowledged { range: 0..128 });
 //! assert_eq!(sender.acknowledged(), 128);
 //! assert!(sender.next_chunk(&mut tids, now).is_some()); // the last chunk, 256..300
 //! # Ok::<(), rcs_core::msrp::MsrpError>(())
@@ -300,7 +300,7 @@ pub enum MsrpError {
     /// A SEND body with an open range-end runs past the declared total.
     #[error("chunk ends at byte {end} of a {total}-byte message")]
     ChunkBeyondTotal {
-        /// 0-based end (exclusive) of the chunk's bytes.
+        /// 0-based end (exclusive) of the chunk's bytes (`u64::MAX` if it is past that).
         end: u64,
         /// Declared total size.
         total: u64,

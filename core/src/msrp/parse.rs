@@ -110,21 +110,24 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
     let mut headers = Headers::default();
     let mut pos = start_end + 2;
     let mut line_no = 0;
-    let (body_start, flag) = loop {
+    let head_end = loop {
         let Some(end) = line_end(head_window, pos)? else {
             return too_large();
         };
         line_no += 1;
         let line = &data[pos..end];
         if line.is_empty() {
-            break (Some(end + 2), None);
+            break HeadEnd::Body { start: end + 2 };
         }
         if line.starts_with(b"-------") {
             let flag = match_end_line(line, tid).ok_or_else(|| MsrpError::EndLineMismatch {
                 expected: tid.to_owned(),
                 offset: pos,
             })?;
-            break (None, Some((flag, end + 2)));
+            break HeadEnd::EndLine {
+                flag,
+                consumed: end + 2,
+            };
         }
         let text = std::str::from_utf8(line).map_err(|e| MsrpError::NonUtf8Header {
             offset: pos + e.valid_up_to(),
@@ -146,9 +149,12 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
     let (tid, method) = match start {
         StartLine::Request { tid, method } => (tid, method),
         StartLine::Response { tid, code, comment } => {
-            return match (body_start, flag) {
-                (Some(_), _) => Err(MsrpError::UnexpectedBody { offset: pos }),
-                (None, Some((Continuation::Complete, consumed))) => Ok(Status::Complete {
+            return match head_end {
+                HeadEnd::Body { .. } => Err(MsrpError::UnexpectedBody { offset: pos }),
+                HeadEnd::EndLine {
+                    flag: Continuation::Complete,
+                    consumed,
+                } => Ok(Status::Complete {
                     frame: Frame::Response(Response {
                         transaction_id: tid.to_owned(),
                         code,
@@ -157,10 +163,9 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
                     }),
                     consumed,
                 }),
-                (None, Some((other, _))) => Err(MsrpError::ResponseNotFinal {
-                    flag: other.as_char(),
+                HeadEnd::EndLine { flag, .. } => Err(MsrpError::ResponseNotFinal {
+                    flag: flag.as_char(),
                 }),
-                (None, None) => Ok(Status::Partial),
             };
         }
     };
@@ -172,15 +177,15 @@ pub fn parse(buf: &Bytes, limits: &Limits) -> Result<Status, MsrpError> {
         continuation: Continuation::Complete,
     };
 
-    let Some(body_start) = body_start else {
-        let Some((continuation, consumed)) = flag else {
-            return Ok(Status::Partial);
-        };
-        request.continuation = continuation;
-        return Ok(Status::Complete {
-            frame: Frame::Request(request),
-            consumed,
-        });
+    let body_start = match head_end {
+        HeadEnd::Body { start } => start,
+        HeadEnd::EndLine { flag, consumed } => {
+            request.continuation = flag;
+            return Ok(Status::Complete {
+                frame: Frame::Request(request),
+                consumed,
+            });
+        }
     };
     request.headers.check_content_type_last()?;
 
@@ -224,6 +229,14 @@ pub fn parse_message(buf: &Bytes, limits: &Limits) -> Result<Frame, MsrpError> {
             extra: buf.len() - consumed,
         }),
     }
+}
+
+/// How the header section ended.
+enum HeadEnd {
+    /// A blank line: a body starts at `start`.
+    Body { start: usize },
+    /// The end-line of a bodiless frame, which took the first `consumed` bytes.
+    EndLine { flag: Continuation, consumed: usize },
 }
 
 enum StartLine<'a> {
@@ -362,9 +375,15 @@ fn check_send_range(request: &Request, limits: &Limits) -> Result<(), MsrpError>
         }
     }
     if let Some(total) = range.total {
-        let end = (range.start - 1).saturating_add(actual);
-        if end > total {
-            return Err(MsrpError::ChunkBeyondTotal { end, total });
+        // `check` made start >= 1. A chunk whose end is past u64::MAX is past any total.
+        match (range.start - 1).checked_add(actual) {
+            Some(end) if end <= total => {}
+            end => {
+                return Err(MsrpError::ChunkBeyondTotal {
+                    end: end.unwrap_or(u64::MAX),
+                    total,
+                });
+            }
         }
     }
     Ok(())
@@ -641,6 +660,33 @@ From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
                 "abc",
                 MsrpError::ChunkBeyondTotal { end: 10, total: 9 },
             ),
+            // Ranges at the top of u64: no overflow, a typed error.
+            (
+                "1-18446744073709551615/*",
+                "abc",
+                MsrpError::BodyLengthMismatch {
+                    range: r("1-18446744073709551615/*"),
+                    declared: u64::MAX,
+                    actual: 3,
+                },
+            ),
+            (
+                "18446744073709551615-*/18446744073709551615",
+                "abc",
+                MsrpError::ChunkBeyondTotal {
+                    end: u64::MAX,
+                    total: u64::MAX,
+                },
+            ),
+            (
+                "18446744073709551614-18446744073709551615/18446744073709551615",
+                "abc",
+                MsrpError::BodyLengthMismatch {
+                    range: r("18446744073709551614-18446744073709551615/18446744073709551615"),
+                    declared: 2,
+                    actual: 3,
+                },
+            ),
         ];
         for (range, body, expected) in cases {
             assert_eq!(err(&chunk(range, body, '$')), expected, "{range}");
@@ -651,6 +697,11 @@ From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
             ("4-*/6", "abc"),
             ("1-0/0", ""),
             ("7-9/*", "abc"),
+            (
+                "18446744073709551613-18446744073709551615/18446744073709551615",
+                "abc",
+            ),
+            ("18446744073709551613-*/*", "abc"),
         ] {
             request(&chunk(ok.0, ok.1, '+'));
         }

@@ -153,6 +153,14 @@ impl Reassembly {
                 aborted: true,
             });
         }
+        let body_len = request.body.as_ref().map_or(0, |b| b.len() as u64);
+        if chunk.end - chunk.start < body_len {
+            // `body_offsets` saturated: the body would run past byte u64::MAX of the message.
+            return Err(MsrpError::MessageTooLarge {
+                size: u64::MAX,
+                limit: self.max_total,
+            });
+        }
         let declared = request.headers.byte_range().and_then(|r| r.total);
         // A `$` chunk ends the message, so its end is the total when none was declared.
         let total = match (self.total, declared) {
@@ -354,6 +362,22 @@ mod tests {
             unknown.on_chunk(&chunk("msg00001", "1-*/*", b"abcd", More)),
             Err(MsrpError::MessageTooLarge { size: 4, limit: 3 })
         );
+
+        // A chunk that would run past byte u64::MAX of the message.
+        let mut top = Reassembly::new("msg00001", u64::MAX);
+        assert_eq!(
+            top.on_chunk(&chunk(
+                "msg00001",
+                "18446744073709551615-*/*",
+                b"abcd",
+                More
+            )),
+            Err(MsrpError::MessageTooLarge {
+                size: u64::MAX,
+                limit: u64::MAX
+            })
+        );
+        assert_eq!(top.received().len(), 0);
 
         let mut aborted = Reassembly::new("msg00001", 100);
         let out = aborted

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::MsrpError;
+use crate::lex::{Decimal, hex_byte, is_token, is_uri_unreserved};
 
 /// What is wrong with an MSRP URI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,9 +151,8 @@ fn decode_unreserved(host: &str) -> String {
         if bytes[i] == b'%'
             && let Some(decoded) = bytes
                 .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .filter(|d| is_unreserved(*d))
+                .and_then(hex_byte)
+                .filter(|d| is_uri_unreserved(*d))
         {
             out.push(char::from(decoded));
             i += 3;
@@ -164,10 +164,6 @@ fn decode_unreserved(host: &str) -> String {
     out
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
 fn is_sub_delim_not_semicolon(b: u8) -> bool {
     matches!(
         b,
@@ -176,20 +172,11 @@ fn is_sub_delim_not_semicolon(b: u8) -> bool {
 }
 
 fn is_userinfo_char(b: u8) -> bool {
-    is_unreserved(b) || is_sub_delim_not_semicolon(b) || matches!(b, b'%' | b':')
+    is_uri_unreserved(b) || is_sub_delim_not_semicolon(b) || matches!(b, b'%' | b':')
 }
 
 fn is_session_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'+' | b'=' | b'/')
-}
-
-/// RFC 4975 `token` characters.
-pub(crate) fn is_token_char(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x27 | 0x2A..=0x2B | 0x2D..=0x2E | 0x30..=0x39 | 0x41..=0x5A | 0x5E..=0x7E)
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_char)
+    is_uri_unreserved(b) || matches!(b, b'+' | b'=' | b'/')
 }
 
 fn is_host(host: &str) -> bool {
@@ -204,7 +191,7 @@ fn is_host(host: &str) -> bool {
     !host.is_empty()
         && host
             .bytes()
-            .all(|b| is_unreserved(b) || is_sub_delim_not_semicolon(b) || b == b'%')
+            .all(|b| is_uri_unreserved(b) || is_sub_delim_not_semicolon(b) || b == b'%')
 }
 
 impl FromStr for MsrpUri {
@@ -258,12 +245,13 @@ impl FromStr for MsrpUri {
         let port = match port {
             Some(p) => {
                 let at = hostport_at + host.len() + 1;
-                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-                    return err(UriErrorKind::Port, at);
-                }
-                match p.parse::<u16>() {
-                    Ok(port) => Some(port),
-                    Err(_) => return err(UriErrorKind::Port, at),
+                match Decimal::U64
+                    .parse(p)
+                    .ok()
+                    .and_then(|n| u16::try_from(n).ok())
+                {
+                    Some(port) => Some(port),
+                    None => return err(UriErrorKind::Port, at),
                 }
             }
             None => None,

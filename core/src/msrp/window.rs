@@ -168,10 +168,7 @@ impl WindowedSender {
         &mut self,
         transaction_id: &str,
         status_code: u16,
-        now: Timestamp,
     ) -> Result<SenderEvent, MsrpError> {
-        // Time plays no part in an answer that arrived; `now` keeps the input shape of the others.
-        let _ = now;
         let at = self
             .in_flight
             .iter()
@@ -247,7 +244,7 @@ mod tests {
         assert_eq!(s.next_deadline(), Some(t(30_000)));
         // Out-of-order acknowledgement: the prefix waits for the first chunk.
         assert_eq!(
-            s.on_response(&first[1].transaction_id, 200, t(5)),
+            s.on_response(&first[1].transaction_id, 200),
             Ok(SenderEvent::Acknowledged { range: 3..6 })
         );
         assert_eq!(s.acknowledged(), 0);
@@ -257,7 +254,7 @@ mod tests {
             vec![6..9]
         );
         assert_eq!(
-            s.on_response(&first[0].transaction_id, 200, t(11)),
+            s.on_response(&first[0].transaction_id, 200),
             Ok(SenderEvent::Acknowledged { range: 0..3 })
         );
         assert_eq!(s.acknowledged(), 6);
@@ -269,19 +266,19 @@ mod tests {
         );
         assert!(drain(&mut s, &mut tids, t(13)).is_empty());
         assert_eq!(
-            s.on_response(&more[0].transaction_id, 200, t(14)),
+            s.on_response(&more[0].transaction_id, 200),
             Ok(SenderEvent::Acknowledged { range: 6..9 })
         );
         assert!(!s.is_finished());
         assert_eq!(
-            s.on_response(&last[0].transaction_id, 200, t(15)),
+            s.on_response(&last[0].transaction_id, 200),
             Ok(SenderEvent::Finished)
         );
         assert!(s.is_finished());
         assert_eq!(s.acknowledged(), 10);
         assert_eq!(s.next_deadline(), None);
         assert_eq!(
-            s.on_response("nothere1", 200, t(16)),
+            s.on_response("nothere1", 200),
             Err(MsrpError::UnknownTransaction {
                 transaction_id: "nothere1".into()
             })
@@ -294,13 +291,13 @@ mod tests {
         let mut s = WindowedSender::new("msg00001", 100, 10, 3, 0);
         let plans = drain(&mut s, &mut tids, t(0));
         assert_eq!(
-            s.on_response(&plans[0].transaction_id, 413, t(1)),
+            s.on_response(&plans[0].transaction_id, 413),
             Ok(SenderEvent::Aborted { code: 413 })
         );
         assert_eq!(s.aborted(), Some(413));
         assert!(drain(&mut s, &mut tids, t(2)).is_empty());
         assert_eq!(
-            s.on_response(&plans[1].transaction_id, 200, t(3)),
+            s.on_response(&plans[1].transaction_id, 200),
             Ok(SenderEvent::Ignored)
         );
         assert_eq!(s.next_deadline(), None);
@@ -313,7 +310,7 @@ mod tests {
         let mut tids = tids();
         let mut s = WindowedSender::new("msg00001", 100, 10, 2, 0).with_timeout_ms(1000);
         let plans = drain(&mut s, &mut tids, t(0));
-        let _ = s.on_response(&plans[0].transaction_id, 200, t(500));
+        let _ = s.on_response(&plans[0].transaction_id, 200);
         let _ = drain(&mut s, &mut tids, t(600));
         assert_eq!(s.next_deadline(), Some(t(1000)));
         assert_eq!(s.on_timeout(t(999)), None);
@@ -338,9 +335,9 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         let mut restored: WindowedSender = serde_json::from_str(&json).unwrap();
         assert_eq!(restored, s);
-        let _ = restored.on_response(&plans[0].transaction_id, 200, t(1));
+        let _ = restored.on_response(&plans[0].transaction_id, 200);
         assert_eq!(
-            restored.on_response(&plans[1].transaction_id, 200, t(2)),
+            restored.on_response(&plans[1].transaction_id, 200),
             Ok(SenderEvent::Finished)
         );
         // Resuming past the end clamps; an empty message takes one empty chunk.
@@ -355,7 +352,7 @@ mod tests {
             (1, 0..0, Continuation::Complete)
         );
         assert_eq!(
-            empty.on_response(&plans[0].transaction_id, 200, t(1)),
+            empty.on_response(&plans[0].transaction_id, 200),
             Ok(SenderEvent::Finished)
         );
         let zero = WindowedSender::new("msg00001", 3, 0, 0, 0);

@@ -17,6 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::error::{AttributeError, FileSelectorError};
+use crate::lex::{self, Decimal, Expected, MediaTypeSyntax, SyntaxError, hex_byte, is_token_char};
 
 /// One `a=` line, without the `a=` prefix.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +25,8 @@ pub enum Attribute {
     /// `a=path:` the MSRP URIs of the path to the endpoint, in order (RFC 4975 section 8.2). Kept as
     /// strings: the MSRP module parses MSRP URIs.
     Path(Vec<String>),
-    /// `a=accept-types:` media types the endpoint accepts (RFC 4975 section 8.6), `*` included.
+    /// `a=accept-types:` media types the endpoint accepts (RFC 4975 section 8.6), `*` included;
+    /// each entry keeps its parameters as written (`text/plain;x="a b"` is one entry).
     AcceptTypes(Vec<String>),
     /// `a=accept-wrapped-types:` media types accepted only inside a wrapper such as message/cpim.
     AcceptWrappedTypes(Vec<String>),
@@ -323,8 +325,8 @@ impl Attribute {
         }
         Ok(match name {
             "path" => Self::Path(list(need(value)?)?),
-            "accept-types" => Self::AcceptTypes(list(need(value)?)?),
-            "accept-wrapped-types" => Self::AcceptWrappedTypes(list(need(value)?)?),
+            "accept-types" => Self::AcceptTypes(media_type_list(need(value)?)?),
+            "accept-wrapped-types" => Self::AcceptWrappedTypes(media_type_list(need(value)?)?),
             "max-size" => Self::MaxSize(number(need(value)?).ok_or(AttributeError::NotANumber)?),
             "setup" => {
                 Self::Setup(Setup::from_value(need(value)?).ok_or(AttributeError::UnknownValue)?)
@@ -416,7 +418,48 @@ fn need(value: Option<&str>) -> Result<&str, AttributeError> {
     }
 }
 
-/// A space-separated list with at least one entry.
+/// RFC 4975 `format-list` (`accept-types`, `accept-wrapped-types`): `*` or media types (`type/*`
+/// included) with their parameters, separated by spaces (tabs are taken too). A quoted parameter
+/// value may hold spaces, so the list is split by scanning each media type, not at every space.
+pub(crate) fn media_type_list(value: &str) -> Result<Vec<String>, AttributeError> {
+    let bytes = value.as_bytes();
+    let blank = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    let skip_blanks = |mut at: usize| {
+        while blank(bytes.get(at)) {
+            at += 1;
+        }
+        at
+    };
+    let mut items = Vec::new();
+    let mut pos = skip_blanks(0);
+    // Each entry takes at least one byte, so the loop ends within the value.
+    while pos < bytes.len() {
+        let star = bytes.get(pos) == Some(&b'*')
+            && (bytes.get(pos + 1).is_none() || blank(bytes.get(pos + 1)));
+        let end = if star {
+            pos + 1
+        } else {
+            lex::scan_media_type(bytes, pos, MediaTypeSyntax::Sdp).map_err(|e| match e {
+                SyntaxError {
+                    offset,
+                    expected: Expected::ClosingQuote,
+                } => AttributeError::UnterminatedQuote { offset },
+                SyntaxError { offset, .. } => AttributeError::BadMediaType { offset },
+            })?
+        };
+        if bytes.get(end).is_some() && !blank(bytes.get(end)) {
+            return Err(AttributeError::BadMediaType { offset: end });
+        }
+        items.push(value.get(pos..end).unwrap_or_default().to_owned());
+        pos = skip_blanks(end);
+    }
+    if items.is_empty() {
+        return Err(AttributeError::EmptyValue);
+    }
+    Ok(items)
+}
+
+/// A space-separated list with at least one entry (`path`: MSRP URIs hold no spaces).
 fn list(value: &str) -> Result<Vec<String>, AttributeError> {
     let items: Vec<String> = value.split_ascii_whitespace().map(str::to_owned).collect();
     if items.is_empty() {
@@ -425,17 +468,9 @@ fn list(value: &str) -> Result<Vec<String>, AttributeError> {
     Ok(items)
 }
 
-/// A decimal number of 1 to 20 digits that fits 64 bits (no sign, no spaces).
+/// A decimal number that fits 64 bits (no sign, no spaces; leading zeros allowed).
 pub(crate) fn number(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// RFC 4566 `token-char`.
-pub(crate) fn is_token_char(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x27 | 0x2A..=0x2B | 0x2D..=0x2E | 0x30..=0x39 | 0x41..=0x5A | 0x5E..=0x7E)
+    Decimal::U64.parse(text).ok()
 }
 
 fn token(value: &str) -> Result<String, AttributeError> {
@@ -528,11 +563,6 @@ fn value_end(bytes: &[u8], from: usize) -> usize {
     find_byte(bytes, from, b' ').unwrap_or(bytes.len())
 }
 
-/// RFC 2045 token characters (for media types): printable ASCII except tspecials.
-fn is_mime_token_char(b: u8) -> bool {
-    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b)
-}
-
 fn parse_file_selector(value: &str) -> Result<FileSelector, FileSelectorError> {
     let bytes = value.as_bytes();
     if bytes.is_empty() {
@@ -601,54 +631,19 @@ fn parse_file_selector(value: &str) -> Result<FileSelector, FileSelectorError> {
     Ok(selector)
 }
 
-/// Scans `type/subtype *(";" attribute "=" value)` from `from`; returns where it ends (a space or the
+/// Scans the media type of a `type:` selector from `from`; returns where it ends (a space or the
 /// end of the value). Values may be quoted (RFC 5547's `ft-parameter`) or, leniently, bare tokens.
 fn scan_media_type(bytes: &[u8], from: usize) -> Result<usize, FileSelectorError> {
-    let token_end = |at: usize| -> usize {
-        let mut end = at;
-        while bytes.get(end).is_some_and(|&b| is_mime_token_char(b)) {
-            end += 1;
-        }
-        end
-    };
-    let type_end = token_end(from);
-    if type_end == from || bytes.get(type_end) != Some(&b'/') {
-        return Err(FileSelectorError::BadType { offset: type_end });
-    }
-    let subtype_end = token_end(type_end + 1);
-    if subtype_end == type_end + 1 {
-        return Err(FileSelectorError::BadType {
-            offset: subtype_end,
-        });
-    }
-    let mut pos = subtype_end;
-    // Each parameter consumes at least `;a=b`, so the loop ends.
-    while bytes.get(pos) == Some(&b';') {
-        let name_end = token_end(pos + 1);
-        if name_end == pos + 1 || bytes.get(name_end) != Some(&b'=') {
-            return Err(FileSelectorError::BadType { offset: name_end });
-        }
-        let value_start = name_end + 1;
-        pos = if bytes.get(value_start) == Some(&b'"') {
-            let close = find_byte(bytes, value_start + 1, b'"').ok_or(
-                FileSelectorError::UnterminatedQuote {
-                    offset: value_start,
-                },
-            )?;
-            close + 1
-        } else {
-            let end = token_end(value_start);
-            if end == value_start {
-                return Err(FileSelectorError::BadType {
-                    offset: value_start,
-                });
-            }
-            end
-        };
-    }
-    match bytes.get(pos) {
-        None | Some(b' ') => Ok(pos),
-        Some(_) => Err(FileSelectorError::BadType { offset: pos }),
+    let end = lex::scan_media_type(bytes, from, MediaTypeSyntax::Sdp).map_err(|e| match e {
+        SyntaxError {
+            offset,
+            expected: Expected::ClosingQuote,
+        } => FileSelectorError::UnterminatedQuote { offset },
+        SyntaxError { offset, .. } => FileSelectorError::BadType { offset },
+    })?;
+    match bytes.get(end) {
+        None | Some(b' ') => Ok(end),
+        Some(_) => Err(FileSelectorError::BadType { offset: end }),
     }
 }
 
@@ -667,28 +662,13 @@ fn parse_hash(bytes: &[u8], from: usize, end: usize) -> Result<FileHash, FileSel
     let mut digest = Vec::with_capacity(hex.len().div_ceil(3));
     let mut offset = from + colon + 1;
     for pair in hex.split(|&b| b == b':') {
-        let byte = match pair {
-            [hi, lo] => hex_value(*hi)
-                .zip(hex_value(*lo))
-                .map(|(hi, lo)| hi << 4 | lo),
-            _ => None,
-        };
-        digest.push(byte.ok_or(FileSelectorError::BadHashHex { offset })?);
+        digest.push(hex_byte(pair).ok_or(FileSelectorError::BadHashHex { offset })?);
         offset += pair.len() + 1;
     }
     Ok(FileHash {
         algorithm: String::from_utf8_lossy(algorithm).into_owned(),
         bytes: digest,
     })
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Decodes RFC 5547's `filename-string`; `base` is the offset of `raw` within the value, for errors.
@@ -701,10 +681,8 @@ fn percent_decode(raw: &[u8], base: usize) -> Result<String, FileSelectorError> 
     while let Some(&b) = raw.get(i) {
         if b == b'%' {
             let decoded = raw
-                .get(i + 1)
-                .and_then(|&hi| hex_value(hi))
-                .zip(raw.get(i + 2).and_then(|&lo| hex_value(lo)))
-                .map(|(hi, lo)| hi << 4 | lo)
+                .get(i + 1..i + 3)
+                .and_then(hex_byte)
                 .ok_or(FileSelectorError::BadPercentEncoding { offset: base + i })?;
             out.push(decoded);
             i += 3;
@@ -951,6 +929,23 @@ mod tests {
                 "accept-wrapped-types:*",
             ),
             (
+                "accept-types:text/plain;x=\"a b\" image/*",
+                Ok(Attribute::AcceptTypes(vec![
+                    "text/plain;x=\"a b\"".into(),
+                    "image/*".into(),
+                ])),
+                "accept-types:text/plain;x=\"a b\" image/*",
+            ),
+            (
+                "accept-wrapped-types:text/plain;charset=\"UTF 8\"\t*  */*",
+                Ok(Attribute::AcceptWrappedTypes(vec![
+                    "text/plain;charset=\"UTF 8\"".into(),
+                    "*".into(),
+                    "*/*".into(),
+                ])),
+                "accept-wrapped-types:text/plain;charset=\"UTF 8\" * */*",
+            ),
+            (
                 "max-size:20000",
                 Ok(Attribute::MaxSize(20000)),
                 "max-size:20000",
@@ -1031,6 +1026,32 @@ mod tests {
             ("path", Err(AttributeError::MissingValue), ""),
             ("path:", Err(AttributeError::EmptyValue), ""),
             ("path:   ", Err(AttributeError::EmptyValue), ""),
+            ("accept-types: ", Err(AttributeError::EmptyValue), ""),
+            (
+                "accept-types:text",
+                Err(AttributeError::BadMediaType { offset: 4 }),
+                "",
+            ),
+            (
+                "accept-types:*x",
+                Err(AttributeError::BadMediaType { offset: 2 }),
+                "",
+            ),
+            (
+                "accept-types:a/b c",
+                Err(AttributeError::BadMediaType { offset: 5 }),
+                "",
+            ),
+            (
+                "accept-types:a/b;c=\"x y",
+                Err(AttributeError::UnterminatedQuote { offset: 6 }),
+                "",
+            ),
+            (
+                "accept-wrapped-types:a/b\"c",
+                Err(AttributeError::BadMediaType { offset: 3 }),
+                "",
+            ),
             (":x", Err(AttributeError::EmptyName), ""),
             ("max-size:-1", Err(AttributeError::NotANumber), ""),
             ("setup:sideways", Err(AttributeError::UnknownValue), ""),

@@ -105,6 +105,130 @@ pub enum SdpError {
     /// The offer parsed, but it is not an MSRP file transfer this module can answer.
     #[error("offer cannot be answered: {0}")]
     Rejected(#[from] OfferRejection),
+    /// A field given to [`FileTransferOffer::build`](super::FileTransferOffer::build) or
+    /// [`answer`](super::answer) holds text its SDP line cannot carry.
+    #[error("cannot write {field}: {problem}")]
+    InvalidInput {
+        /// The field.
+        field: InputField,
+        /// What is wrong with it.
+        problem: InputProblem,
+    },
+}
+
+/// The fields of a [`FileTransferOffer`](super::FileTransferOffer) or
+/// [`AnswerParams`](super::AnswerParams) that are written as text. List entries carry their index
+/// (0 with [`InputProblem::Empty`] when the list itself is empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum InputField {
+    /// `username` (`o=`).
+    #[error("username")]
+    Username,
+    /// `connection.net_type` (`c=` and `o=`).
+    #[error("connection network type")]
+    NetType,
+    /// `connection.addr_type` (`c=` and `o=`).
+    #[error("connection address type")]
+    AddrType,
+    /// `connection.address` (`c=` and `o=`).
+    #[error("connection address")]
+    Address,
+    /// `proto` (`m=`).
+    #[error("media protocol")]
+    Proto,
+    /// An entry of `path` (`a=path`).
+    #[error("path entry {index}")]
+    Path {
+        /// Index in the list.
+        index: usize,
+    },
+    /// An entry of `accept_types` (`a=accept-types`).
+    #[error("accept-types entry {index}")]
+    AcceptType {
+        /// Index in the list.
+        index: usize,
+    },
+    /// An entry of `accept_wrapped_types` (`a=accept-wrapped-types`).
+    #[error("accept-wrapped-types entry {index}")]
+    AcceptWrappedType {
+        /// Index in the list.
+        index: usize,
+    },
+    /// `file_selector` as a whole (it needs at least one selector).
+    #[error("file-selector")]
+    FileSelector,
+    /// `file_selector.name`.
+    #[error("file-selector name")]
+    FileName,
+    /// `file_selector.content_type`.
+    #[error("file-selector type")]
+    FileType,
+    /// The algorithm of an entry of `file_selector.hashes`.
+    #[error("file-selector hash {index} algorithm")]
+    HashAlgorithm {
+        /// Index in the list.
+        index: usize,
+    },
+    /// The digest of an entry of `file_selector.hashes`.
+    #[error("file-selector hash {index} value")]
+    HashValue {
+        /// Index in the list.
+        index: usize,
+    },
+    /// `file_transfer_id`.
+    #[error("file-transfer-id")]
+    FileTransferId,
+    /// `file_disposition`.
+    #[error("file-disposition")]
+    FileDisposition,
+    /// `file_date.creation`.
+    #[error("file-date creation")]
+    FileDateCreation,
+    /// `file_date.modification`.
+    #[error("file-date modification")]
+    FileDateModification,
+    /// `file_date.read`.
+    #[error("file-date read")]
+    FileDateRead,
+    /// `file_icon`.
+    #[error("file-icon")]
+    FileIcon,
+    /// `file_range`.
+    #[error("file-range")]
+    FileRange,
+}
+
+/// Why a field cannot be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum InputProblem {
+    /// The field, or the list, is empty where its line needs a value.
+    #[error("empty")]
+    Empty,
+    /// A control character (CR, LF, HTAB, NUL, DEL...) at this byte offset: it would end the line
+    /// or break it.
+    #[error("control character at offset {offset}")]
+    ControlCharacter {
+        /// Byte offset within the field.
+        offset: usize,
+    },
+    /// A space at this byte offset where the grammar separates fields or entries with spaces.
+    #[error("space at offset {offset}")]
+    Space {
+        /// Byte offset within the field.
+        offset: usize,
+    },
+    /// Something else the field's grammar forbids at this byte offset (a non-token character, a
+    /// malformed media type, a `"` inside a quoted date, a file-icon that is not `cid:`...).
+    #[error("breaks its grammar at offset {offset}")]
+    Grammar {
+        /// Byte offset within the field.
+        offset: usize,
+    },
+    /// A file-range whose start is 0 or whose stop is before its start.
+    #[error("empty or inverted range")]
+    BadRange,
 }
 
 /// Why a line is not of the form `<letter>=<value>`.
@@ -221,6 +345,13 @@ pub enum AttributeError {
     /// A character outside the token grammar at this byte offset of the value.
     #[error("not a token (offset {offset})")]
     NotAToken {
+        /// Byte offset within the value.
+        offset: usize,
+    },
+    /// An `a=accept-types` or `a=accept-wrapped-types` entry that is neither `*` nor a media type
+    /// (RFC 4975 `format-entry`); the problem is at this byte offset of the value.
+    #[error("not a media type (offset {offset})")]
+    BadMediaType {
         /// Byte offset within the value.
         offset: usize,
     },

@@ -159,7 +159,23 @@ pub(crate) fn write_section(out: &mut String, order: &[LineKind], items: Vec<Ite
     }
 }
 
+/// Appends one line and its CRLF. Field text never breaks a line: every control character but HTAB
+/// (which the parser accepts) is written as U+FFFD, so a description built or edited in code with a
+/// CR or LF in a field cannot add lines of its own. Parsed fields never hold such characters, so
+/// this changes nothing for them; the builders ([`super::FileTransferOffer::build`],
+/// [`super::answer`]) refuse such fields outright.
 pub(crate) fn push_line(out: &mut String, line: &str) {
-    out.push_str(line);
+    let is_breaking = |c: char| c.is_ascii_control() && c != '\t';
+    if line.contains(is_breaking) {
+        out.extend(line.chars().map(|c| {
+            if is_breaking(c) {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        }));
+    } else {
+        out.push_str(line);
+    }
     out.push_str("\r\n");
 }

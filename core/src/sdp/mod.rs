@@ -26,6 +26,14 @@
 //! as its typed value is not changed (see [`Formatting`]). A description built in code is written
 //! in the canonical order of RFC 4566 section 5 with canonical attribute values.
 //!
+//! Writing never lets field text break a line. The builders ([`FileTransferOffer::build`],
+//! [`answer`]) refuse a field holding a control character, or a space where the line's grammar
+//! separates fields with spaces, with [`SdpError::InvalidInput`] naming the field. A description
+//! built or edited by hand is not checked, but `Display` writes each control character other than
+//! HTAB in its lines as U+FFFD, so an `s=` or an [`Attribute::Other`] value holding CR LF stays one
+//! line (which then fails to parse or reads differently, rather than adding lines). Escaping was
+//! chosen over refusing because `Display` cannot return an error without `to_string` panicking.
+//!
 //! ## Example
 //! ```
 //! use rcs_core::sdp::{Direction, SessionDescription};
@@ -54,13 +62,15 @@ use serde::{Deserialize, Serialize};
 
 pub use attribute::{Attribute, Direction, FileDate, FileHash, FileRange, FileSelector, Setup};
 pub use error::{
-    AttributeError, Field, FieldError, FileSelectorError, LineError, OfferRejection, SdpError,
+    AttributeError, Field, FieldError, FileSelectorError, InputField, InputProblem, LineError,
+    OfferRejection, SdpError,
 };
 pub use format::Formatting;
 pub use offer::{
     AnswerParams, FileTransferOffer, Operation, PROTO_TCP, PROTO_TLS, PROTO_WS, PROTO_WSS, answer,
 };
 
+use crate::lex::{Decimal, DecimalError};
 use attribute::number;
 use format::{Item, LineKind, MediaLine, Typed, push_line, write_section};
 
@@ -992,10 +1002,12 @@ fn numeric<T: TryFrom<u64>>(text: &str, line: &Line<'_>, field: Field) -> Result
         field,
         reason,
     };
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad(FieldError::NotANumber));
-    }
-    let value = number(text).ok_or(bad(FieldError::OutOfRange))?;
+    let value = Decimal::U64.parse(text).map_err(|e| {
+        bad(match e {
+            DecimalError::NotDigits => FieldError::NotANumber,
+            DecimalError::LeadingZero | DecimalError::TooLarge => FieldError::OutOfRange,
+        })
+    })?;
     T::try_from(value).map_err(|_| bad(FieldError::OutOfRange))
 }
 

@@ -650,3 +650,54 @@ fn canonical_names_never_carry_control_characters() {
     assert!(canonical.contains("name:\"%01%09x%7F\""), "{canonical}");
     assert_eq!(parse(&canonical), Ok(sdp));
 }
+
+#[test]
+fn hand_built_fields_cannot_inject_lines() {
+    let evil = "x\r\na=evil\nb=1\rc";
+    let mut sdp = SessionDescription::new(Origin::new(
+        evil,
+        1,
+        1,
+        &Connection::ip4("host.example.com"),
+    ));
+    sdp.session_name = evil.into();
+    sdp.connection = Some(Connection::ip4(evil));
+    sdp.other_lines.push(OtherLine {
+        kind: 'i',
+        value: evil.into(),
+    });
+    sdp.attributes.push(Attribute::Other {
+        name: "x-note".into(),
+        value: Some(evil.into()),
+    });
+    let mut media = MediaDescription::new("message", 9, evil, &["*"]);
+    media.attributes.push(Attribute::FileSelector(FileSelector {
+        content_type: Some(format!("a/b{evil}")),
+        ..FileSelector::default()
+    }));
+    media
+        .attributes
+        .push(Attribute::AcceptTypes(vec![evil.into()]));
+    media.attributes.push(Attribute::FileDate(FileDate {
+        read: Some(evil.into()),
+        ..FileDate::default()
+    }));
+    media.other_lines.push(OtherLine {
+        kind: 'k',
+        value: evil.into(),
+    });
+    sdp.media.push(media);
+    let text = sdp.to_string();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    // v o s i c t a m k a a a, then the empty string after the last CRLF.
+    assert_eq!(lines.len(), 13, "{text:?}");
+    assert!(
+        !text.replace("\r\n", "").contains(['\r', '\n']),
+        "no CR or LF but the line endings: {text:?}"
+    );
+    assert!(lines.iter().all(|l| !l.starts_with("a=evil")), "{text:?}");
+    assert_eq!(lines[2], "s=x\u{fffd}\u{fffd}a=evil\u{fffd}b=1\u{fffd}c");
+    // A tab is kept: the parser takes it.
+    sdp.session_name = "a\tb".into();
+    assert!(sdp.to_string().contains("\r\ns=a\tb\r\n"));
+}

@@ -310,13 +310,16 @@ impl ReceiverLogic {
         let to = NameAddr::new(request.to().uri().clone());
         let outgoing = match recipient.delivery {
             Delivery::Push => {
-                let offer = self.push_offer(
+                let offer = match self.push_offer(
                     &manifest,
                     &delivery.local_uri,
                     &session_id,
                     &mut ids,
                     tx.now.unix_secs(),
-                );
+                ) {
+                    Ok(offer) => offer,
+                    Err(error) => return Ok(Err((500, error.to_string()))),
+                };
                 RequestBuilder::new(Method::Invite, target, from, to)
                     .local_host(&self.config.host)
                     .call_id(&format!("{session_id}@{}", self.config.host))
@@ -357,7 +360,7 @@ impl ReceiverLogic {
         session_id: &str,
         ids: &mut TokenSource,
         now_secs: u64,
-    ) -> SessionDescription {
+    ) -> Result<SessionDescription, sdp::SdpError> {
         FileTransferOffer {
             username: "-".into(),
             session_id: now_secs,
@@ -732,7 +735,7 @@ impl ReceiverLogic {
         let Some(window) = delivery.window.as_mut() else {
             return Ok(());
         };
-        match window.on_response(&response.transaction_id, response.code, tx.now) {
+        match window.on_response(&response.transaction_id, response.code) {
             Ok(SenderEvent::Acknowledged { .. }) => {
                 let manifest_key = delivery.digest.storage_key();
                 let Some(manifest) = tx

@@ -5,13 +5,10 @@ use bytes::Bytes;
 
 use super::SipError;
 use super::grammar::{Cursor, is_token_str};
-use super::header::{MAX_CSEQ, Method, NameAddr, Transport};
+use super::header::{MAX_CSEQ, MAX_INITIAL_CSEQ, Method, NameAddr, Transport};
 use super::message::{Header, SipMessage, check_call_id, checked_header};
 use super::uri::{Host, SipUri};
 use crate::ids::{BRANCH_MAGIC_COOKIE, TokenSource};
-
-/// The largest initial CSeq a builder draws: leaves room for 2^31 - 2^20 requests in a dialog.
-const MAX_INITIAL_CSEQ: u32 = 1 << 20;
 
 /// A random host under `.invalid`, as an RFC 7118 client puts in its Via and Contact (section 5.2):
 /// 12 hex characters, e.g. `3f9a0c1d2e4b.invalid`. Draw it once per user agent and pass it to

@@ -8,13 +8,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::SipError;
-use super::header::{MAX_CSEQ, Method, NameAddr, Transport};
+use super::header::{MAX_CSEQ, MAX_INITIAL_CSEQ, Method, NameAddr, Transport};
 use super::message::{Header, SipMessage};
 use super::uri::SipUri;
 use crate::ids::TokenSource;
-
-/// The largest first local CSeq a UAS-side dialog draws (see the builder's initial CSeq).
-const MAX_INITIAL_CSEQ: u32 = 1 << 20;
 
 /// Where a dialog is in its life (RFC 3261 section 12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -2,6 +2,8 @@
 //! header-value parsers. Everything here works on `&str` that is already known to be UTF-8; slicing goes
 //! through `str::get`, so no input can make it panic.
 
+use crate::lex::{self, Decimal};
+
 /// Where a value failed to parse: byte offset in the value and what the parser expected there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Fail {
@@ -21,7 +23,9 @@ impl Fail {
     }
 }
 
-/// RFC 3261 `token` characters.
+/// RFC 3261 `token` characters. Narrower than [`lex::is_token_char`] (RFC 2045/4566/4975), as RFC
+/// 3261 defines it: methods, header names and parameters follow this one; media types (Content-Type)
+/// follow the shared media-type rules instead, so a type valid in SDP or MSRP is valid here too.
 pub(crate) fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
 }
@@ -132,35 +136,13 @@ impl<'a> Cursor<'a> {
     /// A quoted-string, returned with its quotes and escapes as written.
     pub fn quoted(&mut self) -> Result<&'a str, Fail> {
         let start = self.pos;
-        if !self.eat(b'"') {
+        if self.peek() != Some(b'"') {
             return Err(self.fail("'\"'"));
         }
-        let bytes = self.s.as_bytes();
-        loop {
-            match bytes.get(self.pos) {
-                None => return Err(Fail::new(start, "closing '\"'")),
-                Some(b'"') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some(b'\\') => {
-                    // quoted-pair: `\` and an ASCII byte other than CR and LF.
-                    if bytes
-                        .get(self.pos + 1)
-                        .is_none_or(|&b| !b.is_ascii() || b == b'\r' || b == b'\n')
-                    {
-                        return Err(Fail::new(self.pos, "escaped character"));
-                    }
-                    self.pos += 2;
-                }
-                // qdtext has no control characters but tab.
-                Some(&b) if (b < 0x20 && b != b'\t') || b == 0x7f => {
-                    return Err(Fail::new(self.pos, "text in quotes"));
-                }
-                Some(_) => self.pos += 1,
-            }
-        }
-        Ok(self.s.get(start..self.pos).unwrap_or(""))
+        let end = lex::scan_quoted(self.s.as_bytes(), start)
+            .map_err(|e| Fail::new(e.offset, e.expected.as_str()))?;
+        self.pos = end;
+        Ok(self.s.get(start..end).unwrap_or(""))
     }
 }
 
@@ -242,12 +224,17 @@ pub(crate) fn split_list(value: &str, limit: usize) -> Option<Vec<(usize, &str)>
     Some(items)
 }
 
+/// SIP's numbers (CSeq, Content-Length, Expires, Max-Forwards, ports, status codes): at most 19
+/// digits, which no SIP value needs more of. Stricter than the SDP and MSRP rule on purpose: a
+/// 20-digit run is refused before its value is looked at, whatever the header.
+const SIP_DECIMAL: Decimal = Decimal {
+    max_digits: 19,
+    leading_zeros: true,
+};
+
 /// Parses 1*DIGIT into a u64, refusing more than 19 digits (so it never overflows).
 pub(crate) fn digits(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+    SIP_DECIMAL.parse(s).ok()
 }
 
 #[cfg(test)]

@@ -561,6 +561,10 @@ pub struct CSeq {
 /// The largest CSeq number RFC 3261 allows (2^31 - 1).
 pub const MAX_CSEQ: u32 = 0x7fff_ffff;
 
+/// The largest first CSeq a new request sequence draws (a builder's request, a UAS-side dialog's
+/// first request): leaves room for 2^31 - 2^20 requests before [`MAX_CSEQ`].
+pub(crate) const MAX_INITIAL_CSEQ: u32 = 1 << 20;
+
 impl CSeq {
     pub(crate) fn parse(s: &str) -> Result<CSeq, Fail> {
         let mut cur = Cursor::new(s.trim());

@@ -3,10 +3,11 @@
 
 use bytes::Bytes;
 
-use super::grammar::{self, Cursor, Fail, is_token_str, split_list};
-use super::header::{CSeq, Method, NameAddr, Via, canonical_name, header_params, same_header};
+use super::grammar::{self, Fail, is_token_str, split_list};
+use super::header::{CSeq, Method, NameAddr, Via, canonical_name, same_header};
 use super::uri::{SipUri, parse_uri, scheme_at};
 use super::{Limits, SipError};
+use crate::lex::{self, MediaTypeSyntax};
 
 /// One header field as it appears in the message: the name as written (compact forms kept) and the
 /// value with folding undone and surrounding whitespace removed.
@@ -495,15 +496,20 @@ pub(crate) fn check_call_id(value: &str) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `media-type = m-type "/" m-subtype *( ";" m-parameter )`.
+/// `media-type = m-type "/" m-subtype *( ";" m-parameter )`, by the media-type rules SDP and MSRP
+/// share: type, subtype and parameter names are RFC 2045 tokens (RFC 3261's own `token` would refuse
+/// types such as `application/x{y}` that the other layers accept).
 fn check_media_type(value: &str) -> Result<(), Fail> {
-    let mut cur = Cursor::new(value);
-    cur.token("media type")?;
-    if !cur.eat_sep(b'/') {
-        return Err(cur.fail("'/'"));
+    let bytes = value.as_bytes();
+    let end = lex::scan_media_type(bytes, 0, MediaTypeSyntax::Header)
+        .map_err(|e| Fail::new(e.offset, e.expected.as_str()))?;
+    let rest = end
+        + value
+            .get(end..)
+            .map_or(0, |r| r.len() - r.trim_start_matches([' ', '\t']).len());
+    if rest < value.len() {
+        return Err(Fail::new(rest, "';' or end of value"));
     }
-    cur.token("media subtype")?;
-    header_params(&mut cur)?;
     Ok(())
 }
 
@@ -895,6 +901,44 @@ mod tests {
         let out = m.to_bytes();
         assert!(out.ends_with(b"Content-Length: 5\r\n\r\nv=0\r\n"));
         assert_eq!(parse(&out, &Limits::default()).expect("re-parse"), m);
+    }
+
+    #[test]
+    fn content_types_follow_the_media_type_rules_sdp_and_msrp_use() {
+        // RFC 2045 tokens, not RFC 3261's narrower ones: `{`, `}`, `#`, `$`, `&`, `^`, `|` are fine.
+        for good in [
+            "application/x{y}",
+            "application/vnd.a#b$c&d^e|f",
+            "text/plain ; charset = \"a b\"",
+            "multipart/mixed;boundary=x;q",
+        ] {
+            let line = format!("Content-Type: {good}");
+            let m = parse_lines(&with(INVITE, "Content-Type:", Some(&line)), "")
+                .unwrap_or_else(|e| panic!("{good:?}: {e}"));
+            assert_eq!(m.content_type(), Some(good));
+        }
+        let bad: &[(&str, usize, &str)] = &[
+            ("text", 4, "'/'"),
+            ("text/", 5, "media subtype"),
+            ("text/plain;", 11, "parameter name"),
+            ("text/plain;a=", 13, "parameter value"),
+            ("a/b;c=\"open", 6, "closing '\"'"),
+            ("text/plain x", 11, "';' or end of value"),
+            ("text/pl@in", 7, "';' or end of value"),
+        ];
+        for (value, column, expected) in bad {
+            let line = format!("Content-Type: {value}");
+            assert_eq!(
+                parse_lines(&with(INVITE, "Content-Type:", Some(&line)), ""),
+                Err(SipError::BadHeader {
+                    header: "Content-Type",
+                    field: 7,
+                    column: *column,
+                    expected,
+                }),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -493,6 +493,7 @@ impl<'a> FileSender<'a> {
             file_range: None,
         }
         .build()
+        .unwrap()
     }
 
     /// Runs the whole upload to `to`; stops early if the INVITE is refused.
@@ -574,8 +575,7 @@ impl<'a> FileSender<'a> {
             for frame in user.msrp_inbox(net) {
                 match frame {
                     Frame::Response(response) => {
-                        let _ =
-                            window.on_response(&response.transaction_id, response.code, net.now);
+                        let _ = window.on_response(&response.transaction_id, response.code);
                     }
                     Frame::Request(report) if report.method == msrp::Method::Report => {
                         upload.report = report.headers.status().map(|status| status.code);
@@ -762,7 +762,8 @@ impl FileReceiver {
             file_icon: None,
             file_range: None,
         }
-        .build();
+        .build()
+        .unwrap();
         if from > 0 {
             request
                 .msrp_media_mut()
