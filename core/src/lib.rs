@@ -11,6 +11,8 @@
 //!   key) and the HMAC-signed, expiring URL of a file's storage path, with its verification.
 //! - [`ft_http`]: the GSMA RCC.07 FT-HTTP file-info XML (`application/vnd.gsma.rcs-ft-http+xml`) that
 //!   carries the first value between application servers.
+//! - [`grip`]: the GRIP WebSocket-over-HTTP contract between a WebSocket gateway (Pushpin, Fanout, the
+//!   local host's) and the edge functions: events, control messages, publish bodies, `Grip-Sig`.
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
 //! - [`msrp`]: MSRP (RFC 4975) and MSRP over WebSocket (RFC 7977): URIs, frames, the incremental
 //!   parser and serializer, responses and REPORTs, chunking, reassembly and windowed sending.
@@ -32,6 +34,7 @@
 
 pub mod first_value;
 pub mod ft_http;
+pub mod grip;
 pub mod ids;
 pub(crate) mod lex;
 pub mod msrp;

@@ -1,0 +1,574 @@
+//! The GRIP "WebSocket-over-HTTP" contract (Pushpin, Fastly Fanout): how a WebSocket gateway hands a
+//! connection's events to an HTTP backend and takes the backend's events back, the control messages
+//! that subscribe a connection to channels, the body that publishes to a channel from anywhere, and
+//! the gateway's `Grip-Sig` token.
+//!
+//! A request body (and a response body) is a sequence of events, each `TYPE\r\n` or
+//! `TYPE <hex length>\r\n<content>\r\n`, `Content-Type: application/websocket-events`. With the GRIP
+//! extension on (`Sec-WebSocket-Extensions: grip`), every message the backend sends to the client
+//! starts with `m:`, and a `TEXT` event starting with `c:` is a control message for the gateway
+//! instead. The Spin components and the local host's gateway both speak it through this module.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::time::Timestamp;
+
+/// The media type of a body of events.
+pub const CONTENT_TYPE: &str = "application/websocket-events";
+
+/// The prefix of a message for the client when the GRIP extension is on.
+pub const MESSAGE_PREFIX: &str = "m:";
+
+/// The prefix of a control message for the gateway.
+pub const CONTROL_PREFIX: &str = "c:";
+
+/// One WebSocket event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsEvent {
+    /// The connection opened (and, in a response, the backend accepts it).
+    Open,
+    /// A text message.
+    Text(Bytes),
+    /// A binary message.
+    Binary(Bytes),
+    /// A ping.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// A close, with its status code and reason if the frame carried one.
+    Close(Option<(u16, String)>),
+    /// The connection is gone without a close handshake.
+    Disconnect,
+}
+
+/// Errors reading a body of events or a `Grip-Sig` token.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GripError {
+    /// The body ends inside an event.
+    #[error("body ends inside the event at byte {offset}")]
+    Truncated { offset: usize },
+    /// An event type this contract does not define.
+    #[error("unknown event type {kind:?} at byte {offset}")]
+    UnknownEvent { kind: String, offset: usize },
+    /// The content length is not hexadecimal.
+    #[error("bad content length at byte {offset}")]
+    BadLength { offset: usize },
+    /// An event's content is not followed by CRLF.
+    #[error("content of the event at byte {offset} is not followed by CRLF")]
+    MissingCrlf { offset: usize },
+    /// An event is larger than allowed.
+    #[error("event content of {size} bytes exceeds {limit}")]
+    EventTooLarge { size: usize, limit: usize },
+    /// More events than allowed in one body.
+    #[error("more than {limit} events in one body")]
+    TooManyEvents { limit: usize },
+    /// A CLOSE reason that is not UTF-8, or a one-byte CLOSE content.
+    #[error("bad CLOSE content at byte {offset}")]
+    BadClose { offset: usize },
+    /// A `Grip-Sig` that is not a well-formed JWT.
+    #[error("malformed Grip-Sig token: {what}")]
+    MalformedToken { what: &'static str },
+    /// A `Grip-Sig` signed with another key or algorithm.
+    #[error("Grip-Sig signature does not verify")]
+    BadSignature,
+    /// A `Grip-Sig` past its expiry.
+    #[error("Grip-Sig expired at {expired_at}, now is {now}")]
+    Expired { expired_at: u64, now: u64 },
+}
+
+/// Bounds on a body of events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most events in one body.
+    pub max_events: usize,
+    /// Largest content of one event.
+    pub max_event_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_events: 1024,
+            max_event_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Reads a body of events. Contents are slices of `body`.
+pub fn parse_events(body: &Bytes, limits: &Limits) -> Result<Vec<WsEvent>, GripError> {
+    let mut events = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        if events.len() == limits.max_events {
+            return Err(GripError::TooManyEvents {
+                limit: limits.max_events,
+            });
+        }
+        let start = at;
+        let line_end = find_crlf(body, at).ok_or(GripError::Truncated { offset: start })?;
+        let line = &body[at..line_end];
+        at = line_end + 2;
+        let (kind, length) = match line.iter().position(|&b| b == b' ') {
+            Some(space) => {
+                let hex = std::str::from_utf8(&line[space + 1..])
+                    .map_err(|_| GripError::BadLength { offset: start })?;
+                let valid = !hex.is_empty()
+                    && hex.len() <= 16
+                    && hex.bytes().all(|b| b.is_ascii_hexdigit());
+                let length = usize::from_str_radix(hex, 16)
+                    .ok()
+                    .filter(|_| valid)
+                    .ok_or(GripError::BadLength { offset: start })?;
+                (&line[..space], Some(length))
+            }
+            None => (line, None),
+        };
+        let content = match length {
+            Some(size) if size > limits.max_event_bytes => {
+                return Err(GripError::EventTooLarge {
+                    size,
+                    limit: limits.max_event_bytes,
+                });
+            }
+            Some(size) => {
+                let end = at.checked_add(size).filter(|&end| end + 2 <= body.len());
+                let end = end.ok_or(GripError::Truncated { offset: start })?;
+                if &body[end..end + 2] != b"\r\n" {
+                    return Err(GripError::MissingCrlf { offset: start });
+                }
+                let content = body.slice(at..end);
+                at = end + 2;
+                content
+            }
+            None => Bytes::new(),
+        };
+        let event = match kind {
+            b"OPEN" => WsEvent::Open,
+            b"TEXT" => WsEvent::Text(content),
+            b"BINARY" => WsEvent::Binary(content),
+            b"PING" => WsEvent::Ping(content),
+            b"PONG" => WsEvent::Pong(content),
+            b"DISCONNECT" => WsEvent::Disconnect,
+            b"CLOSE" => WsEvent::Close(
+                close_content(&content).ok_or(GripError::BadClose { offset: start })?,
+            ),
+            other => {
+                let kind = String::from_utf8_lossy(other).into_owned();
+                return Err(GripError::UnknownEvent {
+                    kind,
+                    offset: start,
+                });
+            }
+        };
+        events.push(event);
+    }
+    Ok(events)
+}
+
+fn find_crlf(body: &[u8], from: usize) -> Option<usize> {
+    // Event lines are short; the search is bounded by the body.
+    body.get(from..)?
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|i| from + i)
+}
+
+fn close_content(content: &[u8]) -> Option<Option<(u16, String)>> {
+    match content {
+        [] => Some(None),
+        [high, low, reason @ ..] => {
+            let reason = std::str::from_utf8(reason).ok()?;
+            Some(Some((u16::from_be_bytes([*high, *low]), reason.to_owned())))
+        }
+        [_] => None,
+    }
+}
+
+/// Writes events as a body.
+pub fn encode_events(events: &[WsEvent], out: &mut Vec<u8>) {
+    for event in events {
+        let (kind, content): (&str, Option<std::borrow::Cow<'_, [u8]>>) = match event {
+            WsEvent::Open => ("OPEN", None),
+            WsEvent::Disconnect => ("DISCONNECT", None),
+            WsEvent::Text(content) => ("TEXT", Some(content.as_ref().into())),
+            WsEvent::Binary(content) => ("BINARY", Some(content.as_ref().into())),
+            WsEvent::Ping(content) => ("PING", Some(content.as_ref().into())),
+            WsEvent::Pong(content) => ("PONG", Some(content.as_ref().into())),
+            WsEvent::Close(None) => ("CLOSE", None),
+            WsEvent::Close(Some((code, reason))) => {
+                let mut content = code.to_be_bytes().to_vec();
+                content.extend_from_slice(reason.as_bytes());
+                ("CLOSE", Some(content.into()))
+            }
+        };
+        out.extend_from_slice(kind.as_bytes());
+        match content {
+            Some(content) => {
+                out.extend_from_slice(format!(" {:x}\r\n", content.len()).as_bytes());
+                out.extend_from_slice(&content);
+                out.extend_from_slice(b"\r\n");
+            }
+            None => out.extend_from_slice(b"\r\n"),
+        }
+    }
+}
+
+/// A control message for the gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Control {
+    /// Deliver what is published to `channel` over this connection.
+    Subscribe { channel: String },
+    /// Stop delivering `channel` over this connection.
+    Unsubscribe { channel: String },
+    /// Stop sending this connection's events to the backend.
+    Detach,
+}
+
+impl Control {
+    /// The control message as a `TEXT` event.
+    pub fn event(&self) -> WsEvent {
+        // Serializing this enum cannot fail.
+        let json = serde_json::to_string(self).unwrap_or_default();
+        WsEvent::Text(Bytes::from(format!("{CONTROL_PREFIX}{json}")))
+    }
+
+    /// The control message a `TEXT` event from the backend carries, if it is one.
+    pub fn from_event(event: &WsEvent) -> Option<Control> {
+        let WsEvent::Text(content) = event else {
+            return None;
+        };
+        serde_json::from_slice(content.strip_prefix(CONTROL_PREFIX.as_bytes())?).ok()
+    }
+}
+
+/// A message for the client, prefixed for a gateway with the GRIP extension on: text when it is UTF-8,
+/// binary otherwise (SIP is text; an MSRP chunk with a binary body is not).
+pub fn message_event(message: &[u8]) -> WsEvent {
+    let mut content = Vec::with_capacity(MESSAGE_PREFIX.len() + message.len());
+    content.extend_from_slice(MESSAGE_PREFIX.as_bytes());
+    content.extend_from_slice(message);
+    if std::str::from_utf8(message).is_ok() {
+        WsEvent::Text(Bytes::from(content))
+    } else {
+        WsEvent::Binary(Bytes::from(content))
+    }
+}
+
+/// The message an event from the backend carries for the client, without its prefix, if it is one.
+pub fn message_of(event: &WsEvent) -> Option<Bytes> {
+    let (WsEvent::Text(content) | WsEvent::Binary(content)) = event else {
+        return None;
+    };
+    content
+        .starts_with(MESSAGE_PREFIX.as_bytes())
+        .then(|| content.slice(MESSAGE_PREFIX.len()..))
+}
+
+/// The channel of a user's SIP connections.
+pub fn user_channel(aor: &str) -> String {
+    format!("user:{aor}")
+}
+
+/// The channel of one connection, for messages to it from a request that is not its own.
+pub fn connection_channel(connection: &str) -> String {
+    format!("conn:{connection}")
+}
+
+/// A publish request body (`POST /publish/`): one WebSocket message to every connection subscribed to
+/// `channel`, as text when it is UTF-8, as binary (`content-bin`, base64) otherwise.
+pub fn publish_body(items: &[(&str, &[u8])]) -> String {
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(channel, message)| {
+            let format = match std::str::from_utf8(message) {
+                Ok(text) => serde_json::json!({ "content": text }),
+                Err(_) => serde_json::json!({ "content-bin": STANDARD.encode(message) }),
+            };
+            serde_json::json!({ "channel": channel, "formats": { "ws-message": format } })
+        })
+        .collect();
+    serde_json::json!({ "items": items }).to_string()
+}
+
+/// The claims of a `Grip-Sig` token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GripClaims {
+    /// Who signed it (Pushpin writes `pushpin`).
+    pub iss: String,
+    /// When it expires, in Unix seconds.
+    pub exp: u64,
+}
+
+/// A `Grip-Sig` token (a JWT signed with HS256) for these claims.
+pub fn sign_grip_sig(claims: &GripClaims, key: &[u8]) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let signing_input = format!("{header}.{payload}");
+    let signature =
+        URL_SAFE_NO_PAD.encode(hmac(key, signing_input.as_bytes()).finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+/// Checks a `Grip-Sig` token: an HS256 JWT by `key`, not expired at `now`. Any other algorithm
+/// (`none` included) is refused.
+pub fn verify_grip_sig(token: &str, key: &[u8], now: Timestamp) -> Result<GripClaims, GripError> {
+    let malformed = |what| GripError::MalformedToken { what };
+    let (signing_input, signature) = token
+        .trim()
+        .rsplit_once('.')
+        .ok_or(malformed("no signature"))?;
+    let (header, payload) = signing_input
+        .split_once('.')
+        .ok_or(malformed("no payload"))?;
+    #[derive(Deserialize)]
+    struct Header {
+        alg: String,
+    }
+    let header = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed("header encoding"))?;
+    let header: Header = serde_json::from_slice(&header).map_err(|_| malformed("header JSON"))?;
+    if header.alg != "HS256" {
+        return Err(GripError::BadSignature);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| malformed("signature encoding"))?;
+    hmac(key, signing_input.as_bytes())
+        .verify_slice(&signature)
+        .map_err(|_| GripError::BadSignature)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| malformed("payload encoding"))?;
+    let claims: GripClaims = serde_json::from_slice(&payload).map_err(|_| malformed("claims"))?;
+    if now.unix_secs() >= claims.exp {
+        return Err(GripError::Expired {
+            expired_at: claims.exp,
+            now: now.unix_secs(),
+        });
+    }
+    Ok(claims)
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+    mac.update(message);
+    mac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &[u8]) -> Result<Vec<WsEvent>, GripError> {
+        parse_events(&Bytes::copy_from_slice(body), &Limits::default())
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let events = vec![
+            WsEvent::Open,
+            WsEvent::Text(Bytes::from_static(
+                b"REGISTER sip:example.com SIP/2.0\r\n\r\n",
+            )),
+            WsEvent::Binary(Bytes::from_static(&[0, 159, 146, 150, 13, 10])),
+            WsEvent::Ping(Bytes::new()),
+            WsEvent::Pong(Bytes::from_static(b"x")),
+            WsEvent::Close(Some((1000, "bye".into()))),
+            WsEvent::Close(None),
+            WsEvent::Disconnect,
+        ];
+        let mut body = Vec::new();
+        encode_events(&events, &mut body);
+        assert_eq!(parse(&body).unwrap(), events);
+    }
+
+    #[test]
+    fn the_contracts_own_examples_parse() {
+        // Shapes from the WebSocket-over-HTTP description: an OPEN alone, then a TEXT with a hex
+        // length (0x0b = 11 bytes).
+        assert_eq!(parse(b"OPEN\r\n").unwrap(), vec![WsEvent::Open]);
+        assert_eq!(
+            parse(b"TEXT b\r\nhello world\r\nTEXT 5\r\nagain\r\n").unwrap(),
+            vec![
+                WsEvent::Text(Bytes::from_static(b"hello world")),
+                WsEvent::Text(Bytes::from_static(b"again"))
+            ]
+        );
+        assert_eq!(parse(b"").unwrap(), vec![]);
+        assert_eq!(
+            parse(b"CLOSE 2\r\n\x03\xe8\r\n").unwrap(),
+            vec![WsEvent::Close(Some((1000, String::new())))]
+        );
+    }
+
+    #[test]
+    fn bad_bodies_get_typed_errors() {
+        let cases: [(&[u8], GripError); 9] = [
+            (b"OPEN", GripError::Truncated { offset: 0 }),
+            (b"TEXT 5\r\nabc", GripError::Truncated { offset: 0 }),
+            (b"TEXT 5\r\nabcdeXX", GripError::MissingCrlf { offset: 0 }),
+            (b"TEXT zz\r\nab\r\n", GripError::BadLength { offset: 0 }),
+            (b"TEXT \r\n\r\n", GripError::BadLength { offset: 0 }),
+            (b"TEXT -1\r\n\r\n", GripError::BadLength { offset: 0 }),
+            (
+                b"OPEN\r\nSHOUT\r\n",
+                GripError::UnknownEvent {
+                    kind: "SHOUT".into(),
+                    offset: 6,
+                },
+            ),
+            (b"CLOSE 1\r\nx\r\n", GripError::BadClose { offset: 0 }),
+            (
+                b"CLOSE 3\r\n\x03\xe8\xff\r\n",
+                GripError::BadClose { offset: 0 },
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(
+                parse(body),
+                Err(expected),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let tight = Limits {
+            max_events: 2,
+            max_event_bytes: 4,
+        };
+        let body = Bytes::from_static(b"OPEN\r\nOPEN\r\nOPEN\r\n");
+        assert_eq!(
+            parse_events(&body, &tight),
+            Err(GripError::TooManyEvents { limit: 2 })
+        );
+        let body = Bytes::from_static(b"TEXT 5\r\nabcde\r\n");
+        assert_eq!(
+            parse_events(&body, &tight),
+            Err(GripError::EventTooLarge { size: 5, limit: 4 })
+        );
+        let huge = Bytes::from_static(b"TEXT ffffffffffffffff\r\n");
+        assert!(
+            parse_events(&huge, &Limits::default()).is_err(),
+            "a huge length never panics"
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_or_fewer_events() {
+        let mut body = Vec::new();
+        encode_events(
+            &[
+                WsEvent::Open,
+                WsEvent::Text(Bytes::from_static(b"hi there")),
+                WsEvent::Disconnect,
+            ],
+            &mut body,
+        );
+        for cut in 0..body.len() {
+            if let Ok(events) = parse(&body[..cut]) {
+                assert!(events.len() < 3, "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn control_and_data_messages_carry_their_prefixes() {
+        let subscribe = Control::Subscribe {
+            channel: user_channel("sip:alice@example.com"),
+        };
+        let event = subscribe.event();
+        assert_eq!(
+            event,
+            WsEvent::Text(Bytes::from_static(
+                br#"c:{"type":"subscribe","channel":"user:sip:alice@example.com"}"#
+            ))
+        );
+        assert_eq!(Control::from_event(&event), Some(subscribe));
+        assert_eq!(Control::from_event(&message_event(b"hello")), None);
+        assert_eq!(
+            message_event(b"SIP/2.0 200 OK"),
+            WsEvent::Text(Bytes::from_static(b"m:SIP/2.0 200 OK"))
+        );
+        let binary = message_event(&[0xff, 0x00]);
+        assert_eq!(
+            binary,
+            WsEvent::Binary(Bytes::from_static(&[b'm', b':', 0xff, 0x00]))
+        );
+        assert_eq!(message_of(&binary), Some(Bytes::from_static(&[0xff, 0x00])));
+        assert_eq!(message_of(&Control::Detach.event()), None);
+        assert_eq!(connection_channel("c1"), "conn:c1");
+    }
+
+    #[test]
+    fn publish_bodies_carry_text_and_binary() {
+        let body = publish_body(&[
+            ("user:bob", b"MESSAGE sip:bob@example.com SIP/2.0"),
+            ("conn:7", &[0xff, 0x01]),
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["items"][0]["channel"], "user:bob");
+        assert_eq!(
+            json["items"][0]["formats"]["ws-message"]["content"],
+            "MESSAGE sip:bob@example.com SIP/2.0"
+        );
+        assert_eq!(
+            json["items"][1]["formats"]["ws-message"]["content-bin"],
+            "/wE="
+        );
+    }
+
+    #[test]
+    fn grip_sig_tokens_verify_only_when_genuine_and_current() {
+        let key = b"changeme";
+        let now = Timestamp::from_unix_secs(1_800_000_000);
+        let claims = GripClaims {
+            iss: "pushpin".into(),
+            exp: now.unix_secs() + 60,
+        };
+        let token = sign_grip_sig(&claims, key);
+        assert_eq!(verify_grip_sig(&token, key, now), Ok(claims.clone()));
+        assert_eq!(
+            verify_grip_sig(&token, b"another key", now),
+            Err(GripError::BadSignature)
+        );
+        assert_eq!(
+            verify_grip_sig(&token, key, now.plus_secs(60)),
+            Err(GripError::Expired {
+                expired_at: claims.exp,
+                now: claims.exp
+            })
+        );
+        // A payload swapped for a later expiry no longer matches the signature.
+        let (head, rest) = token.split_once('.').unwrap();
+        let signature = rest.rsplit_once('.').unwrap().1;
+        let later = URL_SAFE_NO_PAD.encode(br#"{"iss":"pushpin","exp":9999999999}"#);
+        assert_eq!(
+            verify_grip_sig(&format!("{head}.{later}.{signature}"), key, now),
+            Err(GripError::BadSignature)
+        );
+        // An unsigned token is refused whatever it claims.
+        let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+        assert_eq!(
+            verify_grip_sig(&format!("{none}.{later}."), key, now),
+            Err(GripError::BadSignature)
+        );
+        for malformed in ["", "a.b", "!!.e30.e30", "e30.e30.!!"] {
+            assert!(
+                matches!(
+                    verify_grip_sig(malformed, key, now),
+                    Err(GripError::MalformedToken { .. })
+                ),
+                "{malformed}"
+            );
+        }
+    }
+}
