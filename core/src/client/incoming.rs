@@ -75,15 +75,15 @@ fn sha256_of(selector: &FileSelector) -> Option<[u8; 32]> {
 
 impl Incoming {
     /// A push offer: the receiver AS's INVITE.
-    pub(super) fn invited(
-        invite: &SipMessage,
-    ) -> Result<(Self, IncomingFile), String> {
+    pub(super) fn invited(invite: &SipMessage) -> Result<(Self, IncomingFile), String> {
         let sdp = SessionDescription::parse(invite.body()).map_err(|e| e.to_string())?;
         let media = sdp.msrp_media().ok_or("the offer has no MSRP media")?;
         if Operation::from_offer(sdp.direction_of(media)) != Some(Operation::Push) {
             return Err("only a=sendonly file offers are taken".into());
         }
-        let selector = media.file_selector().ok_or("the offer has no a=file-selector")?;
+        let selector = media
+            .file_selector()
+            .ok_or("the offer has no a=file-selector")?;
         let size = selector.size.ok_or("the file-selector has no size")?;
         let server_path = server_path(&sdp)?;
         let file = IncomingFile {
@@ -159,7 +159,9 @@ impl Incoming {
             dialog: checkpoint.dialog,
             resume_from: checkpoint.written,
             reassembly,
-            phase: Phase::Verifying,
+            phase: Phase::Receiving {
+                bind: String::new(),
+            },
         };
         transfer.bind(ua, id)?;
         Ok(transfer)
@@ -420,7 +422,12 @@ impl Incoming {
             expected: "accepted",
         })?;
         let tid = ua.ids.msrp_id();
-        let bind = Request::new(&tid, msrp::Method::Send, self.server_path.clone(), vec![local])?;
+        let bind = Request::new(
+            &tid,
+            msrp::Method::Send,
+            self.server_path.clone(),
+            vec![local],
+        )?;
         ua.transmit_msrp(&Frame::Request(bind));
         if !matches!(self.phase, Phase::Verifying) {
             self.phase = Phase::Receiving { bind: tid };
@@ -461,7 +468,10 @@ impl Incoming {
         };
         if matches!(
             self.phase,
-            Phase::Invited { .. } | Phase::Offered { .. } | Phase::AwaitingAck | Phase::Requesting { .. }
+            Phase::Invited { .. }
+                | Phase::Offered { .. }
+                | Phase::AwaitingAck
+                | Phase::Requesting { .. }
         ) {
             if let Some(response) = request.response(481, None, &local) {
                 ua.transmit_msrp(&Frame::Response(response));
@@ -508,7 +518,10 @@ impl Incoming {
         sha256: [u8; 32],
     ) -> Result<(), ClientError> {
         if !matches!(self.phase, Phase::Verifying)
-            || !self.reassembly.as_ref().is_some_and(Reassembly::is_complete)
+            || !self
+                .reassembly
+                .as_ref()
+                .is_some_and(Reassembly::is_complete)
         {
             return Err(ClientError::WrongState {
                 id,
@@ -519,7 +532,10 @@ impl Incoming {
         let (code, comment) = if matches {
             (200, None)
         } else {
-            (400, Some("the file does not hash to the announced digest".to_owned()))
+            (
+                400,
+                Some("the file does not hash to the announced digest".to_owned()),
+            )
         };
         self.report(ua, code, comment)?;
         self.phase = Phase::Reported;
@@ -535,7 +551,12 @@ impl Incoming {
     }
 
     /// The REPORT about the whole file (RFC 4975 section 7.1.2), to the server's path.
-    fn report(&self, ua: &mut UserAgent, code: u16, comment: Option<String>) -> Result<(), ClientError> {
+    fn report(
+        &self,
+        ua: &mut UserAgent,
+        code: u16,
+        comment: Option<String>,
+    ) -> Result<(), ClientError> {
         let (Some(local), Some(reassembly)) = (self.local.clone(), &self.reassembly) else {
             return Ok(());
         };
@@ -546,7 +567,9 @@ impl Incoming {
             vec![local],
         )?;
         report.headers.set_message_id(reassembly.message_id())?;
-        report.headers.set_byte_range(ByteRange::whole(self.file.size));
+        report
+            .headers
+            .set_byte_range(ByteRange::whole(self.file.size));
         report.headers.set_status(StatusHeader {
             namespace: 0,
             code,

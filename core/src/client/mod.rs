@@ -54,9 +54,7 @@ use crate::ids::{Entropy, TokenSource};
 use crate::msrp::{self, Frame, MsrpError, MsrpUri};
 use crate::sdp::SdpError;
 use crate::server::Delivery;
-use crate::sip::{
-    self, Method, NameAddr, RequestBuilder, SipError, SipMessage, SipUri, Transport,
-};
+use crate::sip::{self, Method, NameAddr, RequestBuilder, SipError, SipMessage, SipUri, Transport};
 use crate::time::Timestamp;
 
 pub use incoming::IncomingCheckpoint;
@@ -412,9 +410,15 @@ pub struct UserAgent {
     chats: BTreeMap<String, ChatId>,
     next_id: u64,
     outgoing: BTreeMap<TransferId, Outgoing>,
+    /// Outgoing transfers ended by the server's BYE and still waiting for a late REPORT, oldest
+    /// first; at most [`CLOSED_KEPT`].
+    closed: VecDeque<TransferId>,
     incoming: BTreeMap<TransferId, Incoming>,
     outputs: VecDeque<Output>,
 }
+
+/// How many ended uploads are remembered for their late REPORT.
+const CLOSED_KEPT: usize = 16;
 
 impl fmt::Debug for UserAgent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -429,11 +433,12 @@ impl fmt::Debug for UserAgent {
 impl UserAgent {
     /// An agent for `config.user` at `config.domain`, drawing every random value from `entropy`.
     pub fn new(config: Config, entropy: Entropy) -> Result<Self, ClientError> {
-        let aor = SipUri::parse(&format!("sip:{}@{}", config.user, config.domain)).map_err(
-            |_| ClientError::BadAddress {
-                address: format!("{}@{}", config.user, config.domain),
-            },
-        )?;
+        let aor =
+            SipUri::parse(&format!("sip:{}@{}", config.user, config.domain)).map_err(|_| {
+                ClientError::BadAddress {
+                    address: format!("{}@{}", config.user, config.domain),
+                }
+            })?;
         let mut ids = TokenSource::new(entropy);
         let host = sip::random_invalid_host(&mut ids);
         Ok(Self {
@@ -451,6 +456,7 @@ impl UserAgent {
             chats: BTreeMap::new(),
             next_id: 0,
             outgoing: BTreeMap::new(),
+            closed: VecDeque::new(),
             incoming: BTreeMap::new(),
             outputs: VecDeque::new(),
         })
@@ -484,7 +490,7 @@ impl UserAgent {
 
     /// Whether any transfer is still going.
     pub fn has_transfers(&self) -> bool {
-        !self.outgoing.is_empty() || !self.incoming.is_empty()
+        self.outgoing.values().any(|t| !t.is_closed()) || !self.incoming.is_empty()
     }
 
     /// Resolves `to` (a SIP URI, or a bare user name in the agent's domain) to a URI.
@@ -552,7 +558,12 @@ impl UserAgent {
     }
 
     /// Sends a chat message (RFC 3428 MESSAGE) to `to`.
-    pub fn chat(&mut self, to: &str, content_type: &str, body: Bytes) -> Result<ChatId, ClientError> {
+    pub fn chat(
+        &mut self,
+        to: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<ChatId, ClientError> {
         let to = self.resolve(to)?;
         let message = RequestBuilder::new(
             Method::Message,
@@ -632,6 +643,8 @@ impl UserAgent {
     }
 
     /// What an interrupted incoming transfer needs to resume in another agent (another process).
+    /// Take it after applying every output so far: it counts the bytes of every
+    /// [`TransferEvent::Write`] already emitted as written.
     pub fn checkpoint(&self, id: TransferId) -> Option<IncomingCheckpoint> {
         self.incoming.get(&id).and_then(Incoming::checkpoint)
     }
@@ -705,6 +718,8 @@ impl UserAgent {
         {
             if transfer.on_msrp(self, id, frame, now) {
                 self.outgoing.insert(id, transfer);
+            } else {
+                self.closed.retain(|closed| *closed != id);
             }
             return;
         }
@@ -730,7 +745,9 @@ impl UserAgent {
             return;
         };
         let call_id = response.call_id();
-        if self.registration.call_id.as_deref() == Some(call_id) && *response.method() == Method::Register {
+        if self.registration.call_id.as_deref() == Some(call_id)
+            && *response.method() == Method::Register
+        {
             self.on_register_response(response, status, now);
             return;
         }
@@ -797,8 +814,8 @@ impl UserAgent {
             .or(response.expires())
             .unwrap_or(self.config.register_expires);
         // Refresh when four fifths of the lifetime have passed, so a slow answer cannot let it lapse.
-        self.registration.refresh_at = (expires > 0)
-            .then(|| now.plus_millis(u64::from(expires) * 800));
+        self.registration.refresh_at =
+            (expires > 0).then(|| now.plus_millis(u64::from(expires) * 800));
         self.emit(Event::Registered { expires });
     }
 
@@ -870,7 +887,15 @@ impl UserAgent {
             .map(|(id, _)| *id);
         let id = match (outgoing, incoming) {
             (Some(id), _) => {
-                self.outgoing.remove(&id);
+                if let Some(transfer) = self.outgoing.get_mut(&id) {
+                    transfer.close();
+                }
+                self.closed.push_back(id);
+                while self.closed.len() > CLOSED_KEPT {
+                    if let Some(oldest) = self.closed.pop_front() {
+                        self.outgoing.remove(&oldest);
+                    }
+                }
                 id
             }
             (None, Some(id)) => {

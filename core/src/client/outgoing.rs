@@ -26,6 +26,9 @@ enum Phase {
         /// Chunks planned and announced with `NeedBytes`, by start offset, waiting for their bytes.
         planned: BTreeMap<u64, ChunkPlan>,
     },
+    /// The server's BYE ended the session. The REPORT travels over the MSRP connection and may
+    /// arrive after the BYE, so the session is remembered for a while to take it.
+    Closed,
 }
 
 pub(super) struct Outgoing {
@@ -102,18 +105,27 @@ impl Outgoing {
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
         match &self.phase {
             Phase::Sending { window, .. } => window.next_deadline(),
-            Phase::Inviting => None,
+            Phase::Inviting | Phase::Closed => None,
         }
     }
 
     pub(super) fn owns_response(&self, response: &SipMessage) -> bool {
-        response.call_id() == self.invite.call_id()
+        !self.is_closed() && response.call_id() == self.invite.call_id()
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// The server's BYE arrived: only a late REPORT is still of interest.
+    pub(super) fn close(&mut self) {
+        self.phase = Phase::Closed;
     }
 
     pub(super) fn owns_request(&self, request: &SipMessage) -> bool {
         match &self.phase {
             Phase::Sending { dialog, .. } => dialog.matches(request),
-            Phase::Inviting => false,
+            Phase::Inviting | Phase::Closed => false,
         }
     }
 
@@ -180,9 +192,7 @@ impl Outgoing {
     fn start(&mut self, ua: &mut UserAgent, response: &SipMessage) -> Result<u64, String> {
         let dialog = Dialog::uac(&self.invite, response).map_err(|e| e.to_string())?;
         let sdp = SessionDescription::parse(response.body()).map_err(|e| e.to_string())?;
-        let media = sdp
-            .msrp_media()
-            .ok_or("the answer has no MSRP media")?;
+        let media = sdp.msrp_media().ok_or("the answer has no MSRP media")?;
         let server_path: Vec<MsrpUri> = media
             .path()
             .ok_or("the answer has no a=path")?
@@ -338,6 +348,9 @@ impl Outgoing {
                                 },
                             );
                         }
+                        if self.is_closed() {
+                            return false;
+                        }
                     }
                     // This session only sends (a=sendonly).
                     _ => {
@@ -352,7 +365,12 @@ impl Outgoing {
     }
 
     /// Returns whether the transfer goes on.
-    pub(super) fn on_timeout(&mut self, ua: &mut UserAgent, id: TransferId, now: Timestamp) -> bool {
+    pub(super) fn on_timeout(
+        &mut self,
+        ua: &mut UserAgent,
+        id: TransferId,
+        now: Timestamp,
+    ) -> bool {
         let Phase::Sending { window, .. } = &mut self.phase else {
             return true;
         };
@@ -378,7 +396,11 @@ impl Outgoing {
 
 /// The SDP protocol a WebSocket client writes (RFC 7977 section 5.2.2).
 pub(super) fn proto(secure: bool) -> &'static str {
-    if secure { sdp::PROTO_TLS } else { sdp::PROTO_TCP }
+    if secure {
+        sdp::PROTO_TLS
+    } else {
+        sdp::PROTO_TCP
+    }
 }
 
 /// The ACK for a final answer of 300 or more to an INVITE we sent (RFC 3261 section 17.1.1.3): in
@@ -388,12 +410,13 @@ pub(super) fn ack_for_failure(
     invite: &SipMessage,
     answer: &SipMessage,
 ) -> Result<SipMessage, ClientError> {
-    let request_uri = invite
-        .request_uri()
-        .cloned()
-        .ok_or(crate::sip::SipError::UnexpectedMessage {
-            expected: "an INVITE",
-        })?;
+    let request_uri =
+        invite
+            .request_uri()
+            .cloned()
+            .ok_or(crate::sip::SipError::UnexpectedMessage {
+                expected: "an INVITE",
+            })?;
     let via = invite.via();
     let mut builder = RequestBuilder::new(
         Method::Ack,
