@@ -758,7 +758,9 @@ impl Client {
     }
 
     /// The MSRP connection is gone: open it again and bind it to the deliveries in progress, which
-    /// the receiver AS resumes from the last acknowledged byte.
+    /// the receiver AS resumes from the last acknowledged byte. An upload in progress fails with
+    /// [`Error::Closed`]: its chunks in flight are lost, and offering the file again resumes it
+    /// from what the sender AS stored.
     async fn msrp_lost(&mut self) -> Result<(), Error> {
         self.msrp = None;
         let mut last = Error::Closed { channel: "msrp" };
@@ -768,6 +770,9 @@ impl Client {
                 Ok(socket) => {
                     self.msrp = Some(socket);
                     self.ua.msrp_connected();
+                    if self.upload.is_some() {
+                        return Err(Error::Closed { channel: "msrp" });
+                    }
                     return Ok(());
                 }
                 Err(error) => last = error,
@@ -796,27 +801,27 @@ impl Client {
                     })?;
                 }
                 Output::Transmit { message, .. } => {
-                    let msrp = self
-                        .msrp
-                        .as_mut()
-                        .ok_or(Error::Closed { channel: "msrp" })?;
+                    let Some(msrp) = self.msrp.as_mut() else {
+                        return Err(Error::Closed { channel: "msrp" });
+                    };
                     // Fed now, flushed once the agent has nothing more to say.
-                    msrp.feed(Message::Binary(message))
-                        .await
-                        .map_err(|source| Error::WebSocket {
-                            url: self.msrp_url.clone(),
-                            source,
-                        })?;
-                    msrp_pending = true;
+                    if msrp.feed(Message::Binary(message)).await.is_err() {
+                        // Lost: the new connection binds, and the server sends again what was
+                        // not acknowledged.
+                        self.msrp_lost().await?;
+                        msrp_pending = false;
+                    } else {
+                        msrp_pending = true;
+                    }
                 }
                 Output::Event(event) => self.on_event(event)?,
             }
         }
-        if msrp_pending && let Some(msrp) = self.msrp.as_mut() {
-            msrp.flush().await.map_err(|source| Error::WebSocket {
-                url: self.msrp_url.clone(),
-                source,
-            })?;
+        if msrp_pending
+            && let Some(msrp) = self.msrp.as_mut()
+            && msrp.flush().await.is_err()
+        {
+            self.msrp_lost().await?;
         }
         Ok(())
     }
