@@ -26,7 +26,6 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 fn config(host: &str) -> ServerConfig {
     ServerConfig {
@@ -170,14 +169,15 @@ async fn serve() -> (String, Arc<Mutex<World>>) {
             let world = shared.clone();
             tokio::spawn(async move {
                 let mut route = (String::new(), String::new());
+                // The error type is tungstenite's, whatever its size.
+                #[allow(clippy::result_large_err)]
                 let callback = |request: &Request, mut response: Response| {
                     route.0 = request.uri().path().to_owned();
                     if let Some(protocol) = request.headers().get("Sec-WebSocket-Protocol") {
                         route.1 = protocol.to_str().unwrap_or("").to_owned();
-                        response.headers_mut().insert(
-                            "Sec-WebSocket-Protocol",
-                            HeaderValue::from(protocol.clone()),
-                        );
+                        response
+                            .headers_mut()
+                            .insert("Sec-WebSocket-Protocol", protocol.clone());
                     }
                     Ok(response)
                 };
