@@ -131,8 +131,8 @@ pub enum Error {
         /// The response body.
         body: String,
     },
-    /// A WebSocket could not be opened or failed.
-    #[error("{url}: {source}")]
+    /// A WebSocket could not be opened or failed (the cause is the error's source).
+    #[error("WebSocket {url}")]
     WebSocket {
         /// The WebSocket URL.
         url: String,
@@ -179,11 +179,11 @@ pub enum Error {
         /// The body (the server's reason).
         body: String,
     },
-    /// The HTTP request failed.
-    #[error("HTTP: {0}")]
+    /// The HTTP request failed (the cause is the error's source).
+    #[error("HTTP request failed")]
     HttpClient(#[source] reqwest::Error),
-    /// A local file could not be read or written.
-    #[error("{path}: {source}")]
+    /// A local file could not be read or written (the cause is the error's source).
+    #[error("file {path}")]
     Io {
         /// Which file.
         path: PathBuf,
