@@ -7,6 +7,8 @@
 //! in tests driven in virtual time.
 //!
 //! ## What lives here
+//! - [`client`]: the user agent of a client (CLI, browser) as a sans-IO state machine: registration,
+//!   chat, sending and receiving files.
 //! - [`first_value`]: the first value of claims 4 and 13: the content digest (feature code and storage
 //!   key) and the HMAC-signed, expiring URL of a file's storage path, with its verification.
 //! - [`ft_http`]: the GSMA RCC.07 FT-HTTP file-info XML (`application/vnd.gsma.rcs-ft-http+xml`) that
@@ -32,6 +34,7 @@
 //! - Parsers never panic on untrusted input; they return typed errors that say what was being parsed.
 //! - Everything that must outlive one edge-function request serializes with serde.
 
+pub mod client;
 pub mod first_value;
 pub mod ft_http;
 pub mod grip;

@@ -1,0 +1,971 @@
+//! # rcs-client: the RCS file transfer client over WebSockets
+//!
+//! A [`Client`] is one user's SIP and MSRP WebSocket connections to one application server of the
+//! edge (`ws://<server>/sender/sip` + `/sender/msrp` to send, `/receiver/sip` + `/receiver/msrp` to
+//! receive; subprotocols `sip` and `msrp`, SIP as text messages, MSRP as binary messages, one SIP
+//! message or MSRP chunk per WebSocket message). It drives the sans-IO user agent of
+//! [`rcs_core::client`] and does the I/O the agent asks for: it sends what the agent transmits,
+//! reads the chunks of a file being sent from disk, writes received chunks at their offsets
+//! while the SHA-256 advances, and keeps at most a window of chunks in memory.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rcs_client::Error> {
+//! use rcs_client::{Client, Options, Role};
+//! use rcs_core::server::Delivery;
+//!
+//! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", Role::Receiver, Options::default()).await?;
+//! bob.register(Some(Delivery::Push)).await?;
+//! let mut alice = Client::connect("http://127.0.0.1:3000", "alice", Role::Sender, Options::default()).await?;
+//! alice.register(None).await?;
+//! let sent = alice.send_file("bob", "photo.jpg".as_ref()).await?;
+//! let received = bob.receive_next("downloads".as_ref()).await?;
+//! assert_eq!(received.size, sent.bytes);
+//! # Ok(()) }
+//! ```
+//!
+//! Each operation waits for its answer; nothing runs in the background, so messages that arrive
+//! between operations (chats, offers) are handled and queued by the next one. No global state:
+//! every client is independent, and dropping one closes its WebSockets.
+
+mod download;
+mod file;
+mod progress;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use indicatif::ProgressBar;
+use rcs_core::client::{
+    ByeReason, Channel, Config, Event, IncomingFile, OfferKind, OutgoingFile, Output,
+    TransferEvent, TransferId, UserAgent,
+};
+use rcs_core::ids::Entropy;
+use rcs_core::server::Delivery;
+use rcs_core::time::Timestamp;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use download::{Downloaded, download};
+pub use file::{OutputFile, SourceFile, content_type_for, safe_name, sha256_of};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Which application server a client talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The sender AS (`/sender/...`): send files and chats.
+    Sender,
+    /// The receiver AS (`/receiver/...`): receive files and chats.
+    Receiver,
+}
+
+impl Role {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Sender => "sender",
+            Self::Receiver => "receiver",
+        }
+    }
+}
+
+/// How a client behaves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The SIP domain (`sip:<user>@<domain>`).
+    pub domain: String,
+    /// Bytes per MSRP chunk sent.
+    pub chunk_size: u64,
+    /// MSRP chunks in flight.
+    pub window: usize,
+    /// How long an operation waits with nothing arriving before it fails with [`Error::Timeout`].
+    pub timeout: Duration,
+    /// How long a finished upload waits for the REPORT that may trail the server's BYE.
+    pub report_grace: Duration,
+    /// The registration lifetime asked for, in seconds (refreshed while operations run).
+    pub register_expires: u32,
+    /// How many times a lost MSRP connection is opened again during a delivery.
+    pub reconnect_attempts: u32,
+    /// Draw progress bars on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            domain: "localhost".into(),
+            chunk_size: 64 * 1024,
+            window: 8,
+            timeout: Duration::from_secs(30),
+            report_grace: Duration::from_secs(2),
+            register_expires: 600,
+            reconnect_attempts: 3,
+            progress: false,
+        }
+    }
+}
+
+/// Everything that can go wrong, with what the server answered where it answered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server URL is not `http(s)://host[:port]` or `ws(s)://...`.
+    #[error("bad server URL {url:?}")]
+    BadServer {
+        /// The URL given.
+        url: String,
+    },
+    /// The WebSocket upgrade was refused with an HTTP status.
+    #[error("{url}: the server refused the WebSocket with HTTP {status}: {body}")]
+    Upgrade {
+        /// The WebSocket URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The response body.
+        body: String,
+    },
+    /// A WebSocket could not be opened or failed (the cause is the error's source).
+    #[error("WebSocket {url}")]
+    WebSocket {
+        /// The WebSocket URL.
+        url: String,
+        /// What failed.
+        source: tungstenite::Error,
+    },
+    /// The server closed a connection.
+    #[error("the server closed the {channel} connection")]
+    Closed {
+        /// `sip` or `msrp`.
+        channel: &'static str,
+    },
+    /// The server refused a SIP request.
+    #[error("{request} refused: SIP {status} {reason}")]
+    Refused {
+        /// What was refused: `REGISTER`, `INVITE`, `MESSAGE`, `transfer`.
+        request: &'static str,
+        /// The SIP status (or the MSRP status when the refusal came over MSRP).
+        status: u16,
+        /// The reason the server gave.
+        reason: String,
+    },
+    /// The received file does not hash to the announced digest.
+    #[error("the file hashes to {actual}, not the announced {expected}")]
+    DigestMismatch {
+        /// The announced SHA-256, hex.
+        expected: String,
+        /// What the bytes hash to, hex.
+        actual: String,
+    },
+    /// Nothing arrived for the configured timeout.
+    #[error("no answer for {after:?} while waiting for {waiting_for}")]
+    Timeout {
+        /// What the operation waited for.
+        waiting_for: &'static str,
+        /// How long.
+        after: Duration,
+    },
+    /// An HTTP answer that is not the file.
+    #[error("HTTP {status}: {body}")]
+    Http {
+        /// The status.
+        status: u16,
+        /// The body (the server's reason).
+        body: String,
+    },
+    /// The HTTP request failed (the cause is the error's source).
+    #[error("HTTP request failed")]
+    HttpClient(#[source] reqwest::Error),
+    /// A local file could not be read or written (the cause is the error's source).
+    #[error("file {path}")]
+    Io {
+        /// Which file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The user agent refused a command (a bad address, say).
+    #[error(transparent)]
+    Agent(#[from] rcs_core::client::ClientError),
+    /// The system has no randomness to draw identifiers from.
+    #[error("no randomness: {0}")]
+    Entropy(String),
+}
+
+/// How an upload went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// The file size.
+    pub bytes: u64,
+    /// Where the upload started (`a=file-range` of the answer): bytes stored by an earlier attempt.
+    pub resumed_from: u64,
+    /// The status of the sender AS's REPORT (200: stored and verified), if one came.
+    pub report: Option<u16>,
+    /// The Reason of the sender AS's BYE: the receiver AS's answer to the first value.
+    pub bye_reason: Option<ByeReason>,
+}
+
+impl SendOutcome {
+    /// Whether the file was stored (REPORT 200) and the receiver AS took it (`cause` 2xx).
+    pub fn delivered(&self) -> bool {
+        self.report == Some(200)
+            && self
+                .bye_reason
+                .as_ref()
+                .and_then(|r| r.cause)
+                .is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
+/// A file received and verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedFile {
+    /// Where it was saved.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Its SHA-256 (checked against the announced one).
+    pub sha256: [u8; 32],
+    /// The name the sender gave, if any.
+    pub name: Option<String>,
+    /// Who sent it.
+    pub from: String,
+    /// Pushed or pulled.
+    pub kind: OfferKind,
+    /// Bytes that were on disk already from an earlier attempt (pull).
+    pub resumed_from: u64,
+    /// The HTTP fallback URL (pull offers carry it).
+    pub url: Option<String>,
+}
+
+/// A chat message received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// The sender's URI.
+    pub from: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// A file being sent.
+struct Upload {
+    id: TransferId,
+    source: SourceFile,
+    bar: ProgressBar,
+}
+
+/// A file being received.
+struct Delivering {
+    id: TransferId,
+    output: OutputFile,
+    size: u64,
+    bar: ProgressBar,
+}
+
+/// One user's connections to one application server, and the agent that speaks over them.
+pub struct Client {
+    sip_url: String,
+    msrp_url: String,
+    options: Options,
+    ua: UserAgent,
+    sip: Option<Socket>,
+    msrp: Option<Socket>,
+    /// Transfer and registration events for the operation running.
+    events: VecDeque<Event>,
+    chats: VecDeque<ChatMessage>,
+    offers: VecDeque<(TransferId, IncomingFile)>,
+    upload: Option<Upload>,
+    delivering: Option<Delivering>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("sip", &self.sip_url)
+            .field("msrp", &self.msrp_url)
+            .field("ua", &self.ua)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_millis(millis)
+}
+
+/// `http://host:port` (or `ws://`) to `ws://host:port`; `https`/`wss` to `wss`.
+fn websocket_base(server: &str) -> Result<String, Error> {
+    let bad = || Error::BadServer {
+        url: server.to_owned(),
+    };
+    let (scheme, rest) = server.split_once("://").ok_or_else(bad)?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return Err(bad()),
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
+async fn open(url: &str, protocol: &'static str) -> Result<Socket, Error> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|source| Error::WebSocket {
+            url: url.to_owned(),
+            source,
+        })?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+    match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => Err(Error::Upgrade {
+            url: url.to_owned(),
+            status: response.status().as_u16(),
+            body: response
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).trim().to_owned())
+                .unwrap_or_default(),
+        }),
+        Err(source) => Err(Error::WebSocket {
+            url: url.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// What one wait brought.
+enum Arrival {
+    Sip(Option<Result<Message, tungstenite::Error>>),
+    Msrp(Option<Result<Message, tungstenite::Error>>),
+    Timer,
+    Idle,
+}
+
+impl Client {
+    /// Opens the SIP and MSRP WebSockets of `user` to the `role` server at `server`
+    /// (`http://127.0.0.1:3000`).
+    pub async fn connect(
+        server: &str,
+        user: &str,
+        role: Role,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let base = websocket_base(server)?;
+        let sip_url = format!("{base}/{}/sip", role.prefix());
+        let msrp_url = format!("{base}/{}/msrp", role.prefix());
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| Error::Entropy(e.to_string()))?;
+        let mut config = Config::new(user, &options.domain);
+        config.secure = base.starts_with("wss:");
+        config.chunk_size = options.chunk_size.max(1);
+        config.window = options.window.max(1);
+        config.register_expires = options.register_expires;
+        let ua = UserAgent::new(config, Entropy(seed))?;
+        let sip = open(&sip_url, "sip").await?;
+        let msrp = open(&msrp_url, "msrp").await?;
+        Ok(Self {
+            sip_url,
+            msrp_url,
+            options,
+            ua,
+            sip: Some(sip),
+            msrp: Some(msrp),
+            events: VecDeque::new(),
+            chats: VecDeque::new(),
+            offers: VecDeque::new(),
+            upload: None,
+            delivering: None,
+        })
+    }
+
+    /// The user's address of record.
+    pub fn aor(&self) -> String {
+        self.ua.aor().to_string()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Registers with the server; `delivery` picks push or pull (`None`: the server's default).
+    /// Returns the lifetime granted, in seconds.
+    pub async fn register(&mut self, delivery: Option<Delivery>) -> Result<u32, Error> {
+        self.ua.register(delivery)?;
+        loop {
+            match self.next_event("the answer to REGISTER").await? {
+                Event::Registered { expires } => return Ok(expires),
+                Event::RegistrationFailed(refusal) => {
+                    return Err(Error::Refused {
+                        request: "REGISTER",
+                        status: refusal.status,
+                        reason: refusal.reason,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a text chat message to `to` (`bob`, `bob@domain` or `sip:bob@domain`); returns the
+    /// status the server accepted it with (202).
+    pub async fn chat(&mut self, to: &str, text: &str) -> Result<u16, Error> {
+        let chat = self.ua.chat(
+            to,
+            "text/plain;charset=UTF-8",
+            Bytes::copy_from_slice(text.as_bytes()),
+        )?;
+        loop {
+            match self.next_event("the answer to MESSAGE").await? {
+                Event::ChatSent { chat: c, status } if c == chat => return Ok(status),
+                Event::ChatFailed { chat: c, refusal } if c == chat => {
+                    return Err(Error::Refused {
+                        request: "MESSAGE",
+                        status: refusal.status,
+                        reason: refusal.reason,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next chat message that arrives (or arrived during an earlier operation).
+    pub async fn next_chat(&mut self) -> Result<ChatMessage, Error> {
+        loop {
+            if let Some(chat) = self.chats.pop_front() {
+                return Ok(chat);
+            }
+            self.step("a chat message").await?;
+        }
+    }
+
+    /// Sends the file at `path` to `to`. Offering a file the server holds part of resumes the
+    /// upload ([`SendOutcome::resumed_from`]); after a lost connection, connect again and call this
+    /// again. Returns once the server's BYE says how the receiver AS took the file.
+    pub async fn send_file(&mut self, to: &str, path: &Path) -> Result<SendOutcome, Error> {
+        let (size, sha256) = sha256_of(path)?;
+        let name = safe_name(path.file_name().and_then(|n| n.to_str()), "file");
+        let file = OutgoingFile {
+            name,
+            content_type: content_type_for(path).to_owned(),
+            size,
+            sha256,
+        };
+        let source = SourceFile::open(path)?;
+        let id = self.ua.send_file(to, file)?;
+        let bar = progress::bar(self.options.progress, Some(size), path);
+        self.upload = Some(Upload { id, source, bar });
+        let result = self.run_upload(id, size).await;
+        if let Some(upload) = self.upload.take() {
+            upload.bar.finish_and_clear();
+        }
+        result
+    }
+
+    async fn run_upload(&mut self, id: TransferId, size: u64) -> Result<SendOutcome, Error> {
+        let mut outcome = SendOutcome {
+            bytes: size,
+            resumed_from: 0,
+            report: None,
+            bye_reason: None,
+        };
+        loop {
+            let Event::Transfer { id: of, event } = self.next_event("the upload").await? else {
+                continue;
+            };
+            if of != id {
+                continue;
+            }
+            match event {
+                TransferEvent::Accepted { resume_from } => {
+                    outcome.resumed_from = resume_from;
+                    if let Some(upload) = &self.upload {
+                        upload.bar.set_position(resume_from);
+                    }
+                }
+                TransferEvent::Progress { acknowledged } => {
+                    if let Some(upload) = &self.upload {
+                        upload.bar.set_position(acknowledged);
+                    }
+                }
+                TransferEvent::Report { status, .. } => outcome.report = Some(status),
+                TransferEvent::Failed(refusal) => {
+                    return Err(Error::Refused {
+                        request: "transfer",
+                        status: refusal.status,
+                        reason: refusal.reason,
+                    });
+                }
+                TransferEvent::Ended { reason } => {
+                    outcome.bye_reason = reason;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        // The REPORT comes over MSRP and may trail the BYE.
+        if outcome.report.is_none() {
+            let deadline = Instant::now() + self.options.report_grace;
+            while outcome.report.is_none() && Instant::now() < deadline {
+                match self.step_until(deadline, "the REPORT").await {
+                    Ok(()) => {}
+                    Err(Error::Timeout { .. }) => break,
+                    Err(error) => return Err(error),
+                }
+                while let Some(event) = self.events.pop_front() {
+                    if let Event::Transfer {
+                        id: of,
+                        event: TransferEvent::Report { status, .. },
+                    } = event
+                        && of == id
+                    {
+                        outcome.report = Some(status);
+                    }
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Takes the next file offered (pushed or pulled), saves it in `out_dir` under the name the
+    /// sender gave (made safe, numbered if taken) and checks its digest. A pull that failed before
+    /// leaves a `.part` file, from which the next pull of the same file goes on.
+    pub async fn receive_next(&mut self, out_dir: &Path) -> Result<ReceivedFile, Error> {
+        let (id, offer) = loop {
+            if let Some(offer) = self.offers.pop_front() {
+                break offer;
+            }
+            self.step("a file offer").await?;
+        };
+        let name = safe_name(offer.name.as_deref(), "received-file");
+        let digest_tag = offer
+            .sha256
+            .map_or_else(|| format!("{}", id.0), |d| hex::encode(&d[..8]));
+        let part = out_dir.join(format!(".{name}.{digest_tag}.part"));
+        let (output, resumed_from) = match offer.kind {
+            OfferKind::Pull => match OutputFile::resume(&part, offer.size)? {
+                // As long as the whole file: it cannot be told complete without a check, so the
+                // whole file is asked for again.
+                (_, kept) if kept >= offer.size => (OutputFile::create(&part)?, 0),
+                resumed => resumed,
+            },
+            OfferKind::Push => (OutputFile::create(&part)?, 0),
+        };
+        self.ua.accept(id, resumed_from)?;
+        let bar = progress::bar(self.options.progress, Some(offer.size), Path::new(&name));
+        bar.set_position(resumed_from);
+        self.delivering = Some(Delivering {
+            id,
+            output,
+            size: offer.size,
+            bar,
+        });
+        let result = self.run_delivery(id).await;
+        if let Some(delivering) = self.delivering.take() {
+            if result.is_ok() {
+                delivering.bar.finish_and_clear();
+            } else {
+                delivering.bar.abandon();
+            }
+        }
+        let sha256 = result?;
+        let path = file::free_path(out_dir, &name);
+        std::fs::rename(&part, &path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(ReceivedFile {
+            path,
+            size: offer.size,
+            sha256,
+            name: offer.name,
+            from: offer.from,
+            kind: offer.kind,
+            resumed_from,
+            url: offer.url,
+        })
+    }
+
+    async fn run_delivery(&mut self, id: TransferId) -> Result<[u8; 32], Error> {
+        let mut verified = None;
+        loop {
+            let event = if verified.is_some() {
+                // Verified: the server's BYE ends the session; do not wait long for it.
+                let deadline = Instant::now() + self.options.report_grace;
+                match self.step_until(deadline, "the BYE").await {
+                    Ok(()) => {}
+                    Err(Error::Timeout { .. }) => {
+                        return verified.ok_or(Error::Closed { channel: "sip" });
+                    }
+                    Err(error) => return Err(error),
+                }
+                match self.events.pop_front() {
+                    Some(event) => event,
+                    None => continue,
+                }
+            } else {
+                self.next_event("the file").await?
+            };
+            let Event::Transfer { id: of, event } = event else {
+                continue;
+            };
+            if of != id {
+                continue;
+            }
+            match event {
+                TransferEvent::Verified => verified = self.digest_of_delivery(),
+                TransferEvent::DigestMismatch { expected, actual } => {
+                    return Err(Error::DigestMismatch {
+                        expected: hex::encode(expected),
+                        actual: hex::encode(actual),
+                    });
+                }
+                TransferEvent::Failed(refusal) => {
+                    return Err(Error::Refused {
+                        request: "transfer",
+                        status: refusal.status,
+                        reason: refusal.reason,
+                    });
+                }
+                TransferEvent::Ended { .. } => {
+                    return verified.ok_or(Error::Refused {
+                        request: "transfer",
+                        status: 487,
+                        reason: "the server ended the session before the file was complete".into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn digest_of_delivery(&mut self) -> Option<[u8; 32]> {
+        let delivering = self.delivering.as_mut()?;
+        delivering.output.finish(delivering.size).ok()
+    }
+
+    /// Closes both WebSockets with a close handshake, after removing the registration.
+    pub async fn close(mut self) -> Result<(), Error> {
+        if self.ua.unregister().is_ok() {
+            // Best effort: the registration also ends when the SIP connection closes.
+            let deadline = Instant::now() + self.options.report_grace;
+            let _ = self.flush().await;
+            while Instant::now() < deadline {
+                if self
+                    .step_until(deadline, "the answer to REGISTER")
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                if self.events.iter().any(|e| matches!(e, Event::Unregistered)) {
+                    break;
+                }
+            }
+        }
+        for socket in [self.sip.take(), self.msrp.take()].into_iter().flatten() {
+            let mut socket = socket;
+            let _ = socket.close(None).await;
+        }
+        Ok(())
+    }
+
+    /// The next event for the running operation, waiting at most the timeout between arrivals.
+    async fn next_event(&mut self, waiting_for: &'static str) -> Result<Event, Error> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(event);
+            }
+            self.step(waiting_for).await?;
+        }
+    }
+
+    async fn step(&mut self, waiting_for: &'static str) -> Result<(), Error> {
+        let deadline = Instant::now() + self.options.timeout;
+        self.step_until(deadline, waiting_for).await
+    }
+
+    /// Sends what the agent has to send, then waits for one arrival (or the agent's timer, or
+    /// `deadline`) and feeds it to the agent.
+    async fn step_until(
+        &mut self,
+        deadline: Instant,
+        waiting_for: &'static str,
+    ) -> Result<(), Error> {
+        self.flush().await?;
+        let timer = self.ua.poll_timeout().map(|at| {
+            let wait = at.unix_millis().saturating_sub(now().unix_millis());
+            Instant::now() + Duration::from_millis(wait)
+        });
+        let arrival = {
+            let (Some(sip), Some(msrp)) = (self.sip.as_mut(), self.msrp.as_mut()) else {
+                return Err(Error::Closed { channel: "sip" });
+            };
+            tokio::select! {
+                message = sip.next() => Arrival::Sip(message),
+                message = msrp.next() => Arrival::Msrp(message),
+                () = tokio::time::sleep_until(timer.unwrap_or(deadline)), if timer.is_some_and(|t| t < deadline) => Arrival::Timer,
+                () = tokio::time::sleep_until(deadline) => Arrival::Idle,
+            }
+        };
+        match arrival {
+            Arrival::Sip(Some(Ok(message))) => match message {
+                Message::Text(text) => self.ua.handle_sip(text.as_bytes(), now()),
+                Message::Binary(bytes) => self.ua.handle_sip(&bytes, now()),
+                Message::Close(_) => return Err(Error::Closed { channel: "sip" }),
+                _ => {}
+            },
+            Arrival::Sip(Some(Err(source))) => {
+                return Err(Error::WebSocket {
+                    url: self.sip_url.clone(),
+                    source,
+                });
+            }
+            Arrival::Sip(None) => return Err(Error::Closed { channel: "sip" }),
+            Arrival::Msrp(Some(Ok(message))) => match message {
+                Message::Binary(bytes) => self.ua.handle_msrp(bytes, now()),
+                Message::Text(text) => self.ua.handle_msrp(Bytes::from(text), now()),
+                Message::Close(_) => self.msrp_lost().await?,
+                _ => {}
+            },
+            Arrival::Msrp(Some(Err(_)) | None) => self.msrp_lost().await?,
+            Arrival::Timer => self.ua.handle_timeout(now())?,
+            Arrival::Idle => {
+                return Err(Error::Timeout {
+                    waiting_for,
+                    after: self.options.timeout,
+                });
+            }
+        }
+        self.flush().await
+    }
+
+    /// The MSRP connection is gone: open it again and bind it to the deliveries in progress, which
+    /// the receiver AS resumes from the last acknowledged byte. An upload in progress fails with
+    /// [`Error::Closed`]: its chunks in flight are lost, and offering the file again resumes it
+    /// from what the sender AS stored.
+    async fn msrp_lost(&mut self) -> Result<(), Error> {
+        self.msrp = None;
+        let mut last = Error::Closed { channel: "msrp" };
+        for attempt in 0..self.options.reconnect_attempts {
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            match open(&self.msrp_url, "msrp").await {
+                Ok(socket) => {
+                    self.msrp = Some(socket);
+                    self.ua.msrp_connected();
+                    if self.upload.is_some() {
+                        return Err(Error::Closed { channel: "msrp" });
+                    }
+                    return Ok(());
+                }
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
+    }
+
+    /// Carries out every output of the agent, in order.
+    async fn flush(&mut self) -> Result<(), Error> {
+        let mut msrp_pending = false;
+        while let Some(output) = self.ua.poll_output() {
+            match output {
+                Output::Transmit {
+                    channel: Channel::Sip,
+                    message,
+                } => {
+                    let message = match String::from_utf8(message.to_vec()) {
+                        Ok(text) => Message::text(text),
+                        Err(_) => Message::Binary(message),
+                    };
+                    let sip = self.sip.as_mut().ok_or(Error::Closed { channel: "sip" })?;
+                    sip.send(message).await.map_err(|source| Error::WebSocket {
+                        url: self.sip_url.clone(),
+                        source,
+                    })?;
+                }
+                Output::Transmit { message, .. } => {
+                    let Some(msrp) = self.msrp.as_mut() else {
+                        return Err(Error::Closed { channel: "msrp" });
+                    };
+                    // Fed now, flushed once the agent has nothing more to say.
+                    if msrp.feed(Message::Binary(message)).await.is_err() {
+                        // Lost: the new connection binds, and the server sends again what was
+                        // not acknowledged.
+                        self.msrp_lost().await?;
+                        msrp_pending = false;
+                    } else {
+                        msrp_pending = true;
+                    }
+                }
+                Output::Event(event) => self.on_event(event)?,
+            }
+        }
+        if msrp_pending
+            && let Some(msrp) = self.msrp.as_mut()
+            && msrp.flush().await.is_err()
+        {
+            self.msrp_lost().await?;
+        }
+        Ok(())
+    }
+
+    /// Does the file I/O an event asks for; queues what the operations wait for.
+    fn on_event(&mut self, event: Event) -> Result<(), Error> {
+        match event {
+            Event::ChatReceived {
+                from,
+                content_type,
+                body,
+            } => self.chats.push_back(ChatMessage {
+                from,
+                content_type,
+                body,
+            }),
+            Event::Transfer {
+                id,
+                event: TransferEvent::Offered(file),
+            } => self.offers.push_back((id, file)),
+            Event::Transfer {
+                id,
+                event: TransferEvent::NeedBytes { range },
+            } => {
+                let upload = self.upload.as_mut().filter(|u| u.id == id);
+                if let Some(upload) = upload {
+                    let data = upload.source.read(range.start, range.end)?;
+                    self.ua.provide_bytes(id, range.start, data, now())?;
+                }
+            }
+            Event::Transfer {
+                id,
+                event: TransferEvent::Write { offset, data },
+            } => {
+                if let Some(delivering) = self.delivering.as_mut().filter(|d| d.id == id) {
+                    delivering.output.write_at(offset, &data)?;
+                    delivering.bar.inc(data.len() as u64);
+                }
+            }
+            Event::Transfer {
+                id,
+                event: TransferEvent::Received { size },
+            } => {
+                if let Some(delivering) = self.delivering.as_mut().filter(|d| d.id == id) {
+                    let sha256 = delivering.output.finish(size)?;
+                    self.ua.digest_computed(id, sha256)?;
+                }
+            }
+            other => self.events.push_back(other),
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Client {
+    /// Closes the WebSockets with a close handshake when a runtime is there to run it; otherwise
+    /// the sockets are just dropped (the server sees the connections end either way).
+    fn drop(&mut self) {
+        let sockets: Vec<Socket> = [self.sip.take(), self.msrp.take()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if sockets.is_empty() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for mut socket in sockets {
+                    let _ = socket.close(None).await;
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_become_websocket_bases() {
+        let cases = [
+            ("http://127.0.0.1:3000", Some("ws://127.0.0.1:3000")),
+            ("http://127.0.0.1:3000/", Some("ws://127.0.0.1:3000")),
+            ("HTTPS://edge.example.com", Some("wss://edge.example.com")),
+            ("ws://[::1]:3000", Some("ws://[::1]:3000")),
+            ("wss://edge.example.com", Some("wss://edge.example.com")),
+            ("ftp://x", None),
+            ("127.0.0.1:3000", None),
+            ("http://", None),
+            ("http://host/path", None),
+        ];
+        for (server, expected) in cases {
+            assert_eq!(websocket_base(server).ok().as_deref(), expected, "{server}");
+        }
+    }
+
+    #[test]
+    fn an_upload_counts_as_delivered_only_with_both_answers() {
+        let mut outcome = SendOutcome {
+            bytes: 1,
+            resumed_from: 0,
+            report: Some(200),
+            bye_reason: Some(ByeReason::parse("SIP ;cause=202 ;text=\"Accepted\"")),
+        };
+        assert!(outcome.delivered());
+        outcome.bye_reason = Some(ByeReason::parse("SIP ;cause=404 ;text=\"unknown user\""));
+        assert!(!outcome.delivered());
+        outcome.bye_reason = None;
+        assert!(!outcome.delivered());
+    }
+
+    #[tokio::test]
+    async fn a_refused_upgrade_reports_the_http_status_and_body() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = vec![0u8; 4096];
+            let _ = stream.read(&mut buffer).await.unwrap();
+            let body = "missing Grip-Sig";
+            let response = format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+        });
+        let error = Client::connect(
+            &format!("http://{addr}"),
+            "alice",
+            Role::Sender,
+            Options::default(),
+        )
+        .await
+        .unwrap_err();
+        server.await.unwrap();
+        match error {
+            Error::Upgrade { status, body, url } => {
+                assert_eq!(status, 403);
+                assert_eq!(body, "missing Grip-Sig");
+                assert!(url.ends_with("/sender/sip"), "{url}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

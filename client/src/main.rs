@@ -1,0 +1,315 @@
+//! `rcs`: send and receive files and chats through the edge from the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use rcs_client::{Client, Options, Role, download};
+use rcs_core::server::Delivery;
+
+/// RCS file transfer client: SIP and MSRP over WebSockets to the edge.
+#[derive(Debug, Parser)]
+#[command(name = "rcs", version)]
+struct Cli {
+    /// The edge's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    server: String,
+    /// The user name (the user part of sip:<user>@<domain>).
+    #[arg(long)]
+    user: Option<String>,
+    /// The SIP domain.
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// Seconds to wait with nothing arriving before giving up.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Bytes per MSRP chunk sent.
+    #[arg(long, default_value_t = 64 * 1024)]
+    chunk_size: u64,
+    /// MSRP chunks in flight.
+    #[arg(long, default_value_t = 8)]
+    window: usize,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Register with the receiver AS (or the sender AS with --sender) and report the lifetime.
+    Register {
+        /// Ask for pull delivery (default: push).
+        #[arg(long)]
+        pull: bool,
+        /// Register with the sender AS instead.
+        #[arg(long)]
+        sender: bool,
+    },
+    /// Send a file.
+    Send {
+        /// The recipient: bob, bob@domain or sip:bob@domain.
+        to: String,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Receive files.
+    Receive {
+        /// Ask for pull delivery: the file is requested when it is offered.
+        #[arg(long)]
+        pull: bool,
+        /// Where to save files.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// How many files to receive.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
+    /// Send a chat message.
+    Chat {
+        /// The recipient.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// Print chat messages as they arrive (until interrupted).
+    Listen,
+    /// Download a file over HTTP, resuming a partial one.
+    Download {
+        /// The signed URL.
+        url: String,
+        /// Where to save it (default: the last path segment).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+impl Cli {
+    fn options(&self) -> Options {
+        Options {
+            domain: self.domain.clone(),
+            chunk_size: self.chunk_size,
+            window: self.window,
+            timeout: Duration::from_secs(self.timeout),
+            progress: !self.quiet,
+            ..Options::default()
+        }
+    }
+
+    fn user(&self) -> anyhow::Result<&str> {
+        self.user
+            .as_deref()
+            .context("--user is needed for this command")
+    }
+
+    async fn connect(&self, role: Role, delivery: Option<Delivery>) -> anyhow::Result<Client> {
+        let user = self.user()?;
+        let mut client = Client::connect(&self.server, user, role, self.options())
+            .await
+            .with_context(|| format!("connecting to {}", self.server))?;
+        client.register(delivery).await?;
+        Ok(client)
+    }
+}
+
+fn delivery(pull: bool) -> Delivery {
+    if pull { Delivery::Pull } else { Delivery::Push }
+}
+
+/// The file name a download URL names, without its query.
+fn download_name(url: &str) -> PathBuf {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let last = path.rsplit('/').next().unwrap_or("");
+    PathBuf::from(rcs_client::safe_name(Some(last), "download"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Register { pull, sender } => {
+            let role = if *sender {
+                Role::Sender
+            } else {
+                Role::Receiver
+            };
+            let user = cli.user()?;
+            let mut client = Client::connect(&cli.server, user, role, cli.options()).await?;
+            let expires = client.register(Some(delivery(*pull))).await?;
+            println!("registered {} for {expires} s", client.aor());
+            client.close().await?;
+        }
+        Command::Send { to, file } => {
+            let mut client = cli.connect(Role::Sender, None).await?;
+            let outcome = client.send_file(to, file).await?;
+            let reason = outcome.bye_reason.as_ref();
+            if outcome.resumed_from > 0 {
+                println!("resumed at byte {}", outcome.resumed_from);
+            }
+            println!(
+                "sent {} ({} bytes): report {}, {}",
+                file.display(),
+                outcome.bytes,
+                outcome
+                    .report
+                    .map_or_else(|| "none".into(), |s| s.to_string()),
+                reason.map_or("no reason given".to_owned(), |r| r.raw.clone()),
+            );
+            client.close().await?;
+            if !outcome.delivered() {
+                bail!(
+                    "the file was not delivered: {}",
+                    reason.map_or("no answer from the receiver AS", |r| r.raw.as_str())
+                );
+            }
+        }
+        Command::Receive { pull, out, count } => {
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let mut client = cli.connect(Role::Receiver, Some(delivery(*pull))).await?;
+            for _ in 0..*count {
+                let file = client.receive_next(out).await?;
+                println!(
+                    "received {} ({} bytes, sha-256 {}) from {}",
+                    file.path.display(),
+                    file.size,
+                    hex::encode(file.sha256),
+                    file.from
+                );
+            }
+            client.close().await?;
+        }
+        Command::Chat { to, text } => {
+            let mut client = cli.connect(Role::Sender, None).await?;
+            let status = client.chat(to, text).await?;
+            println!("sent ({status})");
+            client.close().await?;
+        }
+        Command::Listen => {
+            let mut client = cli.connect(Role::Receiver, None).await?;
+            eprintln!("listening as {}", client.aor());
+            loop {
+                match client.next_chat().await {
+                    Ok(chat) => {
+                        println!("{}: {}", chat.from, String::from_utf8_lossy(&chat.body));
+                    }
+                    Err(rcs_client::Error::Timeout { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        Command::Download { url, out } => {
+            let path = out.clone().unwrap_or_else(|| download_name(url));
+            let done = download(url, &path, Duration::from_secs(cli.timeout), !cli.quiet).await?;
+            if done.resumed_from > 0 {
+                println!("resumed at byte {}", done.resumed_from);
+            }
+            println!(
+                "downloaded {} ({} bytes, sha-256 {})",
+                done.path.display(),
+                done.size,
+                hex::encode(done.sha256)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rcs: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn commands_parse_as_documented() {
+        let cli = Cli::try_parse_from([
+            "rcs",
+            "--server",
+            "http://127.0.0.1:3000",
+            "--user",
+            "alice",
+            "send",
+            "bob",
+            "a.jpg",
+        ])
+        .unwrap();
+        assert_eq!(cli.user.as_deref(), Some("alice"));
+        assert!(matches!(cli.command, Command::Send { ref to, ref file }
+            if to == "bob" && file == &PathBuf::from("a.jpg")));
+        let cli = Cli::try_parse_from([
+            "rcs",
+            "--user",
+            "bob",
+            "--domain",
+            "example.com",
+            "receive",
+            "--pull",
+            "--out",
+            "d",
+            "--count",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(cli.domain, "example.com");
+        assert_eq!(cli.server, "http://127.0.0.1:3000");
+        assert!(
+            matches!(cli.command, Command::Receive { pull: true, ref out, count: 3 }
+            if out == &PathBuf::from("d"))
+        );
+        let cli =
+            Cli::try_parse_from(["rcs", "--quiet", "download", "http://h/files/ab?exp=1"]).unwrap();
+        assert!(cli.quiet && cli.user.is_none());
+        assert!(Cli::try_parse_from(["rcs", "--user", "a", "send", "bob"]).is_err());
+        assert!(Cli::try_parse_from(["rcs", "--user", "a", "fly"]).is_err());
+        assert!(Cli::try_parse_from(["rcs", "--user", "a", "--window", "x", "listen"]).is_err());
+    }
+
+    #[test]
+    fn options_follow_the_flags() {
+        let cli = Cli::try_parse_from([
+            "rcs",
+            "--user",
+            "a",
+            "--timeout",
+            "5",
+            "--chunk-size",
+            "1000",
+            "--window",
+            "2",
+            "-q",
+            "listen",
+        ])
+        .unwrap();
+        let options = cli.options();
+        assert_eq!(options.timeout, Duration::from_secs(5));
+        assert_eq!((options.chunk_size, options.window), (1000, 2));
+        assert!(!options.progress);
+    }
+
+    #[test]
+    fn download_names_come_from_the_url_path() {
+        assert_eq!(
+            download_name("http://127.0.0.1:3000/files/abc123?exp=1&sig=ff"),
+            PathBuf::from("abc123")
+        );
+        assert_eq!(download_name("http://h/"), PathBuf::from("download"));
+        assert_eq!(download_name("http://h/files/..%2F"), PathBuf::from("%2F"));
+    }
+}

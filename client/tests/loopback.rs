@@ -1,0 +1,390 @@
+//! The client library over real WebSockets on 127.0.0.1 against the core's two application servers,
+//! run in-process by a small stand-in for the edge: every WebSocket message is one input of a fresh
+//! engine over a shared in-memory store, and outputs go to the connections subscribed (as the GRIP
+//! gateway does). It checks the client's wire behaviour (subprotocols, text SIP, binary MSRP, one
+//! message per WebSocket message), not the edge.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use rcs_client::{Client, Error, Options, Role, sha256_of};
+use rcs_core::client::OfferKind;
+use rcs_core::first_value::{SigningKey, Url};
+use rcs_core::ids::Entropy;
+use rcs_core::server::engine::Logic;
+use rcs_core::server::receiver::ReceiverLogic;
+use rcs_core::server::sender::SenderLogic;
+use rcs_core::server::{Delivery, Destination, Engine, Input, Output, ServerConfig};
+use rcs_core::store::{KeyValue, LayoutConfig, MemoryStore, StoreOp, apply};
+use rcs_core::time::Timestamp;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+fn config(host: &str) -> ServerConfig {
+    ServerConfig {
+        domain: "localhost".into(),
+        host: host.into(),
+        secure: false,
+        public_base: Url::parse("http://127.0.0.1:3000/").unwrap(),
+        signing_keys: vec![SigningKey::new(vec![42u8; 32]).unwrap()],
+        layout: LayoutConfig {
+            chunk_size: 64 * 1024,
+            max_file_size: 64 << 20,
+            ..LayoutConfig::default()
+        },
+        url_lifetime_secs: 3600,
+        msrp_chunk_size: 64 * 1024,
+        window: 8,
+        max_registration_secs: 3600,
+        default_delivery: Delivery::Push,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Sender,
+    Receiver,
+}
+
+/// The shared store, the gateway's subscriptions and every open connection.
+#[derive(Default)]
+struct World {
+    store: MemoryStore,
+    seed: u64,
+    subscriptions: BTreeMap<Destination, BTreeSet<String>>,
+    connections: BTreeMap<String, (bool, UnboundedSender<Message>)>,
+    /// Close the next MSRP connection after it has sent this many messages.
+    cut_msrp_after: Option<usize>,
+}
+
+impl World {
+    fn entropy(&mut self) -> Entropy {
+        self.seed += 1;
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&self.seed.to_be_bytes());
+        Entropy(bytes)
+    }
+
+    fn request(&mut self, side: Side, input: Input) -> Vec<Bytes> {
+        match side {
+            Side::Sender => {
+                let logic = SenderLogic::new(config("sender-as.localhost")).unwrap();
+                self.run(side, Engine::new(logic), input)
+            }
+            Side::Receiver => {
+                let logic = ReceiverLogic::new(config("receiver-as.localhost")).unwrap();
+                self.run(side, Engine::new(logic), input)
+            }
+        }
+    }
+
+    fn run<L: Logic>(&mut self, side: Side, mut engine: Engine<L>, input: Input) -> Vec<Bytes> {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let now = Timestamp::from_unix_millis(millis);
+        let entropy = self.entropy();
+        engine.handle(input, now, entropy);
+        let mut answers = Vec::new();
+        while let Some(output) = engine.poll_output() {
+            match output {
+                Output::Store(StoreOp::Get { key }) => {
+                    let value = self.store.get(&key).unwrap();
+                    engine.store_value(&key, value);
+                }
+                Output::Store(op) => {
+                    apply(&mut self.store, op).unwrap();
+                }
+                Output::Send { to, message } => self.deliver(to, message),
+                Output::Subscribe { connection, aor } => {
+                    self.subscriptions
+                        .entry(Destination::User(aor))
+                        .or_default()
+                        .insert(connection);
+                }
+                Output::Unsubscribe { connection, aor } => {
+                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(aor)) {
+                        set.remove(&connection);
+                    }
+                }
+                Output::PeerRequest { message } => {
+                    let other = if side == Side::Sender {
+                        Side::Receiver
+                    } else {
+                        Side::Sender
+                    };
+                    for answer in self.request(other, Input::PeerRequest { message }) {
+                        let entropy = self.entropy();
+                        engine.handle(Input::PeerResponse { message: answer }, now, entropy);
+                    }
+                }
+                Output::PeerResponse { message } => answers.push(message),
+                Output::Timer { .. } => {}
+            }
+        }
+        answers
+    }
+
+    fn deliver(&mut self, to: Destination, message: Bytes) {
+        let targets: Vec<String> = match to {
+            Destination::Connection(connection) => vec![connection],
+            other => self
+                .subscriptions
+                .get(&other)
+                .map(|set| set.iter().cloned().collect())
+                .unwrap_or_default(),
+        };
+        for target in targets {
+            if let Some((is_sip, sender)) = self.connections.get(&target) {
+                let frame = if *is_sip {
+                    Message::text(String::from_utf8(message.to_vec()).unwrap())
+                } else {
+                    Message::Binary(message.clone())
+                };
+                let _ = sender.send(frame);
+            }
+        }
+    }
+}
+
+/// Serves WebSockets on 127.0.0.1 until the test ends; returns the base URL.
+async fn serve() -> (String, Arc<Mutex<World>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let world = Arc::new(Mutex::new(World::default()));
+    let shared = world.clone();
+    tokio::spawn(async move {
+        let mut next = 0u32;
+        while let Ok((stream, _)) = listener.accept().await {
+            next += 1;
+            let id = format!("conn-{next}");
+            let world = shared.clone();
+            tokio::spawn(async move {
+                let mut route = (String::new(), String::new());
+                // The error type is tungstenite's, whatever its size.
+                #[allow(clippy::result_large_err)]
+                let callback = |request: &Request, mut response: Response| {
+                    route.0 = request.uri().path().to_owned();
+                    if let Some(protocol) = request.headers().get("Sec-WebSocket-Protocol") {
+                        route.1 = protocol.to_str().unwrap_or("").to_owned();
+                        response
+                            .headers_mut()
+                            .insert("Sec-WebSocket-Protocol", protocol.clone());
+                    }
+                    Ok(response)
+                };
+                let Ok(socket) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+                    return;
+                };
+                let (path, protocol) = route;
+                let side = if path.starts_with("/sender/") {
+                    Side::Sender
+                } else {
+                    Side::Receiver
+                };
+                let is_sip = path.ends_with("/sip");
+                assert_eq!(protocol, if is_sip { "sip" } else { "msrp" });
+                let (mut sink, mut stream) = socket.split();
+                let mut seen = 0usize;
+                let (tx, mut rx) = unbounded_channel();
+                world
+                    .lock()
+                    .unwrap()
+                    .connections
+                    .insert(id.clone(), (is_sip, tx));
+                tokio::spawn(async move {
+                    while let Some(message) = rx.recv().await {
+                        if sink.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                while let Some(Ok(message)) = stream.next().await {
+                    let bytes = match message {
+                        Message::Text(text) if is_sip => Bytes::from(text),
+                        Message::Binary(bytes) if !is_sip => bytes,
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                        other => panic!("{path} got the wrong frame type: {other:?}"),
+                    };
+                    let input = if is_sip {
+                        Input::Sip {
+                            connection: id.clone(),
+                            message: bytes,
+                        }
+                    } else {
+                        Input::Msrp {
+                            connection: id.clone(),
+                            message: bytes,
+                        }
+                    };
+                    let mut world = world.lock().unwrap();
+                    world.request(side, input);
+                    if !is_sip {
+                        seen += 1;
+                        if world.cut_msrp_after.is_some_and(|limit| seen >= limit) {
+                            world.cut_msrp_after = None;
+                            break;
+                        }
+                    }
+                }
+                let mut world = world.lock().unwrap();
+                world.connections.remove(&id);
+                for set in world.subscriptions.values_mut() {
+                    set.remove(&id);
+                }
+                world.request(side, Input::Closed { connection: id });
+            });
+        }
+    });
+    (format!("http://{addr}"), world)
+}
+
+fn options() -> Options {
+    Options {
+        timeout: Duration::from_secs(10),
+        ..Options::default()
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rcs-loopback-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_file(path: &Path, len: usize, seed: u8) {
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    std::fs::write(path, data).unwrap();
+}
+
+async fn pair(server: &str, delivery: Delivery) -> (Client, Client) {
+    let mut bob = Client::connect(server, "bob", Role::Receiver, options())
+        .await
+        .unwrap();
+    bob.register(Some(delivery)).await.unwrap();
+    let mut alice = Client::connect(server, "alice", Role::Sender, options())
+        .await
+        .unwrap();
+    alice.register(None).await.unwrap();
+    (alice, bob)
+}
+
+#[tokio::test]
+async fn a_pushed_file_arrives_intact_on_disk() {
+    let (server, _world) = serve().await;
+    let (mut alice, mut bob) = pair(&server, Delivery::Push).await;
+    let dir = temp_dir("push");
+    let source = dir.join("holiday photo.jpg");
+    write_file(&source, (3 << 20) + 777, 1);
+    let out = dir.join("in");
+    std::fs::create_dir_all(&out).unwrap();
+    let (sent, received) = tokio::join!(alice.send_file("bob", &source), bob.receive_next(&out));
+    let (sent, received) = (sent.unwrap(), received.unwrap());
+    assert!(sent.delivered(), "{sent:?}");
+    assert_eq!(sent.resumed_from, 0);
+    assert_eq!(received.kind, OfferKind::Push);
+    assert_eq!(received.path, out.join("holiday photo.jpg"));
+    assert_eq!(
+        std::fs::read(&received.path).unwrap(),
+        std::fs::read(&source).unwrap()
+    );
+    assert_eq!(received.sha256, sha256_of(&source).unwrap().1);
+    assert_eq!(received.from, "sip:alice@localhost");
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_pulled_file_is_asked_for_and_arrives() {
+    let (server, _world) = serve().await;
+    let (mut alice, mut bob) = pair(&server, Delivery::Pull).await;
+    let dir = temp_dir("pull");
+    let source = dir.join("notes.txt");
+    write_file(&source, 300_000, 2);
+    let sent = alice.send_file("sip:bob@localhost", &source).await.unwrap();
+    assert!(sent.delivered(), "{sent:?}");
+    let received = bob.receive_next(&dir).await.unwrap();
+    assert_eq!(received.kind, OfferKind::Pull);
+    assert!(
+        received
+            .url
+            .is_some_and(|u| u.contains(&hex::encode(received.sha256)))
+    );
+    assert_eq!(
+        received.path,
+        dir.join("notes (1).txt"),
+        "the name was taken"
+    );
+    assert_eq!(
+        std::fs::read(&received.path).unwrap(),
+        std::fs::read(&source).unwrap()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn chats_arrive_and_refusals_carry_the_servers_reason() {
+    let (server, _world) = serve().await;
+    let (mut alice, mut bob) = pair(&server, Delivery::Push).await;
+    assert_eq!(alice.chat("bob", "hello bob").await.unwrap(), 202);
+    let chat = bob.next_chat().await.unwrap();
+    assert_eq!(
+        (chat.from.as_str(), &chat.body[..]),
+        ("sip:alice@localhost", &b"hello bob"[..])
+    );
+    match alice.chat("carol", "anyone?").await {
+        Err(Error::Refused {
+            request: "MESSAGE",
+            status: 404,
+            reason,
+        }) => assert_eq!(reason, "unknown user"),
+        other => panic!("{other:?}"),
+    }
+    let dir = temp_dir("refused");
+    let source = dir.join("a.bin");
+    write_file(&source, 10, 3);
+    match alice.send_file("carol", &source).await {
+        Err(Error::Refused { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_resumes_where_the_store_stands() {
+    let (server, world) = serve().await;
+    let (mut alice, mut bob) = pair(&server, Delivery::Push).await;
+    let dir = temp_dir("resume");
+    let source = dir.join("big.bin");
+    write_file(&source, 2 << 20, 4);
+    // The edge drops Alice's MSRP connection after 12 chunks.
+    world.lock().unwrap().cut_msrp_after = Some(12);
+    match alice.send_file("bob", &source).await {
+        Err(Error::Closed { channel: "msrp" }) => {}
+        other => panic!("{other:?}"),
+    }
+    let out = dir.join("in");
+    std::fs::create_dir_all(&out).unwrap();
+    let (sent, received) = tokio::join!(alice.send_file("bob", &source), bob.receive_next(&out));
+    let (sent, received) = (sent.unwrap(), received.unwrap());
+    assert!(sent.delivered(), "{sent:?}");
+    assert!(sent.resumed_from > 0, "{sent:?}");
+    assert_eq!(
+        std::fs::read(received.path).unwrap(),
+        std::fs::read(&source).unwrap()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

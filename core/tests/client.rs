@@ -1,0 +1,565 @@
+//! The client user agent (`rcs_core::client`) against both application servers in virtual time:
+//! registration and its refresh, chat, push and pull deliveries, resuming uploads and deliveries
+//! after dropped connections or in another agent, refusals and bad input.
+
+// The harness serves several test crates; this one uses its network only.
+#[allow(dead_code)]
+mod harness;
+
+use bytes::Bytes;
+use harness::{Net, Server, file_bytes};
+use rcs_core::client::{
+    ByeReason, Config, Event, IncomingCheckpoint, OfferKind, OutgoingFile, Output, Refusal,
+    TransferEvent, TransferId, UserAgent,
+};
+use rcs_core::first_value::ContentDigest;
+use rcs_core::ids::Entropy;
+use rcs_core::server::{Delivery, Input};
+
+/// One user agent with its two connections to one server, and what its application holds: the
+/// file it sends, or the bytes written so far of the file it receives.
+struct Agent {
+    ua: UserAgent,
+    server: Server,
+    sip: String,
+    msrp: String,
+    connections: u32,
+    events: Vec<Event>,
+    source: Bytes,
+    written: Vec<u8>,
+    /// Accept offers, asking for the bytes from here (pull).
+    accept_from: Option<u64>,
+    /// Report this digest instead of the real one.
+    wrong_digest: bool,
+}
+
+impl Agent {
+    fn new(name: &str, server: Server, seed: u8) -> Self {
+        let mut config = Config::new(name, harness::DOMAIN);
+        config.secure = true;
+        let ua = UserAgent::new(config, Entropy([seed; 32])).unwrap();
+        Self {
+            ua,
+            server,
+            sip: format!("{name}-sip-0"),
+            msrp: format!("{name}-msrp-0"),
+            connections: 0,
+            events: Vec::new(),
+            source: Bytes::new(),
+            written: Vec::new(),
+            accept_from: Some(0),
+            wrong_digest: false,
+        }
+    }
+
+    fn aor(&self) -> String {
+        self.ua.aor().to_string()
+    }
+
+    /// Applies every output in order; returns whether there was any.
+    fn flush(&mut self, net: &mut Net) -> bool {
+        let mut any = false;
+        let mut msrp = Vec::new();
+        while let Some(output) = self.ua.poll_output() {
+            any = true;
+            match output {
+                Output::Transmit {
+                    channel: rcs_core::client::Channel::Sip,
+                    message,
+                } => {
+                    self.send_msrp(net, &mut msrp);
+                    net.request(
+                        self.server,
+                        vec![Input::Sip {
+                            connection: self.sip.clone(),
+                            message,
+                        }],
+                    );
+                }
+                Output::Transmit { message, .. } => msrp.push(message),
+                Output::Event(event) => {
+                    self.apply(&event, net);
+                    self.events.push(event);
+                }
+            }
+        }
+        self.send_msrp(net, &mut msrp);
+        any
+    }
+
+    /// The gateway batches the WebSocket messages of one connection into one edge request.
+    fn send_msrp(&self, net: &mut Net, batch: &mut Vec<Bytes>) {
+        if batch.is_empty() {
+            return;
+        }
+        let inputs = batch
+            .drain(..)
+            .map(|message| Input::Msrp {
+                connection: self.msrp.clone(),
+                message,
+            })
+            .collect();
+        net.request(self.server, inputs);
+    }
+
+    fn apply(&mut self, event: &Event, net: &mut Net) {
+        let Event::Transfer { id, event } = event else {
+            return;
+        };
+        match event {
+            TransferEvent::NeedBytes { range } => {
+                let data = self.source.slice(range.start as usize..range.end as usize);
+                self.ua
+                    .provide_bytes(*id, range.start, data, net.now)
+                    .unwrap();
+            }
+            TransferEvent::Offered(file) => {
+                self.written = vec![0; file.size as usize];
+                if let Some(from) = self.accept_from {
+                    self.ua.accept(*id, from).unwrap();
+                }
+            }
+            TransferEvent::Write { offset, data } => {
+                let at = *offset as usize;
+                self.written[at..at + data.len()].copy_from_slice(data);
+            }
+            TransferEvent::Received { .. } => {
+                let mut digest = ContentDigest::of(&self.written).0;
+                if self.wrong_digest {
+                    digest[0] ^= 1;
+                }
+                self.ua.digest_computed(*id, digest).unwrap();
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds everything the server sent; returns whether there was any.
+    fn receive(&mut self, net: &mut Net) -> bool {
+        let sip = net.take(&self.sip);
+        let msrp = net.take(&self.msrp);
+        let any = !sip.is_empty() || !msrp.is_empty();
+        for message in sip {
+            self.ua.handle_sip(&message, net.now);
+        }
+        for message in msrp {
+            self.ua.handle_msrp(message, net.now);
+        }
+        any
+    }
+
+    fn reconnect_msrp(&mut self, net: &mut Net) {
+        net.disconnect(self.server, &self.msrp.clone());
+        self.connections += 1;
+        self.msrp = format!("{}-msrp-{}", self.ua.config().user, self.connections);
+    }
+
+    fn transfer_events(&self) -> Vec<&TransferEvent> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transfer { event, .. } => Some(event),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn failure(&self) -> Option<&Refusal> {
+        self.transfer_events().into_iter().find_map(|e| match e {
+            TransferEvent::Failed(refusal) => Some(refusal),
+            _ => None,
+        })
+    }
+
+    fn bye_reason(&self) -> Option<ByeReason> {
+        self.transfer_events().into_iter().find_map(|e| match e {
+            TransferEvent::Ended { reason } => reason.clone(),
+            _ => None,
+        })
+    }
+
+    fn report(&self) -> Option<u16> {
+        self.transfer_events().into_iter().find_map(|e| match e {
+            TransferEvent::Report { status, .. } => Some(*status),
+            _ => None,
+        })
+    }
+
+    fn ended(&self) -> bool {
+        self.transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Ended { .. }))
+    }
+
+    fn offered_id(&self) -> TransferId {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                Event::Transfer {
+                    id,
+                    event: TransferEvent::Offered(_),
+                } => Some(*id),
+                _ => None,
+            })
+            .expect("an offer arrived")
+    }
+
+    fn register(&mut self, net: &mut Net, delivery: Option<Delivery>) {
+        self.ua.register(delivery).unwrap();
+        run(net, &mut [self], |_| false);
+        assert!(
+            self.events
+                .iter()
+                .any(|e| matches!(e, Event::Registered { .. })),
+            "{:?}",
+            self.events
+        );
+    }
+}
+
+/// Moves messages both ways until nothing moves or `stop` holds.
+fn run(net: &mut Net, agents: &mut [&mut Agent], stop: impl Fn(&[&mut Agent]) -> bool) {
+    for _ in 0..100_000 {
+        let mut any = false;
+        for agent in agents.iter_mut() {
+            any |= agent.flush(net);
+            any |= agent.receive(net);
+        }
+        if !any || stop(agents) {
+            return;
+        }
+    }
+    panic!("no end");
+}
+
+fn alice_and_bob(net: &mut Net, delivery: Delivery) -> (Agent, Agent) {
+    let mut alice = Agent::new("alice", Server::Sender, 1);
+    let mut bob = Agent::new("bob", Server::Receiver, 2);
+    alice.register(net, None);
+    bob.register(net, Some(delivery));
+    (alice, bob)
+}
+
+fn send(alice: &mut Agent, bob: &Agent, data: &Bytes) -> TransferId {
+    alice.source = data.clone();
+    let file = OutgoingFile {
+        name: "report final.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: data.len() as u64,
+        sha256: ContentDigest::of(data).0,
+    };
+    alice.ua.send_file(&bob.aor(), file).unwrap()
+}
+
+fn delivered(alice: &Agent, bob: &Agent, data: &Bytes) {
+    assert_eq!(alice.report(), Some(200), "{:?}", alice.events);
+    assert_eq!(alice.bye_reason().and_then(|r| r.cause), Some(202));
+    assert!(
+        bob.written == data[..],
+        "byte-identical: {:?}",
+        bob.transfer_events()
+            .iter()
+            .filter(|e| !matches!(e, TransferEvent::Write { .. }))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        bob.transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Verified))
+    );
+    assert!(bob.ended(), "the receiver AS hangs up after the REPORT");
+    assert!(!alice.ua.has_transfers() && !bob.ua.has_transfers());
+}
+
+#[test]
+fn push_delivers_a_file_with_an_unaligned_size() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = file_bytes((1 << 20) + 12_345, 3);
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    delivered(&alice, &bob, &data);
+    assert!(
+        alice
+            .transfer_events()
+            .contains(&&TransferEvent::Accepted { resume_from: 0 })
+    );
+    let offer = bob.transfer_events().into_iter().find_map(|e| match e {
+        TransferEvent::Offered(file) => Some(file.clone()),
+        _ => None,
+    });
+    let offer = offer.unwrap();
+    assert_eq!(offer.kind, OfferKind::Push);
+    assert_eq!(offer.name.as_deref(), Some("report final.pdf"));
+    assert_eq!(offer.sha256, Some(ContentDigest::of(&data).0));
+    assert_eq!(offer.from, alice.aor());
+}
+
+#[test]
+fn an_empty_file_arrives() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = Bytes::new();
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    delivered(&alice, &bob, &data);
+}
+
+#[test]
+fn pull_asks_for_the_file_and_can_start_further_in() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Pull);
+    let data = file_bytes(700_000, 4);
+    bob.accept_from = None;
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    let id = bob.offered_id();
+    let offer = bob.transfer_events().into_iter().find_map(|e| match e {
+        TransferEvent::Offered(file) => Some(file.clone()),
+        _ => None,
+    });
+    let offer = offer.unwrap();
+    assert_eq!(offer.kind, OfferKind::Pull);
+    assert!(
+        offer
+            .url
+            .is_some_and(|url| url.contains(&ContentDigest::of(&data).to_hex()))
+    );
+    // Bob has the first 300,000 bytes already (from an earlier attempt over HTTP, say).
+    bob.written[..300_000].copy_from_slice(&data[..300_000]);
+    bob.ua.accept(id, 300_000).unwrap();
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    delivered(&alice, &bob, &data);
+    let first_write = bob.transfer_events().into_iter().find_map(|e| match e {
+        TransferEvent::Write { offset, .. } => Some(*offset),
+        _ => None,
+    });
+    assert_eq!(
+        first_write,
+        Some(300_000),
+        "nothing before the resume point is sent"
+    );
+}
+
+#[test]
+fn chat_goes_both_ways_through_the_servers() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let chat = alice
+        .ua
+        .chat("bob", "text/plain", Bytes::from_static(b"lunch?"))
+        .unwrap();
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert!(
+        alice
+            .events
+            .contains(&Event::ChatSent { chat, status: 202 })
+    );
+    assert!(bob.events.iter().any(|e| matches!(
+        e,
+        Event::ChatReceived { from, body, .. } if *from == alice.aor() && &body[..] == b"lunch?"
+    )));
+}
+
+#[test]
+fn refusals_carry_the_servers_status_and_reason() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = file_bytes(10, 5);
+    alice.source = data.clone();
+    let file = OutgoingFile {
+        name: "a.bin".into(),
+        content_type: "application/octet-stream".into(),
+        size: 10,
+        sha256: ContentDigest::of(&data).0,
+    };
+    alice.ua.send_file("nobody", file.clone()).unwrap();
+    let chat = alice.ua.chat("nobody", "text/plain", Bytes::new()).unwrap();
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    let refusal = alice.failure().expect("the INVITE is refused");
+    assert_eq!(
+        (refusal.status, refusal.reason.as_str()),
+        (404, "unknown user")
+    );
+    assert!(alice.events.iter().any(|e| matches!(
+        e,
+        Event::ChatFailed { chat: c, refusal } if *c == chat && refusal.status == 404
+    )));
+    // Bob goes offline: 480.
+    net.disconnect(Server::Receiver, &bob.sip.clone());
+    alice.events.clear();
+    alice.ua.send_file(&bob.aor(), file).unwrap();
+    run(&mut net, &mut [&mut alice], |_| false);
+    assert_eq!(alice.failure().map(|r| r.status), Some(480));
+    assert!(!alice.ua.has_transfers());
+}
+
+#[test]
+fn a_second_offer_of_an_interrupted_upload_resumes_it() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = file_bytes(2 << 20, 6);
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice], |agents| {
+        agents[0].transfer_events().iter().any(
+            |e| matches!(e, TransferEvent::Progress { acknowledged } if *acknowledged >= 1 << 20),
+        )
+    });
+    // The client process dies: its connections drop; a new one offers the same file.
+    net.disconnect(Server::Sender, &alice.msrp.clone());
+    net.disconnect(Server::Sender, &alice.sip.clone());
+    let mut again = Agent::new("alice", Server::Sender, 9);
+    again.sip = "alice-sip-1".into();
+    again.msrp = "alice-msrp-1".into();
+    again.register(&mut net, None);
+    send(&mut again, &bob, &data);
+    run(&mut net, &mut [&mut again, &mut bob], |_| false);
+    let resumed = again.transfer_events().into_iter().find_map(|e| match e {
+        TransferEvent::Accepted { resume_from } => Some(*resume_from),
+        _ => None,
+    });
+    assert!(resumed.is_some_and(|r| r >= 1 << 20), "{resumed:?}");
+    delivered(&again, &bob, &data);
+}
+
+#[test]
+fn a_delivery_goes_on_over_a_new_msrp_connection() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = file_bytes(3 << 20, 7);
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |agents| {
+        agents[1]
+            .transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Write { offset, .. } if *offset >= 1 << 20))
+    });
+    bob.reconnect_msrp(&mut net);
+    bob.ua.msrp_connected();
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    delivered(&alice, &bob, &data);
+}
+
+#[test]
+fn a_checkpoint_carries_a_delivery_to_another_agent() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = file_bytes(4 << 20, 8);
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |agents| {
+        agents[1]
+            .transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Write { offset, .. } if *offset >= 1 << 20))
+    });
+    // Whatever the agent has said so far is written before the checkpoint is taken.
+    bob.flush(&mut net);
+    let id = bob.offered_id();
+    let checkpoint = bob.ua.checkpoint(id).unwrap_or_else(|| {
+        panic!(
+            "{:?}",
+            bob.transfer_events()
+                .iter()
+                .filter(|e| !matches!(e, TransferEvent::Write { .. }))
+                .collect::<Vec<_>>()
+        )
+    });
+    assert!(checkpoint.written >= 1 << 20);
+    // Through JSON, as a client would keep it on disk.
+    let json = serde_json::to_string(&checkpoint).unwrap();
+    let checkpoint: IncomingCheckpoint = serde_json::from_str(&json).unwrap();
+    net.disconnect(Server::Receiver, &bob.msrp.clone());
+    net.disconnect(Server::Receiver, &bob.sip.clone());
+    let mut later = Agent::new("bob", Server::Receiver, 10);
+    later.sip = "bob-sip-1".into();
+    later.msrp = "bob-msrp-1".into();
+    later.register(&mut net, Some(Delivery::Push));
+    later.written = bob.written.clone();
+    later.ua.restore(checkpoint).unwrap();
+    run(&mut net, &mut [&mut alice, &mut later], |_| false);
+    delivered(&alice, &later, &data);
+}
+
+#[test]
+fn a_digest_mismatch_sends_a_failure_report_and_the_session_ends() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    bob.wrong_digest = true;
+    let data = file_bytes(100_000, 9);
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert!(
+        bob.transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::DigestMismatch { .. }))
+    );
+    assert!(
+        bob.ended(),
+        "the server ends the session after a failure REPORT"
+    );
+    assert!(!bob.ua.has_transfers());
+}
+
+#[test]
+fn a_declined_push_ends_nothing_but_the_offer() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    bob.accept_from = None;
+    let data = file_bytes(1000, 10);
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    let id = bob.offered_id();
+    bob.ua.decline(id).unwrap();
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert!(!bob.ua.has_transfers());
+    assert!(bob.ua.accept(id, 0).is_err(), "a declined offer is gone");
+    assert_eq!(alice.report(), Some(200), "the upload itself succeeded");
+}
+
+#[test]
+fn the_registration_is_refreshed_before_it_lapses() {
+    let mut net = Net::default();
+    let mut bob = Agent::new("bob", Server::Receiver, 2);
+    bob.register(&mut net, Some(Delivery::Pull));
+    let due = bob.ua.poll_timeout().expect("a refresh is scheduled");
+    assert!(due > net.now && due <= net.now.plus_secs(600));
+    bob.events.clear();
+    bob.ua.handle_timeout(due).unwrap();
+    run(&mut net, &mut [&mut bob], |_| false);
+    assert!(
+        bob.events
+            .iter()
+            .any(|e| matches!(e, Event::Registered { .. }))
+    );
+    bob.ua.unregister().unwrap();
+    run(&mut net, &mut [&mut bob], |_| false);
+    assert!(bob.events.contains(&Event::Unregistered));
+    assert_eq!(bob.ua.poll_timeout(), None);
+}
+
+#[test]
+fn bad_input_is_answered_or_dropped_and_the_agent_goes_on() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    bob.ua.handle_sip(b"\x00\xffnot sip at all", net.now);
+    bob.ua
+        .handle_msrp(Bytes::from_static(b"MSRP garbage"), net.now);
+    let stray = "MSRP a1b2c3d4 SEND\r\nTo-Path: msrps://x.invalid:2855/nosuch;ws\r\n\
+                 From-Path: msrps://as.example.com/s1;ws\r\nMessage-ID: m1m1m1m1\r\nByte-Range: 1-2/2\r\n\
+                 Content-Type: text/plain\r\n\r\nhi\r\n-------a1b2c3d4$\r\n";
+    bob.ua.handle_msrp(Bytes::from(stray), net.now);
+    let answer = std::iter::from_fn(|| bob.ua.poll_output()).collect::<Vec<_>>();
+    assert!(matches!(
+        answer.as_slice(),
+        [Output::Transmit { message, .. }] if message.starts_with(b"MSRP a1b2c3d4 481")
+    ));
+    assert!(
+        bob.ua
+            .provide_bytes(TransferId(99), 0, Bytes::new(), net.now)
+            .is_err()
+    );
+    let data = file_bytes(5000, 11);
+    send(&mut alice, &bob, &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    delivered(&alice, &bob, &data);
+}
