@@ -186,7 +186,11 @@ pub async fn handle_tick<R: Runtime>(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    match tick(rt, config, role).await {
+    let run = match Run::new(rt, config, role, None) {
+        Ok(run) => run,
+        Err(error) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    };
+    match tick(rt, run).await {
         Ok(summary) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
@@ -207,18 +211,12 @@ fn tick_looks_at(key: &str) -> bool {
             .any(|prefix| key.starts_with(prefix))
 }
 
-async fn tick<R: Runtime>(
-    rt: &R,
-    config: &EdgeConfig,
-    role: Role,
-) -> Result<serde_json::Value, RuntimeError> {
+async fn tick<R: Runtime>(rt: &R, mut run: Run<'_, R>) -> Result<serde_json::Value, RuntimeError> {
     let now = rt.now();
     let keys = rt.keys(&tick_looks_at).await?;
     let (timers, records): (Vec<String>, Vec<String>) = keys
         .into_iter()
         .partition(|key| key.starts_with(TIMER_PREFIX));
-    let mut run = Run::new(rt, config, role, None)
-        .map_err(|error| RuntimeError::Store(format!("configuration: {error}")))?;
     let mut fired = 0usize;
     for batch in timers.chunks(SWEEP_BATCH) {
         let values = join_all(batch.iter().map(|key| rt.get(key))).await;

@@ -93,8 +93,13 @@ pub fn none_match(if_none_match: &str, etag: &str) -> bool {
 
 /// The body of an answer: a file read as it is sent, or a short text.
 pub enum Body {
-    /// The rest of a file, `remaining` bytes.
-    File { file: File, remaining: u64 },
+    /// The rest of a file.
+    File {
+        /// The open file, positioned at the next byte to send.
+        file: File,
+        /// Bytes still to send.
+        remaining: u64,
+    },
     /// A short in-memory body (reasons, redirects), or nothing.
     Text(Option<Bytes>),
 }
