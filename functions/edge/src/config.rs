@@ -1,0 +1,316 @@
+//! Configuration from Spin variables: the names of the edge contract, their parsing into the core's
+//! [`ServerConfig`], and the settings only the edge needs (the gateway's key and publish URL, the peer
+//! URL, the admin token).
+//!
+//! Parsing takes a plain lookup function, so it is tested without Spin; the Spin adapter reads every
+//! variable once per request and hands the values over.
+
+use rcs_core::first_value::{SigningKey, Url};
+use rcs_core::server::{ConfigError as CoreConfigError, Delivery, ServerConfig};
+use rcs_core::store::LayoutConfig;
+
+/// Every variable the AS components read, as named in `spin.toml`.
+pub const VARIABLES: [&str; 16] = [
+    "domain",
+    "as_host",
+    "secure",
+    "public_base_url",
+    "signing_secret",
+    "grip_sig_key",
+    "grip_publish_url",
+    "receiver_peer_url",
+    "max_file_size",
+    "file_lifetime_secs",
+    "url_lifetime_secs",
+    "store_chunk_size",
+    "msrp_chunk_size",
+    "window",
+    "default_delivery",
+    "admin_token",
+];
+
+/// The longest registration the servers grant, in seconds (no variable: clients refresh hourly).
+pub const MAX_REGISTRATION_SECS: u32 = 3600;
+
+/// A configuration the components cannot run with; answered as HTTP 500 with this text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable has no value.
+    #[error("variable {name} is not set")]
+    Missing {
+        /// The variable's name.
+        name: &'static str,
+    },
+    /// A variable's value does not parse.
+    #[error("variable {name} = {value:?} is invalid: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// The value as given (never a secret's).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The values parse but the servers refuse the combination.
+    #[error("server configuration refused: {0}")]
+    Server(#[from] CoreConfigError),
+}
+
+/// Everything a component needs: the core's configuration and the edge's own settings.
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    /// What the application servers run with.
+    pub server: ServerConfig,
+    /// The key the gateway signs `Grip-Sig` with (HS256).
+    pub grip_sig_key: Vec<u8>,
+    /// The gateway's publish endpoint.
+    pub grip_publish_url: String,
+    /// Where the sender AS POSTs SIP for the receiver AS.
+    pub receiver_peer_url: String,
+    /// The bearer token of `/…/tick`.
+    pub admin_token: String,
+}
+
+impl EdgeConfig {
+    /// Parses the variables `lookup` returns (`None` for an unset variable).
+    pub fn from_variables(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).ok_or(ConfigError::Missing { name });
+        let invalid = |name: &'static str, value: &str, reason: &str| ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let number = |name: &'static str| -> Result<u64, ConfigError> {
+            let value = get(name)?;
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| invalid(name, &value, "not a whole number"))
+        };
+        let small = |name: &'static str| -> Result<u32, ConfigError> {
+            let value = number(name)?;
+            u32::try_from(value).map_err(|_| invalid(name, &value.to_string(), "too large"))
+        };
+        let secret = |name: &'static str| -> Result<String, ConfigError> {
+            let value = get(name)?;
+            if value.is_empty() {
+                // Secrets are never echoed, not even in an error.
+                return Err(invalid(name, "", "must not be empty"));
+            }
+            Ok(value)
+        };
+        let http_url = |name: &'static str| -> Result<String, ConfigError> {
+            let value = get(name)?;
+            match Url::parse(value.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+                    Ok(value.trim().to_owned())
+                }
+                Ok(_) => Err(invalid(name, &value, "not an http(s) URL with a host")),
+                Err(e) => Err(invalid(name, &value, &e.to_string())),
+            }
+        };
+
+        let secure = match get("secure")?.trim() {
+            "true" => true,
+            "false" => false,
+            other => return Err(invalid("secure", other, "must be true or false")),
+        };
+        let base = http_url("public_base_url")?;
+        let mut public_base =
+            Url::parse(&base).map_err(|e| invalid("public_base_url", &base, &e.to_string()))?;
+        if !public_base.path().ends_with('/') {
+            // Download URLs are `<base>files/...`: a base without its slash would lose a segment.
+            let path = format!("{}/", public_base.path());
+            public_base.set_path(&path);
+        }
+        let signing_keys = secret("signing_secret")?
+            .split(',')
+            .map(|key| {
+                SigningKey::new(key.as_bytes().to_vec()).map_err(|e| ConfigError::Invalid {
+                    name: "signing_secret",
+                    value: String::new(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let default_delivery = match get("default_delivery")?.trim() {
+            "push" => Delivery::Push,
+            "pull" => Delivery::Pull,
+            other => return Err(invalid("default_delivery", other, "must be push or pull")),
+        };
+        let window = number("window")?;
+        let server = ServerConfig {
+            domain: nonempty(get("domain")?, "domain")?,
+            host: nonempty(get("as_host")?, "as_host")?,
+            secure,
+            public_base,
+            signing_keys,
+            layout: LayoutConfig {
+                chunk_size: small("store_chunk_size")?,
+                max_file_size: number("max_file_size")?,
+                file_lifetime_secs: number("file_lifetime_secs")?,
+                ..LayoutConfig::default()
+            },
+            url_lifetime_secs: number("url_lifetime_secs")?,
+            msrp_chunk_size: small("msrp_chunk_size")?,
+            window: usize::try_from(window)
+                .map_err(|_| invalid("window", &window.to_string(), "too large"))?,
+            max_registration_secs: MAX_REGISTRATION_SECS,
+            default_delivery,
+        };
+        server.validate()?;
+        Ok(Self {
+            server,
+            grip_sig_key: secret("grip_sig_key")?.into_bytes(),
+            grip_publish_url: http_url("grip_publish_url")?,
+            receiver_peer_url: http_url("receiver_peer_url")?,
+            admin_token: secret("admin_token")?,
+        })
+    }
+}
+
+fn nonempty(value: String, name: &'static str) -> Result<String, ConfigError> {
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        return Err(ConfigError::Invalid {
+            name,
+            value,
+            reason: "must not be empty".into(),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// The defaults of `spin.toml`, for the sender AS.
+    pub(crate) fn defaults() -> BTreeMap<&'static str, String> {
+        [
+            ("domain", "localhost"),
+            ("as_host", "sender-as.localhost"),
+            ("secure", "false"),
+            ("public_base_url", "http://127.0.0.1:3000/"),
+            (
+                "signing_secret",
+                "local-development-signing-secret-change-me",
+            ),
+            ("grip_sig_key", "local-development-grip-key"),
+            ("grip_publish_url", "http://127.0.0.1:5561/publish/"),
+            (
+                "receiver_peer_url",
+                "http://receiver-as.spin.internal/receiver/peer",
+            ),
+            ("max_file_size", "1073741824"),
+            ("file_lifetime_secs", "604800"),
+            ("url_lifetime_secs", "86400"),
+            ("store_chunk_size", "262144"),
+            ("msrp_chunk_size", "65536"),
+            ("window", "8"),
+            ("default_delivery", "push"),
+            ("admin_token", "local-development-admin-token"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect()
+    }
+
+    fn parse(vars: &BTreeMap<&'static str, String>) -> Result<EdgeConfig, ConfigError> {
+        EdgeConfig::from_variables(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_manifest_defaults_parse() {
+        let config = parse(&defaults()).unwrap();
+        assert_eq!(config.server.domain, "localhost");
+        assert_eq!(config.server.layout.chunk_size, 262_144);
+        assert_eq!(config.server.window, 8);
+        assert_eq!(config.server.default_delivery, Delivery::Push);
+        assert_eq!(config.grip_sig_key, b"local-development-grip-key");
+        assert_eq!(config.admin_token, "local-development-admin-token");
+        assert_eq!(config.server.public_base.as_str(), "http://127.0.0.1:3000/");
+        assert_eq!(VARIABLES.len(), defaults().len());
+        assert!(VARIABLES.iter().all(|name| defaults().contains_key(name)));
+    }
+
+    #[test]
+    fn several_signing_keys_rotate_and_a_base_gets_its_slash() {
+        let mut vars = defaults();
+        vars.insert(
+            "signing_secret",
+            format!("{},{}", "a".repeat(32), "b".repeat(40)),
+        );
+        vars.insert("public_base_url", "https://files.example.com/ft".into());
+        vars.insert("default_delivery", "pull".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(config.server.signing_keys.len(), 2);
+        assert_eq!(
+            config.server.public_base.as_str(),
+            "https://files.example.com/ft/"
+        );
+        assert_eq!(config.server.default_delivery, Delivery::Pull);
+    }
+
+    #[test]
+    fn bad_values_are_named_with_a_reason() {
+        type Case = (&'static str, &'static str, &'static str);
+        let cases: [Case; 9] = [
+            ("secure", "yes", "must be true or false"),
+            ("window", "eight", "not a whole number"),
+            ("store_chunk_size", "99999999999", "too large"),
+            ("default_delivery", "later", "must be push or pull"),
+            (
+                "grip_publish_url",
+                "ftp://x/",
+                "not an http(s) URL with a host",
+            ),
+            (
+                "receiver_peer_url",
+                "not a url",
+                "relative URL without a base",
+            ),
+            ("domain", " ", "must not be empty"),
+            ("signing_secret", "short", "signing key has 5 bytes"),
+            ("admin_token", "", "must not be empty"),
+        ];
+        for (name, value, reason) in cases {
+            let mut vars = defaults();
+            vars.insert(name, value.into());
+            match parse(&vars) {
+                Err(ConfigError::Invalid {
+                    name: got,
+                    reason: why,
+                    ..
+                }) => {
+                    assert_eq!(got, name);
+                    assert!(why.contains(reason), "{name}: {why}");
+                }
+                other => panic!("{name}={value:?} gave {other:?}"),
+            }
+        }
+        let mut vars = defaults();
+        vars.remove("grip_sig_key");
+        assert_eq!(
+            parse(&vars).unwrap_err(),
+            ConfigError::Missing {
+                name: "grip_sig_key"
+            }
+        );
+        let mut vars = defaults();
+        vars.insert("window", "0".into());
+        assert!(matches!(parse(&vars), Err(ConfigError::Server(_))));
+        let message = parse(&vars).unwrap_err().to_string();
+        assert!(message.contains("window"), "{message}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors() {
+        let mut vars = defaults();
+        vars.insert("signing_secret", "tiny-secret".into());
+        let message = parse(&vars).unwrap_err().to_string();
+        assert!(!message.contains("tiny-secret"), "{message}");
+    }
+}

@@ -1,0 +1,54 @@
+//! What the handlers need from the platform, as one small async trait: key-value, the gateway's
+//! publish endpoint, the other application server, the clock and randomness. The Spin adapter
+//! ([`crate::spin`]) implements it over Spin's key-value and outbound HTTP; tests implement it in
+//! memory, so every handler runs natively.
+
+use bytes::Bytes;
+use rcs_core::ids::Entropy;
+use rcs_core::time::Timestamp;
+
+/// A platform operation that failed; the text is the platform's own.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The key-value store failed.
+    #[error("key-value store: {0}")]
+    Store(String),
+    /// The platform's random source failed.
+    #[error("random source: {0}")]
+    Random(String),
+    /// An outbound HTTP request failed or was answered with an error status.
+    #[error("outbound request to {url}: {reason}")]
+    Outbound {
+        /// Where it went.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// The platform under a handler. A component serves one request at a time per instance, so the
+/// futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Runtime {
+    /// The value under `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, RuntimeError>;
+    /// Stores `value` under `key`.
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), RuntimeError>;
+    /// Removes `key` (a missing key is not an error).
+    async fn delete(&self, key: &str) -> Result<(), RuntimeError>;
+    /// The keys for which `keep` holds. Implementations filter while listing, so that the keys of
+    /// file chunks, the bulk of a store, are never all held at once.
+    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, RuntimeError>;
+    /// POSTs a JSON publish body to the gateway's publish endpoint at `url`.
+    async fn publish(&self, url: &str, body: String) -> Result<(), RuntimeError>;
+    /// POSTs a SIP request (`message/sip`) to the other application server at `url` and returns
+    /// its SIP answer.
+    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, RuntimeError>;
+    /// The wall clock.
+    fn now(&self) -> Timestamp;
+    /// Fresh randomness, for one input.
+    fn entropy(&self) -> Result<Entropy, RuntimeError>;
+    /// Writes a line to the component's log.
+    fn log(&self, line: &str);
+}

@@ -1,0 +1,240 @@
+//! The Spin side: [`Runtime`] over Spin's key-value store, outbound HTTP, the WASI clock and WASI
+//! randomness; configuration read from the component's variables; and the entry points the
+//! components call with Spin's request, each answering with a WASI response.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::join_all;
+use http::{StatusCode, header};
+use rcs_core::ids::Entropy;
+use rcs_core::time::Timestamp;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, IncomingMessage, IntoResponse, Request};
+use spin_sdk::key_value::Store;
+use spin_sdk::wasip3::http::types::{ErrorCode, Response as WasiResponse};
+use spin_sdk::wasip3::http_compat::IncomingBody;
+
+use crate::config::{EdgeConfig, VARIABLES};
+use crate::handler::{self, MESSAGE_SIP};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::{Protocol, Refusal, Role, Route, refuse};
+
+/// What a component's handler returns.
+pub type Answer = Result<WasiResponse, ErrorCode>;
+
+/// The largest request body a GRIP or peer request may have: the gateway batches events up to about
+/// 1 MB, and a single event may be up to 1 MiB.
+pub const MAX_BODY: usize = 4 << 20;
+
+/// The largest answer read from the other application server (one SIP response).
+const MAX_PEER_ANSWER: usize = 1 << 20;
+
+/// [`Runtime`] on Spin: the `default` key-value store and outbound HTTP.
+pub struct SpinRuntime {
+    store: Store,
+}
+
+impl SpinRuntime {
+    /// Opens the `default` key-value store.
+    pub async fn open() -> Result<Self, RuntimeError> {
+        let store = Store::open_default().await.map_err(store_error)?;
+        Ok(Self { store })
+    }
+}
+
+fn store_error(error: spin_sdk::key_value::Error) -> RuntimeError {
+    RuntimeError::Store(error.to_string())
+}
+
+impl Runtime for SpinRuntime {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, RuntimeError> {
+        let value = self.store.get(key).await.map_err(store_error)?;
+        Ok(value.map(Bytes::from))
+    }
+
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), RuntimeError> {
+        self.store.set(key, &value).await.map_err(store_error)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), RuntimeError> {
+        self.store.delete(key).await.map_err(store_error)
+    }
+
+    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, RuntimeError> {
+        let mut keys = self.store.get_keys().await;
+        let mut kept = Vec::new();
+        while let Some(key) = keys.next().await {
+            if keep(&key) {
+                kept.push(key);
+            }
+        }
+        keys.result().await.map_err(store_error)?;
+        Ok(kept)
+    }
+
+    async fn publish(&self, url: &str, body: String) -> Result<(), RuntimeError> {
+        post(url, "application/json", Bytes::from(body), 64 * 1024)
+            .await
+            .map(drop)
+    }
+
+    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, RuntimeError> {
+        post(url, MESSAGE_SIP, message, MAX_PEER_ANSWER).await
+    }
+
+    fn now(&self) -> Timestamp {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_unix_millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn entropy(&self) -> Result<Entropy, RuntimeError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| RuntimeError::Random(e.to_string()))?;
+        Ok(Entropy(bytes))
+    }
+
+    fn log(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+/// POSTs `body` and returns the answer's body (at most `limit` bytes) if the status is 2xx.
+async fn post(
+    url: &str,
+    content_type: &str,
+    body: Bytes,
+    limit: usize,
+) -> Result<Bytes, RuntimeError> {
+    let failed = |reason: String| RuntimeError::Outbound {
+        url: url.to_owned(),
+        reason,
+    };
+    let request = http::Request::post(url)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(FullBody::new(body))
+        .map_err(|e| failed(e.to_string()))?;
+    let response = spin_sdk::http::send(request)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let status = response.status();
+    let answer = read_capped(response.into_body(), limit)
+        .await
+        .map_err(failed)?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
+        return Err(failed(format!("status {status}: {}", text.trim())));
+    }
+    Ok(answer)
+}
+
+/// Reads a body into memory, refusing one over `limit` bytes.
+async fn read_capped<T: IncomingMessage>(
+    body: IncomingBody<T>,
+    limit: usize,
+) -> Result<Bytes, String> {
+    let mut stream = body.stream();
+    let mut collected = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("reading the body: {e}"))?;
+        if collected.len() + chunk.len() > limit {
+            return Err(format!("the body exceeds {limit} bytes"));
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(collected))
+}
+
+/// Reads the component's variables (all at once) and parses them.
+pub async fn load_config() -> Result<EdgeConfig, String> {
+    let values = join_all(VARIABLES.iter().map(|name| spin_sdk::variables::get(*name))).await;
+    let mut found = std::collections::BTreeMap::new();
+    for (name, value) in VARIABLES.iter().zip(values) {
+        match value {
+            Ok(value) => {
+                found.insert(*name, value);
+            }
+            Err(spin_sdk::variables::Error::Undefined(_)) => {}
+            Err(error) => return Err(format!("reading variable {name}: {error}")),
+        }
+    }
+    EdgeConfig::from_variables(|name| found.get(name).cloned()).map_err(|e| e.to_string())
+}
+
+/// What every AS entry point needs: the configuration, the store, the request with its body read.
+async fn prepare(
+    request: Request,
+) -> Result<(SpinRuntime, EdgeConfig, http::Request<Bytes>), Answer> {
+    let config = load_config()
+        .await
+        .map_err(|reason| answer(refuse(StatusCode::INTERNAL_SERVER_ERROR, &reason)))?;
+    let rt = SpinRuntime::open()
+        .await
+        .map_err(|e| answer(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())))?;
+    let (parts, body) = request.into_parts();
+    let body = read_capped(body, MAX_BODY)
+        .await
+        .map_err(|reason| answer(refuse(StatusCode::PAYLOAD_TOO_LARGE, &reason)))?;
+    Ok((rt, config, http::Request::from_parts(parts, body)))
+}
+
+fn answer(response: http::Response<Bytes>) -> Answer {
+    response.map(FullBody::new).into_response()
+}
+
+/// `POST /<role>/sip|msrp`: a GRIP WebSocket-over-HTTP request.
+pub async fn grip(role: Role, protocol: Protocol, request: Request) -> Answer {
+    match prepare(request).await {
+        Ok((rt, config, request)) => {
+            answer(handler::handle_grip(&rt, &config, role, protocol, request).await)
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// `POST /receiver/peer`: SIP from the sender AS.
+pub async fn peer(role: Role, request: Request) -> Answer {
+    match prepare(request).await {
+        Ok((rt, config, request)) => {
+            answer(handler::handle_peer(&rt, &config, role, request).await)
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// `POST /<role>/tick`: due timers and the expiry sweep.
+pub async fn tick(role: Role, request: Request) -> Answer {
+    match prepare(request).await {
+        Ok((rt, config, request)) => {
+            answer(handler::handle_tick(&rt, &config, role, request).await)
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// A request no route takes.
+pub fn refused(refusal: Refusal) -> Answer {
+    answer(refusal.into_response())
+}
+
+/// THE DISPATCH POINT of the FT-HTTP routes (`/files/...` downloads, `/sender/upload`), which the
+/// `rcs-http-files` crate serves. Until that crate is part of the workspace these routes answer 501;
+/// once it is, this becomes
+/// `Route::Files => rcs_http_files::download(request, &config, now).await` and
+/// `Route::Upload => rcs_http_files::upload(request, &config, now).await`, with the request body
+/// streamed, never collected here.
+pub async fn http_files(route: Route, request: Request) -> Answer {
+    let what = match route {
+        Route::Files => "file download",
+        _ => "FT-HTTP upload",
+    };
+    let reason = format!(
+        "{what} ({} {}) is not served by this build yet",
+        request.method(),
+        request.uri().path()
+    );
+    answer(refuse(StatusCode::NOT_IMPLEMENTED, &reason))
+}

@@ -1,0 +1,18 @@
+//! The receiver AS as a Spin component (`/receiver/...`, `/files/...`): takes first values from the
+//! sender AS, delivers files to its users over SIP and MSRP WebSockets through the GRIP gateway, and
+//! serves the signed download URLs. All logic is in `rcs-edge`.
+
+/// Routes a request to its handler; anything else gets 404 or 405 with a reason.
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_service]
+async fn handle(request: spin_sdk::http::Request) -> rcs_edge::spin::Answer {
+    use rcs_edge::{Role, Route, route, spin};
+    const ROLE: Role = Role::Receiver;
+    match route(ROLE, request.method(), request.uri().path()) {
+        Ok(Route::Grip(protocol)) => spin::grip(ROLE, protocol, request).await,
+        Ok(Route::Peer) => spin::peer(ROLE, request).await,
+        Ok(Route::Tick) => spin::tick(ROLE, request).await,
+        Ok(route @ (Route::Files | Route::Upload)) => spin::http_files(route, request).await,
+        Err(refusal) => spin::refused(refusal),
+    }
+}

@@ -1,0 +1,17 @@
+//! The sender AS as a Spin component (`/sender/...`): takes files from its users over SIP and MSRP
+//! WebSockets through the GRIP gateway, or over FT-HTTP uploads. All logic is in `rcs-edge`.
+
+/// Routes a request to its handler; anything else gets 404 or 405 with a reason.
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_service]
+async fn handle(request: spin_sdk::http::Request) -> rcs_edge::spin::Answer {
+    use rcs_edge::{Role, Route, route, spin};
+    const ROLE: Role = Role::Sender;
+    match route(ROLE, request.method(), request.uri().path()) {
+        Ok(Route::Grip(protocol)) => spin::grip(ROLE, protocol, request).await,
+        Ok(Route::Tick) => spin::tick(ROLE, request).await,
+        Ok(route @ (Route::Upload | Route::Files)) => spin::http_files(route, request).await,
+        Ok(Route::Peer) => spin::peer(ROLE, request).await,
+        Err(refusal) => spin::refused(refusal),
+    }
+}
