@@ -35,6 +35,7 @@
 pub mod first_value;
 pub mod ft_http;
 pub mod grip;
+pub mod http_files;
 pub mod ids;
 pub(crate) mod lex;
 pub mod msrp;
