@@ -29,7 +29,7 @@ use quick_xml::{Reader, XmlVersion};
 
 use super::multipart::{Event, Limits, MultipartParser, PartHeaders};
 use super::{Answer, AnswerBody};
-use crate::first_value::{FirstValue, Url};
+use crate::first_value::FirstValue;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::server::ServerConfig;
 use crate::store::{
@@ -1006,15 +1006,10 @@ impl Aligner {
     }
 }
 
-/// The upload URL as a [`Url`], for callers that need it parsed.
-pub fn upload_url_parsed(config: &ServerConfig, tid: &str) -> Option<Url> {
-    Url::parse(&upload_url(config, tid)).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::first_value::{ContentDigest, SigningKey};
+    use crate::first_value::{ContentDigest, SigningKey, Url};
     use crate::server::Delivery;
     use crate::store::{KeyValue, LayoutConfig, MemoryStore, apply};
 
