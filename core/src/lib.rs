@@ -13,6 +13,9 @@
 //!   key) and the HMAC-signed, expiring URL of a file's storage path, with its verification.
 //! - [`ft_http`]: the GSMA RCC.07 FT-HTTP file-info XML (`application/vnd.gsma.rcs-ft-http+xml`) that
 //!   carries the first value between application servers.
+//! - [`http_files`]: the HTTP file paths of the edge: the signed download (Range, conditions,
+//!   Content-Disposition) and the RCC.07 FT-HTTP upload by `tid` with its incremental multipart
+//!   parser and resume info.
 //! - [`grip`]: the GRIP WebSocket-over-HTTP contract between a WebSocket gateway (Pushpin, Fanout, the
 //!   local host's) and the edge functions: events, control messages, publish bodies, `Grip-Sig`.
 //! - [`ids`]: SIP tags, branches, Call-IDs, MSRP transaction and message ids from supplied randomness.
@@ -38,6 +41,7 @@ pub mod client;
 pub mod first_value;
 pub mod ft_http;
 pub mod grip;
+pub mod http_files;
 pub mod ids;
 pub(crate) mod lex;
 pub mod msrp;

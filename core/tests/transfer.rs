@@ -1,16 +1,18 @@
 //! Alice, the sender AS, the receiver AS and Bob in virtual time: files pushed and pulled through the
-//! shared store, with only a first value crossing between the servers; chat; and the faults and bad
-//! input each party must survive.
+//! shared store, with only a first value crossing between the servers; files uploaded over HTTP and
+//! announced in an FT-HTTP MESSAGE; chat; and the faults and bad input each party must survive.
 
 mod harness;
 
 use bytes::Bytes;
 use harness::{FileReceiver, FileSender, Net, Server, User, file_bytes};
-use rcs_core::first_value::ContentDigest;
-use rcs_core::ft_http::FileInfoDocument;
+use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
+use rcs_core::ft_http::{self, FileInfoDocument};
+use rcs_core::http_files::AnswerBody;
+use rcs_core::http_files::upload::{self, Action, Route, UploadHead};
 use rcs_core::server::{Input, common};
-use rcs_core::sip::{self, Method};
-use rcs_core::store::{KeyValue, Manifest};
+use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use rcs_core::store::{KeyValue, Manifest, StoreOp, apply};
 
 const TEN_MIB: usize = 10 << 20;
 
@@ -658,4 +660,176 @@ fn abandoned_sessions_offers_and_connections_are_swept() {
         1,
         "the complete file stays for its own lifetime"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client without MSRP sends a file through the patent's path: it uploads over HTTP (the FT-HTTP
+// upload of `http_files`), then sends the sender AS a SIP MESSAGE with the file-info it got back.
+// The sender AS hands the receiver AS the first value exactly as after an MSRP upload.
+
+const BOUNDARY: &str = "rcs-ft-boundary";
+
+/// Uploads `data` through the FT-HTTP upload into the shared store; returns the file-info answer.
+fn upload_over_http(net: &mut Net, tid: &str, data: &[u8]) -> String {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"tid\"\r\n\r\n{tid}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"File\"; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    let head = UploadHead {
+        method: "POST",
+        query: None,
+        content_type: Some(&content_type),
+        content_length: Some(body.len() as u64),
+        content_range: None,
+    };
+    let Route::Upload(mut request) = upload::route(&head, &net.sender, net.now) else {
+        panic!("an upload")
+    };
+    let mut frames = body.chunks(16 * 1024);
+    loop {
+        while let Some(action) = request.poll() {
+            match action {
+                Action::Store(StoreOp::Get { key }) => {
+                    let value = net.store.get(&key).unwrap();
+                    request.on_value(&key, value);
+                }
+                Action::Store(op) => {
+                    apply(&mut net.store, op).unwrap();
+                }
+                Action::Answer(answer) => {
+                    assert_eq!(answer.status, 200);
+                    let AnswerBody::Full(xml) = answer.body else {
+                        panic!("a file-info")
+                    };
+                    return xml;
+                }
+            }
+        }
+        match frames.next() {
+            Some(frame) => request.push_body(Bytes::copy_from_slice(frame)),
+            None => request.end_body(),
+        }
+    }
+}
+
+/// Alice's MESSAGE to `to` carrying `file_info`; returns the sender AS's answer.
+fn send_file_info(net: &mut Net, alice: &mut User, to: &str, file_info: &str) -> SipMessage {
+    let to = SipUri::parse(to).unwrap();
+    let message = RequestBuilder::new(
+        Method::Message,
+        to.clone(),
+        NameAddr::new(alice.uri()),
+        NameAddr::new(to),
+    )
+    .local_host(&alice.host)
+    .body(
+        ft_http::CONTENT_TYPE,
+        Bytes::copy_from_slice(file_info.as_bytes()),
+    )
+    .build(&mut alice.ids)
+    .unwrap();
+    alice.send_sip(net, &message);
+    alice
+        .sip_inbox(net)
+        .into_iter()
+        .find(|m| m.is_response())
+        .expect("an answer to MESSAGE")
+}
+
+fn warning(answer: &SipMessage) -> String {
+    answer.header("Warning").unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(300_000, 11);
+    let info = upload_over_http(&mut net, "t-push", &data);
+    let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
+    assert_eq!(answer.status(), Some(202), "{}", warning(&answer));
+    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+    assert!(received.data == data[..], "byte-identical");
+    assert_eq!(received.digest, Some(ContentDigest::of(&data)));
+    assert_eq!(received.name.as_deref(), Some("notes.txt"));
+    // Only the first value crossed between the servers: one sealed MESSAGE and its answer.
+    assert_eq!(net.peer_messages.len(), 2);
+    assert!(net.peer_bytes < 2048, "{}", net.peer_bytes);
+}
+
+#[test]
+fn a_file_uploaded_over_http_is_pulled_by_bob_byte_identical() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let data = file_bytes(200_000, 12);
+    let info = upload_over_http(&mut net, "t-pull", &data);
+    let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
+    assert_eq!(answer.status(), Some(202), "{}", warning(&answer));
+    let received = FileReceiver::default().pull(&mut net, &mut bob);
+    assert!(received.data == data[..], "byte-identical");
+    let offered = received.file_info.expect("the pull offer's file-info");
+    assert_eq!(offered.file.digest, Some(ContentDigest::of(&data)));
+}
+
+#[test]
+fn urls_not_signed_here_files_not_stored_and_offline_users_are_refused() {
+    let mut net = Net::default();
+    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(1000, 13);
+    let info = upload_over_http(&mut net, "t-bad", &data);
+    let document = FileInfoDocument::parse(&info).unwrap();
+    let digest = ContentDigest::of(&data);
+    let other_key = SigningKey::new(vec![7u8; 32]).unwrap();
+    let exp = net.now.unix_secs() + 600;
+    let with_url = |url: &str| {
+        info.replace(
+            &document.file.url.as_str().replace('&', "&amp;"),
+            &url.replace('&', "&amp;"),
+        )
+    };
+    let forged = first_value::sign(&net.sender.public_base, digest, exp, &other_key);
+    let foreign = first_value::sign(
+        &Url::parse("https://elsewhere.example.org/ft/").unwrap(),
+        digest,
+        exp,
+        &net.sender.signing_keys[0],
+    );
+    let unknown = first_value::sign(
+        &net.sender.public_base,
+        ContentDigest::of(b"never stored"),
+        exp,
+        &net.sender.signing_keys[0],
+    );
+    let cases = [
+        (with_url(forged.as_str()), 403, "signature"),
+        (with_url(foreign.as_str()), 403, "origin"),
+        (with_url(unknown.as_str()), 404, "no such file"),
+        (
+            "<file>not a file-info</file>".to_owned(),
+            400,
+            "bad file-info",
+        ),
+    ];
+    for (body, status, why) in cases {
+        let answer = send_file_info(&mut net, &mut alice, &bob.aor, &body);
+        assert_eq!(answer.status(), Some(status), "{why}: {}", warning(&answer));
+        assert!(
+            warning(&answer).contains(why),
+            "{why}: {}",
+            warning(&answer)
+        );
+    }
+    assert!(
+        net.peer_messages.is_empty(),
+        "nothing went to the receiver AS"
+    );
+    // An unknown recipient, then an offline one.
+    let answer = send_file_info(&mut net, &mut alice, "sip:carol@example.com", &info);
+    assert_eq!(answer.status(), Some(404), "{}", warning(&answer));
+    net.disconnect(Server::Receiver, &bob.sip.clone());
+    let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
+    assert_eq!(answer.status(), Some(480), "{}", warning(&answer));
 }

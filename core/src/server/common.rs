@@ -672,6 +672,15 @@ pub trait UserAgentServer {
         connection: &str,
         response: &SipMessage,
     ) -> Result<(), Miss>;
+    /// A MESSAGE from a user: relayed to the recipient as chat unless a server takes it otherwise.
+    fn on_message(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        message: &SipMessage,
+    ) -> Result<(), Miss> {
+        relay_message(tx, self.config(), connection, message)
+    }
 }
 
 /// One SIP message from a user's connection: parsed (or answered 400), then dispatched.
@@ -696,7 +705,7 @@ pub fn on_sip(
         Method::Invite => server.on_invite(tx, connection, &message),
         Method::Ack => Ok(()),
         Method::Bye => server.on_bye(tx, connection, &message),
-        Method::Message => relay_message(tx, server.config(), connection, &message),
+        Method::Message => server.on_message(tx, connection, &message),
         Method::Options => {
             options(tx, connection, &message);
             Ok(())

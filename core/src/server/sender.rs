@@ -11,6 +11,10 @@
 //!
 //! An upload is keyed by the sender and the announced digest (or the transfer id), so a user who
 //! disconnects and offers the same file again continues where the store left off.
+//!
+//! A client without MSRP uploads over HTTP instead ([`crate::http_files::upload`]) and sends this
+//! server a SIP MESSAGE with the FT-HTTP file-info it got back: a URL this deployment signed, for a
+//! stored file, takes the same path to the receiver AS as an MSRP upload (answered 202).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -19,8 +23,9 @@ use sha2::{Digest, Sha256};
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
 use super::{ConfigError, Destination, Input, Output, ServerConfig};
-use crate::first_value::FirstValue;
+use crate::first_value;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
+use crate::http_files;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{
     self, AnswerParams, Attribute, Connection, Direction, FileRange, SessionDescription,
@@ -114,6 +119,18 @@ impl common::UserAgentServer for SenderLogic {
     // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
     fn on_response(&self, _: &mut Tx<'_>, _: &str, _: &SipMessage) -> Result<(), Miss> {
         Ok(())
+    }
+    fn on_message(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        message: &SipMessage,
+    ) -> Result<(), Miss> {
+        if message.has_content_type(ft_http::CONTENT_TYPE) {
+            self.forward_file_info(tx, connection, message)
+        } else {
+            common::relay_message(tx, &self.config, connection, message)
+        }
     }
 }
 
@@ -498,16 +515,28 @@ impl SenderLogic {
     /// Claims 1, 3, 4: the first value of the stored file goes to the receiver AS in a SIP MESSAGE
     /// whose body is an FT-HTTP file-info document.
     fn publish(&self, tx: &mut Tx<'_>, session: &mut UploadSession, manifest: &Manifest) {
+        let tag = session.dialog.local_tag().to_owned();
+        // The From tag names the session, so the receiver AS's answer finds it again.
+        self.send_first_value(tx, &session.sender, &session.recipient, &tag, manifest);
+    }
+
+    /// Sends the receiver AS the sealed MESSAGE carrying the first value of `manifest`, from
+    /// `sender` to `recipient` with the From tag `tag`.
+    fn send_first_value(
+        &self,
+        tx: &mut Tx<'_>,
+        sender: &str,
+        recipient: &str,
+        tag: &str,
+        manifest: &Manifest,
+    ) {
         let Some(key) = self.config.signing_keys.first() else {
             return;
         };
-        let expires = manifest.expires.min(
-            tx.now
-                .unix_secs()
-                .saturating_add(self.config.url_lifetime_secs),
-        );
-        let first_value =
-            FirstValue::issue(&self.config.public_base, manifest.digest, expires, key);
+        let Some(first_value) = http_files::upload::first_value_for(&self.config, manifest, tx.now)
+        else {
+            return;
+        };
         let info = FileInfo::for_first_value(
             &first_value,
             manifest.size,
@@ -516,15 +545,11 @@ impl SenderLogic {
         );
         let document = FileInfoDocument::new(info).to_xml();
         let mut ids = tx.ids();
-        let (Ok(from_uri), Ok(to_uri)) = (
-            SipUri::parse(&session.sender),
-            SipUri::parse(&session.recipient),
-        ) else {
+        let (Ok(from_uri), Ok(to_uri)) = (SipUri::parse(sender), SipUri::parse(recipient)) else {
             return;
         };
         let mut from = NameAddr::new(from_uri);
-        // The From tag names the session, so the receiver AS's answer finds it again.
-        let _ = from.set_param("tag", Some(session.dialog.local_tag()));
+        let _ = from.set_param("tag", Some(tag));
         let message =
             RequestBuilder::new(Method::Message, to_uri.clone(), from, NameAddr::new(to_uri))
                 .local_host(&self.config.host)
@@ -538,6 +563,62 @@ impl SenderLogic {
                 message: message.to_bytes(),
             });
         }
+    }
+
+    /// A user sends an FT-HTTP file-info (a client that uploaded over HTTP instead of MSRP): if its
+    /// URL is one this deployment signed, for a file it stores, the first value goes to the
+    /// receiver AS as after an MSRP upload, and the user is answered 202. A URL that does not verify
+    /// gets 403, a file not stored (or past its lifetime) 404, each with the reason; an unknown or
+    /// offline recipient 404 or 480.
+    fn forward_file_info(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        message: &SipMessage,
+    ) -> Result<(), Miss> {
+        let Some(sender) = common::authenticated_caller(tx, connection, message)? else {
+            return Ok(());
+        };
+        let Some(recipient) = common::reachable_recipient(tx, connection, message)? else {
+            return Ok(());
+        };
+        let document = match FileInfoDocument::parse(message.body().as_ref()) {
+            Ok(document) => document,
+            Err(error) => {
+                let why = format!("bad file-info: {error}");
+                common::reply(tx, connection, message, 400, Some(&why));
+                return Ok(());
+            }
+        };
+        let verified = match first_value::verify(
+            document.file.url.as_str(),
+            &self.config.public_base,
+            &self.config.signing_keys,
+            tx.now,
+        ) {
+            Ok(verified) => verified,
+            Err(error) => {
+                let why = format!("the file URL is not one this server issued: {error}");
+                common::reply(tx, connection, message, 403, Some(&why));
+                return Ok(());
+            }
+        };
+        let manifest = match tx.record::<Manifest>(&verified.storage_key())? {
+            Some(Ok(manifest)) if !manifest.is_expired(tx.now) => manifest,
+            Some(Ok(_)) => {
+                common::reply(tx, connection, message, 404, Some("the file has expired"));
+                return Ok(());
+            }
+            _ => {
+                common::reply(tx, connection, message, 404, Some("no such file is stored"));
+                return Ok(());
+            }
+        };
+        // No session waits for the receiver AS's answer: a fresh tag finds none.
+        let tag = tx.ids().tag();
+        self.send_first_value(tx, &sender, &recipient.aor, &tag, &manifest);
+        common::reply(tx, connection, message, 202, None);
+        Ok(())
     }
 
     /// The receiver AS answered the first value: the transfer ends for the sender, with the answer in
