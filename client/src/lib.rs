@@ -284,6 +284,7 @@ pub struct Client {
     offers: VecDeque<(TransferId, IncomingFile)>,
     upload: Option<Upload>,
     delivering: Option<Delivering>,
+    progress: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -391,12 +392,19 @@ impl Client {
             offers: VecDeque::new(),
             upload: None,
             delivering: None,
+            progress: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// The user's address of record.
     pub fn aor(&self) -> String {
         self.ua.aor().to_string()
+    }
+
+    /// Watches the transfer in progress: the bytes the server acknowledged (sending) or the bytes
+    /// written to disk (receiving), for a display or for a caller that stops a transfer part way.
+    pub fn watch_progress(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.progress.subscribe()
     }
 
     /// The options in force.
@@ -499,11 +507,13 @@ impl Client {
                     if let Some(upload) = &self.upload {
                         upload.bar.set_position(resume_from);
                     }
+                    self.progress.send_replace(resume_from);
                 }
                 TransferEvent::Progress { acknowledged } => {
                     if let Some(upload) = &self.upload {
                         upload.bar.set_position(acknowledged);
                     }
+                    self.progress.send_replace(acknowledged);
                 }
                 TransferEvent::Report { status, .. } => outcome.report = Some(status),
                 TransferEvent::Failed(refusal) => {
@@ -571,6 +581,7 @@ impl Client {
         self.ua.accept(id, resumed_from)?;
         let bar = progress::bar(self.options.progress, Some(offer.size), Path::new(&name));
         bar.set_position(resumed_from);
+        self.progress.send_replace(resumed_from);
         self.delivering = Some(Delivering {
             id,
             output,
@@ -859,6 +870,7 @@ impl Client {
                 if let Some(delivering) = self.delivering.as_mut().filter(|d| d.id == id) {
                     delivering.output.write_at(offset, &data)?;
                     delivering.bar.inc(data.len() as u64);
+                    self.progress.send_modify(|written| *written += data.len() as u64);
                 }
             }
             Event::Transfer {

@@ -21,6 +21,14 @@ use crate::handler::{self, MESSAGE_SIP};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::{Protocol, Refusal, Role, Route, refuse};
 
+/// The time now, from the WASI wall clock.
+fn wall_clock() -> Timestamp {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_unix_millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// What a component's handler returns.
 pub type Answer = Result<WasiResponse, ErrorCode>;
 
@@ -85,10 +93,7 @@ impl Runtime for SpinRuntime {
     }
 
     fn now(&self) -> Timestamp {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Timestamp::from_unix_millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        wall_clock()
     }
 
     fn entropy(&self) -> Result<Entropy, RuntimeError> {
@@ -220,21 +225,20 @@ pub fn refused(refusal: Refusal) -> Answer {
     answer(refusal.into_response())
 }
 
-/// THE DISPATCH POINT of the FT-HTTP routes (`/files/...` downloads, `/sender/upload`), which the
-/// `rcs-http-files` crate serves. Until that crate is part of the workspace these routes answer 501;
-/// once it is, this becomes
-/// `Route::Files => rcs_http_files::download(request, &config, now).await` and
-/// `Route::Upload => rcs_http_files::upload(request, &config, now).await`, with the request body
-/// streamed, never collected here.
+/// The FT-HTTP routes, served by `rcs-http-files` with the request body streamed: `/files/...`
+/// downloads and `/sender/upload`.
 pub async fn http_files(route: Route, request: Request) -> Answer {
-    let what = match route {
-        Route::Files => "file download",
-        _ => "FT-HTTP upload",
+    let config = match load_config().await {
+        Ok(config) => config,
+        Err(reason) => return answer(refuse(StatusCode::INTERNAL_SERVER_ERROR, &reason)),
     };
-    let reason = format!(
-        "{what} ({} {}) is not served by this build yet",
-        request.method(),
-        request.uri().path()
-    );
-    answer(refuse(StatusCode::NOT_IMPLEMENTED, &reason))
+    let now = wall_clock();
+    match route {
+        Route::Files => rcs_http_files::download(request, &config.server, now)
+            .await
+            .into_response(),
+        _ => rcs_http_files::upload(request, &config.server, now)
+            .await
+            .into_response(),
+    }
 }
