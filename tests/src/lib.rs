@@ -1,0 +1,623 @@
+//! Fixtures for the end-to-end tests and the benchmark: the real servers the system runs on, each
+//! started on 127.0.0.1 by the test that needs it and stopped when it is dropped.
+//!
+//! - [`build`] builds the Spin components (wasm32-wasip2, release) and the local edge host once per
+//!   test process, exactly as `scripts/build-components.sh` does;
+//! - [`Host`] runs `rcs-edge up` on `spin.toml` as a child process, on SQLite (a fresh state folder)
+//!   or on a [`Redis`], with its built-in gateway or behind a [`Pushpin`];
+//! - [`Redis`] runs `redis-server` (the network shared store of claim 2);
+//! - [`Pushpin`] runs Debian's Pushpin self-contained (its own run and log folders, zurl included), with
+//!   a route file pointing at the host.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The gateway key the tests configure in the host, its components and Pushpin.
+pub const GRIP_KEY: &str = "e2e-grip-signing-key";
+/// The first-value signing secret the tests configure.
+pub const SIGNING_SECRET: &str = "e2e-first-value-signing-secret-0123456789";
+/// The token that guards the components' tick routes.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository")
+        .to_path_buf()
+}
+
+/// The cargo target folder this test binary was built into.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_absolute() {
+            dir
+        } else {
+            repo_root().join(dir)
+        };
+    }
+    repo_root().join("target")
+}
+
+/// Builds the components and the host once per process (a no-op when they are up to date).
+pub fn build() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let script = repo_root().join("scripts/build-components.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .status()
+            .expect("run scripts/build-components.sh");
+        assert!(status.success(), "building the components failed");
+        target_dir().join("release/rcs-edge")
+    })
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// Waits until something accepts connections on `addr`.
+fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited with {status} before listening on {addr}");
+        }
+        if Instant::now() > deadline {
+            bail!("{what} did not listen on {addr} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `redis-server` on 127.0.0.1 that keeps nothing on disk.
+pub struct Redis {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Starts one on a free port.
+    pub fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let mut child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("start redis-server (apt-get install redis-server)")?;
+        wait_for_port(([127, 0, 0, 1], port).into(), &mut child, "redis-server")?;
+        Ok(Self {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the host keeps its files.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// SQLite in the host's state folder (the embedded default).
+    Sqlite,
+    /// Redis at this URL, through a runtime-config file.
+    Redis(String),
+}
+
+/// Lines the host wrote to stderr, kept for assertions (request log) and failure messages.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|lines| lines.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(line);
+        }
+    }
+}
+
+/// How a [`Host`] is started.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// The shared store.
+    pub store: Store,
+    /// Spin variables set through `SPIN_VARIABLE_<NAME>`.
+    pub variables: Vec<(String, String)>,
+    /// The public base URL, when the host sits behind a gateway on another port.
+    pub public_base: Option<String>,
+    /// The publish endpoint the components push to, when it is not the host's own.
+    pub publish_url: Option<String>,
+}
+
+impl HostOptions {
+    /// SQLite, the tests' keys, nothing else changed.
+    pub fn sqlite() -> Self {
+        Self {
+            store: Store::Sqlite,
+            variables: Vec::new(),
+            public_base: None,
+            publish_url: None,
+        }
+    }
+
+    /// Redis at `url`.
+    pub fn redis(url: String) -> Self {
+        Self {
+            store: Store::Redis(url),
+            ..Self::sqlite()
+        }
+    }
+
+    /// Sets a Spin variable.
+    pub fn variable(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.variables.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// The local edge host running `spin.toml` on 127.0.0.1.
+pub struct Host {
+    child: Option<Child>,
+    options: HostOptions,
+    /// Its HTTP (and WebSocket) address.
+    pub http: SocketAddr,
+    /// Its gateway's publish address.
+    pub publish: SocketAddr,
+    state: tempfile::TempDir,
+    /// What it wrote to stderr.
+    pub log: Log,
+}
+
+impl Host {
+    /// Builds what is needed and starts the host.
+    pub fn start(options: HostOptions) -> Result<Self> {
+        let mut host = Self {
+            child: None,
+            options,
+            http: ([127, 0, 0, 1], free_port()).into(),
+            publish: ([127, 0, 0, 1], free_port()).into(),
+            state: tempfile::tempdir()?,
+            log: Log::default(),
+        };
+        host.spawn()?;
+        Ok(host)
+    }
+
+    /// The base URL clients use.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// The folder the host keeps its SQLite store in.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let binary = build();
+        let mut command = Command::new(binary);
+        command
+            .current_dir(repo_root())
+            .arg("up")
+            .arg("--from")
+            .arg(repo_root().join("spin.toml"))
+            .arg("--listen")
+            .arg(self.http.to_string())
+            .arg("--publish-listen")
+            .arg(self.publish.to_string())
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .arg("--grip-sig-key")
+            .arg(GRIP_KEY);
+        if let Store::Redis(url) = &self.options.store {
+            let config = self.state.path().join("runtime-config.toml");
+            std::fs::write(
+                &config,
+                format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n"),
+            )?;
+            command.arg("--runtime-config-file").arg(config);
+        }
+        let public_base = self
+            .options
+            .public_base
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/", self.http));
+        let publish_url = self
+            .options
+            .publish_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/publish/", self.publish));
+        let mut variables = vec![
+            ("public_base_url".to_owned(), public_base),
+            ("grip_publish_url".to_owned(), publish_url),
+            ("grip_sig_key".to_owned(), GRIP_KEY.to_owned()),
+            ("signing_secret".to_owned(), SIGNING_SECRET.to_owned()),
+            ("admin_token".to_owned(), ADMIN_TOKEN.to_owned()),
+        ];
+        variables.extend(self.options.variables.iter().cloned());
+        for (name, value) in variables {
+            command.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        let stdout = child.stdout.take().context("host stdout")?;
+        let stderr = child.stderr.take().context("host stderr")?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("Serving ") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.push(line);
+            }
+        });
+        let ready = ready_rx.recv_timeout(Duration::from_secs(120));
+        if ready.is_err() {
+            let _ = child.kill();
+            bail!(
+                "the host did not print `Serving` within 120 s; its log:\n{}",
+                self.log.lines().join("\n")
+            );
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Kills the host at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the host again on the same ports and state (after [`Host::kill`]).
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.spawn()
+    }
+
+    /// The host's peak resident memory so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.pid()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Debian's Pushpin, self-contained on loopback, routing everything to a backend over HTTP.
+pub struct Pushpin {
+    child: Child,
+    /// Where clients connect.
+    pub http: SocketAddr,
+    /// Its publish endpoint's port.
+    pub publish_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Pushpin {
+    /// Starts Pushpin in front of `backend`, signing its requests with [`GRIP_KEY`].
+    pub fn start(backend: SocketAddr) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        let run = root.join("run");
+        let logs = root.join("log");
+        std::fs::create_dir_all(&run)?;
+        std::fs::create_dir_all(&logs)?;
+        let http_port = free_port();
+        let publish_port = free_port();
+        let [push_in, push_in_sub, command] = [free_port(), free_port(), free_port()];
+        std::fs::write(
+            root.join("routes"),
+            format!("* 127.0.0.1:{},over_http\n", backend.port()),
+        )?;
+        let config = format!(
+            "[global]\n\
+             include={{libdir}}/internal.conf\n\
+             rundir={run}\n\
+             ipc_prefix=pushpin-\n\
+             port_offset=0\n\
+             [runner]\n\
+             services=condure,zurl,pushpin-proxy,pushpin-handler\n\
+             http_port=127.0.0.1:{http_port}\n\
+             logdir={logs}\n\
+             log_level=2\n\
+             client_buffer_size=65536\n\
+             client_maxconn=10000\n\
+             condure_bin=condure\n\
+             zurl_bin=zurl\n\
+             [proxy]\n\
+             routesfile={routes}\n\
+             sig_iss=pushpin\n\
+             sig_key={GRIP_KEY}\n\
+             zurl_out_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in\n\
+             zurl_out_stream_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in-stream\n\
+             zurl_in_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-out\n\
+             [handler]\n\
+             push_in_spec=tcp://127.0.0.1:{push_in}\n\
+             push_in_sub_specs=tcp://127.0.0.1:{push_in_sub}\n\
+             push_in_sub_connect=false\n\
+             push_in_http_addr=127.0.0.1\n\
+             push_in_http_port={publish_port}\n\
+             push_in_http_max_body_size=1000000\n\
+             stats_spec=ipc://{{rundir}}/{{ipc_prefix}}stats\n\
+             command_spec=tcp://127.0.0.1:{command}\n\
+             message_rate=100000\n\
+             message_hwm=100000\n\
+             connection_subscription_max=20\n",
+            run = run.display(),
+            logs = logs.display(),
+            routes = root.join("routes").display(),
+        );
+        let config_path = root.join("pushpin.conf");
+        std::fs::write(&config_path, config)?;
+        let mut child = Command::new("pushpin")
+            .arg(format!("--config={}", config_path.display()))
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start pushpin (apt-get install pushpin)")?;
+        let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
+        wait_for_port(http, &mut child, "pushpin")?;
+        wait_for_port(([127, 0, 0, 1], publish_port).into(), &mut child, "pushpin")?;
+        Ok(Self {
+            child,
+            http,
+            publish_port,
+            dir,
+        })
+    }
+
+    /// The base URL clients use.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// The publish endpoint components push to.
+    pub fn publish_url(&self) -> String {
+        format!("http://127.0.0.1:{}/publish/", self.publish_port)
+    }
+
+    /// Pushpin's own logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path().join("log")) {
+            for entry in entries.flatten() {
+                let mut text = String::new();
+                if std::fs::File::open(entry.path())
+                    .and_then(|mut file| file.read_to_string(&mut text))
+                    .is_ok()
+                {
+                    all.push_str(&text);
+                }
+            }
+        }
+        all
+    }
+}
+
+impl Drop for Pushpin {
+    fn drop(&mut self) {
+        // Pushpin's runner stops its services when it gets SIGTERM.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP relay between clients and the host that can cut connections, as a lossy network would.
+/// Connections whose HTTP request line contains a marker (`/msrp`, say) can be cut on their own.
+pub struct Relay {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    cut: tokio::sync::watch::Sender<Option<String>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// Relays 127.0.0.1:<free port> to `target`. Must run inside a tokio runtime.
+    pub async fn start(target: SocketAddr) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (cut, _) = tokio::sync::watch::channel(None::<String>);
+        let cuts = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let cut = cuts.subscribe();
+                tokio::spawn(relay_one(client, target, cut));
+            }
+        });
+        Ok(Self { addr, cut, task })
+    }
+
+    /// The base URL clients use.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Cuts every open connection whose request line contains `marker` (new ones are relayed).
+    pub fn cut(&self, marker: &str) {
+        self.cut.send_replace(Some(marker.to_owned()));
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn relay_one(
+    mut client: tokio::net::TcpStream,
+    target: SocketAddr,
+    mut cut: tokio::sync::watch::Receiver<Option<String>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let mut first = vec![0u8; 4096];
+    let Ok(read) = client.read(&mut first).await else {
+        return;
+    };
+    first.truncate(read);
+    let request_line = String::from_utf8_lossy(&first)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if server.write_all(&first).await.is_err() {
+        return;
+    }
+    // Only cuts ordered after this connection opened apply to it.
+    cut.mark_unchanged();
+    let relay = tokio::io::copy_bidirectional(&mut client, &mut server);
+    tokio::pin!(relay);
+    loop {
+        tokio::select! {
+            _ = &mut relay => return,
+            changed = cut.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let marker = cut.borrow_and_update().clone();
+                if marker.is_some_and(|marker| request_line.contains(&marker)) {
+                    // Dropping both streams resets the connection on both sides.
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes a file of `size` pseudo-random bytes (the same for the same seed) and returns its
+/// SHA-256, without holding it in memory.
+pub fn make_file(path: &Path, size: u64, seed: u64) -> Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut hasher = Sha256::new();
+    let mut state = seed | 1;
+    let mut block = vec![0u8; 64 * 1024];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        for byte in &mut block[..n] {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        file.write_all(&block[..n])?;
+        hasher.update(&block[..n]);
+        left -= n as u64;
+    }
+    file.flush()?;
+    Ok(hasher.finalize().into())
+}
+
+/// The SHA-256 of a file on disk.
+pub fn sha256_file(path: &Path) -> Result<[u8; 32]> {
+    Ok(rcs_client::sha256_of(path)?.1)
+}
+
+/// The bytes that crossed between the two application servers: the request and answer bodies of
+/// every `POST /receiver/peer` in the host's request log.
+pub fn peer_traffic(log: &Log) -> Vec<(u64, u64)> {
+    log.lines()
+        .iter()
+        .filter(|line| line.contains("POST /receiver/peer"))
+        .filter_map(|line| parse_body_sizes(line))
+        .collect()
+}
+
+/// `... in=<bytes> out=<bytes> ...` of a request log line.
+fn parse_body_sizes(line: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(name))
+            .and_then(|value| value.trim_end_matches('B').parse().ok())
+    };
+    Some((field("in=")?, field("out=")?))
+}

@@ -1,0 +1,176 @@
+//! Alice sends Bob files through the real edge: the local host running the Spin components from
+//! `spin.toml`, its GRIP gateway, and the shared store on SQLite (the local store) or on a real
+//! `redis-server` (the network store of claim 2). The same scenarios run on both.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use rcs_client::{Client, Options, ReceivedFile, Role, SendOutcome};
+use rcs_core::server::Delivery;
+use rcs_e2e::{Host, HostOptions, Redis, make_file, peer_traffic, sha256_file};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+
+fn options() -> Options {
+    Options {
+        timeout: Duration::from_secs(60),
+        ..Options::default()
+    }
+}
+
+/// A receiving user registered with the receiver AS.
+async fn recipient(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
+    let mut client = Client::connect(base, name, Role::Receiver, options()).await?;
+    client.register(Some(delivery)).await?;
+    Ok(client)
+}
+
+/// A sending user registered with the sender AS.
+async fn sender(base: &str, name: &str) -> Result<Client> {
+    let mut client = Client::connect(base, name, Role::Sender, options()).await?;
+    client.register(None).await?;
+    Ok(client)
+}
+
+/// Alice sends the file at `path`; Bob takes the next offer into `out`. Both run at once.
+async fn transfer(
+    alice: &mut Client,
+    bob: &mut Client,
+    to: &str,
+    path: &Path,
+    out: &Path,
+) -> Result<(SendOutcome, ReceivedFile)> {
+    let (sent, received) = tokio::join!(alice.send_file(to, path), bob.receive_next(out));
+    Ok((sent.context("sending")?, received.context("receiving")?))
+}
+
+async fn scenarios(host: &Host) -> Result<()> {
+    let base = host.base_url();
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("bob");
+    std::fs::create_dir_all(&out)?;
+    let mut alice = sender(&base, "alice").await?;
+    let mut bob = recipient(&base, "bob", Delivery::Push).await?;
+
+    // Push: 1 KiB, 10 MiB and 100 MiB arrive byte-identical.
+    for (size, seed) in [(KIB, 1), (10 * MIB, 2), (100 * MIB, 3)] {
+        let path = dir.path().join(format!("push-{size}.bin"));
+        let digest = make_file(&path, size, seed)?;
+        let (sent, received) = transfer(&mut alice, &mut bob, "bob", &path, &out).await?;
+        ensure!(
+            sent.delivered(),
+            "push of {size} bytes not delivered: {sent:?}"
+        );
+        ensure!(received.size == size && received.sha256 == digest);
+        ensure!(sha256_file(&received.path)? == digest, "saved file differs");
+        std::fs::remove_file(&received.path)?;
+    }
+
+    // Pull: Carol asks for the file once the receiver AS tells her of it (claim 12).
+    let mut carol = recipient(&base, "carol", Delivery::Pull).await?;
+    let path = dir.path().join("pull.bin");
+    let digest = make_file(&path, 10 * MIB, 4)?;
+    let (sent, received) = transfer(&mut alice, &mut carol, "carol", &path, &out).await?;
+    ensure!(sent.delivered(), "pull not delivered: {sent:?}");
+    ensure!(received.sha256 == digest && sha256_file(&received.path)? == digest);
+
+    // The HTTP fallback: the signed URL of the pull offer, fetched by a plain HTTP client, with a
+    // resumed second half.
+    let url = received
+        .url
+        .clone()
+        .context("a pull offer carries the URL")?;
+    let fetched = dir.path().join("fetched.bin");
+    let whole = rcs_client::download(&url, &fetched, Duration::from_secs(30), false).await?;
+    ensure!(whole.sha256 == digest && whole.size == 10 * MIB);
+    let file = std::fs::OpenOptions::new().write(true).open(&fetched)?;
+    file.set_len(4 * MIB)?;
+    let resumed = rcs_client::download(&url, &fetched, Duration::from_secs(30), false).await?;
+    ensure!(
+        resumed.resumed_from == 4 * MIB,
+        "the download resumed from {}",
+        resumed.resumed_from
+    );
+    ensure!(sha256_file(&fetched)? == digest);
+
+    // Only the first value crossed between the servers: one small MESSAGE per transfer, whatever
+    // the file's size.
+    let traffic = peer_traffic(&host.log);
+    ensure!(
+        traffic.len() == 4,
+        "one peer request per transfer: {traffic:?}"
+    );
+    for (request, answer) in &traffic {
+        ensure!(
+            request + answer < 2048,
+            "peer exchange of {request} + {answer} bytes"
+        );
+    }
+
+    // Chat arrives in order.
+    for n in 0..20 {
+        ensure!(alice.chat("bob", &format!("message {n}")).await? == 202);
+    }
+    for n in 0..20 {
+        let chat = bob.next_chat().await?;
+        ensure!(
+            chat.body == format!("message {n}").as_bytes(),
+            "chat {n} out of order"
+        );
+        ensure!(chat.from.contains("alice"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_and_chat_through_the_local_store() -> Result<()> {
+    let host = Host::start(HostOptions::sqlite())?;
+    scenarios(&host).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_and_chat_through_the_network_store() -> Result<()> {
+    let redis = Redis::start()?;
+    let host = Host::start(HostOptions::redis(redis.url()))?;
+    scenarios(&host).await
+}
+
+/// 100 users send 100 other users 1 MiB each, all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_transfers_all_arrive() -> Result<()> {
+    let host = Host::start(HostOptions::sqlite())?;
+    let base = host.base_url();
+    let dir = tempfile::tempdir()?;
+    let mut tasks = Vec::new();
+    for n in 0..100u64 {
+        let base = base.clone();
+        let root = dir.path().to_owned();
+        tasks.push(tokio::spawn(async move {
+            let path = root.join(format!("file-{n}.bin"));
+            let digest = make_file(&path, MIB, 100 + n)?;
+            let out = root.join(format!("out-{n}"));
+            std::fs::create_dir_all(&out)?;
+            let mut bob = recipient(&base, &format!("bob{n}"), Delivery::Push).await?;
+            let mut alice = sender(&base, &format!("alice{n}")).await?;
+            let to = format!("bob{n}");
+            let (sent, received) = transfer(&mut alice, &mut bob, &to, &path, &out).await?;
+            ensure!(sent.delivered(), "transfer {n}: {sent:?}");
+            ensure!(received.sha256 == digest, "transfer {n} differs");
+            anyhow::Ok(())
+        }));
+    }
+    let mut failures = Vec::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        if let Err(error) = task.await? {
+            failures.push(format!("{n}: {error:#}"));
+        }
+    }
+    ensure!(
+        failures.is_empty(),
+        "failed transfers:\n{}",
+        failures.join("\n")
+    );
+    Ok(())
+}
