@@ -6,5 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+rustup target add wasm32-wasip2 >/dev/null
 ./scripts/build-components.sh
 exec "${CARGO_TARGET_DIR:-target}/release/rcs-edge" up --from spin.toml "$@"

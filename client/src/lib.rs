@@ -870,7 +870,8 @@ impl Client {
                 if let Some(delivering) = self.delivering.as_mut().filter(|d| d.id == id) {
                     delivering.output.write_at(offset, &data)?;
                     delivering.bar.inc(data.len() as u64);
-                    self.progress.send_modify(|written| *written += data.len() as u64);
+                    self.progress
+                        .send_modify(|written| *written += data.len() as u64);
                 }
             }
             Event::Transfer {

@@ -9,7 +9,9 @@
 //! ```
 //! Prints `Publish endpoint http://<publish-listen>/publish/` and then `Serving http://<listen>` on
 //! stdout once both listeners accept connections (port 0 picks a free port; the lines say which), and
-//! one line per request (method, path, status, milliseconds) on stderr unless `--quiet`.
+//! one line per request (method, path, status, milliseconds) on stderr unless `--quiet`. Requests
+//! between components (service chaining) are logged as `chained <method> <url> request <n>B` and
+//! `chained <method> <url> <status> answer <n>B`, the bytes their bodies carried.
 //!
 //! # What of Spin it supports
 //! - Manifest v2: `[variables]` (`default`, `required`; `SPIN_VARIABLE_<NAME>` overrides; a required
@@ -154,6 +156,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     stdout.flush()?;
 
     let log = !args.quiet;
+    runtime::LOG_REQUESTS.store(log, std::sync::atomic::Ordering::Relaxed);
     tokio::select! {
         () = server::serve(publish, Service::Publish(gateway.clone()), log) => {}
         () = server::serve(app, Service::App { runtime, gateway }, log) => {}

@@ -46,6 +46,62 @@ use crate::spin_api;
 /// A body as the host passes it around: streaming, errors as WASI HTTP error codes.
 pub type HostBody = UnsyncBoxBody<Bytes, ErrorCode>;
 
+/// A body that counts the bytes passing through it and logs the total when it is dropped, so the
+/// traffic between components (service chaining) can be measured from the host's log:
+/// `chained POST http://receiver-as.spin.internal/receiver/peer request 1234B`.
+struct Counted<B> {
+    inner: B,
+    label: String,
+    bytes: u64,
+}
+
+impl<B> Counted<B> {
+    fn new(inner: B, label: String) -> Self {
+        Self {
+            inner,
+            label,
+            bytes: 0,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes += data.len() as u64;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for Counted<B> {
+    fn drop(&mut self) {
+        if LOG_REQUESTS.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("{} {}B", self.label, self.bytes);
+        }
+    }
+}
+
+/// Whether requests are logged (`--quiet` turns it off); read where no caller passes it down.
+pub static LOG_REQUESTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// The host name suffix of Spin's service chaining.
 const CHAINING_SUFFIX: &str = ".spin.internal";
 
@@ -446,7 +502,18 @@ impl WasiHttpHooks for Outbound {
                     return Err(ErrorCode::DestinationNotFound.into());
                 }
                 let route = runtime.router.route_to(&target, request.uri().path());
+                let label = format!(
+                    "chained {} http://{host}{}",
+                    request.method(),
+                    request.uri().path()
+                );
+                let request = request
+                    .map(|body| Counted::new(body, format!("{label} request")).boxed_unsync());
                 let response = runtime.serve(route, request, None).await;
+                let status = response.status().as_u16();
+                let response = response.map(|body| {
+                    Counted::new(body, format!("{label} {status} answer")).boxed_unsync()
+                });
                 let io = Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>;
                 Ok((response, io))
             });

@@ -173,6 +173,10 @@ pub struct HostOptions {
     pub public_base: Option<String>,
     /// The publish endpoint the components push to, when it is not the host's own.
     pub publish_url: Option<String>,
+    /// The HTTP port, when something else must know it before the host starts.
+    pub port: Option<u16>,
+    /// Also serve the echo component at `/echo/...` (the benchmark's platform floor).
+    pub with_echo: bool,
 }
 
 impl HostOptions {
@@ -183,6 +187,8 @@ impl HostOptions {
             variables: Vec::new(),
             public_base: None,
             publish_url: None,
+            port: None,
+            with_echo: false,
         }
     }
 
@@ -217,10 +223,11 @@ pub struct Host {
 impl Host {
     /// Builds what is needed and starts the host.
     pub fn start(options: HostOptions) -> Result<Self> {
+        let http = ([127, 0, 0, 1], options.port.unwrap_or_else(free_port)).into();
         let mut host = Self {
             child: None,
             options,
-            http: ([127, 0, 0, 1], free_port()).into(),
+            http,
             publish: ([127, 0, 0, 1], free_port()).into(),
             state: tempfile::tempdir()?,
             log: Log::default(),
@@ -246,12 +253,17 @@ impl Host {
 
     fn spawn(&mut self) -> Result<()> {
         let binary = build();
+        let manifest = if self.options.with_echo {
+            self.manifest_with_echo()?
+        } else {
+            repo_root().join("spin.toml")
+        };
         let mut command = Command::new(binary);
         command
             .current_dir(repo_root())
             .arg("up")
             .arg("--from")
-            .arg(repo_root().join("spin.toml"))
+            .arg(manifest)
             .arg("--listen")
             .arg(self.http.to_string())
             .arg("--publish-listen")
@@ -278,8 +290,14 @@ impl Host {
             .publish_url
             .clone()
             .unwrap_or_else(|| format!("http://{}/publish/", self.publish));
+        let publish_origin = publish_url
+            .splitn(4, '/')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("/");
         let mut variables = vec![
             ("public_base_url".to_owned(), public_base),
+            ("grip_publish_origin".to_owned(), publish_origin),
             ("grip_publish_url".to_owned(), publish_url),
             ("grip_sig_key".to_owned(), GRIP_KEY.to_owned()),
             ("signing_secret".to_owned(), SIGNING_SECRET.to_owned()),
@@ -320,6 +338,29 @@ impl Host {
         }
         self.child = Some(child);
         Ok(())
+    }
+
+    /// `spin.toml` with the echo component added at `/echo/...`, written to the state folder with
+    /// its paths made absolute.
+    fn manifest_with_echo(&self) -> Result<PathBuf> {
+        let root = repo_root();
+        let text = std::fs::read_to_string(root.join("spin.toml"))?
+            .replace(
+                "source = \"target/",
+                &format!("source = \"{}/target/", root.display()),
+            )
+            .replace(
+                "source = \"www\"",
+                &format!("source = \"{}/www\"", root.display()),
+            );
+        let echo = format!(
+            "\n[[trigger.http]]\nroute = \"/echo/...\"\ncomponent = \"echo\"\n\n\
+             [component.echo]\nsource = \"{}/target/wasm32-wasip2/release/echo.wasm\"\n",
+            root.display()
+        );
+        let path = self.state.path().join("spin-with-echo.toml");
+        std::fs::write(&path, text + &echo)?;
+        Ok(path)
     }
 
     /// Kills the host at once (SIGKILL), as a crash would.
@@ -602,22 +643,25 @@ pub fn sha256_file(path: &Path) -> Result<[u8; 32]> {
     Ok(rcs_client::sha256_of(path)?.1)
 }
 
-/// The bytes that crossed between the two application servers: the request and answer bodies of
-/// every `POST /receiver/peer` in the host's request log.
+/// The bytes that crossed between the two application servers, one `(request, answer)` pair per
+/// exchange: the bodies of every chained `POST .../receiver/peer`, as the host logs them.
 pub fn peer_traffic(log: &Log) -> Vec<(u64, u64)> {
-    log.lines()
-        .iter()
-        .filter(|line| line.contains("POST /receiver/peer"))
-        .filter_map(|line| parse_body_sizes(line))
-        .collect()
-}
-
-/// `... in=<bytes> out=<bytes> ...` of a request log line.
-fn parse_body_sizes(line: &str) -> Option<(u64, u64)> {
-    let field = |name: &str| {
-        line.split_whitespace()
-            .find_map(|word| word.strip_prefix(name))
-            .and_then(|value| value.trim_end_matches('B').parse().ok())
+    let size = |line: &str| {
+        line.rsplit(' ')
+            .next()
+            .and_then(|bytes| bytes.trim_end_matches('B').parse::<u64>().ok())
     };
-    Some((field("in=")?, field("out=")?))
+    let mut requests = Vec::new();
+    let mut answers = Vec::new();
+    for line in log.lines() {
+        if !(line.starts_with("chained POST ") && line.contains("/receiver/peer ")) {
+            continue;
+        }
+        if line.contains(" request ") {
+            requests.extend(size(&line));
+        } else if line.contains(" answer ") {
+            answers.extend(size(&line));
+        }
+    }
+    requests.into_iter().zip(answers).collect()
 }

@@ -19,6 +19,9 @@
 //!   first line and its body after, or `502` with the error;
 //! - anything else: `200` with the method, the URI and every `spin-*` request header, one a line.
 
+// A Spin component exists only as wasm: a native build of the handler export cannot link.
+#![cfg(target_arch = "wasm32")]
+
 use std::io::Read as _;
 
 use bytes::Bytes;

@@ -1,9 +1,8 @@
 //! The edge benchmark: starts the local host on `spin.toml` (plus the echo component) and prints one
 //! table. All figures are measured in the same run on the same host:
 //!
-//! - two floors with the file transfer's message size (64 KiB, 8 in flight): WebSocket messages
-//!   echoed by the gateway alone, and echoed by a trivial component behind the gateway (the
-//!   platform's own cost);
+//! - the floor with the file transfer's message size (64 KiB, 8 in flight): WebSocket messages
+//!   echoed by a trivial component behind the gateway (the platform's own cost);
 //! - upload and delivery throughput of a 256 MiB file (push, pull, HTTP fallback);
 //! - chat latency, p50 and p99;
 //! - the bytes that cross between the two application servers per transfer, against file size;
@@ -128,11 +127,17 @@ async fn main() -> Result<()> {
         match arg.as_str() {
             "--size-mib" => size_mib = args.next().context("--size-mib N")?.parse()?,
             "--store" => on_redis = args.next().as_deref() == Some("redis"),
-            other => anyhow::bail!("unknown argument {other}; use --size-mib N, --store sqlite|redis"),
+            other => {
+                anyhow::bail!("unknown argument {other}; use --size-mib N, --store sqlite|redis")
+            }
         }
     }
     let size = size_mib * MIB;
-    let redis = if on_redis { Some(Redis::start()?) } else { None };
+    let redis = if on_redis {
+        Some(Redis::start()?)
+    } else {
+        None
+    };
     let mut options = match &redis {
         Some(redis) => HostOptions::redis(redis.url()),
         None => HostOptions::sqlite(),
@@ -148,13 +153,8 @@ async fn main() -> Result<()> {
 
     // Floors.
     let echo_count = 4096;
-    let gateway_floor = echo_throughput(&format!("{ws_base}/gateway-echo"), None, echo_count).await?;
     let component_floor =
         echo_throughput(&format!("{ws_base}/echo/ws"), Some("msrp"), echo_count).await?;
-    rows.push(row(
-        "floor: gateway alone echoing 64 KiB messages (8 in flight)",
-        format!("{gateway_floor:.1} MiB/s"),
-    ));
     rows.push(row(
         "floor: gateway + host + trivial echo component, same messages",
         format!("{component_floor:.1} MiB/s"),
@@ -189,11 +189,17 @@ async fn main() -> Result<()> {
     let pull_rate = mib_per_sec(size, pull);
     rows.push(row(
         format!("delivery, {size_mib} MiB, push"),
-        format!("{push_rate:.1} MiB/s ({:.0}% of the component floor)", ratio(push_rate)),
+        format!(
+            "{push_rate:.1} MiB/s ({:.0}% of the component floor)",
+            ratio(push_rate)
+        ),
     ));
     rows.push(row(
         format!("delivery, {size_mib} MiB, pull"),
-        format!("{pull_rate:.1} MiB/s ({:.0}% of the component floor)", ratio(pull_rate)),
+        format!(
+            "{pull_rate:.1} MiB/s ({:.0}% of the component floor)",
+            ratio(pull_rate)
+        ),
     ));
     // The HTTP fallback: the signed URL a pull offer carries, fetched by a plain HTTP client.
     let mut dave = connect(&base, "dave", Role::Receiver, Delivery::Pull).await?;
@@ -211,7 +217,10 @@ async fn main() -> Result<()> {
     let http_rate = mib_per_sec(size, http);
     rows.push(row(
         format!("delivery, {size_mib} MiB, HTTP fallback (GET)"),
-        format!("{http_rate:.1} MiB/s ({:.0}% of the component floor)", ratio(http_rate)),
+        format!(
+            "{http_rate:.1} MiB/s ({:.0}% of the component floor)",
+            ratio(http_rate)
+        ),
     ));
 
     // Chat latency: Alice writes, Bob reads, one message at a time.
@@ -246,7 +255,10 @@ async fn main() -> Result<()> {
     }
     let first_big = peer_traffic(&host.log).get(1).copied().unwrap_or_default();
     sizes.push(format!("{size_mib} MiB: {} B", first_big.0 + first_big.1));
-    rows.push(row("AS-to-AS bytes per transfer (request + answer)", sizes.join(", ")));
+    rows.push(row(
+        "AS-to-AS bytes per transfer (request + answer)",
+        sizes.join(", "),
+    ));
     rows.push(row(
         "host peak resident memory after a 16 MiB / a {size} transfer",
         format!(
@@ -260,7 +272,11 @@ async fn main() -> Result<()> {
     println!("\nEdge benchmark: local host, store on {store}, {size_mib} MiB file\n");
     println!("| measure | figure |\n|---|---|");
     for row in rows {
-        println!("| {} | {} |", row.measure.replace("{size}", &format!("{size_mib} MiB")), row.figure);
+        println!(
+            "| {} | {} |",
+            row.measure.replace("{size}", &format!("{size_mib} MiB")),
+            row.figure
+        );
     }
     Ok(())
 }
