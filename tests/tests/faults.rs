@@ -429,7 +429,7 @@ async fn a_host_killed_mid_transfer_keeps_finished_files_and_resumes_the_rest() 
         interrupted.is_err(),
         "the upload survived the host: {interrupted:?}"
     );
-    drop(bob.close().await);
+    let _ = bob.close().await;
     drop(carol);
     host.restart()?;
 
