@@ -612,6 +612,24 @@ async fn relay_one(
     }
 }
 
+/// A user connected to the `role` server of the edge at `base` and registered, with `delivery`
+/// (`None`: the server's default) and operations failing after `timeout` with nothing arriving.
+pub async fn registered(
+    base: &str,
+    name: &str,
+    role: rcs_client::Role,
+    delivery: Option<rcs_core::server::Delivery>,
+    timeout: Duration,
+) -> Result<rcs_client::Client> {
+    let options = rcs_client::Options {
+        timeout,
+        ..rcs_client::Options::default()
+    };
+    let mut client = rcs_client::Client::connect(base, name, role, options).await?;
+    client.register(delivery).await?;
+    Ok(client)
+}
+
 /// Writes a file of `size` pseudo-random bytes (the same for the same seed) and returns its
 /// SHA-256, without holding it in memory.
 pub fn make_file(path: &Path, size: u64, seed: u64) -> Result<[u8; 32]> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
-use rcs_client::{Client, Error, Options, Role};
+use rcs_client::{Client, Error, Role};
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::server::Delivery;
 use rcs_e2e::{Host, HostOptions, Relay, SIGNING_SECRET, make_file, sha256_file};
@@ -16,17 +16,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const MIB: u64 = 1024 * 1024;
 
-fn options() -> Options {
-    Options {
-        timeout: Duration::from_secs(30),
-        ..Options::default()
-    }
-}
-
 async fn connect(base: &str, name: &str, role: Role, delivery: Delivery) -> Result<Client> {
-    let mut client = Client::connect(base, name, role, options()).await?;
-    client.register(Some(delivery)).await?;
-    Ok(client)
+    rcs_e2e::registered(base, name, role, Some(delivery), Duration::from_secs(30)).await
 }
 
 fn refusal_status(error: &Error) -> Option<u16> {

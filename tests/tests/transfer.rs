@@ -6,32 +6,23 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use rcs_client::{Client, Options, ReceivedFile, Role, SendOutcome};
+use rcs_client::{Client, ReceivedFile, Role, SendOutcome};
 use rcs_core::server::Delivery;
 use rcs_e2e::{Host, HostOptions, Redis, make_file, peer_traffic, sha256_file};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
 
-fn options() -> Options {
-    Options {
-        timeout: Duration::from_secs(60),
-        ..Options::default()
-    }
-}
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A receiving user registered with the receiver AS.
 async fn recipient(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
-    let mut client = Client::connect(base, name, Role::Receiver, options()).await?;
-    client.register(Some(delivery)).await?;
-    Ok(client)
+    rcs_e2e::registered(base, name, Role::Receiver, Some(delivery), TIMEOUT).await
 }
 
 /// A sending user registered with the sender AS.
 async fn sender(base: &str, name: &str) -> Result<Client> {
-    let mut client = Client::connect(base, name, Role::Sender, options()).await?;
-    client.register(None).await?;
-    Ok(client)
+    rcs_e2e::registered(base, name, Role::Sender, None, TIMEOUT).await
 }
 
 /// Alice sends the file at `path`; Bob takes the next offer into `out`. Both run at once.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use futures_util::{SinkExt, StreamExt};
-use rcs_client::{Client, Options, Role};
+use rcs_client::{Client, Role};
 use rcs_core::server::Delivery;
 use rcs_e2e::{Host, HostOptions, Redis, make_file, peer_traffic};
 use tokio_tungstenite::tungstenite::Message;
@@ -80,13 +80,7 @@ async fn echo_throughput(url: &str, protocol: Option<&str>, count: usize) -> Res
 }
 
 async fn connect(base: &str, name: &str, role: Role, delivery: Delivery) -> Result<Client> {
-    let options = Options {
-        timeout: Duration::from_secs(120),
-        ..Options::default()
-    };
-    let mut client = Client::connect(base, name, role, options).await?;
-    client.register(Some(delivery)).await?;
-    Ok(client)
+    rcs_e2e::registered(base, name, role, Some(delivery), Duration::from_secs(120)).await
 }
 
 /// One transfer; returns (upload time, delivery time after the upload ended).
