@@ -137,6 +137,11 @@ async fn key_value_on_sqlite_answers_as_spin_and_survives_a_crash() {
         404
     );
 
+    for expected in ["1", "2", "3"] {
+        let count = request(addr, "POST", "/echo/counter/hits", &[], "").await;
+        assert_eq!(count.text(), expected);
+    }
+
     // A label the component does not list, and a component with no stores at all.
     let denied = request(addr, "GET", "/echo/kv/a", &[("x-store", "other")], "").await;
     assert_eq!(denied.status, 403);
@@ -153,6 +158,8 @@ async fn key_value_on_sqlite_answers_as_spin_and_survives_a_crash() {
             .text(),
         "one"
     );
+    let count = request(host.addr, "POST", "/echo/counter/hits", &[], "").await;
+    assert_eq!(count.text(), "4");
     assert!(state.join("sqlite_key_value.db").exists());
 }
 

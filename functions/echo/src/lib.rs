@@ -13,6 +13,8 @@
 //! Plain HTTP paths (matched on the end of the path, so any route prefix works):
 //! - `GET|PUT|DELETE …/kv/<key>` and `GET …/kv/` (the keys, one a line): Spin key-value, store `default`
 //!   or the one named by the `x-store` header (so a test can see a denied label's error);
+//! - `POST …/counter/<key>`: one key-value read and one write (the counter's next value, as text), the
+//!   benchmark's smallest stateful request;
 //! - `GET …/var/<name>`: a Spin variable;
 //! - `GET …/file/<path>`: the first 64 KiB of a file of the component's `files` mounts;
 //! - `GET …/fetch` with an `x-fetch-url` header: an outbound `GET`; `200` with the upstream status on the
@@ -45,6 +47,9 @@ async fn handle(request: Request) -> impl IntoResponse {
         .is_some_and(|value| value.as_bytes().starts_with(grip::CONTENT_TYPE.as_bytes()));
     if request.method() == Method::POST && is_grip {
         return websocket_events(request).await;
+    }
+    if let Some(key) = tail(&path, "/counter/") {
+        return counter(key).await;
     }
     if let Some(key) = tail(&path, "/kv/") {
         return key_value(request, key.to_owned()).await;
@@ -189,6 +194,25 @@ async fn key_value(request: Request, key: String) -> Reply {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET, PUT or DELETE");
     };
     result.unwrap_or_else(|error| text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:?}")))
+}
+
+async fn counter(key: &str) -> Reply {
+    let result = async {
+        let store = Store::open_default().await?;
+        let current = store.get(key).await?;
+        let count = current
+            .and_then(|value| String::from_utf8(value).ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        store.set(key, count.to_string()).await?;
+        Ok::<_, spin_sdk::key_value::Error>(count)
+    }
+    .await;
+    match result {
+        Ok(count) => text(StatusCode::OK, count.to_string()),
+        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:?}")),
+    }
 }
 
 async fn variable(name: &str) -> Reply {
