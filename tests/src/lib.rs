@@ -25,6 +25,9 @@ pub const SIGNING_SECRET: &str = "e2e-first-value-signing-secret-0123456789";
 /// The token that guards the components' tick routes.
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 
+/// Set this environment variable to see the hosts' stderr (request log, errors) as the tests run.
+pub const ECHO_HOST_LOG: &str = "RCS_E2E_HOST_LOG";
+
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -51,15 +54,39 @@ pub fn build() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let script = repo_root().join("scripts/build-components.sh");
-        let status = Command::new("bash")
+        let mut command = Command::new("bash");
+        command
             .arg(&script)
             .current_dir(repo_root())
-            .env("CARGO_TARGET_DIR", target_dir())
-            .status()
-            .expect("run scripts/build-components.sh");
+            .env("CARGO_TARGET_DIR", target_dir());
+        // Cargo gives the test process the variables of the package under test; build scripts that
+        // watch them (ring's watches CARGO_MANIFEST_DIR) would otherwise rebuild on every run.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if is_package_variable(&name) {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let status = command.status().expect("run scripts/build-components.sh");
         assert!(status.success(), "building the components failed");
         target_dir().join("release/rcs-edge")
     })
+}
+
+/// Whether `name` is one of the variables Cargo sets for the package whose tests are running.
+fn is_package_variable(name: &str) -> bool {
+    name == "OUT_DIR"
+        || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_")
+        || [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+        ]
+        .contains(&name)
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -323,8 +350,12 @@ impl Host {
             }
         });
         let log = self.log.clone();
+        let echo_log = std::env::var_os(ECHO_HOST_LOG).is_some();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if echo_log {
+                    eprintln!("host: {line}");
+                }
                 log.push(line);
             }
         });

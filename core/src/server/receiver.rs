@@ -88,7 +88,7 @@ struct DeliverySession {
     /// Where sending starts when the user binds (a pull request's `a=file-range`, or what was
     /// acknowledged before a disconnect).
     resume_from: u64,
-    window: Option<WindowedSender>,
+    /// The MSRP connection the session is bound to; its chunks in flight are a [`WindowRecord`].
     connection: Option<String>,
     /// When a sweep may remove the record, in Unix seconds (pushed forward at every write).
     expires: u64,
@@ -97,6 +97,44 @@ struct DeliverySession {
 /// Writes a delivery, pushing its expiry forward.
 fn save(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) {
     common::save_session(tx, key, delivery, |d| &mut d.expires);
+}
+
+/// The chunks in flight on one bound connection (`msrp/<session-id>/window/<connection>`).
+///
+/// Requests for one session can run at once on the edge: the last answers of a connection the user
+/// has just lost may still be in flight while the new connection binds. Every write made on behalf
+/// of a connection therefore goes to that connection's own record, and only a bind (or the end of
+/// the delivery) writes the session, so a late request of the old connection cannot undo the move.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct WindowRecord {
+    window: WindowedSender,
+    /// When a sweep may remove the record, in Unix seconds (pushed forward at every write).
+    expires: u64,
+}
+
+/// The key of the window a connection bound to the session at `session_key` keeps.
+fn window_key(session_key: &str, connection: &str) -> String {
+    format!("{session_key}/window/{connection}")
+}
+
+/// The window of `connection`'s binding to the session at `session_key`, if it has one.
+fn load_window(
+    tx: &mut Tx<'_>,
+    session_key: &str,
+    connection: &str,
+) -> Result<Option<WindowedSender>, Miss> {
+    Ok(tx
+        .record::<WindowRecord>(&window_key(session_key, connection))?
+        .and_then(Result::ok)
+        .map(|record| record.window))
+}
+
+/// Writes `connection`'s window, pushing its expiry forward.
+fn save_window(tx: &mut Tx<'_>, session_key: &str, connection: &str, window: WindowedSender) {
+    let mut record = WindowRecord { window, expires: 0 };
+    common::save_session(tx, &window_key(session_key, connection), &mut record, |r| {
+        &mut r.expires
+    });
 }
 
 /// A pull offer waiting for the user's download request (`offer/<aor>/<digest>`).
@@ -163,17 +201,12 @@ impl Logic for ReceiverLogic {
                 connection,
                 message,
             } => self.on_msrp(tx, connection, message),
+            // A delivery is left as it is when its connection closes: writing the session here
+            // could undo a bind the user's new connection is making at this very moment. The next
+            // bind resumes from what the closed connection's window acknowledged, and the
+            // delivery's timer pauses a session nobody binds again.
             Input::Closed { connection } => {
-                common::connection_closed(tx, connection, |tx, session| {
-                    let key = keys::msrp_session(session);
-                    if let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)?
-                        && delivery.connection.as_deref() == Some(connection.as_str())
-                    {
-                        pause(&mut delivery);
-                        save(tx, &key, &mut delivery);
-                    }
-                    Ok(())
-                })
+                common::connection_closed(tx, connection, |_, _| Ok(()))
             }
             Input::Timer { key } => self.on_timer(tx, key),
             Input::PeerResponse { .. } => Ok(()),
@@ -181,15 +214,19 @@ impl Logic for ReceiverLogic {
     }
 }
 
-/// Forgets the connection and its chunks in flight; the next bind resumes from what was acknowledged.
-fn pause(delivery: &mut DeliverySession) {
-    if let Some(window) = delivery.window.take() {
-        delivery.resume_from = window.acknowledged();
+/// Forgets the bound connection and its chunks in flight; the next bind resumes from what its
+/// window acknowledged.
+fn pause(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) -> Result<(), Miss> {
+    if let Some(connection) = delivery.connection.take() {
+        if let Some(window) = load_window(tx, key, &connection)? {
+            delivery.resume_from = window.acknowledged();
+        }
+        tx.delete(&window_key(key, &connection));
     }
-    delivery.connection = None;
     if delivery.phase == Phase::Sending {
         delivery.phase = Phase::Connecting;
     }
+    Ok(())
 }
 
 impl ReceiverLogic {
@@ -300,7 +337,6 @@ impl ReceiverLogic {
             dialog: None,
             message_id: ids.msrp_id(),
             resume_from: 0,
-            window: None,
             connection: None,
             expires: 0,
         };
@@ -571,8 +607,10 @@ impl ReceiverLogic {
         };
         delivery.dialog = Some(dialog);
         delivery.remote_path = request.remote_path;
+        if let Some(previous) = delivery.connection.take() {
+            tx.delete(&window_key(&key, &previous));
+        }
         delivery.resume_from = request.resume_from;
-        delivery.window = None;
         delivery.phase = Phase::Connecting;
         save(tx, &key, &mut delivery);
         common::send_sip(
@@ -618,6 +656,8 @@ impl ReceiverLogic {
                     return Ok(());
                 };
                 let key = keys::msrp_session(session_id);
+                // The session and the connection's window, read in one round.
+                tx.prefetch([key.as_str(), window_key(&key, connection).as_str()])?;
                 if let Some(Ok(delivery)) = tx.record::<DeliverySession>(&key)? {
                     self.on_chunk_response(tx, connection, &key, delivery, &response)?;
                 }
@@ -684,7 +724,6 @@ impl ReceiverLogic {
         if !matches!(delivery.phase, Phase::Connecting | Phase::Sending) {
             return Ok(());
         }
-        pause(delivery);
         let manifest_key = delivery.digest.storage_key();
         let Some(manifest) = tx
             .get(&manifest_key)?
@@ -692,27 +731,26 @@ impl ReceiverLogic {
         else {
             return Ok(());
         };
+        // Takes over from the connection bound before, if any: from what it acknowledged.
+        pause(tx, key, delivery)?;
         delivery.connection = Some(connection.to_owned());
         delivery.phase = Phase::Sending;
-        delivery.window = Some(WindowedSender::new(
+        let mut window = WindowedSender::new(
             &delivery.message_id,
             manifest.size,
             u64::from(self.config.msrp_chunk_size),
             self.config.window,
             delivery.resume_from.min(manifest.size),
-        ));
+        );
         let role = ConnectionRole::Msrp {
             session: session_id.to_owned(),
         };
         let expires = tx.now.unix_secs().saturating_add(common::SESSION_IDLE_SECS);
         common::remember_connection(tx, connection, role, expires);
-        self.pump(tx, key, delivery, &manifest)?;
+        save(tx, key, delivery);
+        self.pump(tx, key, delivery, connection, &mut window, &manifest)?;
         // One timer per delivery: when it fires, it looks at the window and sets the next one.
-        if let Some(at) = delivery
-            .window
-            .as_ref()
-            .and_then(WindowedSender::next_deadline)
-        {
+        if let Some(at) = window.next_deadline() {
             tx.emit(Output::Timer {
                 at,
                 key: key.to_owned(),
@@ -732,7 +770,7 @@ impl ReceiverLogic {
         if delivery.connection.as_deref() != Some(connection) {
             return Ok(()); // An answer from a connection the session has left.
         }
-        let Some(window) = delivery.window.as_mut() else {
+        let Some(mut window) = load_window(tx, key, connection)? else {
             return Ok(());
         };
         match window.on_response(&response.transaction_id, response.code) {
@@ -744,10 +782,12 @@ impl ReceiverLogic {
                 else {
                     return Ok(());
                 };
-                self.pump(tx, key, &mut delivery, &manifest)
+                self.pump(tx, key, &delivery, connection, &mut window, &manifest)
             }
             Ok(SenderEvent::Finished) => {
+                tx.delete(&window_key(key, connection));
                 delivery.phase = Phase::Sent;
+                delivery.resume_from = window.acknowledged();
                 save(tx, key, &mut delivery);
                 Ok(())
             }
@@ -761,18 +801,17 @@ impl ReceiverLogic {
         }
     }
 
-    /// Sends as many chunks as the window allows, read from the store (claim 11: the file is read by
-    /// its storage path and sent over the MSRP channel).
+    /// Sends as many chunks as `connection`'s window allows, read from the store (claim 11: the file
+    /// is read by its storage path and sent over the MSRP channel), and writes the window.
     fn pump(
         &self,
         tx: &mut Tx<'_>,
         key: &str,
-        delivery: &mut DeliverySession,
+        delivery: &DeliverySession,
+        connection: &str,
+        window: &mut WindowedSender,
         manifest: &Manifest,
     ) -> Result<(), Miss> {
-        let Some(window) = delivery.window.as_mut() else {
-            return Ok(());
-        };
         let mut ids = tx.ids();
         let mut plans = Vec::new();
         while let Some(plan) = window.next_chunk(&mut ids, tx.now) {
@@ -794,10 +833,7 @@ impl ReceiverLogic {
         )
         .and_then(|chunker| chunker.with_header("Success-Report", "yes"));
         let Ok(chunker) = chunker else { return Ok(()) };
-        let to = match &delivery.connection {
-            Some(connection) => Destination::Connection(connection.clone()),
-            None => return Ok(()),
-        };
+        let to = Destination::Connection(connection.to_owned());
         for plan in plans {
             let mut body = BytesMut::new();
             let mut single = None;
@@ -828,7 +864,7 @@ impl ReceiverLogic {
                 });
             }
         }
-        save(tx, key, delivery);
+        save_window(tx, key, connection, window.clone());
         Ok(())
     }
 
@@ -838,11 +874,14 @@ impl ReceiverLogic {
         let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(key)? else {
             return Ok(());
         };
-        let Some(window) = delivery.window.as_mut() else {
+        let Some(connection) = delivery.connection.clone() else {
+            return Ok(());
+        };
+        let Some(mut window) = load_window(tx, key, &connection)? else {
             return Ok(());
         };
         if let Some(SenderEvent::Aborted { .. }) = window.on_timeout(tx.now) {
-            pause(&mut delivery);
+            pause(tx, key, &mut delivery)?;
             save(tx, key, &mut delivery);
         } else if let Some(at) = window.next_deadline() {
             tx.emit(Output::Timer {
@@ -857,6 +896,9 @@ impl ReceiverLogic {
     /// file has taken the key.
     fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &DeliverySession) -> Result<(), Miss> {
         tx.delete(key);
+        if let Some(connection) = &delivery.connection {
+            tx.delete(&window_key(key, connection));
+        }
         if delivery.mode == Delivery::Pull {
             let offer_key = offer_key(&delivery.recipient, &delivery.digest);
             let session = key.trim_start_matches("msrp/");
