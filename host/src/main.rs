@@ -5,13 +5,15 @@
 //! ```text
 //! rcs-edge up [--from spin.toml] [--listen 127.0.0.1:3000] [--publish-listen 127.0.0.1:5561]
 //!             [--runtime-config-file runtime-config.toml] [--state-dir DIR]
-//!             [--grip-sig-key KEY] [--env NAME=VALUE ...] [--quiet]
+//!             [--grip-sig-key KEY] [--env NAME=VALUE ...]
+//!             [--compile-cache DIR | --no-compile-cache] [--quiet]
 //! ```
 //! Prints `Publish endpoint http://<publish-listen>/publish/` and then `Serving http://<listen>` on
 //! stdout once both listeners accept connections (port 0 picks a free port; the lines say which), and
 //! one line per request (method, path, status, milliseconds) on stderr unless `--quiet`. Requests
 //! between components (service chaining) are logged as `chained <method> <url> request <n>B` and
-//! `chained <method> <url> <status> answer <n>B`, the bytes their bodies carried.
+//! `chained <method> <url> <status> answer <n>B`, the bytes their bodies carried. Compiled components
+//! are cached (the `compile_cache` module), so only the first start after a build compiles them.
 //!
 //! # What of Spin it supports
 //! - Manifest v2: `[variables]` (`default`, `required`; `SPIN_VARIABLE_<NAME>` overrides; a required
@@ -46,6 +48,7 @@
 //! start. Nothing in request handling depends on the gateway: behind a real Pushpin the components
 //! receive the same `POST`s as ordinary HTTP requests.
 
+mod compile_cache;
 mod gateway;
 mod kv;
 mod manifest;
@@ -106,6 +109,13 @@ struct UpArgs {
     /// An environment variable for every component.
     #[arg(long = "env", short = 'e', value_name = "NAME=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+    /// Where compiled components are cached (default: `$XDG_CACHE_HOME/rcs-edge`, else
+    /// `~/.cache/rcs-edge`).
+    #[arg(long, conflicts_with = "no_compile_cache")]
+    compile_cache: Option<PathBuf>,
+    /// Compile every component at start, caching nothing.
+    #[arg(long)]
+    no_compile_cache: bool,
     /// Do not log requests.
     #[arg(long, short)]
     quiet: bool,
@@ -137,7 +147,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .or_else(|| manifest.variables.get("grip_sig_key").cloned())
         .context("no Grip-Sig key: pass --grip-sig-key or define the variable grip_sig_key")?;
     let stores = Stores::open(&state_dir, args.runtime_config_file.as_deref()).await?;
-    let runtime = Runtime::new(manifest, stores, args.env)?;
+    let compile_cache = if args.no_compile_cache {
+        None
+    } else {
+        args.compile_cache.or_else(compile_cache::default_dir)
+    };
+    let runtime = Runtime::new(manifest, stores, args.env, compile_cache.as_deref())?;
     let gateway = Gateway::new(runtime.clone(), grip_sig_key.into_bytes());
 
     let publish = TcpListener::bind(args.publish_listen)

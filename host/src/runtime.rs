@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -28,7 +29,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use tokio::sync::oneshot;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -37,6 +38,7 @@ use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::{self, RequestOptions, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::compile_cache;
 use crate::kv::Stores;
 use crate::manifest::{ComponentConfig, Manifest};
 use crate::outbound::default_port;
@@ -179,12 +181,13 @@ impl WasiHttpView for State {
 }
 
 impl Runtime {
-    /// Compiles and links every component of `manifest`. `extra_env` is given to every component as
-    /// environment variables (after the manifest's own).
+    /// Compiles (or loads from `compile_cache`) and links every component of `manifest`.
+    /// `extra_env` is given to every component as environment variables (after the manifest's own).
     pub fn new(
         manifest: Manifest,
         stores: Stores,
         extra_env: Vec<(String, String)>,
+        compile_cache: Option<&Path>,
     ) -> anyhow::Result<Arc<Self>> {
         for (id, component) in &manifest.components {
             for label in &component.key_value_stores {
@@ -205,12 +208,13 @@ impl Runtime {
         let router = Router::new(manifest.routes)?;
         let mut components = HashMap::with_capacity(manifest.components.len());
         for (id, config) in manifest.components {
-            let component = Component::from_file(&engine, &config.source).with_context(|| {
-                format!(
-                    "compiling component {id:?} from {}",
-                    config.source.display()
-                )
-            })?;
+            let component = compile_cache::load(&engine, &config.source, compile_cache)
+                .with_context(|| {
+                    format!(
+                        "compiling component {id:?} from {}",
+                        config.source.display()
+                    )
+                })?;
             let instance = linker
                 .instantiate_pre(&component)
                 .with_context(|| format!("linking component {id:?}"))?;

@@ -366,20 +366,20 @@ async fn malformed_sip_msrp_and_xml_get_400_and_the_connection_stays() -> Result
 
     // MSRP: a SEND whose To-Path is not a URI gets an MSRP 400 on the same socket.
     let mut msrp = raw_socket(&base, "/sender/msrp", "msrp").await?;
-    let bad = "MSRP t1 SEND\r\nTo-Path: not-a-uri\r\nFrom-Path: msrp://mallory.invalid/s;ws\r\nMessage-ID: m1\r\nByte-Range: 1-3/3\r\nContent-Type: text/plain\r\n\r\nabc\r\n-------t1$\r\n";
+    let bad = "MSRP tx01 SEND\r\nTo-Path: not-a-uri\r\nFrom-Path: msrp://mallory.invalid/s;ws\r\nMessage-ID: msg01\r\nByte-Range: 1-3/3\r\nContent-Type: text/plain\r\n\r\nabc\r\n-------tx01$\r\n";
     msrp.send(Message::binary(bad.as_bytes().to_vec())).await?;
     let answer = next_text(&mut msrp).await?;
     ensure!(
-        answer.starts_with("MSRP t1 400"),
+        answer.starts_with("MSRP tx01 400"),
         "malformed MSRP answered {answer:?}"
     );
     // An unknown session is refused (481), again on the same socket.
-    let unknown = "MSRP t2 SEND\r\nTo-Path: msrp://sender-as.localhost/nosuchsession;ws\r\nFrom-Path: msrp://mallory.invalid/s;ws\r\nMessage-ID: m2\r\nByte-Range: 1-3/3\r\nContent-Type: text/plain\r\n\r\nabc\r\n-------t2$\r\n";
+    let unknown = "MSRP tx02 SEND\r\nTo-Path: msrp://sender-as.localhost/nosuchsession;ws\r\nFrom-Path: msrp://mallory.invalid/s;ws\r\nMessage-ID: msg02\r\nByte-Range: 1-3/3\r\nContent-Type: text/plain\r\n\r\nabc\r\n-------tx02$\r\n";
     msrp.send(Message::binary(unknown.as_bytes().to_vec()))
         .await?;
     let answer = next_text(&mut msrp).await?;
     ensure!(
-        answer.starts_with("MSRP t2 481"),
+        answer.starts_with("MSRP tx02 481"),
         "unknown MSRP session answered {answer:?}"
     );
     Ok(())
