@@ -118,8 +118,10 @@ async fn post(
         url: url.to_owned(),
         reason,
     };
+    // The length is stated: Pushpin's publish endpoint refuses a chunked body (411).
     let request = http::Request::post(url)
         .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, body.len())
         .body(FullBody::new(body))
         .map_err(|e| failed(e.to_string()))?;
     let response = spin_sdk::http::send(request)
