@@ -24,6 +24,10 @@
 //!   subscribed to an item's channel. Each socket's outgoing queue is bounded in bytes
 //!   ([`QUEUE_BYTES`]): a publish that does not fit closes that socket with code 1008 and reason
 //!   "outgoing queue full", so one stuck client neither grows memory nor holds up anyone else.
+//! - With `--gateway-echo PREFIX`, sockets opened on paths under `PREFIX` reach no component: the
+//!   gateway itself answers `OPEN` (choosing the client's first subprotocol) and echoes every message
+//!   through the same batching and queues. This measures what the gateway costs alone, the floor
+//!   beneath the echo component's (the benchmark prints both).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -84,6 +88,8 @@ const BACKEND_ERROR_CODE: u16 = 1011;
 pub struct Gateway {
     runtime: Arc<Runtime>,
     key: Vec<u8>,
+    /// Paths under this prefix are echoed by the gateway itself.
+    echo_prefix: Option<String>,
     channels: Mutex<HashMap<String, HashMap<u64, Arc<Outlet>>>>,
     next_serial: AtomicU64,
 }
@@ -173,6 +179,8 @@ impl GripMode {
 struct Exchange {
     runtime: Arc<Runtime>,
     key: Vec<u8>,
+    /// Answered by the gateway's own echo instead of a component.
+    echo: bool,
     uri: Uri,
     connection_id: String,
     headers: HeaderMap,
@@ -188,6 +196,9 @@ struct Reply {
 impl Exchange {
     /// Sends `events` and reads the reply; `Err` carries the status and a reason.
     async fn send(&self, events: &[WsEvent]) -> Result<Reply, (StatusCode, String)> {
+        if self.echo {
+            return Ok(self.echo(events));
+        }
         let mut body = Vec::new();
         grip::encode_events(events, &mut body);
         let mut request = Request::new(
@@ -239,6 +250,31 @@ impl Exchange {
     }
 }
 
+impl Exchange {
+    /// The gateway's own echo: what a trivial component would answer, without one.
+    fn echo(&self, events: &[WsEvent]) -> Reply {
+        let mut headers = HeaderMap::new();
+        if let Some(first) = self
+            .headers
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|offered| offered.to_str().ok())
+            .and_then(|offered| offered.split(',').next())
+            .and_then(|first| HeaderValue::from_str(first.trim()).ok())
+        {
+            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, first);
+        }
+        let events = events
+            .iter()
+            .filter_map(|event| match event {
+                WsEvent::Ping(data) => Some(WsEvent::Pong(data.clone())),
+                WsEvent::Pong(_) | WsEvent::Disconnect => None,
+                other => Some(other.clone()),
+            })
+            .collect();
+        Reply { headers, events }
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -275,11 +311,13 @@ const HANDSHAKE_ONLY: [HeaderName; 9] = [
 ];
 
 impl Gateway {
-    /// A gateway that signs `Grip-Sig` with `key`.
-    pub fn new(runtime: Arc<Runtime>, key: Vec<u8>) -> Arc<Self> {
+    /// A gateway that signs `Grip-Sig` with `key`, and echoes sockets opened under `echo_prefix`
+    /// itself.
+    pub fn new(runtime: Arc<Runtime>, key: Vec<u8>, echo_prefix: Option<String>) -> Arc<Self> {
         Arc::new(Self {
             runtime,
             key,
+            echo_prefix,
             channels: Mutex::new(HashMap::new()),
             next_serial: AtomicU64::new(0),
         })
@@ -310,7 +348,11 @@ impl Gateway {
                 );
             }
         };
-        if self.runtime.route(uri.path()).is_none() {
+        let echo = self
+            .echo_prefix
+            .as_deref()
+            .is_some_and(|prefix| uri.path().starts_with(prefix));
+        if !echo && self.runtime.route(uri.path()).is_none() {
             return text_response(
                 StatusCode::NOT_FOUND,
                 format!("no route for {}\n", uri.path()),
@@ -347,6 +389,7 @@ impl Gateway {
         let exchange = Exchange {
             runtime: Arc::clone(&self.runtime),
             key: self.key.clone(),
+            echo,
             uri,
             connection_id: format!("{:032x}", rand::random::<u128>()),
             headers: forwarded,

@@ -6,7 +6,7 @@
 //! rcs-edge up [--from spin.toml] [--listen 127.0.0.1:3000] [--publish-listen 127.0.0.1:5561]
 //!             [--runtime-config-file runtime-config.toml] [--state-dir DIR]
 //!             [--grip-sig-key KEY] [--env NAME=VALUE ...]
-//!             [--compile-cache DIR | --no-compile-cache] [--quiet]
+//!             [--compile-cache DIR | --no-compile-cache] [--gateway-echo PREFIX] [--quiet]
 //! ```
 //! Prints `Publish endpoint http://<publish-listen>/publish/` and then `Serving http://<listen>` on
 //! stdout once both listeners accept connections (port 0 picks a free port; the lines say which), and
@@ -116,6 +116,10 @@ struct UpArgs {
     /// Compile every component at start, caching nothing.
     #[arg(long)]
     no_compile_cache: bool,
+    /// Sockets opened on paths under this prefix are echoed by the gateway itself, with no
+    /// component: a benchmark's floor.
+    #[arg(long, value_name = "PREFIX")]
+    gateway_echo: Option<String>,
     /// Do not log requests.
     #[arg(long, short)]
     quiet: bool,
@@ -153,7 +157,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.compile_cache.or_else(compile_cache::default_dir)
     };
     let runtime = Runtime::new(manifest, stores, args.env, compile_cache.as_deref())?;
-    let gateway = Gateway::new(runtime.clone(), grip_sig_key.into_bytes());
+    let gateway = Gateway::new(
+        runtime.clone(),
+        grip_sig_key.into_bytes(),
+        args.gateway_echo,
+    );
 
     let publish = TcpListener::bind(args.publish_listen)
         .await

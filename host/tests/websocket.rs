@@ -253,3 +253,33 @@ async fn a_client_that_stops_reading_is_closed_and_others_carry_on() {
         Some((CloseCode::from(1008), "outgoing queue full".to_owned()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_alone_echoes_under_its_echo_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(
+        &write_app(dir.path()),
+        &dir.path().join("state"),
+        &["--gateway-echo", "/gateway-echo/"],
+        &[],
+    );
+    let (mut socket, protocol) = connect(host.addr, "/gateway-echo/floor", "msrp, sip").await;
+    assert_eq!(protocol.as_deref(), Some("msrp"), "the first offered");
+    let payload = Bytes::from(vec![7u8; 64 * 1024]);
+    for _ in 0..16 {
+        socket.send(Message::Binary(payload.clone())).await.unwrap();
+    }
+    socket.send(Message::text("last")).await.unwrap();
+    for _ in 0..16 {
+        assert_eq!(
+            next_message(&mut socket).await,
+            Message::Binary(payload.clone())
+        );
+    }
+    assert_eq!(next_message(&mut socket).await, Message::text("last"));
+    socket.close(None).await.unwrap();
+
+    // Other paths still need a route.
+    let reply = request(host.addr, "GET", "/elsewhere", &[], "").await;
+    assert_eq!(reply.status, 404);
+}

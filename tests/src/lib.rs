@@ -28,6 +28,9 @@ pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 /// Set this environment variable to see the hosts' stderr (request log, errors) as the tests run.
 pub const ECHO_HOST_LOG: &str = "RCS_E2E_HOST_LOG";
 
+/// Where a host started [`HostOptions::with_echo`] echoes WebSocket messages with no component.
+pub const GATEWAY_ECHO: &str = "/gateway-echo/";
+
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -202,7 +205,8 @@ pub struct HostOptions {
     pub publish_url: Option<String>,
     /// The HTTP port, when something else must know it before the host starts.
     pub port: Option<u16>,
-    /// Also serve the echo component at `/echo/...` (the benchmark's platform floor).
+    /// Also serve the echo component at `/echo/...`, and the gateway's own echo at
+    /// `/gateway-echo/...` (the benchmark's two floors).
     pub with_echo: bool,
 }
 
@@ -299,6 +303,9 @@ impl Host {
             .arg(self.state.path())
             .arg("--grip-sig-key")
             .arg(GRIP_KEY);
+        if self.options.with_echo {
+            command.arg("--gateway-echo").arg(GATEWAY_ECHO);
+        }
         if let Store::Redis(url) = &self.options.store {
             let config = self.state.path().join("runtime-config.toml");
             std::fs::write(
