@@ -101,7 +101,7 @@ fn prune(folder: &Path, keep: usize) {
             entries.push((written, path));
         }
     }
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     for (_, stale) in entries.into_iter().skip(keep) {
         let _ = std::fs::remove_file(stale);
     }
