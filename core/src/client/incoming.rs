@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::outgoing::{ack_for_failure, proto};
+use super::outgoing::proto;
 use super::{ClientError, IncomingFile, OfferKind, Refusal, TransferEvent, TransferId, UserAgent};
 use crate::ft_http::FileInfoDocument;
 use crate::msrp::{self, ByteRange, Frame, MsrpError, MsrpUri, Reassembly, Request, StatusHeader};
@@ -350,7 +350,7 @@ impl Incoming {
             return true;
         }
         if status >= 300 {
-            if let Ok(ack) = ack_for_failure(ua, &invite, response) {
+            if let Ok(ack) = crate::sip::ack_for_failure(&invite, response, &mut ua.ids) {
                 ua.transmit_sip(&ack);
             }
             ua.emit_transfer(id, TransferEvent::Failed(Refusal::of(response)));
@@ -376,21 +376,7 @@ impl Incoming {
                 true
             }
             Err(why) => {
-                if let Ok(mut dialog) = Dialog::uac(&invite, response) {
-                    if let Ok(ack) = dialog.ack(&mut ua.ids) {
-                        ua.transmit_sip(&ack);
-                    }
-                    if let Ok(bye) = dialog.request(Method::Bye, &mut ua.ids) {
-                        ua.transmit_sip(&bye);
-                    }
-                }
-                ua.emit_transfer(
-                    id,
-                    TransferEvent::Failed(Refusal {
-                        status: 488,
-                        reason: why,
-                    }),
-                );
+                ua.refuse_answer(id, &invite, response, why);
                 false
             }
         }

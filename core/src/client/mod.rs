@@ -996,4 +996,30 @@ impl UserAgent {
     fn emit_transfer(&mut self, id: TransferId, event: TransferEvent) {
         self.emit(Event::Transfer { id, event });
     }
+
+    /// A 2xx answer to our INVITE that cannot be used (`why`): the session it set up on the server
+    /// is acknowledged and ended at once (ACK, then BYE), and the transfer fails with 488.
+    fn refuse_answer(
+        &mut self,
+        id: TransferId,
+        invite: &SipMessage,
+        response: &SipMessage,
+        why: String,
+    ) {
+        if let Ok(mut dialog) = crate::sip::Dialog::uac(invite, response) {
+            if let Ok(ack) = dialog.ack(&mut self.ids) {
+                self.transmit_sip(&ack);
+            }
+            if let Ok(bye) = dialog.request(Method::Bye, &mut self.ids) {
+                self.transmit_sip(&bye);
+            }
+        }
+        self.emit_transfer(
+            id,
+            TransferEvent::Failed(Refusal {
+                status: 488,
+                reason: why,
+            }),
+        );
+    }
 }

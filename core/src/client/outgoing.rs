@@ -152,7 +152,7 @@ impl Outgoing {
             return true;
         }
         if status >= 300 {
-            if let Ok(ack) = ack_for_failure(ua, &self.invite, response) {
+            if let Ok(ack) = crate::sip::ack_for_failure(&self.invite, response, &mut ua.ids) {
                 ua.transmit_sip(&ack);
             }
             ua.emit_transfer(id, TransferEvent::Failed(Refusal::of(response)));
@@ -167,22 +167,7 @@ impl Outgoing {
             }
             Err(why) => {
                 // The session exists on the server: end it, then report why.
-                if let Ok(dialog) = Dialog::uac(&self.invite, response) {
-                    if let Ok(ack) = dialog.ack(&mut ua.ids) {
-                        ua.transmit_sip(&ack);
-                    }
-                    let mut dialog = dialog;
-                    if let Ok(bye) = dialog.request(Method::Bye, &mut ua.ids) {
-                        ua.transmit_sip(&bye);
-                    }
-                }
-                ua.emit_transfer(
-                    id,
-                    TransferEvent::Failed(Refusal {
-                        status: 488,
-                        reason: why,
-                    }),
-                );
+                ua.refuse_answer(id, &self.invite, response, why);
                 false
             }
         }
@@ -401,36 +386,4 @@ pub(super) fn proto(secure: bool) -> &'static str {
     } else {
         sdp::PROTO_TCP
     }
-}
-
-/// The ACK for a final answer of 300 or more to an INVITE we sent (RFC 3261 section 17.1.1.3): in
-/// the INVITE's transaction (same branch, Call-ID, From, CSeq number), with the answer's To.
-pub(super) fn ack_for_failure(
-    ua: &mut UserAgent,
-    invite: &SipMessage,
-    answer: &SipMessage,
-) -> Result<SipMessage, ClientError> {
-    let request_uri =
-        invite
-            .request_uri()
-            .cloned()
-            .ok_or(crate::sip::SipError::UnexpectedMessage {
-                expected: "an INVITE",
-            })?;
-    let via = invite.via();
-    let mut builder = RequestBuilder::new(
-        Method::Ack,
-        request_uri,
-        invite.from().clone(),
-        answer.to().clone(),
-    )
-    .transport(via.transport().clone())
-    .local_host(&via.host().to_string())
-    .call_id(invite.call_id())
-    .cseq(invite.cseq().seq)
-    .with_contact(false);
-    if let Some(branch) = via.branch() {
-        builder = builder.branch(branch);
-    }
-    Ok(builder.build(&mut ua.ids)?)
 }

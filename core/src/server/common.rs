@@ -878,38 +878,3 @@ pub fn peer_request_is_sealed(request: &SipMessage, keys: &[SigningKey]) -> bool
     keys.iter()
         .any(|key| key.verifies(text.as_bytes(), seal.trim()))
 }
-
-/// The ACK for a final answer of 300 or more to an INVITE this server sent (RFC 3261 section
-/// 17.1.1.3): in the INVITE's transaction (same branch, Call-ID, From, CSeq number, Route), with the
-/// answer's To.
-pub fn ack_for_failure(
-    tx: &mut Tx<'_>,
-    invite: &SipMessage,
-    answer: &SipMessage,
-) -> Result<SipMessage, sip::SipError> {
-    let request_uri = invite
-        .request_uri()
-        .cloned()
-        .ok_or(sip::SipError::UnexpectedMessage {
-            expected: "an INVITE",
-        })?;
-    let via = invite.via();
-    let mut builder = RequestBuilder::new(
-        Method::Ack,
-        request_uri,
-        invite.from().clone(),
-        answer.to().clone(),
-    )
-    .transport(via.transport().clone())
-    .local_host(&via.host().to_string())
-    .call_id(invite.call_id())
-    .cseq(invite.cseq().seq)
-    .with_contact(false);
-    if let Some(branch) = via.branch() {
-        builder = builder.branch(branch);
-    }
-    for route in invite.routes() {
-        builder = builder.route(route.clone());
-    }
-    builder.build(&mut tx.ids())
-}

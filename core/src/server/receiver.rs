@@ -464,7 +464,7 @@ impl ReceiverLogic {
         if status >= 300 {
             // Declined, busy or gone (RFC 3261 section 17.1.1.3: the final answer is ACKed in its
             // transaction). The file stays in the store for the HTTP link.
-            if let Ok(ack) = common::ack_for_failure(tx, &invite, response) {
+            if let Ok(ack) = sip::ack_for_failure(&invite, response, &mut tx.ids()) {
                 common::send_sip(tx, to, &ack);
             }
             tx.delete(&key);

@@ -403,6 +403,40 @@ pub fn cancel_for(invite: &SipMessage) -> Result<SipMessage, SipError> {
     SipMessage::new_request(Method::Cancel, uri.clone(), headers, Bytes::new())
 }
 
+/// The ACK for a final answer of 300 or more to an INVITE we sent (RFC 3261 section 17.1.1.3): in
+/// the INVITE's transaction (same branch, Call-ID, From, CSeq number, Route), with the answer's To.
+pub fn ack_for_failure(
+    invite: &SipMessage,
+    answer: &SipMessage,
+    ids: &mut TokenSource,
+) -> Result<SipMessage, SipError> {
+    let request_uri = invite
+        .request_uri()
+        .cloned()
+        .ok_or(SipError::UnexpectedMessage {
+            expected: "an INVITE",
+        })?;
+    let via = invite.via();
+    let mut builder = RequestBuilder::new(
+        Method::Ack,
+        request_uri,
+        invite.from().clone(),
+        answer.to().clone(),
+    )
+    .transport(via.transport().clone())
+    .local_host(&via.host().to_string())
+    .call_id(invite.call_id())
+    .cseq(invite.cseq().seq)
+    .with_contact(false);
+    if let Some(branch) = via.branch() {
+        builder = builder.branch(branch);
+    }
+    for route in invite.routes() {
+        builder = builder.route(route.clone());
+    }
+    builder.build(ids)
+}
+
 /// Whether `cancel` cancels `invite` (RFC 3261 sections 9.2 and 17.2.3): with an RFC 3261 branch, the
 /// top Vias' branch and sent-by match; with an older one, Request-URI, top Via, From tag, To tag,
 /// Call-ID and CSeq number all match. Call-ID and CSeq number must match in both cases.

@@ -37,7 +37,8 @@ mod message;
 mod uri;
 
 pub use builder::{
-    RequestBuilder, cancel_for, is_cancel_of, random_invalid_host, reason_phrase, response,
+    RequestBuilder, ack_for_failure, cancel_for, is_cancel_of, random_invalid_host, reason_phrase,
+    response,
 };
 pub use dialog::{Dialog, DialogEvent, DialogRole, DialogState};
 pub use header::{CSeq, MAX_CSEQ, Method, NameAddr, Transport, Via};
