@@ -42,6 +42,7 @@ fn config(host: &str) -> ServerConfig {
         url_lifetime_secs: 3600,
         msrp_chunk_size: 64 * 1024,
         window: 8,
+        max_reply_bytes: rcs_core::grip::REPLY_LIMIT,
         max_registration_secs: 3600,
         default_delivery: Delivery::Push,
     }
@@ -223,7 +224,7 @@ async fn serve() -> (String, Arc<Mutex<World>>) {
                     } else {
                         Input::Msrp {
                             connection: id.clone(),
-                            message: bytes,
+                            messages: vec![bytes],
                         }
                     };
                     let mut world = world.lock().unwrap();

@@ -21,6 +21,10 @@ use crate::time::Timestamp;
 /// The media type of a body of events.
 pub const CONTENT_TYPE: &str = "application/websocket-events";
 
+/// The largest reply body a gateway takes from the backend for one request, in bytes: Pushpin (and
+/// so Fanout) fails the connection beyond 1,000,000 bytes.
+pub const REPLY_LIMIT: usize = 1_000_000;
+
 /// The prefix of a message for the client when the GRIP extension is on.
 pub const MESSAGE_PREFIX: &str = "m:";
 

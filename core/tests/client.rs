@@ -92,14 +92,11 @@ impl Agent {
         if batch.is_empty() {
             return;
         }
-        let inputs = batch
-            .drain(..)
-            .map(|message| Input::Msrp {
-                connection: self.msrp.clone(),
-                message,
-            })
-            .collect();
-        net.request(self.server, inputs);
+        let input = Input::Msrp {
+            connection: self.msrp.clone(),
+            messages: std::mem::take(batch),
+        };
+        net.request(self.server, vec![input]);
     }
 
     fn apply(&mut self, event: &Event, net: &mut Net) {

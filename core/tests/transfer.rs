@@ -10,7 +10,7 @@ use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::ft_http::{self, FileInfoDocument};
 use rcs_core::http_files::AnswerBody;
 use rcs_core::http_files::upload::{self, Action, Route, UploadHead};
-use rcs_core::server::{Input, common};
+use rcs_core::server::{Input, MSRP_HEADER_ROOM, common};
 use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use rcs_core::store::{KeyValue, Manifest, StoreOp, apply};
 
@@ -85,6 +85,46 @@ fn push_delivers_ten_mib_byte_identical_with_a_constant_server_hop() {
     // Session records are gone; the file and its manifest stay for the fallback link.
     assert_eq!(net.store.keys_with_prefix("msrp/").count(), 0);
     assert_eq!(manifest(&mut net, &data).size, TEN_MIB as u64);
+}
+
+#[test]
+fn a_batch_of_acknowledgements_gets_one_refill_of_the_window() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(1 << 20, 11);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    net.window_writes = 0;
+    let receiver = FileReceiver {
+        batch: 4,
+        ..FileReceiver::default()
+    };
+    let received = receiver.accept_push(&mut net, &mut bob);
+    assert!(received.data == data[..], "byte-identical");
+    // 16 chunks acknowledged four at a time: the bind writes the window, then each batch but the
+    // last (which finishes the delivery and deletes it) writes it once.
+    let chunks = data.len() / (64 * 1024);
+    assert_eq!(net.window_writes, 1 + chunks / receiver.batch - 1);
+}
+
+#[test]
+fn no_reply_carries_more_than_a_gateway_takes() {
+    let chunk_room = 64 * 1024 + MSRP_HEADER_ROOM;
+    let mut receiver = harness::config("receiver-as.example.com");
+    receiver.window = 16;
+    receiver.max_reply_bytes = 3 * chunk_room;
+    let mut net = Net::new(harness::config("sender-as.example.com"), receiver);
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let data = file_bytes(2 << 20, 12);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    net.largest_burst = 0;
+    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
+    assert!(received.data == data[..], "byte-identical");
+    assert!(
+        net.largest_burst <= 3 * chunk_room,
+        "one request sent {} bytes to one connection",
+        net.largest_burst
+    );
+    assert!(net.largest_burst > 2 * chunk_room, "the reply is filled");
 }
 
 #[test]

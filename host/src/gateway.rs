@@ -62,8 +62,9 @@ const BATCH_EVENTS: usize = 1024;
 /// Most bytes of messages queued for one client.
 pub const QUEUE_BYTES: usize = 8 << 20;
 
-/// Largest reply body the gateway reads from a component.
-const REPLY_BYTES: usize = 4 << 20;
+/// Largest reply body the gateway reads from a component: Pushpin's limit, so that what runs here
+/// runs behind Pushpin.
+const REPLY_BYTES: usize = grip::REPLY_LIMIT;
 
 /// Largest publish request body (Pushpin's default).
 const PUBLISH_BYTES: usize = 1_000_000;

@@ -112,9 +112,12 @@ async fn scenarios(host: &Host) -> Result<()> {
         exchanges.iter().all(|&bytes| bytes < 2048),
         "peer exchanges over 2 KiB: {traffic:?}"
     );
+    // Numbers are written in decimal (the size twice, Content-Length, the URL's expiry, CSeq), so
+    // a file 100 000 times larger adds about ten bytes, and the answers differ by a few digits;
+    // anything carried in proportion to the file would add megabytes.
     let spread = exchanges.iter().max().unwrap_or(&0) - exchanges.iter().min().unwrap_or(&0);
     ensure!(
-        spread <= 16,
+        spread <= 32,
         "peer exchanges grow with the file: {traffic:?}"
     );
 

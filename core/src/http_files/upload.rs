@@ -1031,6 +1031,7 @@ mod tests {
             url_lifetime_secs: 3600,
             msrp_chunk_size: 1024,
             window: 4,
+            max_reply_bytes: crate::grip::REPLY_LIMIT,
             max_registration_secs: 3600,
             default_delivery: Delivery::Push,
         }

@@ -32,6 +32,10 @@ pub enum Delivery {
     Pull,
 }
 
+/// Room for an MSRP chunk's start line, headers and end line (and its event's framing), in bytes:
+/// what a chunk takes in a reply beyond its body.
+pub const MSRP_HEADER_ROOM: usize = 1024;
+
 /// What both application servers are configured with (Spin variables at the edge).
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -53,6 +57,10 @@ pub struct ServerConfig {
     pub msrp_chunk_size: u32,
     /// MSRP chunks the receiver AS keeps in flight.
     pub window: usize,
+    /// The most bytes of MSRP chunks the receiver AS sends in answer to one request: a gateway caps
+    /// the size of a reply ([`crate::grip::REPLY_LIMIT`]). Free window slots beyond it are filled
+    /// by the next request.
+    pub max_reply_bytes: usize,
     /// The longest registration granted, in seconds.
     pub max_registration_secs: u32,
     /// How files reach users who did not say (`ft-delivery` Contact parameter).
@@ -64,8 +72,13 @@ pub struct ServerConfig {
 pub enum Input {
     /// One WebSocket message from a user's SIP connection (subprotocol `sip`).
     Sip { connection: String, message: Bytes },
-    /// One WebSocket message from a user's MSRP connection (subprotocol `msrp`).
-    Msrp { connection: String, message: Bytes },
+    /// WebSocket messages from a user's MSRP connection (subprotocol `msrp`), in order: one, or
+    /// all that reached the server together (a gateway request carries several). Taking them
+    /// together lets a server answer a run of acknowledgements with one refill of its window.
+    Msrp {
+        connection: String,
+        messages: Vec<Bytes>,
+    },
     /// A user's connection closed or was lost.
     Closed { connection: String },
     /// A SIP request from the other application server (over HTTP, `message/sip`). The server
@@ -121,6 +134,14 @@ pub enum ConfigError {
     /// MSRP chunks or the store's chunks would be empty, or the window is zero.
     #[error("chunk sizes and the window must be positive")]
     ZeroSize,
+    /// One MSRP chunk would not fit in a reply.
+    #[error(
+        "an MSRP chunk of {chunk_size} bytes does not fit in a reply of {max_reply_bytes} bytes"
+    )]
+    ReplyTooSmall {
+        chunk_size: u32,
+        max_reply_bytes: usize,
+    },
     /// Stored chunks would not fit in one key-value entry.
     #[error("a stored chunk of {chunk_size} bytes exceeds the store's value limit")]
     ChunkTooLarge { chunk_size: u32 },
@@ -147,6 +168,12 @@ impl ServerConfig {
         }
         if self.msrp_chunk_size == 0 || self.layout.chunk_size == 0 || self.window == 0 {
             return Err(ConfigError::ZeroSize);
+        }
+        if self.msrp_chunk_size as usize + MSRP_HEADER_ROOM > self.max_reply_bytes {
+            return Err(ConfigError::ReplyTooSmall {
+                chunk_size: self.msrp_chunk_size,
+                max_reply_bytes: self.max_reply_bytes,
+            });
         }
         if self.layout.chunk_size as usize > crate::store::VALUE_LIMIT {
             return Err(ConfigError::ChunkTooLarge {
@@ -178,6 +205,7 @@ mod tests {
             url_lifetime_secs: 60,
             msrp_chunk_size: 1024,
             window: 4,
+            max_reply_bytes: crate::grip::REPLY_LIMIT,
             max_registration_secs: 600,
             default_delivery: Delivery::Push,
         }
@@ -194,8 +222,15 @@ mod tests {
     #[test]
     fn unusable_configurations_are_refused() {
         type Spoil = fn(&mut ServerConfig);
-        let cases: [(Spoil, ConfigError); 5] = [
+        let cases: [(Spoil, ConfigError); 6] = [
             (|c| c.signing_keys.clear(), ConfigError::NoSigningKey),
+            (
+                |c| c.max_reply_bytes = 1500,
+                ConfigError::ReplyTooSmall {
+                    chunk_size: 1024,
+                    max_reply_bytes: 1500,
+                },
+            ),
             (|c| c.window = 0, ConfigError::ZeroSize),
             (|c| c.msrp_chunk_size = 0, ConfigError::ZeroSize),
             (

@@ -199,8 +199,8 @@ impl Logic for ReceiverLogic {
             } => common::on_sip(self, tx, connection, message),
             Input::Msrp {
                 connection,
-                message,
-            } => self.on_msrp(tx, connection, message),
+                messages,
+            } => self.on_msrp(tx, connection, messages),
             // A delivery is left as it is when its connection closes: writing the session here
             // could undo a bind the user's new connection is making at this very moment. The next
             // bind resumes from what the closed connection's window acknowledged, and the
@@ -642,31 +642,48 @@ impl ReceiverLogic {
         Ok(())
     }
 
-    fn on_msrp(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
-        let frame = match msrp::parse_message(bytes, &msrp::Limits::default()) {
-            Ok(frame) => frame,
-            Err(error) => {
-                common::reply_unparsable_msrp(tx, connection, bytes, &error);
-                return Ok(());
-            }
-        };
-        let request = match frame {
-            Frame::Response(response) => {
-                let Some(session_id) = common::addressed_session(&response.headers) else {
-                    return Ok(());
-                };
-                let key = keys::msrp_session(session_id);
-                // The session and the connection's window, read in one round.
-                tx.prefetch([key.as_str(), window_key(&key, connection).as_str()])?;
-                if let Some(Ok(delivery)) = tx.record::<DeliverySession>(&key)? {
-                    self.on_chunk_response(tx, connection, &key, delivery, &response)?;
+    /// The messages of the user's MSRP connection, in order. Consecutive responses for the same
+    /// delivery are taken together: the window takes them all, then one refill sends what they
+    /// freed, reading its chunks in one round.
+    fn on_msrp(&self, tx: &mut Tx<'_>, connection: &str, messages: &[Bytes]) -> Result<(), Miss> {
+        let mut answers: Vec<MsrpResponse> = Vec::new();
+        for bytes in messages {
+            let frame = match msrp::parse_message(bytes, &msrp::Limits::default()) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    self.on_chunk_responses(tx, connection, &mut answers)?;
+                    common::reply_unparsable_msrp(tx, connection, bytes, &error);
+                    continue;
                 }
-                return Ok(());
+            };
+            match frame {
+                Frame::Response(response) => {
+                    let same_session = answers.first().is_none_or(|first| {
+                        common::addressed_session(&first.headers)
+                            == common::addressed_session(&response.headers)
+                    });
+                    if !same_session {
+                        self.on_chunk_responses(tx, connection, &mut answers)?;
+                    }
+                    answers.push(response);
+                }
+                Frame::Request(request) => {
+                    self.on_chunk_responses(tx, connection, &mut answers)?;
+                    self.on_msrp_request(tx, connection, &request)?;
+                }
             }
-            Frame::Request(request) => request,
-        };
+        }
+        self.on_chunk_responses(tx, connection, &mut answers)
+    }
+
+    fn on_msrp_request(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        request: &msrp::Request,
+    ) -> Result<(), Miss> {
         let Some((session_id, mut delivery)) =
-            common::session_of_request::<DeliverySession>(tx, connection, &request)?
+            common::session_of_request::<DeliverySession>(tx, connection, request)?
         else {
             return Ok(());
         };
@@ -674,14 +691,14 @@ impl ReceiverLogic {
         let local = delivery.local_uri.clone();
         match request.method {
             msrp::Method::Send if request.body.is_none() => {
-                common::msrp_reply(tx, connection, &request, &local, 200, None);
+                common::msrp_reply(tx, connection, request, &local, 200, None);
                 self.bind(tx, connection, &key, &session_id, &mut delivery)
             }
             msrp::Method::Send => {
                 common::msrp_reply(
                     tx,
                     connection,
-                    &request,
+                    request,
                     &local,
                     403,
                     Some("this session only sends"),
@@ -706,7 +723,7 @@ impl ReceiverLogic {
                 Ok(())
             }
             _ => {
-                common::msrp_reply(tx, connection, &request, &local, 501, None);
+                common::msrp_reply(tx, connection, request, &local, 501, None);
                 Ok(())
             }
         }
@@ -759,50 +776,69 @@ impl ReceiverLogic {
         Ok(())
     }
 
-    fn on_chunk_response(
+    /// Responses to chunks of one delivery, taken (and cleared) together.
+    fn on_chunk_responses(
         &self,
         tx: &mut Tx<'_>,
         connection: &str,
-        key: &str,
-        mut delivery: DeliverySession,
-        response: &MsrpResponse,
+        responses: &mut Vec<MsrpResponse>,
     ) -> Result<(), Miss> {
-        if delivery.connection.as_deref() != Some(connection) {
-            return Ok(()); // An answer from a connection the session has left.
-        }
-        let Some(mut window) = load_window(tx, key, connection)? else {
+        let Some(session_id) = responses
+            .first()
+            .and_then(|first| common::addressed_session(&first.headers))
+        else {
+            responses.clear();
             return Ok(());
         };
-        match window.on_response(&response.transaction_id, response.code) {
-            Ok(SenderEvent::Acknowledged { .. }) => {
-                let manifest_key = delivery.digest.storage_key();
-                let Some(manifest) = tx
-                    .get(&manifest_key)?
-                    .and_then(|value| Manifest::decode(&manifest_key, &value).ok())
-                else {
-                    return Ok(());
-                };
-                self.pump(tx, key, &delivery, connection, &mut window, &manifest)
-            }
-            Ok(SenderEvent::Finished) => {
-                tx.delete(&window_key(key, connection));
-                delivery.phase = Phase::Sent;
-                delivery.resume_from = window.acknowledged();
-                save(tx, key, &mut delivery);
-                Ok(())
-            }
-            Ok(SenderEvent::Aborted { .. }) => {
-                // The user refused the file (413 or another error): the session ends.
-                self.finish(tx, key, &delivery)?;
-                self.hang_up(tx, &mut delivery);
-                Ok(())
-            }
-            Ok(_) | Err(_) => Ok(()),
+        let key = keys::msrp_session(session_id);
+        // The session and the connection's window, read in one round.
+        tx.prefetch([key.as_str(), window_key(&key, connection).as_str()])?;
+        let answered = std::mem::take(responses);
+        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
+            return Ok(());
+        };
+        if delivery.connection.as_deref() != Some(connection) {
+            return Ok(()); // Answers from a connection the session has left.
         }
+        let Some(mut window) = load_window(tx, &key, connection)? else {
+            return Ok(());
+        };
+        let mut slots_freed = false;
+        for response in &answered {
+            match window.on_response(&response.transaction_id, response.code) {
+                Ok(SenderEvent::Acknowledged { .. }) => slots_freed = true,
+                Ok(SenderEvent::Finished) => {
+                    tx.delete(&window_key(&key, connection));
+                    delivery.phase = Phase::Sent;
+                    delivery.resume_from = window.acknowledged();
+                    save(tx, &key, &mut delivery);
+                    return Ok(());
+                }
+                Ok(SenderEvent::Aborted { .. }) => {
+                    // The user refused the file (413 or another error): the session ends.
+                    self.finish(tx, &key, &delivery)?;
+                    self.hang_up(tx, &mut delivery);
+                    return Ok(());
+                }
+                Ok(SenderEvent::Ignored) | Err(_) => {}
+            }
+        }
+        if !slots_freed {
+            return Ok(());
+        }
+        let manifest_key = delivery.digest.storage_key();
+        let Some(manifest) = tx
+            .get(&manifest_key)?
+            .and_then(|value| Manifest::decode(&manifest_key, &value).ok())
+        else {
+            return Ok(());
+        };
+        self.pump(tx, &key, &delivery, connection, &mut window, &manifest)
     }
 
-    /// Sends as many chunks as `connection`'s window allows, read from the store (claim 11: the file
-    /// is read by its storage path and sent over the MSRP channel), and writes the window.
+    /// Sends as many chunks as `connection`'s window allows and one reply carries, read from the
+    /// store (claim 11: the file is read by its storage path and sent over the MSRP channel), and
+    /// writes the window.
     fn pump(
         &self,
         tx: &mut Tx<'_>,
@@ -814,8 +850,14 @@ impl ReceiverLogic {
     ) -> Result<(), Miss> {
         let mut ids = tx.ids();
         let mut plans = Vec::new();
-        while let Some(plan) = window.next_chunk(&mut ids, tx.now) {
+        // What one reply can carry: at least one chunk, and no more than the gateway takes.
+        let chunk_room = self.config.msrp_chunk_size as usize + super::MSRP_HEADER_ROOM;
+        let mut room = self.config.max_reply_bytes;
+        while room >= chunk_room
+            && let Some(plan) = window.next_chunk(&mut ids, tx.now)
+        {
             plans.push(plan);
+            room -= chunk_room;
         }
         // Ask for every chunk of the window at once, so a request reads the store in one round.
         let reads: Vec<_> = plans

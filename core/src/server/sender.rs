@@ -143,8 +143,10 @@ impl Logic for SenderLogic {
             } => common::on_sip(self, tx, connection, message),
             Input::Msrp {
                 connection,
-                message,
-            } => self.on_msrp(tx, connection, message),
+                messages,
+            } => messages
+                .iter()
+                .try_for_each(|message| self.on_msrp(tx, connection, message)),
             Input::Closed { connection } => {
                 common::connection_closed(tx, connection, |tx, session| {
                     let key = keys::msrp_session(session);

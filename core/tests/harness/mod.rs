@@ -50,6 +50,7 @@ pub fn config(host: &str) -> ServerConfig {
         url_lifetime_secs: 3600,
         msrp_chunk_size: 64 * 1024,
         window: 8,
+        max_reply_bytes: rcs_core::grip::REPLY_LIMIT,
         max_registration_secs: 3600,
         default_delivery: Delivery::Push,
     }
@@ -73,6 +74,11 @@ pub struct Net {
     pub requests: usize,
     /// The largest value the store was asked to hold.
     pub largest_value: usize,
+    /// Writes of a delivery's window record (`msrp/<session>/window/<connection>`).
+    pub window_writes: usize,
+    /// The most bytes one request sent to one connection (what a gateway reply would carry).
+    pub largest_burst: usize,
+    burst: BTreeMap<String, usize>,
 }
 
 impl Default for Net {
@@ -98,6 +104,9 @@ impl Net {
             peer_messages: Vec::new(),
             timers: Vec::new(),
             requests: 0,
+            window_writes: 0,
+            largest_burst: 0,
+            burst: BTreeMap::new(),
             largest_value: 0,
         }
     }
@@ -113,6 +122,7 @@ impl Net {
     pub fn request(&mut self, server: Server, inputs: Vec<Input>) -> Vec<Bytes> {
         self.now = self.now.plus_millis(1);
         self.requests += 1;
+        self.burst.clear();
         match server {
             Server::Sender => {
                 let logic = SenderLogic::new(self.sender.clone()).expect("valid configuration");
@@ -154,8 +164,9 @@ impl Net {
                     engine.store_value(&key, value);
                 }
                 Output::Store(op) => {
-                    if let StoreOp::Set { value, .. } = &op {
+                    if let StoreOp::Set { key, value } = &op {
                         self.largest_value = self.largest_value.max(value.len());
+                        self.window_writes += usize::from(key.contains("/window/"));
                     }
                     apply(&mut self.store, op).expect("memory store");
                 }
@@ -202,6 +213,9 @@ impl Net {
                 .unwrap_or_default(),
         };
         for connection in connections {
+            let burst = self.burst.entry(connection.clone()).or_default();
+            *burst += message.len();
+            self.largest_burst = self.largest_burst.max(*burst);
             self.inboxes
                 .entry(connection)
                 .or_default()
@@ -318,16 +332,13 @@ impl User {
         );
     }
 
+    /// The frames reach the server together, as a gateway request carries them.
     pub fn send_msrp(&self, net: &mut Net, frames: Vec<Bytes>) {
-        let connection = self.msrp.clone();
-        let inputs = frames
-            .into_iter()
-            .map(|message| Input::Msrp {
-                connection: connection.clone(),
-                message,
-            })
-            .collect();
-        net.request(self.server, inputs);
+        let input = Input::Msrp {
+            connection: self.msrp.clone(),
+            messages: frames,
+        };
+        net.request(self.server, vec![input]);
     }
 
     pub fn sip_inbox(&self, net: &mut Net) -> Vec<SipMessage> {

@@ -6,6 +6,7 @@
 //! variable once per request and hands the values over.
 
 use rcs_core::first_value::{SigningKey, Url};
+use rcs_core::grip;
 use rcs_core::server::{ConfigError as CoreConfigError, Delivery, ServerConfig};
 use rcs_core::store::LayoutConfig;
 
@@ -156,6 +157,7 @@ impl EdgeConfig {
             msrp_chunk_size: small("msrp_chunk_size")?,
             window: usize::try_from(window)
                 .map_err(|_| invalid("window", &window.to_string(), "too large"))?,
+            max_reply_bytes: grip::REPLY_LIMIT,
             max_registration_secs: MAX_REGISTRATION_SECS,
             default_delivery,
         };

@@ -60,8 +60,19 @@ pub async fn handle_grip<R: Runtime>(
         Err(error) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
     };
     let mut opened = false;
+    // Consecutive MSRP messages go to the server as one input (see `Input::Msrp`).
+    let mut msrp_messages = Vec::new();
     for event in events {
         let input = match event {
+            // RFC 7118 and RFC 7977 allow either frame type for their messages.
+            WsEvent::Text(message) | WsEvent::Binary(message) if protocol == Protocol::Msrp => {
+                msrp_messages.push(message);
+                continue;
+            }
+            WsEvent::Text(message) | WsEvent::Binary(message) => Some(Input::Sip {
+                connection: connection.clone(),
+                message,
+            }),
             WsEvent::Open => {
                 opened = true;
                 run.events.push(WsEvent::Open);
@@ -73,17 +84,6 @@ pub async fn handle_grip<R: Runtime>(
                 );
                 None
             }
-            // RFC 7118 and RFC 7977 allow either frame type for their messages.
-            WsEvent::Text(message) | WsEvent::Binary(message) => Some(match protocol {
-                Protocol::Sip => Input::Sip {
-                    connection: connection.clone(),
-                    message,
-                },
-                Protocol::Msrp => Input::Msrp {
-                    connection: connection.clone(),
-                    message,
-                },
-            }),
             WsEvent::Ping(content) => {
                 run.events.push(WsEvent::Pong(content));
                 None
@@ -100,11 +100,18 @@ pub async fn handle_grip<R: Runtime>(
                 connection: connection.clone(),
             }),
         };
-        if let Some(input) = input
-            && let Err(error) = run.feed(input).await
-        {
-            return store_failure(rt, &error);
+        let messages = std::mem::take(&mut msrp_messages);
+        let inputs = msrp_input(&connection, messages).into_iter().chain(input);
+        for input in inputs {
+            if let Err(error) = run.feed(input).await {
+                return store_failure(rt, &error);
+            }
         }
+    }
+    if let Some(input) = msrp_input(&connection, msrp_messages)
+        && let Err(error) = run.feed(input).await
+    {
+        return store_failure(rt, &error);
     }
     run.flush().await;
     let mut body = Vec::new();
@@ -276,4 +283,12 @@ fn events_response(body: Vec<u8>) -> Response<Bytes> {
 fn store_failure<R: Runtime>(rt: &R, error: &RuntimeError) -> Response<Bytes> {
     rt.log(&format!("request failed: {error}"));
     refuse(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
+}
+
+/// The input for a run of MSRP messages, if there are any.
+fn msrp_input(connection: &str, messages: Vec<Bytes>) -> Option<Input> {
+    (!messages.is_empty()).then(|| Input::Msrp {
+        connection: connection.to_owned(),
+        messages,
+    })
 }

@@ -1,7 +1,7 @@
 //! The edge benchmark: starts the local host on `spin.toml` (plus the echo component) and prints one
 //! table. All figures are measured in the same run on the same host:
 //!
-//! - two floors with the file transfer's message size (64 KiB, 8 in flight): WebSocket messages
+//! - two floors with the file transfer's message size (64 KiB, 16 in flight, as the delivery window): WebSocket messages
 //!   echoed by the gateway alone, with no component, and echoed by a trivial component behind the
 //!   gateway (the platform's own cost);
 //! - upload and delivery throughput of a 256 MiB file (push, pull, HTTP fallback);
@@ -24,7 +24,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const MIB: u64 = 1024 * 1024;
 const MESSAGE: usize = 64 * 1024;
-const IN_FLIGHT: usize = 8;
+/// Messages in flight: the default MSRP window (`window` in spin.toml).
+const IN_FLIGHT: usize = 16;
 
 struct Row {
     measure: String,
@@ -155,7 +156,7 @@ async fn main() -> Result<()> {
     )
     .await?;
     rows.push(row(
-        "floor: the gateway alone echoing, no component (64 KiB messages, 8 in flight)",
+        "floor: the gateway alone echoing, no component (64 KiB messages, 16 in flight)",
         format!("{gateway_floor:.1} MiB/s"),
     ));
     let component_floor =
