@@ -105,14 +105,22 @@ impl World {
                     apply(&mut self.store, op).unwrap();
                 }
                 Output::Send { to, message } => self.deliver(to, message),
-                Output::Subscribe { connection, aor } => {
+                Output::Subscribe {
+                    connection,
+                    side,
+                    aor,
+                } => {
                     self.subscriptions
-                        .entry(Destination::User(aor))
+                        .entry(Destination::User(side, aor))
                         .or_default()
                         .insert(connection);
                 }
-                Output::Unsubscribe { connection, aor } => {
-                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(aor)) {
+                Output::Unsubscribe {
+                    connection,
+                    side,
+                    aor,
+                } => {
+                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(side, aor)) {
                         set.remove(&connection);
                     }
                 }

@@ -16,6 +16,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::server::Side;
 use crate::time::Timestamp;
 
 /// The media type of a body of events.
@@ -275,9 +276,13 @@ pub fn message_of(event: &WsEvent) -> Option<Bytes> {
         .then(|| content.slice(MESSAGE_PREFIX.len()..))
 }
 
-/// The channel of a user's SIP connections.
-pub fn user_channel(aor: &str) -> String {
-    format!("user:{aor}")
+/// The channel of a user's SIP connection registered with one server: `user:<aor>` for the receiver
+/// AS (where a user is reached), `sender:<aor>` for the sender AS.
+pub fn user_channel(side: Side, aor: &str) -> String {
+    match side {
+        Side::Receiver => format!("user:{aor}"),
+        Side::Sender => format!("sender:{aor}"),
+    }
 }
 
 /// The channel of one connection, for messages to it from a request that is not its own.
@@ -487,7 +492,7 @@ mod tests {
     #[test]
     fn control_and_data_messages_carry_their_prefixes() {
         let subscribe = Control::Subscribe {
-            channel: user_channel("sip:alice@example.com"),
+            channel: user_channel(Side::Receiver, "sip:alice@example.com"),
         };
         let event = subscribe.event();
         assert_eq!(

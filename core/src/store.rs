@@ -39,9 +39,9 @@ pub mod keys {
         format!("up/{chunks}/{index}")
     }
 
-    /// The registration of a user (address of record, e.g. `sip:alice@example.com`).
-    pub fn registration(aor: &str) -> String {
-        format!("reg/{aor}")
+    /// A user's registration (address of record, e.g. `sip:alice@example.com`) with one server.
+    pub fn registration(side: crate::server::Side, aor: &str) -> String {
+        format!("reg/{}/{aor}", side.as_str())
     }
 
     /// The state of an MSRP session, by its session id.

@@ -226,11 +226,65 @@ fn chat_messages_arrive_in_order() {
         .collect();
     let expected: Vec<String> = (0..20).map(|i| format!("message {i}")).collect();
     assert_eq!(received, expected);
+    // Alice is registered to send only: a reply waits until she registers to receive.
+    assert_eq!(
+        bob.chat(&mut net, &alice.aor, "got them").status(),
+        Some(404)
+    );
+    let mut alice_in = second_connection(&alice, Server::Receiver, 9);
+    assert_eq!(alice_in.register(&mut net, None).status(), Some(200));
     let back = bob.chat(&mut net, &alice.aor, "got them");
     assert_eq!(back.status(), Some(202));
-    let at_alice = alice.answer_requests(&mut net);
+    assert!(
+        alice.answer_requests(&mut net).is_empty(),
+        "not on her sending connection"
+    );
+    let at_alice = alice_in.answer_requests(&mut net);
     assert_eq!(harness::text(&at_alice[0]), "got them");
     assert_eq!(at_alice[0].from().uri().to_string(), bob.aor);
+}
+
+/// The same user's connection to the other server.
+fn second_connection(user: &User, server: Server, seed: u8) -> User {
+    let mut other = User::new(&user.name, server, seed);
+    other.sip = format!("{}-in-sip-0", user.name);
+    other.msrp = format!("{}-in-msrp-0", user.name);
+    other
+}
+
+#[test]
+fn a_user_sends_and_receives_at_once_from_two_connections() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    // Bob sends too, and Alice receives too: each registers with the other server as well. The
+    // registrations are separate, so neither moves the other.
+    let mut bob_out = second_connection(&bob, Server::Sender, 7);
+    let mut alice_in = second_connection(&alice, Server::Receiver, 8);
+    assert_eq!(bob_out.register(&mut net, None).status(), Some(200));
+    assert_eq!(
+        alice_in.register(&mut net, Some("push")).status(),
+        Some(200)
+    );
+    let to_bob = file_bytes(200_000, 21);
+    let to_alice = file_bytes(300_000, 22);
+    let upload = FileSender::new(&to_bob).send(&mut net, &mut alice, &bob.aor);
+    assert_eq!(upload.report, Some(200));
+    let upload = FileSender::new(&to_alice).send(&mut net, &mut bob_out, &alice.aor);
+    assert_eq!(upload.report, Some(200));
+    let at_bob = FileReceiver::default().accept_push(&mut net, &mut bob);
+    let at_alice = FileReceiver::default().accept_push(&mut net, &mut alice_in);
+    assert!(at_bob.data == to_bob[..] && at_alice.data == to_alice[..]);
+    // A chat reaches the recipient once, on the connection it receives on.
+    assert_eq!(alice.chat(&mut net, &bob.aor, "hello").status(), Some(202));
+    assert!(bob_out.answer_requests(&mut net).is_empty());
+    let chats = bob.answer_requests(&mut net);
+    assert_eq!(chats.len(), 1);
+    assert_eq!(harness::text(&chats[0]), "hello");
+    assert_eq!(
+        net.store.keys_with_prefix("reg/").count(),
+        4,
+        "two registrations per user"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Miss, Tx};
-use super::{Delivery, Destination, Output, ServerConfig};
+use super::{Delivery, Destination, Output, ServerConfig, Side};
 use crate::first_value::{ContentDigest, SigningKey};
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
@@ -124,10 +124,10 @@ pub fn aor_of(uri: &SipUri) -> Option<String> {
     ))
 }
 
-/// The parsed registration of `aor`, if there is a readable one.
-pub fn registration(tx: &mut Tx<'_>, aor: &str) -> Result<Option<Registration>, Miss> {
+/// The parsed registration of `aor` with the `side` server, if there is a readable one.
+pub fn registration(tx: &mut Tx<'_>, side: Side, aor: &str) -> Result<Option<Registration>, Miss> {
     Ok(tx
-        .record::<Registration>(&keys::registration(aor))?
+        .record::<Registration>(&keys::registration(side, aor))?
         .and_then(Result::ok))
 }
 
@@ -240,6 +240,7 @@ pub fn reply_unparsable(tx: &mut Tx<'_>, connection: &str, message: &[u8], error
 /// otherwise answers 403 and returns `None`.
 pub fn authenticated_caller(
     tx: &mut Tx<'_>,
+    side: Side,
     connection: &str,
     request: &SipMessage,
 ) -> Result<Option<String>, Miss> {
@@ -247,7 +248,7 @@ pub fn authenticated_caller(
         reply(tx, connection, request, 400, Some("From has no user part"));
         return Ok(None);
     };
-    let registered = registration(tx, &aor)?;
+    let registered = registration(tx, side, &aor)?;
     if registered.as_ref().and_then(|r| r.connection.as_deref()) == Some(connection) {
         Ok(Some(aor))
     } else {
@@ -262,8 +263,9 @@ pub fn authenticated_caller(
     }
 }
 
-/// The registration of the request's recipient if the user can be reached now; otherwise answers 404
-/// (unknown user) or 480 (offline) and returns `None`.
+/// The registration of the request's recipient with the receiver AS (where users are reached) if
+/// the user can be reached now; otherwise answers 404 (unknown user) or 480 (offline) and returns
+/// `None`.
 pub fn reachable_recipient(
     tx: &mut Tx<'_>,
     connection: &str,
@@ -279,7 +281,7 @@ pub fn reachable_recipient(
         );
         return Ok(None);
     };
-    match registration(tx, &aor)? {
+    match registration(tx, Side::Receiver, &aor)? {
         None => {
             reply(tx, connection, request, 404, Some("unknown user"));
             Ok(None)
@@ -303,6 +305,7 @@ pub fn reachable_recipient(
 pub fn register(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
+    side: Side,
     connection: &str,
     request: &SipMessage,
 ) -> Result<(), Miss> {
@@ -336,8 +339,8 @@ pub fn register(
         );
         return Ok(());
     }
-    let key = keys::registration(&aor);
-    let existing = registration(tx, &aor)?;
+    let key = keys::registration(side, &aor);
+    let existing = registration(tx, side, &aor)?;
     let Some(contact) = request.contact().filter(|_| !request.contact_is_wildcard()) else {
         if request.contact_is_wildcard() {
             // Contact: * removes every binding (with Expires: 0, section 10.2.2).
@@ -348,11 +351,12 @@ pub fn register(
             }
             tx.emit(Output::Unsubscribe {
                 connection: connection.to_owned(),
+                side,
                 aor: aor.clone(),
             });
         }
         // Without a Contact a REGISTER asks for the current bindings.
-        let current = registration(tx, &aor)?.filter(|r| r.is_reachable(tx.now));
+        let current = registration(tx, side, &aor)?.filter(|r| r.is_reachable(tx.now));
         if let Some(mut response) = response_to(tx, request, 200, None, None) {
             if let Some(registered) = current {
                 let remaining = registered.expires.saturating_sub(tx.now.unix_secs());
@@ -383,6 +387,7 @@ pub fn register(
         tx.delete(&connection_key(connection));
         tx.emit(Output::Unsubscribe {
             connection: connection.to_owned(),
+            side,
             aor: aor.clone(),
         });
         if let Some(response) = response_to(tx, request, 200, None, None) {
@@ -423,6 +428,7 @@ pub fn register(
     {
         tx.emit(Output::Unsubscribe {
             connection: previous,
+            side,
             aor: aor.clone(),
         });
     }
@@ -435,6 +441,7 @@ pub fn register(
     );
     tx.emit(Output::Subscribe {
         connection: connection.to_owned(),
+        side,
         aor,
     });
     if let Some(mut response) = response_to(tx, request, 200, None, None) {
@@ -457,6 +464,7 @@ pub fn register(
 /// session that has already moved to another connection alone).
 pub fn connection_closed(
     tx: &mut Tx<'_>,
+    side: Side,
     connection: &str,
     on_msrp_closed: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), Miss>,
 ) -> Result<(), Miss> {
@@ -467,11 +475,11 @@ pub fn connection_closed(
     tx.delete(&key);
     match record.role {
         ConnectionRole::Sip { aor } => {
-            if let Some(mut registered) = registration(tx, &aor)?
+            if let Some(mut registered) = registration(tx, side, &aor)?
                 && registered.connection.as_deref() == Some(connection)
             {
                 registered.connection = None;
-                tx.set_record(&keys::registration(&aor), &registered);
+                tx.set_record(&keys::registration(side, &aor), &registered);
             }
             Ok(())
         }
@@ -484,10 +492,11 @@ pub fn connection_closed(
 pub fn relay_message(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
+    side: Side,
     connection: &str,
     request: &SipMessage,
 ) -> Result<(), Miss> {
-    let Some(_) = authenticated_caller(tx, connection, request)? else {
+    let Some(_) = authenticated_caller(tx, side, connection, request)? else {
         return Ok(());
     };
     let Some(recipient) = reachable_recipient(tx, connection, request)? else {
@@ -522,7 +531,11 @@ pub fn relay_message(
     .build(&mut ids);
     match relayed {
         Ok(relayed) => {
-            send_sip(tx, Destination::User(recipient.aor), &relayed);
+            send_sip(
+                tx,
+                Destination::User(Side::Receiver, recipient.aor),
+                &relayed,
+            );
             reply(tx, connection, request, 202, None);
         }
         Err(error) => reply(tx, connection, request, 400, Some(&error.to_string())),
@@ -660,6 +673,8 @@ pub fn reply_unparsable_msrp(
 pub trait UserAgentServer {
     /// The server's configuration.
     fn config(&self) -> &ServerConfig;
+    /// Which server this is.
+    fn side(&self) -> Side;
     /// An INVITE from a user.
     fn on_invite(&self, tx: &mut Tx<'_>, connection: &str, invite: &SipMessage)
     -> Result<(), Miss>;
@@ -679,7 +694,7 @@ pub trait UserAgentServer {
         connection: &str,
         message: &SipMessage,
     ) -> Result<(), Miss> {
-        relay_message(tx, self.config(), connection, message)
+        relay_message(tx, self.config(), self.side(), connection, message)
     }
 }
 
@@ -701,7 +716,7 @@ pub fn on_sip(
         return server.on_response(tx, connection, &message);
     }
     match message.method() {
-        Method::Register => register(tx, server.config(), connection, &message),
+        Method::Register => register(tx, server.config(), server.side(), connection, &message),
         Method::Invite => server.on_invite(tx, connection, &message),
         Method::Ack => Ok(()),
         Method::Bye => server.on_bye(tx, connection, &message),

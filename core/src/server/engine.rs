@@ -263,7 +263,7 @@ mod tests {
             let value = tx.get_once(&target)?.unwrap_or_default();
             tx.set(&format!("dst/{name}"), value.clone());
             tx.emit(Output::Send {
-                to: Destination::User(name.clone()),
+                to: Destination::User(crate::server::Side::Receiver, name.clone()),
                 message: value,
             });
             Ok(())
@@ -307,7 +307,7 @@ mod tests {
                 set("seen/a", b"1"),
                 set("dst/a", b"data"),
                 Output::Send {
-                    to: Destination::User("a".into()),
+                    to: Destination::User(crate::server::Side::Receiver, "a".into()),
                     message: Bytes::from_static(b"data")
                 },
             ]
@@ -341,7 +341,7 @@ mod tests {
                 set("seen/b", b"1"),
                 set("dst/b", b"1"),
                 Output::Send {
-                    to: Destination::User("b".into()),
+                    to: Destination::User(crate::server::Side::Receiver, "b".into()),
                     message: Bytes::from_static(b"1")
                 },
             ]

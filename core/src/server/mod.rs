@@ -36,6 +36,27 @@ pub enum Delivery {
 /// what a chunk takes in a reply beyond its body.
 pub const MSRP_HEADER_ROOM: usize = 1024;
 
+/// Which of the two application servers: a user registers with each one separately, the sender AS
+/// for what the user sends, the receiver AS for what the user receives. The two registrations are
+/// independent records, so a user's two connections never overwrite each other's binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Side {
+    /// The sender AS: a user's outgoing files and chats.
+    Sender,
+    /// The receiver AS: a user's incoming files and chats.
+    Receiver,
+}
+
+impl Side {
+    /// `sender` or `receiver`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sender => "sender",
+            Self::Receiver => "receiver",
+        }
+    }
+}
+
 /// What both application servers are configured with (Spin variables at the edge).
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -96,8 +117,8 @@ pub enum Destination {
     /// A connection by its gateway id: the one whose message is being handled, or another one (the
     /// gateway gives every connection a channel of its own for that).
     Connection(String),
-    /// Every SIP connection registered for this address of record.
-    User(String),
+    /// The SIP connection this address of record is registered on with that server.
+    User(Side, String),
 }
 
 /// Something for the caller to do, in the order given.
@@ -105,11 +126,19 @@ pub enum Destination {
 pub enum Output {
     /// Send one WebSocket message (a whole SIP message or MSRP chunk).
     Send { to: Destination, message: Bytes },
-    /// From now on, deliver what is sent to this user over this connection as well (a gateway
-    /// subscription to the channel `user:<aor>`).
-    Subscribe { connection: String, aor: String },
+    /// From now on, deliver what is sent to this user's registration with this server over this
+    /// connection (a gateway subscription to the user's channel, [`crate::grip::user_channel`]).
+    Subscribe {
+        connection: String,
+        side: Side,
+        aor: String,
+    },
     /// Stop delivering what is sent to this user over this connection.
-    Unsubscribe { connection: String, aor: String },
+    Unsubscribe {
+        connection: String,
+        side: Side,
+        aor: String,
+    },
     /// Send a SIP request to the other application server and feed its answer back as
     /// [`Input::PeerResponse`].
     PeerRequest { message: Bytes },

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
-use super::{ConfigError, Delivery, Destination, Input, Output, ServerConfig};
+use super::{ConfigError, Delivery, Destination, Input, Output, ServerConfig, Side};
 use crate::first_value::{self, ContentDigest};
 use crate::ft_http::{self, FileInfoDocument};
 use crate::ids::TokenSource;
@@ -166,6 +166,10 @@ impl common::UserAgentServer for ReceiverLogic {
         &self.config
     }
 
+    fn side(&self) -> Side {
+        Side::Receiver
+    }
+
     fn on_invite(
         &self,
         tx: &mut Tx<'_>,
@@ -206,7 +210,7 @@ impl Logic for ReceiverLogic {
             // bind resumes from what the closed connection's window acknowledged, and the
             // delivery's timer pauses a session nobody binds again.
             Input::Closed { connection } => {
-                common::connection_closed(tx, connection, |_, _| Ok(()))
+                common::connection_closed(tx, Side::Receiver, connection, |_, _| Ok(()))
             }
             Input::Timer { key } => self.on_timer(tx, key),
             Input::PeerResponse { .. } => Ok(()),
@@ -310,7 +314,7 @@ impl ReceiverLogic {
         let Some(sender_aor) = common::aor_of(request.from().uri()) else {
             return Ok(Err((400, "the sender has no user part".into())));
         };
-        let recipient = match common::registration(tx, &recipient_aor)? {
+        let recipient = match common::registration(tx, Side::Receiver, &recipient_aor)? {
             None => return Ok(Err((404, "unknown user".into()))),
             Some(registered) if !registered.is_reachable(tx.now) => {
                 return Ok(Err((480, "the recipient is offline".into())));
@@ -384,7 +388,11 @@ impl ReceiverLogic {
             tx.set_record(&offer_key(&recipient_aor, &manifest.digest), &offer);
         }
         save(tx, &keys::msrp_session(&session_id), &mut delivery);
-        common::send_sip(tx, Destination::User(recipient_aor), &outgoing);
+        common::send_sip(
+            tx,
+            Destination::User(Side::Receiver, recipient_aor),
+            &outgoing,
+        );
         Ok(Ok(()))
     }
 
@@ -442,7 +450,7 @@ impl ReceiverLogic {
             return Ok(());
         };
         // Only the recipient, on the connection it registered, answers for the recipient.
-        let registered = common::registration(tx, &delivery.recipient)?;
+        let registered = common::registration(tx, Side::Receiver, &delivery.recipient)?;
         if registered.and_then(|r| r.connection).as_deref() != Some(connection) || status < 200 {
             return Ok(());
         }
@@ -492,7 +500,11 @@ impl ReceiverLogic {
         let Some(remote_path) = remote_path else {
             // An answer without a usable MSRP path cannot carry the file: end the session.
             if let Ok(bye) = dialog.request(Method::Bye, &mut tx.ids()) {
-                common::send_sip(tx, Destination::User(delivery.recipient.clone()), &bye);
+                common::send_sip(
+                    tx,
+                    Destination::User(Side::Receiver, delivery.recipient.clone()),
+                    &bye,
+                );
             }
             tx.delete(&key);
             return Ok(());
@@ -522,7 +534,8 @@ impl ReceiverLogic {
             );
             return Ok(());
         }
-        let Some(caller) = common::authenticated_caller(tx, connection, invite)? else {
+        let Some(caller) = common::authenticated_caller(tx, Side::Receiver, connection, invite)?
+        else {
             return Ok(());
         };
         let request = match parse_download_request(invite) {
@@ -958,7 +971,11 @@ impl ReceiverLogic {
         if let Some(dialog) = delivery.dialog.as_mut()
             && let Ok(bye) = dialog.request(Method::Bye, &mut ids)
         {
-            common::send_sip(tx, Destination::User(delivery.recipient.clone()), &bye);
+            common::send_sip(
+                tx,
+                Destination::User(Side::Receiver, delivery.recipient.clone()),
+                &bye,
+            );
         }
     }
 }

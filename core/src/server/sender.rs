@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
-use super::{ConfigError, Destination, Input, Output, ServerConfig};
+use super::{ConfigError, Destination, Input, Output, ServerConfig, Side};
 use crate::first_value;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::http_files;
@@ -103,6 +103,10 @@ impl common::UserAgentServer for SenderLogic {
         &self.config
     }
 
+    fn side(&self) -> Side {
+        Side::Sender
+    }
+
     fn on_invite(
         &self,
         tx: &mut Tx<'_>,
@@ -129,7 +133,7 @@ impl common::UserAgentServer for SenderLogic {
         if message.has_content_type(ft_http::CONTENT_TYPE) {
             self.forward_file_info(tx, connection, message)
         } else {
-            common::relay_message(tx, &self.config, connection, message)
+            common::relay_message(tx, &self.config, Side::Sender, connection, message)
         }
     }
 }
@@ -148,7 +152,7 @@ impl Logic for SenderLogic {
                 .iter()
                 .try_for_each(|message| self.on_msrp(tx, connection, message)),
             Input::Closed { connection } => {
-                common::connection_closed(tx, connection, |tx, session| {
+                common::connection_closed(tx, Side::Sender, connection, |tx, session| {
                     let key = keys::msrp_session(session);
                     if let Some(Ok(mut upload)) = tx.record::<UploadSession>(&key)?
                         && upload.connection.as_deref() == Some(connection.as_str())
@@ -193,7 +197,8 @@ impl SenderLogic {
             );
             return Ok(());
         }
-        let Some(sender) = common::authenticated_caller(tx, connection, invite)? else {
+        let Some(sender) = common::authenticated_caller(tx, Side::Sender, connection, invite)?
+        else {
             return Ok(());
         };
         let Some(recipient) = common::reachable_recipient(tx, connection, invite)? else {
@@ -578,7 +583,8 @@ impl SenderLogic {
         connection: &str,
         message: &SipMessage,
     ) -> Result<(), Miss> {
-        let Some(sender) = common::authenticated_caller(tx, connection, message)? else {
+        let Some(sender) = common::authenticated_caller(tx, Side::Sender, connection, message)?
+        else {
             return Ok(());
         };
         let Some(recipient) = common::reachable_recipient(tx, connection, message)? else {
@@ -656,7 +662,11 @@ impl SenderLogic {
         if let Ok(mut bye) = session.dialog.request(Method::Bye, &mut ids) {
             let text = text.replace(['"', '\\', '\r', '\n'], " ");
             let _ = bye.push_header("Reason", &format!("SIP ;cause={cause} ;text=\"{text}\""));
-            common::send_sip(tx, Destination::User(session.sender.clone()), &bye);
+            common::send_sip(
+                tx,
+                Destination::User(Side::Sender, session.sender.clone()),
+                &bye,
+            );
         }
     }
 

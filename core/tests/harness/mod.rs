@@ -171,14 +171,22 @@ impl Net {
                     apply(&mut self.store, op).expect("memory store");
                 }
                 Output::Send { to, message } => self.deliver(to, message),
-                Output::Subscribe { connection, aor } => {
+                Output::Subscribe {
+                    connection,
+                    side,
+                    aor,
+                } => {
                     self.subscriptions
-                        .entry(Destination::User(aor))
+                        .entry(Destination::User(side, aor))
                         .or_default()
                         .insert(connection);
                 }
-                Output::Unsubscribe { connection, aor } => {
-                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(aor)) {
+                Output::Unsubscribe {
+                    connection,
+                    side,
+                    aor,
+                } => {
+                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(side, aor)) {
                         set.remove(&connection);
                     }
                 }

@@ -111,19 +111,27 @@ impl<'a, R: Runtime> Run<'a, R> {
                     Output::Store(StoreOp::Set { key, value }) => self.rt.set(&key, value).await?,
                     Output::Store(StoreOp::Delete { key }) => self.rt.delete(&key).await?,
                     Output::Send { to, message } => self.send(to, message),
-                    Output::Subscribe { connection, aor } => {
+                    Output::Subscribe {
+                        connection,
+                        side,
+                        aor,
+                    } => {
                         self.control(
                             &connection,
                             Control::Subscribe {
-                                channel: grip::user_channel(&aor),
+                                channel: grip::user_channel(side, &aor),
                             },
                         );
                     }
-                    Output::Unsubscribe { connection, aor } => {
+                    Output::Unsubscribe {
+                        connection,
+                        side,
+                        aor,
+                    } => {
                         self.control(
                             &connection,
                             Control::Unsubscribe {
-                                channel: grip::user_channel(&aor),
+                                channel: grip::user_channel(side, &aor),
                             },
                         );
                     }
@@ -162,7 +170,9 @@ impl<'a, R: Runtime> Run<'a, R> {
                     .publishes
                     .push((grip::connection_channel(&target), message)),
             },
-            Destination::User(aor) => self.publishes.push((grip::user_channel(&aor), message)),
+            Destination::User(side, aor) => self
+                .publishes
+                .push((grip::user_channel(side, &aor), message)),
         }
     }
 

@@ -456,7 +456,7 @@ fn a_register_over_open_and_text_is_answered_with_open_subscriptions_and_200() {
     assert_eq!(
         events[2],
         WsEvent::Text(Bytes::from_static(
-            br#"c:{"type":"subscribe","channel":"user:sip:alice@localhost"}"#
+            br#"c:{"type":"subscribe","channel":"sender:sip:alice@localhost"}"#
         ))
     );
     let WsEvent::Text(answer) = &events[3] else {
@@ -467,7 +467,11 @@ fn a_register_over_open_and_text_is_answered_with_open_subscriptions_and_200() {
         "{}",
         text(answer)
     );
-    assert!(net.store.borrow().contains_key("reg/sip:alice@localhost"));
+    assert!(
+        net.store
+            .borrow()
+            .contains_key("reg/sender/sip:alice@localhost")
+    );
     assert!(net.published.borrow().is_empty());
 }
 
