@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust, when it is missing: the wasm targets (named in
-# rust-toolchain.toml) and Debian's redis-server (the network shared store) and pushpin (a real GRIP
-# gateway). The tests start their own instances on 127.0.0.1; the system services are not used.
+# rust-toolchain.toml), the wasm-bindgen CLI of the wasm-bindgen crate's version (the browser
+# client), Debian's redis-server (the network shared store), pushpin (a real GRIP gateway) and
+# chromium (the browser tests, driven by npm playwright-core from tests/browser/). The tests start
+# their own instances on 127.0.0.1; the system services are not used.
 set -euo pipefail
 
 rustup target add wasm32-wasip2 wasm32-unknown-unknown >/dev/null
 
+# The CLI must match the crate exactly (web-client/Cargo.toml pins it).
+wasm_bindgen_version=0.2.130
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen_version" ]; then
+    cargo install --quiet wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pushpin >/dev/null || missing+=(pushpin)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
     as_root=()
     [ "$(id -u)" -eq 0 ] || as_root=(sudo)
     "${as_root[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error

@@ -9,7 +9,10 @@
 #   command-line client's library;
 # - the protocol core built for both WebAssembly targets it must run on (the edge, wasm32-wasip2; the
 #   browser, wasm32-unknown-unknown);
-# - a check that the fuzz targets (a crate outside the workspace) still compile against the core.
+# - a check that the fuzz targets (a crate outside the workspace) still compile against the core;
+# - the browser tests: the web client built for the browser (scripts/build-web.sh), the local host
+#   started on 127.0.0.1 by each test file, two users in headless Chromium (tests/browser/); their
+#   screenshots go to target/browser-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +23,6 @@ cargo test --workspace --doc --locked --release
 cargo build -p rcs-core --release --locked --target wasm32-wasip2
 cargo build -p rcs-core --release --locked --target wasm32-unknown-unknown
 cargo check --locked --manifest-path fuzz/Cargo.toml
+./scripts/build-components.sh
+./scripts/build-web.sh
+npm test --prefix tests/browser

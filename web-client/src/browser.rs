@@ -1,0 +1,958 @@
+//! The page side: the four WebSockets, timers, the clock and randomness, files as Blobs, and the
+//! JavaScript API ([`RcsClient`]).
+//!
+//! All state lives in one `Inner` behind `Rc<RefCell<_>>`. Every entry point (a command, a socket
+//! event, a timer, the end of a file read) borrows it, drives the agents, and collects the events
+//! for the page; the events are handed to the page's callback only after the borrow ends, so the
+//! callback may call back into the client.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+
+use bytes::Bytes;
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use rcs_core::client::{
+    Channel, Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Refusal, TransferEvent,
+    TransferId, UserAgent,
+};
+use rcs_core::ids::Entropy;
+use rcs_core::server::{Delivery, Side};
+use rcs_core::time::Timestamp;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{BinaryType, Blob, BlobPropertyBag, CloseEvent, File, MessageEvent, Url, WebSocket};
+
+use crate::digest::ReceivedDigest;
+use crate::progress::{Progress, ProgressMeter};
+
+/// Bytes queued on the MSRP socket above which the next chunk waits.
+const HIGH_WATER: u32 = 1 << 20;
+/// How long to wait before reopening a lost socket, in milliseconds.
+const RECONNECT_MS: i32 = 1000;
+/// How often a waiting chunk looks at `bufferedAmount` again, in milliseconds.
+const DRAIN_POLL_MS: i32 = 10;
+/// Bytes read at a time when hashing a file.
+const HASH_SLICE: u64 = 1 << 20;
+
+/// The browser client of one user. Events reach `on_event` as objects with a `type`:
+/// `connection`, `registered`, `registration-failed`, `chat`, `chat-sent`, `chat-failed`,
+/// `outgoing`, `offer`, `progress`, `sent`, `received`, `failed`, `ended`.
+#[wasm_bindgen]
+pub struct RcsClient {
+    inner: Rc<RefCell<Inner>>,
+}
+
+#[wasm_bindgen]
+impl RcsClient {
+    /// A client for `user` at the edge `server` (`http://host:port`), receiving by `delivery`
+    /// (`push` or `pull`). Nothing is opened until [`RcsClient::start`].
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        server: &str,
+        user: &str,
+        domain: &str,
+        delivery: &str,
+        on_event: Function,
+    ) -> Result<RcsClient, JsValue> {
+        let ws_base = websocket_base(server)?;
+        let delivery = match delivery {
+            "push" => Delivery::Push,
+            "pull" => Delivery::Pull,
+            other => {
+                return Err(error(&format!(
+                    "delivery must be push or pull, not {other:?}"
+                )));
+            }
+        };
+        let agent = |side| -> Result<Agent, JsValue> {
+            let config = Config::new(user, domain);
+            let ua = UserAgent::new(config, entropy()?).map_err(|e| error(&e.to_string()))?;
+            Ok(Agent {
+                side,
+                ua,
+                sip: None,
+                msrp: None,
+                timer: None,
+                queued: Vec::new(),
+            })
+        };
+        let inner = Rc::new_cyclic(|me| {
+            RefCell::new(Inner {
+                me: me.clone(),
+                ws_base,
+                delivery,
+                auto_accept: delivery == Delivery::Push,
+                closed: false,
+                agents: Vec::new(),
+                local_ids: BTreeMap::new(),
+                next_local: 1,
+                sending: BTreeMap::new(),
+                receiving: BTreeMap::new(),
+                events: Vec::new(),
+                on_event,
+            })
+        });
+        {
+            let mut state = inner.borrow_mut();
+            state.agents.push(agent(Side::Sender)?);
+            state.agents.push(agent(Side::Receiver)?);
+        }
+        Ok(Self { inner })
+    }
+
+    /// Opens the connections and registers with both servers.
+    pub fn start(&self) {
+        with(&self.inner, |inner| {
+            for side in [Side::Sender, Side::Receiver] {
+                inner.open(side, Channel::Sip);
+                inner.open(side, Channel::Msrp);
+            }
+        });
+    }
+
+    /// Sends a chat message; returns its id (as in `chat-sent` / `chat-failed`).
+    pub fn chat(&self, to: &str, text: &str) -> Result<f64, JsValue> {
+        with(&self.inner, |inner| {
+            let agent = inner.agent_mut(Side::Sender);
+            let id = agent
+                .ua
+                .chat(to, "text/plain;charset=utf-8", Bytes::from(text.to_owned()))
+                .map_err(|e| error(&e.to_string()))?;
+            inner.drive(Side::Sender);
+            Ok(id.0 as f64)
+        })
+    }
+
+    /// Sends a file: it is hashed first (an `outgoing` event carries the id at once), then offered.
+    #[wasm_bindgen(js_name = sendFile)]
+    pub fn send_file(&self, to: &str, file: File) -> f64 {
+        let local = with(&self.inner, |inner| {
+            let local = inner.next_local();
+            inner.emit(
+                "outgoing",
+                &[
+                    ("id", (local as f64).into()),
+                    ("to", to.into()),
+                    ("name", file.name().into()),
+                    ("size", file.size().into()),
+                ],
+            );
+            local
+        });
+        let weak = Rc::downgrade(&self.inner);
+        let to = to.to_owned();
+        spawn_local(async move {
+            let result = sha256_of_blob(&file).await;
+            let Some(inner) = weak.upgrade() else { return };
+            with(&inner, |inner| match result {
+                Ok(sha256) => inner.offer_file(local, &to, file, sha256),
+                Err(reason) => inner.emit_failed(local, 0, &js_text(&reason)),
+            });
+        });
+        local as f64
+    }
+
+    /// Accepts an offered file (`offer` event).
+    pub fn accept(&self, id: f64) -> Result<(), JsValue> {
+        with(&self.inner, |inner| inner.accept(id as u64))
+    }
+
+    /// Declines an offered file.
+    pub fn decline(&self, id: f64) -> Result<(), JsValue> {
+        with(&self.inner, |inner| {
+            let transfer = inner.transfer_of(Side::Receiver, id as u64)?;
+            inner
+                .agent_mut(Side::Receiver)
+                .ua
+                .decline(transfer)
+                .map_err(|e| error(&e.to_string()))?;
+            inner.receiving.remove(&(id as u64));
+            inner.drive(Side::Receiver);
+            Ok(())
+        })
+    }
+
+    /// Whether pushed files are accepted without asking.
+    #[wasm_bindgen(js_name = setAutoAccept)]
+    pub fn set_auto_accept(&self, on: bool) {
+        with(&self.inner, |inner| inner.auto_accept = on);
+    }
+
+    /// Closes every connection; the client stays closed.
+    pub fn close(&self) {
+        with(&self.inner, |inner| {
+            inner.closed = true;
+            for agent in &mut inner.agents {
+                for socket in [agent.sip.take(), agent.msrp.take()].into_iter().flatten() {
+                    let _ = socket.ws.close();
+                }
+            }
+        });
+    }
+}
+
+/// Runs `work` on the client's state, then hands the events it produced to the page.
+fn with<R>(inner: &Rc<RefCell<Inner>>, work: impl FnOnce(&mut Inner) -> R) -> R {
+    let (result, events, callback) = {
+        let mut state = inner.borrow_mut();
+        let result = work(&mut state);
+        (
+            result,
+            std::mem::take(&mut state.events),
+            state.on_event.clone(),
+        )
+    };
+    for event in events {
+        let _ = callback.call1(&JsValue::NULL, &event);
+    }
+    result
+}
+
+struct Socket {
+    ws: WebSocket,
+    open: bool,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+struct Agent {
+    side: Side,
+    ua: UserAgent,
+    sip: Option<Socket>,
+    msrp: Option<Socket>,
+    timer: Option<i32>,
+    /// Messages for a connection that is not open yet.
+    queued: Vec<(Channel, Bytes)>,
+}
+
+impl Agent {
+    fn socket(&self, channel: Channel) -> Option<&Socket> {
+        match channel {
+            Channel::Sip => self.sip.as_ref(),
+            Channel::Msrp => self.msrp.as_ref(),
+        }
+    }
+}
+
+struct Sending {
+    file: File,
+    meter: ProgressMeter,
+}
+
+struct Receiving {
+    offer: IncomingFile,
+    /// What arrived: offset, length and the bytes as a Blob.
+    parts: Vec<(u64, u64, Blob)>,
+    digest: ReceivedDigest,
+    meter: ProgressMeter,
+    written: u64,
+}
+
+struct Inner {
+    me: Weak<RefCell<Inner>>,
+    ws_base: String,
+    delivery: Delivery,
+    auto_accept: bool,
+    closed: bool,
+    agents: Vec<Agent>,
+    /// The page's id of each agent's transfer.
+    local_ids: BTreeMap<(Side, TransferId), u64>,
+    next_local: u64,
+    sending: BTreeMap<u64, Sending>,
+    receiving: BTreeMap<u64, Receiving>,
+    events: Vec<Object>,
+    on_event: Function,
+}
+
+impl Inner {
+    fn agent_mut(&mut self, side: Side) -> &mut Agent {
+        let index = usize::from(side == Side::Receiver);
+        &mut self.agents[index]
+    }
+
+    fn next_local(&mut self) -> u64 {
+        let id = self.next_local;
+        self.next_local += 1;
+        id
+    }
+
+    fn transfer_of(&self, side: Side, local: u64) -> Result<TransferId, JsValue> {
+        self.local_ids
+            .iter()
+            .find(|(key, id)| key.0 == side && **id == local)
+            .map(|(key, _)| key.1)
+            .ok_or_else(|| error(&format!("no transfer {local}")))
+    }
+
+    fn local_of(&mut self, side: Side, transfer: TransferId) -> u64 {
+        if let Some(&local) = self.local_ids.get(&(side, transfer)) {
+            return local;
+        }
+        let local = self.next_local();
+        self.local_ids.insert((side, transfer), local);
+        local
+    }
+
+    fn open(&mut self, side: Side, channel: Channel) {
+        if self.closed {
+            return;
+        }
+        let (path, protocol) = match channel {
+            Channel::Sip => ("sip", "sip"),
+            Channel::Msrp => ("msrp", "msrp"),
+        };
+        let url = format!("{}/{}/{path}", self.ws_base, side.as_str());
+        let ws = match WebSocket::new_with_str(&url, protocol) {
+            Ok(ws) => ws,
+            Err(reason) => {
+                self.emit_connection(side, channel, "lost", Some(&js_text(&reason)));
+                self.reopen_later(side, channel);
+                return;
+            }
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let weak = self.me.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                with(&inner, |inner| inner.opened(side, channel));
+            }
+        });
+        let weak = self.me.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Some(inner) = weak.upgrade() {
+                with(&inner, |inner| inner.received(side, channel, &event.data()));
+            }
+        });
+        let weak = self.me.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            if let Some(inner) = weak.upgrade() {
+                with(&inner, |inner| inner.lost(side, channel, &event.reason()));
+            }
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let socket = Socket {
+            ws,
+            open: false,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        };
+        let agent = self.agent_mut(side);
+        match channel {
+            Channel::Sip => agent.sip = Some(socket),
+            Channel::Msrp => agent.msrp = Some(socket),
+        }
+    }
+
+    fn opened(&mut self, side: Side, channel: Channel) {
+        let delivery = self.delivery;
+        let agent = self.agent_mut(side);
+        let socket = match channel {
+            Channel::Sip => agent.sip.as_mut(),
+            Channel::Msrp => agent.msrp.as_mut(),
+        };
+        if let Some(socket) = socket {
+            socket.open = true;
+        }
+        let result = match channel {
+            // Registering again on a new connection moves the binding there.
+            Channel::Sip => agent
+                .ua
+                .register((side == Side::Receiver).then_some(delivery)),
+            Channel::Msrp => {
+                agent.ua.msrp_connected();
+                Ok(())
+            }
+        };
+        if let Err(reason) = result {
+            self.emit_connection(side, channel, "failed", Some(&reason.to_string()));
+        }
+        self.emit_connection(side, channel, "open", None);
+        self.flush_queued(side, channel);
+        self.drive(side);
+    }
+
+    fn received(&mut self, side: Side, channel: Channel, data: &JsValue) {
+        let now = now();
+        let agent = self.agent_mut(side);
+        let bytes = if let Some(text) = data.as_string() {
+            Bytes::from(text)
+        } else {
+            Bytes::from(Uint8Array::new(data).to_vec())
+        };
+        match channel {
+            Channel::Sip => agent.ua.handle_sip(&bytes, now),
+            Channel::Msrp => agent.ua.handle_msrp(bytes, now),
+        }
+        self.drive(side);
+    }
+
+    fn lost(&mut self, side: Side, channel: Channel, reason: &str) {
+        let agent = self.agent_mut(side);
+        match channel {
+            Channel::Sip => agent.sip = None,
+            Channel::Msrp => agent.msrp = None,
+        }
+        if self.closed {
+            return;
+        }
+        let reason = (!reason.is_empty()).then_some(reason);
+        self.emit_connection(side, channel, "lost", reason);
+        self.reopen_later(side, channel);
+    }
+
+    fn reopen_later(&mut self, side: Side, channel: Channel) {
+        let weak = self.me.clone();
+        set_timeout(RECONNECT_MS, move || {
+            if let Some(inner) = weak.upgrade() {
+                with(&inner, |inner| {
+                    inner.emit_connection(side, channel, "reconnecting", None);
+                    inner.open(side, channel);
+                });
+            }
+        });
+    }
+
+    /// Applies everything the agent has to do, in order, and sets its next timer.
+    fn drive(&mut self, side: Side) {
+        loop {
+            let Some(output) = self.agent_mut(side).ua.poll_output() else {
+                break;
+            };
+            match output {
+                Output::Transmit { channel, message } => self.transmit(side, channel, message),
+                Output::Event(event) => self.on_agent_event(side, event),
+            }
+        }
+        self.set_agent_timer(side);
+    }
+
+    /// Sends a message now, or once its connection is open.
+    fn transmit(&mut self, side: Side, channel: Channel, message: Bytes) {
+        let agent = self.agent_mut(side);
+        let sent = agent
+            .socket(channel)
+            .filter(|socket| socket.open)
+            .is_some_and(|socket| send(&socket.ws, channel, &message));
+        if !sent {
+            agent.queued.push((channel, message));
+        }
+    }
+
+    /// Sends what waited for `channel` to open.
+    fn flush_queued(&mut self, side: Side, channel: Channel) {
+        let agent = self.agent_mut(side);
+        let (ready, waiting) = std::mem::take(&mut agent.queued)
+            .into_iter()
+            .partition(|(queued_for, _)| *queued_for == channel);
+        agent.queued = waiting;
+        let ready: Vec<(Channel, Bytes)> = ready;
+        for (channel, message) in ready {
+            self.transmit(side, channel, message);
+        }
+    }
+
+    fn set_agent_timer(&mut self, side: Side) {
+        let agent = self.agent_mut(side);
+        if let Some(timer) = agent.timer.take()
+            && let Some(window) = web_sys::window()
+        {
+            window.clear_timeout_with_handle(timer);
+        }
+        let Some(at) = agent.ua.poll_timeout() else {
+            return;
+        };
+        let delay = at.unix_millis().saturating_sub(now().unix_millis());
+        let weak = self.me.clone();
+        let handle = set_timeout(i32::try_from(delay).unwrap_or(i32::MAX), move || {
+            if let Some(inner) = weak.upgrade() {
+                with(&inner, |inner| {
+                    let agent = inner.agent_mut(side);
+                    agent.timer = None;
+                    if let Err(reason) = agent.ua.handle_timeout(now()) {
+                        inner.emit("error", &[("reason", reason.to_string().into())]);
+                    }
+                    inner.drive(side);
+                });
+            }
+        });
+        self.agent_mut(side).timer = handle;
+    }
+
+    fn on_agent_event(&mut self, side: Side, event: Event) {
+        let side_name = side.as_str();
+        match event {
+            Event::Registered { expires } => self.emit(
+                "registered",
+                &[("side", side_name.into()), ("expires", expires.into())],
+            ),
+            Event::Unregistered => self.emit("unregistered", &[("side", side_name.into())]),
+            Event::RegistrationFailed(refusal) => self.emit(
+                "registration-failed",
+                &[
+                    ("side", side_name.into()),
+                    ("status", refusal.status.into()),
+                    ("reason", refusal.reason.into()),
+                ],
+            ),
+            Event::ChatSent { chat, status } => self.emit(
+                "chat-sent",
+                &[("id", (chat.0 as f64).into()), ("status", status.into())],
+            ),
+            Event::ChatFailed { chat, refusal } => self.emit(
+                "chat-failed",
+                &[
+                    ("id", (chat.0 as f64).into()),
+                    ("status", refusal.status.into()),
+                    ("reason", refusal.reason.into()),
+                ],
+            ),
+            Event::ChatReceived {
+                from,
+                content_type,
+                body,
+            } => self.emit(
+                "chat",
+                &[
+                    ("from", from.into()),
+                    ("contentType", content_type.into()),
+                    ("text", String::from_utf8_lossy(&body).into_owned().into()),
+                ],
+            ),
+            Event::Transfer { id, event } => {
+                let local = self.local_of(side, id);
+                self.on_transfer_event(side, id, local, event);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_transfer_event(&mut self, side: Side, id: TransferId, local: u64, event: TransferEvent) {
+        match event {
+            TransferEvent::Offered(offer) => self.offered(local, offer),
+            TransferEvent::Accepted { resume_from } => {
+                self.emit(
+                    "accepted",
+                    &[
+                        ("id", (local as f64).into()),
+                        ("resumeFrom", (resume_from as f64).into()),
+                    ],
+                );
+            }
+            TransferEvent::NeedBytes { range } => self.read_chunk(side, id, local, range),
+            TransferEvent::Progress { acknowledged } => {
+                if let Some(sending) = self.sending.get_mut(&local) {
+                    let progress = sending.meter.update(now().unix_millis(), acknowledged);
+                    self.emit_progress(local, "out", progress);
+                }
+            }
+            TransferEvent::Uploaded => self.emit("uploaded", &[("id", (local as f64).into())]),
+            TransferEvent::Report { status, comment } => self.emit(
+                "report",
+                &[
+                    ("id", (local as f64).into()),
+                    ("status", status.into()),
+                    ("comment", comment.unwrap_or_default().into()),
+                ],
+            ),
+            TransferEvent::Write { offset, data } => self.write(local, offset, &data),
+            TransferEvent::Received { size } => self.verify(side, id, local, size),
+            TransferEvent::Verified => self.deliver(local),
+            TransferEvent::DigestMismatch { .. } => {
+                self.receiving.remove(&local);
+                self.emit_failed(local, 0, "the file that arrived differs from the one sent");
+            }
+            TransferEvent::Failed(Refusal { status, reason }) => {
+                self.sending.remove(&local);
+                self.receiving.remove(&local);
+                self.emit_failed(local, status, &reason);
+            }
+            TransferEvent::Ended { reason } => {
+                self.sending.remove(&local);
+                let (cause, text) = reason
+                    .map(|reason| (reason.cause.unwrap_or(0), reason.text.unwrap_or_default()))
+                    .unwrap_or_default();
+                self.emit(
+                    "ended",
+                    &[
+                        ("id", (local as f64).into()),
+                        ("cause", cause.into()),
+                        ("reason", text.into()),
+                    ],
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn offer_file(&mut self, local: u64, to: &str, file: File, sha256: [u8; 32]) {
+        let content_type = match file.type_() {
+            kind if kind.is_empty() => "application/octet-stream".to_owned(),
+            kind => kind,
+        };
+        let size = file.size() as u64;
+        let outgoing = OutgoingFile {
+            name: file.name(),
+            content_type,
+            size,
+            sha256,
+        };
+        match self.agent_mut(Side::Sender).ua.send_file(to, outgoing) {
+            Ok(transfer) => {
+                self.local_ids.insert((Side::Sender, transfer), local);
+                self.sending.insert(
+                    local,
+                    Sending {
+                        file,
+                        meter: ProgressMeter::new(size),
+                    },
+                );
+                self.drive(Side::Sender);
+            }
+            Err(reason) => self.emit_failed(local, 0, &reason.to_string()),
+        }
+    }
+
+    /// Reads the bytes the agent asked for, waits while the socket is full, and hands them over.
+    fn read_chunk(&mut self, side: Side, id: TransferId, local: u64, range: std::ops::Range<u64>) {
+        let Some(sending) = self.sending.get(&local) else {
+            return;
+        };
+        let file: Blob = sending.file.clone().into();
+        let weak = self.me.clone();
+        spawn_local(async move {
+            let bytes = read_slice(&file, range.start, range.end).await;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let buffered = inner
+                    .borrow()
+                    .agents
+                    .iter()
+                    .find(|agent| agent.side == side)
+                    .and_then(|agent| agent.msrp.as_ref())
+                    .map_or(0, |socket| socket.ws.buffered_amount());
+                if buffered <= HIGH_WATER {
+                    break;
+                }
+                drop(inner);
+                sleep(DRAIN_POLL_MS).await;
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            with(&inner, |inner| match bytes {
+                Ok(bytes) => {
+                    let result = inner.agent_mut(side).ua.provide_bytes(
+                        id,
+                        range.start,
+                        Bytes::from(bytes),
+                        now(),
+                    );
+                    if let Err(reason) = result {
+                        inner.emit_failed(local, 0, &reason.to_string());
+                    }
+                    inner.drive(side);
+                }
+                Err(reason) => inner.emit_failed(local, 0, &js_text(&reason)),
+            });
+        });
+    }
+
+    fn offered(&mut self, local: u64, offer: IncomingFile) {
+        let kind = match offer.kind {
+            OfferKind::Push => "push",
+            OfferKind::Pull => "pull",
+        };
+        self.emit(
+            "offer",
+            &[
+                ("id", (local as f64).into()),
+                ("kind", kind.into()),
+                ("from", offer.from.clone().into()),
+                ("name", offer.name.clone().unwrap_or_default().into()),
+                ("contentType", offer.content_type.clone().into()),
+                ("size", (offer.size as f64).into()),
+                ("url", offer.url.clone().map_or(JsValue::NULL, Into::into)),
+            ],
+        );
+        let size = offer.size;
+        let push = offer.kind == OfferKind::Push;
+        self.receiving.insert(
+            local,
+            Receiving {
+                offer,
+                parts: Vec::new(),
+                digest: ReceivedDigest::new(),
+                meter: ProgressMeter::new(size),
+                written: 0,
+            },
+        );
+        if push && self.auto_accept {
+            let _ = self.accept(local);
+        }
+    }
+
+    fn accept(&mut self, local: u64) -> Result<(), JsValue> {
+        let transfer = self.transfer_of(Side::Receiver, local)?;
+        // A transfer accepted again (after a lost connection) resumes after what arrived in order.
+        let resume_from = self
+            .receiving
+            .get(&local)
+            .map_or(0, |receiving| contiguous_prefix(&receiving.parts));
+        self.agent_mut(Side::Receiver)
+            .ua
+            .accept(transfer, resume_from)
+            .map_err(|e| error(&e.to_string()))?;
+        self.drive(Side::Receiver);
+        Ok(())
+    }
+
+    fn write(&mut self, local: u64, offset: u64, data: &[u8]) {
+        let Some(receiving) = self.receiving.get_mut(&local) else {
+            return;
+        };
+        receiving.digest.write(offset, data);
+        let part = Uint8Array::from(data);
+        if let Ok(blob) = Blob::new_with_u8_array_sequence(&Array::of1(&part)) {
+            receiving.parts.push((offset, data.len() as u64, blob));
+        }
+        receiving.written = receiving.written.max(offset + data.len() as u64);
+        let progress = receiving
+            .meter
+            .update(now().unix_millis(), receiving.written);
+        self.emit_progress(local, "in", progress);
+    }
+
+    fn verify(&mut self, side: Side, id: TransferId, local: u64, size: u64) {
+        let Some(receiving) = self.receiving.get(&local) else {
+            return;
+        };
+        if let Some(sha256) = receiving.digest.finish(size) {
+            if let Err(reason) = self.agent_mut(side).ua.digest_computed(id, sha256) {
+                self.emit_failed(local, 0, &reason.to_string());
+            }
+            self.drive(side);
+            return;
+        }
+        // Chunks came out of order: hash the assembled file.
+        let blob = assemble(&receiving.parts, &receiving.offer.content_type);
+        let weak = self.me.clone();
+        spawn_local(async move {
+            let result = match blob {
+                Ok(blob) => sha256_of_blob(&blob).await,
+                Err(reason) => Err(reason),
+            };
+            let Some(inner) = weak.upgrade() else { return };
+            with(&inner, |inner| {
+                match result {
+                    Ok(sha256) => {
+                        if let Err(reason) = inner.agent_mut(side).ua.digest_computed(id, sha256) {
+                            inner.emit_failed(local, 0, &reason.to_string());
+                        }
+                    }
+                    Err(reason) => inner.emit_failed(local, 0, &js_text(&reason)),
+                }
+                inner.drive(side);
+            });
+        });
+    }
+
+    fn deliver(&mut self, local: u64) {
+        let Some(receiving) = self.receiving.remove(&local) else {
+            return;
+        };
+        let offer = &receiving.offer;
+        match assemble(&receiving.parts, &offer.content_type)
+            .and_then(|blob| Url::create_object_url_with_blob(&blob))
+        {
+            Ok(url) => self.emit(
+                "received",
+                &[
+                    ("id", (local as f64).into()),
+                    ("from", offer.from.clone().into()),
+                    ("name", offer.name.clone().unwrap_or_default().into()),
+                    ("contentType", offer.content_type.clone().into()),
+                    ("size", (offer.size as f64).into()),
+                    (
+                        "sha256",
+                        hex::encode(offer.sha256.unwrap_or_default()).into(),
+                    ),
+                    ("objectUrl", url.into()),
+                ],
+            ),
+            Err(reason) => self.emit_failed(local, 0, &js_text(&reason)),
+        }
+    }
+
+    fn emit(&mut self, kind: &str, fields: &[(&str, JsValue)]) {
+        let event = Object::new();
+        let _ = Reflect::set(&event, &"type".into(), &kind.into());
+        for (name, value) in fields {
+            let _ = Reflect::set(&event, &(*name).into(), value);
+        }
+        self.events.push(event);
+    }
+
+    fn emit_failed(&mut self, local: u64, status: u16, reason: &str) {
+        self.emit(
+            "failed",
+            &[
+                ("id", (local as f64).into()),
+                ("status", status.into()),
+                ("reason", reason.into()),
+            ],
+        );
+    }
+
+    fn emit_progress(&mut self, local: u64, direction: &str, progress: Progress) {
+        let optional = |value: Option<f64>| value.map_or(JsValue::NULL, JsValue::from);
+        self.emit(
+            "progress",
+            &[
+                ("id", (local as f64).into()),
+                ("direction", direction.into()),
+                ("done", (progress.done as f64).into()),
+                ("size", (progress.size as f64).into()),
+                ("bytesPerSec", optional(progress.bytes_per_sec)),
+                ("secsLeft", optional(progress.secs_left)),
+            ],
+        );
+    }
+
+    fn emit_connection(&mut self, side: Side, channel: Channel, state: &str, reason: Option<&str>) {
+        let channel = match channel {
+            Channel::Sip => "sip",
+            Channel::Msrp => "msrp",
+        };
+        self.emit(
+            "connection",
+            &[
+                ("side", side.as_str().into()),
+                ("channel", channel.into()),
+                ("state", state.into()),
+                ("reason", reason.map_or(JsValue::NULL, JsValue::from)),
+            ],
+        );
+    }
+}
+
+/// Sends one message: SIP as text, MSRP as binary (RFC 7118, RFC 7977).
+fn send(ws: &WebSocket, channel: Channel, message: &[u8]) -> bool {
+    match channel {
+        Channel::Sip => ws.send_with_str(&String::from_utf8_lossy(message)),
+        Channel::Msrp => ws.send_with_u8_array(message),
+    }
+    .is_ok()
+}
+
+/// The bytes from 0 that the parts cover without a gap.
+fn contiguous_prefix(parts: &[(u64, u64, Blob)]) -> u64 {
+    let mut spans: Vec<(u64, u64)> = parts.iter().map(|(at, len, _)| (*at, at + len)).collect();
+    spans.sort_unstable();
+    let mut end = 0;
+    for (start, stop) in spans {
+        if start > end {
+            break;
+        }
+        end = end.max(stop);
+    }
+    end
+}
+
+/// One Blob of the file from its parts, in order, each byte once.
+fn assemble(parts: &[(u64, u64, Blob)], content_type: &str) -> Result<Blob, JsValue> {
+    let mut ordered: Vec<&(u64, u64, Blob)> = parts.iter().collect();
+    ordered.sort_by_key(|(at, _, _)| *at);
+    let pieces = Array::new();
+    let mut end = 0u64;
+    for (at, len, blob) in ordered {
+        let stop = at + len;
+        if stop <= end {
+            continue;
+        }
+        if *at < end {
+            let rest: Blob = blob.slice_with_f64(end.saturating_sub(*at) as f64)?;
+            pieces.push(&rest);
+        } else {
+            pieces.push(blob);
+        }
+        end = stop;
+    }
+    let options = BlobPropertyBag::new();
+    options.set_type(content_type);
+    Blob::new_with_blob_sequence_and_options(&pieces, &options)
+}
+
+async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, JsValue> {
+    let slice = blob.slice_with_f64_and_f64(start as f64, end as f64)?;
+    let buffer = JsFuture::from(slice.array_buffer()).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn sha256_of_blob(blob: &Blob) -> Result<[u8; 32], JsValue> {
+    let size = blob.size() as u64;
+    let mut hasher = Sha256::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + HASH_SLICE).min(size);
+        hasher.update(read_slice(blob, at, end).await?);
+        at = end;
+    }
+    Ok(hasher.finalize().into())
+}
+
+fn websocket_base(server: &str) -> Result<String, JsValue> {
+    let server = server.trim_end_matches('/');
+    if let Some(rest) = server.strip_prefix("https://") {
+        Ok(format!("wss://{rest}"))
+    } else if let Some(rest) = server.strip_prefix("http://") {
+        Ok(format!("ws://{rest}"))
+    } else {
+        Err(error(&format!("{server:?} is not an http(s) URL")))
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_unix_millis(js_sys::Date::now() as u64)
+}
+
+fn entropy() -> Result<Entropy, JsValue> {
+    let crypto = web_sys::window()
+        .ok_or_else(|| error("no window"))?
+        .crypto()?;
+    let mut bytes = [0u8; 32];
+    crypto.get_random_values_with_u8_array(&mut bytes)?;
+    Ok(Entropy(bytes))
+}
+
+fn set_timeout(ms: i32, callback: impl FnOnce() + 'static) -> Option<i32> {
+    let callback = Closure::once_into_js(callback);
+    web_sys::window()?
+        .set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms)
+        .ok()
+}
+
+async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        set_timeout(ms, move || {
+            let _ = resolve.call0(&JsValue::NULL);
+        });
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+fn error(text: &str) -> JsValue {
+    js_sys::Error::new(text).into()
+}
+
+fn js_text(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|error| String::from(error.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}

@@ -1,0 +1,340 @@
+// The page of the browser client: the protocol runs in the WebAssembly client (web-client/), this
+// file only draws what it reports. Everything from the network is shown with textContent, never
+// as markup.
+import init, { RcsClient } from './pkg/rcs_web_client.js';
+
+const params = new URLSearchParams(location.search);
+const DOMAIN = params.get('domain') || 'localhost';
+
+const $ = (id) => document.getElementById(id);
+const status = $('status');
+const contacts = new Map(); // aor -> { button, messages: [li] }
+const transfers = new Map(); // id -> { card, peer, name, size, done }
+const connections = new Map(); // "side/channel" -> state
+let client = null;
+let me = null;
+let current = null;
+
+function aorOf(address) {
+  let text = String(address).trim();
+  const angle = text.match(/<([^>]*)>/);
+  if (angle) text = angle[1];
+  text = text.split(';')[0];
+  if (!text.includes(':')) text = `sip:${text}`;
+  if (!text.includes('@')) text = `${text}@${DOMAIN}`;
+  return text.toLowerCase();
+}
+
+function userOf(aor) {
+  return aor.replace(/^sips?:/, '').replace(`@${DOMAIN}`, '');
+}
+
+function setStatus(text, isError = false) {
+  status.textContent = text;
+  status.classList.toggle('error', isError);
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let value = n;
+  let unit = -1;
+  do { value /= 1024; unit += 1; } while (value >= 1024 && unit < units.length - 1);
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function duration(secs) {
+  if (secs < 60) return `${Math.ceil(secs)} s`;
+  return `${Math.floor(secs / 60)} min ${Math.ceil(secs % 60)} s`;
+}
+
+function explain(status, reason, peer) {
+  const who = peer ? userOf(peer) : 'The recipient';
+  switch (status) {
+    case 404: return `${who} is not a known user.`;
+    case 480: return `${who} is offline. Try again when they are online.`;
+    case 413: return 'The file is too large for this service.';
+    case 403: return `Not allowed: ${reason || 'the link may have expired'}.`;
+    case 408: return 'The transfer timed out.';
+    case 0: return reason || 'The transfer failed.';
+    default: return `Failed: ${status} ${reason || ''}`.trim();
+  }
+}
+
+function contact(aor) {
+  let entry = contacts.get(aor);
+  if (entry) return entry;
+  const li = document.createElement('li');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = userOf(aor);
+  button.dataset.aor = aor;
+  button.addEventListener('click', () => select(aor));
+  li.append(button);
+  $('contacts').append(li);
+  entry = { button, messages: [] };
+  contacts.set(aor, entry);
+  return entry;
+}
+
+function select(aor) {
+  current = aor;
+  for (const [other, entry] of contacts) {
+    entry.button.setAttribute('aria-current', String(other === aor));
+    if (other === aor) entry.button.classList.remove('unread');
+  }
+  $('peer').textContent = `Conversation with ${userOf(aor)}`;
+  $('messages').replaceChildren(...contact(aor).messages);
+  for (const id of ['text', 'send-text', 'file']) $(id).disabled = false;
+  $('text').focus();
+}
+
+function show(aor, li) {
+  const entry = contact(aor);
+  entry.messages.push(li);
+  // The first conversation opens by itself; later ones mark their contact unread.
+  if (!current) select(aor);
+  if (current === aor) {
+    $('messages').append(li);
+    li.scrollIntoView({ block: 'nearest' });
+  } else {
+    entry.button.classList.add('unread');
+  }
+}
+
+function say(aor, text, kind) {
+  const li = document.createElement('li');
+  li.className = kind;
+  li.textContent = text;
+  show(aor, li);
+  return li;
+}
+
+function card(id, peer, title) {
+  const li = $('transfer-card').content.firstElementChild.cloneNode(true);
+  li.dataset.transfer = String(id);
+  li.querySelector('.title').textContent = title;
+  const transfer = { card: li, peer, done: 0 };
+  transfers.set(id, transfer);
+  show(peer, li);
+  return transfer;
+}
+
+function detail(transfer, text) {
+  transfer.card.querySelector('.detail').textContent = text;
+}
+
+function actions(transfer, ...nodes) {
+  transfer.card.querySelector('.actions').replaceChildren(...nodes);
+}
+
+function button(label, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function link(label, href, download) {
+  const a = document.createElement('a');
+  a.textContent = label;
+  a.href = href;
+  if (download) a.download = download;
+  return a;
+}
+
+function onEvent(event) {
+  switch (event.type) {
+    case 'connection': {
+      connections.set(`${event.side}/${event.channel}`, event.state);
+      const states = [...connections.values()];
+      if (states.length === 4 && states.every((s) => s === 'open')) {
+        setStatus(`Connected as ${me}.`);
+      } else if (event.state === 'lost' || event.state === 'reconnecting') {
+        setStatus('Connection lost, reconnecting…', true);
+        if (event.side === 'receiver' && event.channel === 'msrp') {
+          for (const t of transfers.values()) {
+            if (t.incoming && !t.finished) detail(t, 'Paused: connection lost. It resumes when the connection is back.');
+          }
+        }
+      }
+      break;
+    }
+    case 'registered':
+      break;
+    case 'registration-failed':
+      setStatus(`Could not sign in (${event.side}): ${event.status} ${event.reason}`, true);
+      break;
+    case 'chat': {
+      const from = aorOf(event.from);
+      say(from, event.text, 'theirs');
+      break;
+    }
+    case 'chat-failed': {
+      const li = document.querySelector(`[data-chat="${event.id}"]`);
+      const peer = li ? li.dataset.peer : current;
+      say(peer, explain(event.status, event.reason, peer), 'notice');
+      break;
+    }
+    case 'outgoing': {
+      const t = card(event.id, aorOf(event.to), `Sending ${event.name} (${bytes(event.size)})`);
+      t.size = event.size;
+      t.card.classList.add('mine');
+      detail(t, 'Preparing…');
+      break;
+    }
+    case 'accepted': {
+      const t = transfers.get(event.id);
+      if (t) detail(t, event.resumeFrom > 0 ? `Resuming from ${bytes(event.resumeFrom)}…` : 'Sending…');
+      break;
+    }
+    case 'offer': {
+      const peer = aorOf(event.from);
+      const t = card(event.id, peer, `${event.name || 'A file'} (${bytes(event.size)}) from ${userOf(peer)}`);
+      t.incoming = true;
+      t.name = event.name || 'file';
+      t.size = event.size;
+      t.card.classList.add('theirs');
+      const fallback = event.url ? [link('Download over HTTP', event.url, t.name)] : [];
+      if (event.kind === 'pull' || !$('auto-accept').checked) {
+        detail(t, 'Offered.');
+        actions(t,
+          button('Accept', () => { client.accept(event.id); actions(t, ...fallback); detail(t, 'Receiving…'); }),
+          button('Decline', () => { client.decline(event.id); actions(t); detail(t, 'Declined.'); t.finished = true; }),
+          ...fallback);
+      } else {
+        detail(t, 'Receiving…');
+        actions(t, ...fallback);
+      }
+      break;
+    }
+    case 'progress': {
+      const t = transfers.get(event.id);
+      if (!t) break;
+      t.done = event.done;
+      t.card.querySelector('progress').value = event.size ? (100 * event.done) / event.size : 100;
+      const parts = [`${bytes(event.done)} of ${bytes(event.size)}`];
+      if (event.bytesPerSec) parts.push(`${bytes(event.bytesPerSec)}/s`);
+      if (event.secsLeft != null) parts.push(`${duration(event.secsLeft)} left`);
+      detail(t, parts.join(' · '));
+      break;
+    }
+    case 'report': {
+      const t = transfers.get(event.id);
+      if (t && event.status === 200) {
+        t.card.querySelector('progress').value = 100;
+        detail(t, 'Sent: stored and handed to the recipient’s server.');
+      }
+      break;
+    }
+    case 'ended': {
+      const t = transfers.get(event.id);
+      if (!t || t.incoming) break;
+      t.finished = true;
+      if (event.cause && event.cause >= 400) {
+        detail(t, explain(event.cause, event.reason, t.peer));
+      } else {
+        t.card.querySelector('progress').value = 100;
+        detail(t, 'Sent.');
+      }
+      break;
+    }
+    case 'received': {
+      const t = transfers.get(event.id);
+      if (!t) break;
+      t.finished = true;
+      t.card.querySelector('progress').value = 100;
+      detail(t, `Received ${bytes(event.size)}, digest checked.`);
+      const save = link(`Save ${event.name || 'file'}`, event.objectUrl, event.name || 'file');
+      save.className = 'save';
+      actions(t, save);
+      if (event.contentType.startsWith('image/')) {
+        const img = document.createElement('img');
+        img.alt = `Preview of ${event.name}`;
+        img.src = event.objectUrl;
+        t.card.append(img);
+      }
+      break;
+    }
+    case 'failed': {
+      const t = transfers.get(event.id);
+      if (t) {
+        t.finished = true;
+        detail(t, explain(event.status, event.reason, t.peer));
+        actions(t);
+      } else {
+        setStatus(explain(event.status, event.reason), true);
+      }
+      break;
+    }
+    case 'error':
+      setStatus(event.reason, true);
+      break;
+    default:
+      break;
+  }
+}
+
+function sendFile(file) {
+  if (!current || !file) return;
+  client.sendFile(current, file);
+}
+
+$('sign-in').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  me = $('user').value.trim();
+  const delivery = new FormData($('sign-in')).get('delivery');
+  try {
+    await init();
+    client = new RcsClient(location.origin, me, DOMAIN, delivery, onEvent);
+  } catch (error) {
+    setStatus(`Could not start: ${error.message || error}`, true);
+    return;
+  }
+  $('auto-accept').checked = delivery === 'push';
+  $('sign-in').hidden = true;
+  $('app').hidden = false;
+  setStatus('Connecting…');
+  client.start();
+  $('contact').focus();
+});
+
+$('add-contact').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const aor = aorOf($('contact').value);
+  contact(aor);
+  select(aor);
+  $('contact').value = '';
+});
+
+$('auto-accept').addEventListener('change', (e) => client && client.setAutoAccept(e.target.checked));
+
+$('composer').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = $('text').value;
+  if (!text || !current) return;
+  try {
+    const id = client.chat(current, text);
+    const li = say(current, text, 'mine');
+    li.dataset.chat = String(id);
+    li.dataset.peer = current;
+  } catch (error) {
+    say(current, `Not sent: ${error.message || error}`, 'notice');
+  }
+  $('text').value = '';
+});
+
+$('file').addEventListener('change', (e) => {
+  for (const file of e.target.files) sendFile(file);
+  e.target.value = '';
+});
+
+const area = $('conversation');
+area.addEventListener('dragover', (e) => { e.preventDefault(); area.classList.add('dragging'); });
+area.addEventListener('dragleave', () => area.classList.remove('dragging'));
+area.addEventListener('drop', (e) => {
+  e.preventDefault();
+  area.classList.remove('dragging');
+  for (const file of e.dataTransfer.files) sendFile(file);
+});
