@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,58 @@ export async function startHost() {
       child.kill('SIGTERM');
       await new Promise((ok) => (child.exitCode !== null ? ok() : child.on('exit', ok)));
       rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A TCP relay on 127.0.0.1 in front of the host: a page loaded through it reaches the host only
+ * through it. Once `cutAfter` bytes have gone towards the page, every connection is dropped and new
+ * ones are refused, as when a user's network goes away, until `restore()`.
+ */
+export async function startRelay(hostBase, cutAfter) {
+  const target = new URL(hostBase);
+  const sockets = new Set();
+  let toPage = 0;
+  let cut = false;
+  let cutHappened;
+  const wasCut = new Promise((ok) => { cutHappened = ok; });
+  const dropAll = () => {
+    cut = true;
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+    cutHappened();
+  };
+  const server = createServer((page) => {
+    if (cut) {
+      page.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(page);
+    sockets.add(upstream);
+    page.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      page.write(chunk);
+      toPage += chunk.length;
+      if (cutAfter !== null && toPage >= cutAfter && !cut) dropAll();
+    });
+    for (const [a, b] of [[page, upstream], [upstream, page]]) {
+      a.on('close', () => { sockets.delete(a); b.destroy(); });
+      a.on('error', () => b.destroy());
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    wasCut,
+    restore() {
+      cut = false;
+      cutAfter = null;
+    },
+    close() {
+      dropAll();
+      server.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  fileBytes, launchBrowser, openConversation, screenshot, sha256, signIn, startHost,
+  fileBytes, launchBrowser, openConversation, screenshot, sha256, signIn, startHost, startRelay,
 } from './harness.mjs';
 
 const FIVE_MIB = 5 * 1024 * 1024;
@@ -82,6 +82,32 @@ test('a pushed file arrives without asking', async () => {
   await card.locator('a.save').waitFor({ timeout: 60_000 });
   await screenshot(bob, '06-pushed');
   assert.equal(sha256(await saveReceived(bob, card)), sha256(data));
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('the recipient goes offline mid-transfer: the page says so, then the file resumes and arrives', async () => {
+  const alice = await signIn(browser, host.base, 'erin', 'push');
+  // Frank's page reaches the host through a relay that drops his network once 12 MiB have come.
+  const relay = await startRelay(host.base, 12 * 1024 * 1024);
+  const bob = await signIn(browser, relay.base, 'frank', 'push');
+  await openConversation(alice, 'frank');
+  const size = 32 * 1024 * 1024;
+  const data = fileBytes(size, 13);
+  await alice.setInputFiles('#file', { name: 'big.bin', mimeType: 'application/octet-stream', buffer: data });
+  const card = bob.locator('li.transfer', { hasText: 'big.bin' });
+  await relay.wasCut;
+  await bob.waitForSelector('#status.error:text("Connection lost, reconnecting…")');
+  await card.locator('.detail:text-matches("Paused")').waitFor();
+  await screenshot(bob, '07-offline');
+  const pausedAt = Number(await card.locator('progress').getAttribute('value'));
+  assert.ok(pausedAt > 0 && pausedAt < 100, `paused at ${pausedAt}%`);
+  relay.restore();
+  await bob.waitForSelector('#status:text("Connected as frank.")', { timeout: 30_000 });
+  await card.locator('a.save').waitFor({ timeout: 120_000 });
+  await screenshot(bob, '08-resumed');
+  assert.equal(sha256(await saveReceived(bob, card)), sha256(data));
+  relay.close();
   await alice.context().close();
   await bob.context().close();
 });
