@@ -1,18 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust, when it is missing: the wasm targets (named in
-# rust-toolchain.toml), the wasm-bindgen CLI of the wasm-bindgen crate's version (the browser
-# client), Debian's redis-server (the network shared store), pushpin (a real GRIP gateway) and
-# chromium (the browser tests, driven by npm playwright-core from tests/browser/). The tests start
-# their own instances on 127.0.0.1; the system services are not used.
+# rust-toolchain.toml), Debian's redis-server (the network shared store), pushpin (a real GRIP
+# gateway) and chromium (the browser tests, driven by npm playwright-core from tests/browser/). The
+# tests start their own instances on 127.0.0.1; the system services are not used.
 set -euo pipefail
 
 rustup target add wasm32-wasip2 wasm32-unknown-unknown >/dev/null
-
-# The CLI must match the crate exactly (web-client/Cargo.toml pins it).
-wasm_bindgen_version=0.2.130
-if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen_version" ]; then
-    cargo install --quiet wasm-bindgen-cli --version "$wasm_bindgen_version"
-fi
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
