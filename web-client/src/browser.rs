@@ -26,6 +26,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{BinaryType, Blob, BlobPropertyBag, CloseEvent, File, MessageEvent, Url, WebSocket};
 
 use crate::digest::ReceivedDigest;
+use crate::parts::{assembly, contiguous_prefix};
 use crate::progress::{Progress, ProgressMeter};
 
 /// Bytes queued on the MSRP socket above which the next chunk waits.
@@ -702,7 +703,7 @@ impl Inner {
         let resume_from = self
             .receiving
             .get(&local)
-            .map_or(0, |receiving| contiguous_prefix(&receiving.parts));
+            .map_or(0, |receiving| contiguous_prefix(&spans(&receiving.parts)));
         self.agent_mut(Side::Receiver)
             .ua
             .accept(transfer, resume_from)
@@ -849,42 +850,25 @@ fn send(ws: &WebSocket, channel: Channel, message: &[u8]) -> bool {
     .is_ok()
 }
 
-/// The bytes from 0 that the parts cover without a gap.
-fn contiguous_prefix(parts: &[(u64, u64, Blob)]) -> u64 {
-    let mut spans: Vec<(u64, u64)> = parts.iter().map(|(at, len, _)| (*at, at + len)).collect();
-    spans.sort_unstable();
-    let mut end = 0;
-    for (start, stop) in spans {
-        if start > end {
-            break;
-        }
-        end = end.max(stop);
-    }
-    end
-}
-
 /// One Blob of the file from its parts, in order, each byte once.
 fn assemble(parts: &[(u64, u64, Blob)], content_type: &str) -> Result<Blob, JsValue> {
-    let mut ordered: Vec<&(u64, u64, Blob)> = parts.iter().collect();
-    ordered.sort_by_key(|(at, _, _)| *at);
     let pieces = Array::new();
-    let mut end = 0u64;
-    for (at, len, blob) in ordered {
-        let stop = at + len;
-        if stop <= end {
-            continue;
-        }
-        if *at < end {
-            let rest: Blob = blob.slice_with_f64(end.saturating_sub(*at) as f64)?;
-            pieces.push(&rest);
-        } else {
+    for (index, skip) in assembly(&spans(parts)) {
+        let blob = &parts[index].2;
+        if skip == 0 {
             pieces.push(blob);
+        } else {
+            let rest: Blob = blob.slice_with_f64(skip as f64)?;
+            pieces.push(&rest);
         }
-        end = stop;
     }
     let options = BlobPropertyBag::new();
     options.set_type(content_type);
     Blob::new_with_blob_sequence_and_options(&pieces, &options)
+}
+
+fn spans(parts: &[(u64, u64, Blob)]) -> Vec<(u64, u64)> {
+    parts.iter().map(|(at, len, _)| (*at, *len)).collect()
 }
 
 async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, JsValue> {

@@ -16,9 +16,10 @@
 //! each event a plain object with a `type`. Text from the network (names, chats) is passed as data,
 //! never as markup.
 //!
-//! [`progress`] and [`digest`] hold the logic that needs no browser, tested natively.
+//! [`progress`], [`digest`] and [`parts`] hold the logic that needs no browser, tested natively.
 
 pub mod digest;
+pub mod parts;
 pub mod progress;
 
 #[cfg(target_arch = "wasm32")]
