@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const TARGET = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
+export const TARGET = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
 export const ARTIFACTS = join(ROOT, 'target', 'browser-artifacts');
 
 function freePort() {
