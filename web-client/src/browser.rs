@@ -33,6 +33,10 @@ use crate::progress::{Progress, ProgressMeter};
 const HIGH_WATER: u32 = 1 << 20;
 /// How long to wait before reopening a lost socket, in milliseconds.
 const RECONNECT_MS: i32 = 1000;
+/// Bytes of a received file gathered before they become one Blob part.
+const PART_BYTES: usize = 1 << 20;
+/// The least time between two progress events of one transfer, in milliseconds.
+const PROGRESS_EVERY_MS: u64 = 100;
 /// How often a waiting chunk looks at `bufferedAmount` again, in milliseconds.
 const DRAIN_POLL_MS: i32 = 10;
 /// Bytes read at a time when hashing a file.
@@ -242,15 +246,63 @@ impl Agent {
 struct Sending {
     file: File,
     meter: ProgressMeter,
+    last_progress_ms: u64,
 }
 
 struct Receiving {
     offer: IncomingFile,
     /// What arrived: offset, length and the bytes as a Blob.
     parts: Vec<(u64, u64, Blob)>,
+    /// Bytes that continue each other, gathered into one Blob part once [`PART_BYTES`] are in.
+    pending: Vec<u8>,
+    pending_at: u64,
     digest: ReceivedDigest,
     meter: ProgressMeter,
     written: u64,
+    last_progress_ms: u64,
+}
+
+impl Receiving {
+    fn new(offer: IncomingFile) -> Self {
+        let size = offer.size;
+        Self {
+            offer,
+            parts: Vec::new(),
+            pending: Vec::new(),
+            pending_at: 0,
+            digest: ReceivedDigest::new(),
+            meter: ProgressMeter::new(size),
+            written: 0,
+            last_progress_ms: 0,
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        self.digest.write(offset, data);
+        if offset != self.pending_at + self.pending.len() as u64 {
+            self.flush();
+            self.pending_at = offset;
+        }
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= PART_BYTES {
+            self.flush();
+        }
+        self.written = self.written.max(offset + data.len() as u64);
+    }
+
+    /// Turns the gathered bytes into a Blob part.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let part = Uint8Array::from(&self.pending[..]);
+        if let Ok(blob) = Blob::new_with_u8_array_sequence(&Array::of1(&part)) {
+            self.parts
+                .push((self.pending_at, self.pending.len() as u64, blob));
+        }
+        self.pending_at += self.pending.len() as u64;
+        self.pending.clear();
+    }
 }
 
 struct Inner {
@@ -548,8 +600,13 @@ impl Inner {
             }
             TransferEvent::NeedBytes { range } => self.read_chunk(side, id, local, range),
             TransferEvent::Progress { acknowledged } => {
-                if let Some(sending) = self.sending.get_mut(&local) {
-                    let progress = sending.meter.update(now().unix_millis(), acknowledged);
+                let now_ms = now().unix_millis();
+                if let Some(sending) = self.sending.get_mut(&local)
+                    && (acknowledged >= sending.file.size() as u64
+                        || now_ms >= sending.last_progress_ms + PROGRESS_EVERY_MS)
+                {
+                    sending.last_progress_ms = now_ms;
+                    let progress = sending.meter.update(now_ms, acknowledged);
                     self.emit_progress(local, "out", progress);
                 }
             }
@@ -612,6 +669,7 @@ impl Inner {
                     Sending {
                         file,
                         meter: ProgressMeter::new(size),
+                        last_progress_ms: 0,
                     },
                 );
                 self.drive(Side::Sender);
@@ -680,18 +738,8 @@ impl Inner {
                 ("url", offer.url.clone().map_or(JsValue::NULL, Into::into)),
             ],
         );
-        let size = offer.size;
         let push = offer.kind == OfferKind::Push;
-        self.receiving.insert(
-            local,
-            Receiving {
-                offer,
-                parts: Vec::new(),
-                digest: ReceivedDigest::new(),
-                meter: ProgressMeter::new(size),
-                written: 0,
-            },
-        );
+        self.receiving.insert(local, Receiving::new(offer));
         if push && self.auto_accept {
             let _ = self.accept(local);
         }
@@ -700,10 +748,10 @@ impl Inner {
     fn accept(&mut self, local: u64) -> Result<(), JsValue> {
         let transfer = self.transfer_of(Side::Receiver, local)?;
         // A transfer accepted again (after a lost connection) resumes after what arrived in order.
-        let resume_from = self
-            .receiving
-            .get(&local)
-            .map_or(0, |receiving| contiguous_prefix(&spans(&receiving.parts)));
+        let resume_from = self.receiving.get_mut(&local).map_or(0, |receiving| {
+            receiving.flush();
+            contiguous_prefix(&spans(&receiving.parts))
+        });
         self.agent_mut(Side::Receiver)
             .ua
             .accept(transfer, resume_from)
@@ -716,22 +764,21 @@ impl Inner {
         let Some(receiving) = self.receiving.get_mut(&local) else {
             return;
         };
-        receiving.digest.write(offset, data);
-        let part = Uint8Array::from(data);
-        if let Ok(blob) = Blob::new_with_u8_array_sequence(&Array::of1(&part)) {
-            receiving.parts.push((offset, data.len() as u64, blob));
+        receiving.write(offset, data);
+        let now_ms = now().unix_millis();
+        let complete = receiving.written >= receiving.offer.size;
+        if complete || now_ms >= receiving.last_progress_ms + PROGRESS_EVERY_MS {
+            receiving.last_progress_ms = now_ms;
+            let progress = receiving.meter.update(now_ms, receiving.written);
+            self.emit_progress(local, "in", progress);
         }
-        receiving.written = receiving.written.max(offset + data.len() as u64);
-        let progress = receiving
-            .meter
-            .update(now().unix_millis(), receiving.written);
-        self.emit_progress(local, "in", progress);
     }
 
     fn verify(&mut self, side: Side, id: TransferId, local: u64, size: u64) {
-        let Some(receiving) = self.receiving.get(&local) else {
+        let Some(receiving) = self.receiving.get_mut(&local) else {
             return;
         };
+        receiving.flush();
         if let Some(sha256) = receiving.digest.finish(size) {
             if let Err(reason) = self.agent_mut(side).ua.digest_computed(id, sha256) {
                 self.emit_failed(local, 0, &reason.to_string());
@@ -763,9 +810,10 @@ impl Inner {
     }
 
     fn deliver(&mut self, local: u64) {
-        let Some(receiving) = self.receiving.remove(&local) else {
+        let Some(mut receiving) = self.receiving.remove(&local) else {
             return;
         };
+        receiving.flush();
         let offer = &receiving.offer;
         match assemble(&receiving.parts, &offer.content_type)
             .and_then(|blob| Url::create_object_url_with_blob(&blob))
