@@ -111,3 +111,38 @@ test('the recipient goes offline mid-transfer: the page says so, then the file r
   await alice.context().close();
   await bob.context().close();
 });
+
+// A 1x1 PNG.
+const PIXEL = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+test('refusals read as sentences, and a received image is previewed', async () => {
+  const alice = await signIn(browser, host.base, 'gina', 'push');
+  // An unknown user.
+  await openConversation(alice, 'nobody');
+  await alice.setInputFiles('#file', { name: 'x.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('x') });
+  await alice.locator('li.transfer .detail:text("nobody is not a known user.")').waitFor();
+  await alice.fill('#text', 'anyone there?');
+  await alice.click('#send-text');
+  await alice.locator('#messages li.notice:text("nobody is not a known user.")').waitFor();
+  // A user who was here and left.
+  const gone = await signIn(browser, host.base, 'hank', 'push');
+  await gone.context().close();
+  await openConversation(alice, 'hank');
+  await alice.setInputFiles('#file', { name: 'y.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('y') });
+  await alice.locator('li.transfer .detail:text("hank is offline. Try again when they are online.")').waitFor();
+  await screenshot(alice, '09-refusals');
+  // An image arrives with a preview.
+  const ivy = await signIn(browser, host.base, 'ivy', 'push');
+  await openConversation(alice, 'ivy');
+  await alice.setInputFiles('#file', { name: 'dot.png', mimeType: 'image/png', buffer: PIXEL });
+  const card = ivy.locator('li.transfer', { hasText: 'dot.png' });
+  await card.locator('img').waitFor();
+  assert.equal(await card.locator('img').getAttribute('alt'), 'Preview of dot.png');
+  assert.ok(await card.locator('img').evaluate((img) => img.complete && img.naturalWidth === 1), 'the image decodes');
+  await screenshot(ivy, '10-image-preview');
+  await alice.context().close();
+  await ivy.context().close();
+});
