@@ -137,6 +137,14 @@ fn save_window(tx: &mut Tx<'_>, session_key: &str, connection: &str, window: Win
     });
 }
 
+/// The manifest of the stored file with this digest, if it is there and readable (expired or not).
+fn stored_manifest(tx: &mut Tx<'_>, digest: &ContentDigest) -> Result<Option<Manifest>, Miss> {
+    let key = digest.storage_key();
+    Ok(tx
+        .get(&key)?
+        .and_then(|value| Manifest::decode(&key, &value).ok()))
+}
+
 /// A pull offer waiting for the user's download request (`offer/<aor>/<digest>`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct OfferRecord {
@@ -300,12 +308,9 @@ impl ReceiverLogic {
             Ok(verified) => verified,
             Err(error) => return Ok(Err((403, format!("first value refused: {error}")))),
         };
-        let manifest_key = verified.storage_key();
-        let manifest = match tx.get(&manifest_key)? {
-            Some(value) => Manifest::decode(&manifest_key, &value).ok(),
-            None => None,
-        };
-        let Some(manifest) = manifest.filter(|m| !m.is_expired(tx.now)) else {
+        let Some(manifest) =
+            stored_manifest(tx, &verified.digest)?.filter(|m| !m.is_expired(tx.now))
+        else {
             return Ok(Err((404, "the file is not in the store".into())));
         };
         let Some(recipient_aor) = common::aor_of(request.to().uri()) else {
@@ -565,10 +570,7 @@ impl ReceiverLogic {
             common::reply(tx, connection, invite, 404, Some("the offer has expired"));
             return Ok(());
         };
-        let manifest_key = delivery.digest.storage_key();
-        let manifest = tx
-            .get(&manifest_key)?
-            .and_then(|value| Manifest::decode(&manifest_key, &value).ok());
+        let manifest = stored_manifest(tx, &delivery.digest)?;
         if manifest.is_none_or(|m| m.is_expired(tx.now)) {
             common::reply(
                 tx,
@@ -754,11 +756,7 @@ impl ReceiverLogic {
         if !matches!(delivery.phase, Phase::Connecting | Phase::Sending) {
             return Ok(());
         }
-        let manifest_key = delivery.digest.storage_key();
-        let Some(manifest) = tx
-            .get(&manifest_key)?
-            .and_then(|value| Manifest::decode(&manifest_key, &value).ok())
-        else {
+        let Some(manifest) = stored_manifest(tx, &delivery.digest)? else {
             return Ok(());
         };
         // Takes over from the connection bound before, if any: from what it acknowledged.
@@ -839,11 +837,7 @@ impl ReceiverLogic {
         if !slots_freed {
             return Ok(());
         }
-        let manifest_key = delivery.digest.storage_key();
-        let Some(manifest) = tx
-            .get(&manifest_key)?
-            .and_then(|value| Manifest::decode(&manifest_key, &value).ok())
-        else {
+        let Some(manifest) = stored_manifest(tx, &delivery.digest)? else {
             return Ok(());
         };
         self.pump(tx, &key, &delivery, connection, &mut window, &manifest)
