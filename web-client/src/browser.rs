@@ -35,8 +35,6 @@ const HIGH_WATER: u32 = 1 << 20;
 const RECONNECT_MS: i32 = 1000;
 /// Bytes of a received file gathered before they become one Blob part.
 const PART_BYTES: usize = 1 << 20;
-/// The least time between two progress events of one transfer, in milliseconds.
-const PROGRESS_EVERY_MS: u64 = 100;
 /// How often a waiting chunk looks at `bufferedAmount` again, in milliseconds.
 const DRAIN_POLL_MS: i32 = 10;
 /// Bytes read at a time when hashing a file.
@@ -72,11 +70,10 @@ impl RcsClient {
                 )));
             }
         };
-        let agent = |side| -> Result<Agent, JsValue> {
+        let new_agent = || -> Result<Agent, JsValue> {
             let config = Config::new(user, domain);
             let ua = UserAgent::new(config, entropy()?).map_err(|e| error(&e.to_string()))?;
             Ok(Agent {
-                side,
                 ua,
                 sip: None,
                 msrp: None,
@@ -84,6 +81,8 @@ impl RcsClient {
                 queued: Vec::new(),
             })
         };
+        // In the order of `agent_index`: the sender AS's agent, then the receiver AS's.
+        let agents = vec![new_agent()?, new_agent()?];
         let inner = Rc::new_cyclic(|me| {
             RefCell::new(Inner {
                 me: me.clone(),
@@ -91,7 +90,7 @@ impl RcsClient {
                 delivery,
                 auto_accept: delivery == Delivery::Push,
                 closed: false,
-                agents: Vec::new(),
+                agents,
                 local_ids: BTreeMap::new(),
                 next_local: 1,
                 sending: BTreeMap::new(),
@@ -100,11 +99,6 @@ impl RcsClient {
                 on_event,
             })
         });
-        {
-            let mut state = inner.borrow_mut();
-            state.agents.push(agent(Side::Sender)?);
-            state.agents.push(agent(Side::Receiver)?);
-        }
         Ok(Self { inner })
     }
 
@@ -225,11 +219,11 @@ struct Socket {
 }
 
 struct Agent {
-    side: Side,
     ua: UserAgent,
     sip: Option<Socket>,
     msrp: Option<Socket>,
-    timer: Option<i32>,
+    /// The pending `setTimeout` for the agent's next deadline: its handle and the deadline.
+    timer: Option<(i32, Timestamp)>,
     /// Messages for a connection that is not open yet.
     queued: Vec<(Channel, Bytes)>,
 }
@@ -246,7 +240,6 @@ impl Agent {
 struct Sending {
     file: File,
     meter: ProgressMeter,
-    last_progress_ms: u64,
 }
 
 struct Receiving {
@@ -259,7 +252,6 @@ struct Receiving {
     digest: ReceivedDigest,
     meter: ProgressMeter,
     written: u64,
-    last_progress_ms: u64,
 }
 
 impl Receiving {
@@ -273,7 +265,6 @@ impl Receiving {
             digest: ReceivedDigest::new(),
             meter: ProgressMeter::new(size),
             written: 0,
-            last_progress_ms: 0,
         }
     }
 
@@ -322,9 +313,12 @@ struct Inner {
 }
 
 impl Inner {
+    fn agent(&self, side: Side) -> &Agent {
+        &self.agents[agent_index(side)]
+    }
+
     fn agent_mut(&mut self, side: Side) -> &mut Agent {
-        let index = usize::from(side == Side::Receiver);
-        &mut self.agents[index]
+        &mut self.agents[agent_index(side)]
     }
 
     fn next_local(&mut self) -> u64 {
@@ -511,14 +505,20 @@ impl Inner {
         }
     }
 
+    /// Keeps one `setTimeout` on the agent's next deadline; moved only when the deadline moves
+    /// (this runs after every message).
     fn set_agent_timer(&mut self, side: Side) {
         let agent = self.agent_mut(side);
-        if let Some(timer) = agent.timer.take()
+        let next = agent.ua.poll_timeout();
+        if agent.timer.map(|(_, at)| at) == next {
+            return;
+        }
+        if let Some((handle, _)) = agent.timer.take()
             && let Some(window) = web_sys::window()
         {
-            window.clear_timeout_with_handle(timer);
+            window.clear_timeout_with_handle(handle);
         }
-        let Some(at) = agent.ua.poll_timeout() else {
+        let Some(at) = next else {
             return;
         };
         let delay = at.unix_millis().saturating_sub(now().unix_millis());
@@ -535,7 +535,7 @@ impl Inner {
                 });
             }
         });
-        self.agent_mut(side).timer = handle;
+        self.agent_mut(side).timer = handle.map(|handle| (handle, at));
     }
 
     fn on_agent_event(&mut self, side: Side, event: Event) {
@@ -600,13 +600,11 @@ impl Inner {
             }
             TransferEvent::NeedBytes { range } => self.read_chunk(side, id, local, range),
             TransferEvent::Progress { acknowledged } => {
-                let now_ms = now().unix_millis();
-                if let Some(sending) = self.sending.get_mut(&local)
-                    && (acknowledged >= sending.file.size() as u64
-                        || now_ms >= sending.last_progress_ms + PROGRESS_EVERY_MS)
+                if let Some(progress) = self
+                    .sending
+                    .get_mut(&local)
+                    .and_then(|sending| sending.meter.report(now().unix_millis(), acknowledged))
                 {
-                    sending.last_progress_ms = now_ms;
-                    let progress = sending.meter.update(now_ms, acknowledged);
                     self.emit_progress(local, "out", progress);
                 }
             }
@@ -669,7 +667,6 @@ impl Inner {
                     Sending {
                         file,
                         meter: ProgressMeter::new(size),
-                        last_progress_ms: 0,
                     },
                 );
                 self.drive(Side::Sender);
@@ -691,10 +688,9 @@ impl Inner {
                 let Some(inner) = weak.upgrade() else { return };
                 let buffered = inner
                     .borrow()
-                    .agents
-                    .iter()
-                    .find(|agent| agent.side == side)
-                    .and_then(|agent| agent.msrp.as_ref())
+                    .agent(side)
+                    .msrp
+                    .as_ref()
                     .map_or(0, |socket| socket.ws.buffered_amount());
                 if buffered <= HIGH_WATER {
                     break;
@@ -765,11 +761,10 @@ impl Inner {
             return;
         };
         receiving.write(offset, data);
-        let now_ms = now().unix_millis();
-        let complete = receiving.written >= receiving.offer.size;
-        if complete || now_ms >= receiving.last_progress_ms + PROGRESS_EVERY_MS {
-            receiving.last_progress_ms = now_ms;
-            let progress = receiving.meter.update(now_ms, receiving.written);
+        if let Some(progress) = receiving
+            .meter
+            .report(now().unix_millis(), receiving.written)
+        {
             self.emit_progress(local, "in", progress);
         }
     }
@@ -887,6 +882,11 @@ impl Inner {
             ],
         );
     }
+}
+
+/// Where a side's agent is in `Inner::agents` (sender first, as `RcsClient::new` makes them).
+fn agent_index(side: Side) -> usize {
+    usize::from(side == Side::Receiver)
 }
 
 /// Sends one message: SIP as text, MSRP as binary (RFC 7118, RFC 7977).

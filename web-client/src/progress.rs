@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 /// How far back the speed looks, in milliseconds.
 const SPEED_WINDOW_MS: u64 = 3000;
+/// The least time between two reports of one transfer, in milliseconds.
+const REPORT_EVERY_MS: u64 = 100;
 
 /// What a progress bar shows.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,6 +26,18 @@ pub struct Progress {
 pub struct ProgressMeter {
     size: u64,
     samples: VecDeque<(u64, u64)>,
+}
+
+impl ProgressMeter {
+    /// Like [`ProgressMeter::update`], at most every 100 ms and always once the transfer is
+    /// complete: what a page can redraw without falling behind the chunks.
+    pub fn report(&mut self, now_ms: u64, done: u64) -> Option<Progress> {
+        let due = self
+            .samples
+            .back()
+            .is_none_or(|&(at, _)| now_ms >= at + REPORT_EVERY_MS);
+        (due || done >= self.size).then(|| self.update(now_ms, done))
+    }
 }
 
 impl ProgressMeter {
@@ -83,6 +97,15 @@ mod tests {
         let later = meter.update(6000, 4_000_000);
         assert_eq!(later.bytes_per_sec, Some(2_000_000.0));
         assert_eq!(later.secs_left, Some(3.0));
+    }
+
+    #[test]
+    fn reports_come_at_most_every_100_ms_and_always_at_the_end() {
+        let mut meter = ProgressMeter::new(1000);
+        assert!(meter.report(0, 100).is_some());
+        assert!(meter.report(50, 200).is_none());
+        assert!(meter.report(100, 300).is_some());
+        assert_eq!(meter.report(120, 1000).map(|p| p.done), Some(1000));
     }
 
     #[test]
