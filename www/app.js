@@ -48,17 +48,75 @@ function duration(secs) {
   return `${Math.floor(secs / 60)} min ${Math.ceil(secs % 60)} s`;
 }
 
-function explain(status, reason, peer) {
+/** What a refusal means to the person reading it; `incoming` for a file offered to them. */
+function explain(status, reason, peer, incoming = false) {
   const who = peer ? userOf(peer) : 'The recipient';
+  if (incoming) {
+    switch (status) {
+      case 404: return 'This file is no longer offered to you.';
+      case 410: return `The offer has expired. Ask ${userOf(peer)} to send the file again.`;
+      default: break;
+    }
+  }
   switch (status) {
     case 404: return `${who} is not a known user.`;
     case 480: return `${who} is offline. Try again when they are online.`;
-    case 413: return 'The file is too large for this service.';
+    case 413: {
+      const limit = /maximum of (\d+)/.exec(reason || '');
+      return limit
+        ? `The file is too large: this service takes files up to ${bytes(Number(limit[1]))}.`
+        : 'The file is too large for this service.';
+    }
     case 403: return `Not allowed: ${reason || 'the link may have expired'}.`;
     case 408: return 'The transfer timed out.';
     case 0: return reason || 'The transfer failed.';
     default: return `Failed: ${status} ${reason || ''}`.trim();
   }
+}
+
+/**
+ * When a signed download URL stops working, in milliseconds since the epoch: it is valid up to
+ * and including the second in its `exp` parameter. `null` when the URL names no expiry.
+ */
+function linkExpiry(url) {
+  try {
+    const exp = Number(new URL(url).searchParams.get('exp'));
+    return Number.isFinite(exp) && exp > 0 ? (exp + 1) * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The HTTP fallback of an offer: a link until the URL expires, then a sentence saying so. A pull
+ * offer still waiting for an answer expires with it (the server would refuse it as gone).
+ */
+function fallbackLink(t, url, kind) {
+  const a = link('Download over HTTP', url, t.name);
+  a.className = 'fallback';
+  t.fallback = a;
+  const at = linkExpiry(url);
+  if (at === null) return a;
+  const expire = () => {
+    const note = document.createElement('span');
+    note.className = 'expired';
+    note.textContent = 'The download link has expired.';
+    a.replaceWith(note);
+    t.fallback = note;
+    if (kind === 'pull' && !t.answered) {
+      t.finished = true;
+      detail(t, explain(410, '', t.peer, true));
+      actions(t, note);
+    }
+  };
+  a.addEventListener('click', (e) => {
+    if (Date.now() >= at) {
+      e.preventDefault();
+      expire();
+    }
+  });
+  setTimeout(expire, Math.max(0, at - Date.now()));
+  return a;
 }
 
 function contact(aor) {
@@ -77,7 +135,8 @@ function contact(aor) {
   return entry;
 }
 
-function select(aor) {
+/** Opens the conversation with `aor`; `focus` moves the keyboard to its message field. */
+function select(aor, focus = true) {
   current = aor;
   for (const [other, entry] of contacts) {
     entry.button.setAttribute('aria-current', String(other === aor));
@@ -86,14 +145,15 @@ function select(aor) {
   $('peer').textContent = `Conversation with ${userOf(aor)}`;
   $('messages').replaceChildren(...contact(aor).messages);
   for (const id of ['text', 'send-text', 'file']) $(id).disabled = false;
-  $('text').focus();
+  if (focus) $('text').focus();
 }
 
 function show(aor, li) {
   const entry = contact(aor);
   entry.messages.push(li);
-  // The first conversation opens by itself; later ones mark their contact unread.
-  if (!current) select(aor);
+  // The first conversation opens by itself, leaving the keyboard where it was; later ones mark
+  // their contact unread.
+  if (!current) select(aor, false);
   if (current === aor) {
     $('messages').append(li);
     li.scrollIntoView({ block: 'nearest' });
@@ -114,6 +174,7 @@ function card(id, peer, title) {
   const li = $('transfer-card').content.firstElementChild.cloneNode(true);
   li.dataset.transfer = String(id);
   li.querySelector('.title').textContent = title;
+  li.querySelector('progress').setAttribute('aria-label', title);
   const transfer = { card: li, peer, done: 0 };
   transfers.set(id, transfer);
   show(peer, li);
@@ -196,14 +257,26 @@ function onEvent(event) {
       t.name = event.name || 'file';
       t.size = event.size;
       t.card.classList.add('theirs');
-      const fallback = event.url ? [link('Download over HTTP', event.url, t.name)] : [];
+      const fallback = event.url ? [fallbackLink(t, event.url, event.kind)] : [];
       if (event.kind === 'pull' || !$('auto-accept').checked) {
         detail(t, 'Offered.');
         actions(t,
-          button('Accept', () => { client.accept(event.id); actions(t, ...fallback); detail(t, 'Receiving…'); }),
-          button('Decline', () => { client.decline(event.id); actions(t); detail(t, 'Declined.'); t.finished = true; }),
+          button('Accept', () => {
+            t.answered = true;
+            client.accept(event.id);
+            actions(t, ...fallback);
+            detail(t, 'Receiving…');
+          }),
+          button('Decline', () => {
+            t.answered = true;
+            t.finished = true;
+            client.decline(event.id);
+            actions(t);
+            detail(t, 'Declined.');
+          }),
           ...fallback);
       } else {
+        t.answered = true;
         detail(t, 'Receiving…');
         actions(t, ...fallback);
       }
@@ -261,8 +334,9 @@ function onEvent(event) {
       const t = transfers.get(event.id);
       if (t) {
         t.finished = true;
-        detail(t, explain(event.status, event.reason, t.peer));
-        actions(t);
+        detail(t, explain(event.status, event.reason, t.peer, t.incoming));
+        // A file that did not arrive over MSRP may still come over HTTP.
+        actions(t, ...(t.incoming && t.fallback ? [t.fallback] : []));
       } else {
         setStatus(explain(event.status, event.reason), true);
       }

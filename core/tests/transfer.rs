@@ -151,6 +151,32 @@ fn pull_delivers_on_the_recipients_download_request() {
 }
 
 #[test]
+fn a_pull_offer_past_its_links_expiry_is_gone_and_one_never_made_is_not_found() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let data = file_bytes(100_000, 21);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    let offers = bob.answer_requests(&mut net);
+    let message = offers
+        .iter()
+        .find(|m| *m.method() == Method::Message)
+        .expect("the server offers the file");
+    let info = FileInfoDocument::parse(message.body().as_ref()).unwrap();
+    let sender = message.from().uri().clone();
+    let lifetime = harness::config("receiver-as.example.com").url_lifetime_secs;
+    net.now = net.now.plus_secs(lifetime + 1);
+    let late = harness::download_request(&mut net, &mut bob, &info, sender.clone(), 0);
+    let answer = String::from_utf8_lossy(&late.answer.to_bytes()).into_owned();
+    assert_eq!(late.answer.status(), Some(410), "{answer}");
+    assert!(answer.contains("the offer has expired"), "{answer}");
+    // A file that was never offered to Bob stays "not found".
+    let mut other = info.clone();
+    other.file.digest = Some(ContentDigest::of(b"never offered"));
+    let unknown = harness::download_request(&mut net, &mut bob, &other, sender, 0);
+    assert_eq!(unknown.answer.status(), Some(404));
+}
+
+#[test]
 fn the_server_hop_stays_constant_whatever_the_file_size() {
     let mut sizes = Vec::new();
     for size in [1usize, 1024, 1 << 20, 4 << 20] {

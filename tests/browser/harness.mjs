@@ -7,6 +7,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -38,8 +39,11 @@ async function waitForHttp(url, child, log) {
   throw new Error(`the host did not answer ${url}: ${log.join('')}`);
 }
 
-/** Starts the local host on spin.toml with its store in a fresh folder; `stop()` ends it. */
-export async function startHost() {
+/**
+ * Starts the local host on spin.toml with its store in a fresh folder; `stop()` ends it. `variables`
+ * override the application's variables (`{ max_file_size: '1048576' }`).
+ */
+export async function startHost(variables = {}) {
   const http = await freePort();
   const publish = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'rcs-browser-'));
@@ -50,6 +54,9 @@ export async function startHost() {
     SPIN_VARIABLE_GRIP_PUBLISH_ORIGIN: `http://127.0.0.1:${publish}`,
     SPIN_VARIABLE_GRIP_PUBLISH_URL: `http://127.0.0.1:${publish}/publish/`,
   };
+  for (const [name, value] of Object.entries(variables)) {
+    env[`SPIN_VARIABLE_${name.toUpperCase()}`] = String(value);
+  }
   const log = [];
   const child = spawn(join(TARGET, 'release', 'rcs-edge'), [
     'up', '--from', join(ROOT, 'spin.toml'),
@@ -74,10 +81,12 @@ export async function startHost() {
 
 /**
  * A TCP relay on 127.0.0.1 in front of the host: a page loaded through it reaches the host only
- * through it. Once `cutAfter` bytes have gone towards the page, every connection is dropped and new
- * ones are refused, as when a user's network goes away, until `restore()`.
+ * through it.
+ * - `cutAfter`: once that many bytes have gone towards the page, every connection is dropped and new
+ *   ones are refused, as when a user's network goes away, until `restore()`.
+ * - `bytesPerSec`: each direction of each connection is held to that rate, as on a slow network.
  */
-export async function startRelay(hostBase, cutAfter) {
+export async function startRelay(hostBase, { cutAfter = null, bytesPerSec = null } = {}) {
   const target = new URL(hostBase);
   const sockets = new Set();
   let toPage = 0;
@@ -90,6 +99,23 @@ export async function startRelay(hostBase, cutAfter) {
     sockets.clear();
     cutHappened();
   };
+  // Copies `from` to `to`; with a rate, pauses `from` whenever it is ahead of it.
+  const pipe = (from, to, onBytes) => {
+    // When the bytes carried so far have had their time on the wire; a quiet spell saves none up.
+    let busyUntil = 0;
+    from.on('data', (chunk) => {
+      to.write(chunk);
+      onBytes?.(chunk.length);
+      if (bytesPerSec === null) return;
+      const now = Date.now();
+      busyUntil = Math.max(busyUntil, now) + (1000 * chunk.length) / bytesPerSec;
+      const ahead = busyUntil - now;
+      if (ahead > 0) {
+        from.pause();
+        setTimeout(() => from.resume(), ahead);
+      }
+    });
+  };
   const server = createServer((page) => {
     if (cut) {
       page.destroy();
@@ -98,10 +124,9 @@ export async function startRelay(hostBase, cutAfter) {
     const upstream = connect(Number(target.port), target.hostname);
     sockets.add(page);
     sockets.add(upstream);
-    page.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => {
-      page.write(chunk);
-      toPage += chunk.length;
+    pipe(page, upstream);
+    pipe(upstream, page, (length) => {
+      toPage += length;
       if (cutAfter !== null && toPage >= cutAfter && !cut) dropAll();
     });
     for (const [a, b] of [[page, upstream], [upstream, page]]) {
@@ -124,6 +149,58 @@ export async function startRelay(hostBase, cutAfter) {
   };
 }
 
+/**
+ * Starts recording every value the transfer card's progress bar takes; `values()` returns them in
+ * order. The card is found by its title once it appears.
+ */
+export async function recordProgress(page, title) {
+  await page.evaluate((text) => {
+    window.progressSeen = window.progressSeen || {};
+    const seen = [];
+    window.progressSeen[text] = seen;
+    const watch = (card) => {
+      const bar = card.querySelector('progress');
+      new MutationObserver(() => seen.push(Number(bar.value)))
+        .observe(bar, { attributes: true, attributeFilter: ['value'] });
+    };
+    const existing = [...document.querySelectorAll('li.transfer')]
+      .find((card) => card.textContent.includes(text));
+    if (existing) {
+      watch(existing);
+      return;
+    }
+    const found = new MutationObserver(() => {
+      const card = [...document.querySelectorAll('li.transfer')]
+        .find((li) => li.textContent.includes(text));
+      if (card) {
+        found.disconnect();
+        watch(card);
+      }
+    });
+    found.observe(document.body, { childList: true, subtree: true });
+  }, title);
+  return {
+    values: () => page.evaluate((text) => window.progressSeen[text], title),
+  };
+}
+
+/**
+ * A test file's host (started with `variables`, as `startHost` takes them) and browser: started
+ * before its first test, stopped after its last. Read `.host` and `.browser` inside the tests.
+ */
+export function hostAndBrowser(variables = {}) {
+  const shared = { host: null, browser: null };
+  before(async () => {
+    shared.host = await startHost(variables);
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close();
+    await shared.host?.stop();
+  });
+  return shared;
+}
+
 /** Headless Chromium as the tests run it. */
 export function launchBrowser() {
   return chromium.launch({
@@ -132,9 +209,9 @@ export function launchBrowser() {
   });
 }
 
-/** A user's page, signed in and connected to both servers. */
-export async function signIn(browser, base, user, delivery) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 700 } });
+/** A user's page, signed in and connected to both servers; `viewport` defaults to a laptop's. */
+export async function signIn(browser, base, user, delivery, viewport = { width: 900, height: 700 }) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport });
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${user}] page error:`, error));
   await page.goto(`${base}/`);

@@ -1,26 +1,16 @@
 // Alice and Bob in two headless Chromium pages against the local edge host: chat both ways, then
 // a 5 MiB file picked by Alice, accepted by Bob (pull), saved with the digest it was sent with; the
-// same pushed; and the HTTP fallback link of the offer.
-import { after, before, test } from 'node:test';
+// same pushed; the HTTP fallback link of the offer; a network that drops mid-transfer; the
+// refusals a user can meet; a keyboard-only pass; and a phone-sized screen.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  fileBytes, launchBrowser, openConversation, screenshot, sha256, signIn, startHost, startRelay,
+  fileBytes, hostAndBrowser, openConversation, recordProgress, screenshot, sha256, signIn, startRelay,
 } from './harness.mjs';
 
 const FIVE_MIB = 5 * 1024 * 1024;
-let host;
-let browser;
-
-before(async () => {
-  host = await startHost();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
+const shared = hostAndBrowser();
 
 async function saveReceived(page, card) {
   const [download] = await Promise.all([
@@ -30,9 +20,22 @@ async function saveReceived(page, card) {
   return readFileSync(await download.path());
 }
 
+/** The progress a bar went through moves forward step by step to 100%. */
+function assertMoved(values, who) {
+  const between = new Set(values.filter((v) => v > 0 && v < 100));
+  assert.ok(between.size >= 3, `${who}'s bar took ${between.size} values between 0 and 100: ${values}`);
+  for (let i = 1; i < values.length; i += 1) {
+    assert.ok(values[i] >= values[i - 1], `${who}'s bar went back: ${values}`);
+  }
+  assert.equal(values.at(-1), 100, `${who}'s bar ends full`);
+}
+
 test('chat, then a file by the picker, accepted by the recipient, arrives byte-identical', async () => {
-  const alice = await signIn(browser, host.base, 'alice', 'push');
-  const bob = await signIn(browser, host.base, 'bob', 'pull');
+  // Both pages reach the host over a 4 MiB/s network, so the 5 MiB take over a second each way
+  // and the bars can be seen moving.
+  const relay = await startRelay(shared.host.base, { bytesPerSec: 4 * 1024 * 1024 });
+  const alice = await signIn(shared.browser, relay.base, 'alice', 'push');
+  const bob = await signIn(shared.browser, relay.base, 'bob', 'pull');
   await screenshot(alice, '01-alice-signed-in');
 
   await openConversation(alice, 'bob');
@@ -48,6 +51,8 @@ test('chat, then a file by the picker, accepted by the recipient, arrives byte-i
   await screenshot(bob, '02-chat');
 
   const data = fileBytes(FIVE_MIB, 7);
+  const sending = await recordProgress(alice, 'report.bin');
+  const receiving = await recordProgress(bob, 'report.bin');
   await alice.setInputFiles('#file', { name: 'report.bin', mimeType: 'application/octet-stream', buffer: data });
   const offer = bob.locator('li.transfer', { hasText: 'report.bin' });
   await offer.locator('button:text("Accept")').waitFor();
@@ -57,6 +62,9 @@ test('chat, then a file by the picker, accepted by the recipient, arrives byte-i
   const fetched = Buffer.from(await (await fetch(fallback)).arrayBuffer());
   assert.equal(sha256(fetched), sha256(data), 'the fallback link serves the same bytes');
   await offer.locator('button:text("Accept")').click();
+  // Mid-transfer the card reads as bytes done, speed and time left.
+  await offer.locator('.detail:text-matches("of 5.0 MB · .*/s · .* left")').waitFor({ timeout: 30_000 });
+  await screenshot(bob, '03b-receiving');
   await offer.locator('a.save').waitFor({ timeout: 60_000 });
   assert.match(await offer.locator('.detail').textContent(), /digest checked/);
   assert.equal(await offer.locator('progress').getAttribute('value'), '100');
@@ -67,13 +75,16 @@ test('chat, then a file by the picker, accepted by the recipient, arrives byte-i
   const sent = alice.locator('li.transfer', { hasText: 'report.bin' });
   await sent.locator('.detail:text-matches("Sent")').waitFor({ timeout: 30_000 });
   await screenshot(alice, '05-sent');
+  assertMoved(await sending.values(), 'Alice');
+  assertMoved(await receiving.values(), 'Bob');
   await alice.context().close();
   await bob.context().close();
+  relay.close();
 });
 
 test('a pushed file arrives without asking', async () => {
-  const alice = await signIn(browser, host.base, 'carol', 'push');
-  const bob = await signIn(browser, host.base, 'dave', 'push');
+  const alice = await signIn(shared.browser, shared.host.base, 'carol', 'push');
+  const bob = await signIn(shared.browser, shared.host.base, 'dave', 'push');
   await openConversation(alice, 'dave');
   const data = fileBytes(FIVE_MIB, 11);
   await alice.setInputFiles('#file', { name: 'pushed.bin', mimeType: 'application/octet-stream', buffer: data });
@@ -87,10 +98,10 @@ test('a pushed file arrives without asking', async () => {
 });
 
 test('the recipient goes offline mid-transfer: the page says so, then the file resumes and arrives', async () => {
-  const alice = await signIn(browser, host.base, 'erin', 'push');
+  const alice = await signIn(shared.browser, shared.host.base, 'erin', 'push');
   // Frank's page reaches the host through a relay that drops his network once 12 MiB have come.
-  const relay = await startRelay(host.base, 12 * 1024 * 1024);
-  const bob = await signIn(browser, relay.base, 'frank', 'push');
+  const relay = await startRelay(shared.host.base, { cutAfter: 12 * 1024 * 1024 });
+  const bob = await signIn(shared.browser, relay.base, 'frank', 'push');
   await openConversation(alice, 'frank');
   const size = 32 * 1024 * 1024;
   const data = fileBytes(size, 13);
@@ -119,7 +130,7 @@ const PIXEL = Buffer.from(
 );
 
 test('refusals read as sentences, and a received image is previewed', async () => {
-  const alice = await signIn(browser, host.base, 'gina', 'push');
+  const alice = await signIn(shared.browser, shared.host.base, 'gina', 'push');
   // An unknown user.
   await openConversation(alice, 'nobody');
   await alice.setInputFiles('#file', { name: 'x.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('x') });
@@ -128,14 +139,14 @@ test('refusals read as sentences, and a received image is previewed', async () =
   await alice.click('#send-text');
   await alice.locator('#messages li.notice:text("nobody is not a known user.")').waitFor();
   // A user who was here and left.
-  const gone = await signIn(browser, host.base, 'hank', 'push');
+  const gone = await signIn(shared.browser, shared.host.base, 'hank', 'push');
   await gone.context().close();
   await openConversation(alice, 'hank');
   await alice.setInputFiles('#file', { name: 'y.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('y') });
   await alice.locator('li.transfer .detail:text("hank is offline. Try again when they are online.")').waitFor();
   await screenshot(alice, '09-refusals');
   // An image arrives with a preview.
-  const ivy = await signIn(browser, host.base, 'ivy', 'push');
+  const ivy = await signIn(shared.browser, shared.host.base, 'ivy', 'push');
   await openConversation(alice, 'ivy');
   await alice.setInputFiles('#file', { name: 'dot.png', mimeType: 'image/png', buffer: PIXEL });
   const card = ivy.locator('li.transfer', { hasText: 'dot.png' });

@@ -550,10 +550,12 @@ impl ReceiverLogic {
                 return Ok(());
             }
         };
+        // An offer that was made but has run out is 410 Gone (RFC 3261 21.4.11), told apart from
+        // one that never was (404): the user can ask the sender for the file again.
         let offer = tx.record::<OfferRecord>(&offer_key(&caller, &request.digest))?;
         let Some(Ok(OfferRecord {
             session: session_id,
-            ..
+            expires,
         })) = offer
         else {
             common::reply(
@@ -566,9 +568,12 @@ impl ReceiverLogic {
             return Ok(());
         };
         let key = keys::msrp_session(&session_id);
-        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
-            common::reply(tx, connection, invite, 404, Some("the offer has expired"));
-            return Ok(());
+        let mut delivery = match tx.record::<DeliverySession>(&key)? {
+            Some(Ok(delivery)) if tx.now.unix_secs() <= expires => delivery,
+            _ => {
+                common::reply(tx, connection, invite, 410, Some("the offer has expired"));
+                return Ok(());
+            }
         };
         let manifest = stored_manifest(tx, &delivery.digest)?;
         if manifest.is_none_or(|m| m.is_expired(tx.now)) {
@@ -576,7 +581,7 @@ impl ReceiverLogic {
                 tx,
                 connection,
                 invite,
-                404,
+                410,
                 Some("the file is no longer in the store"),
             );
             return Ok(());

@@ -750,72 +750,15 @@ impl FileReceiver {
         sender: SipUri,
         from: u64,
     ) -> Received {
-        let digest = info.file.digest.expect("the file-info names the digest");
-        let session = user.ids.msrp_id();
-        let selector = FileSelector {
-            name: info.file.name.clone(),
-            content_type: Some(info.file.content_type.clone()),
-            size: Some(info.file.size),
-            hashes: vec![FileHash {
-                algorithm: "sha-256".into(),
-                bytes: digest.as_bytes().to_vec(),
-            }],
-        };
-        let mut request = FileTransferOffer {
-            username: user.name.clone(),
-            session_id: 3,
-            session_version: 1,
-            connection: Connection::ip4(&user.host),
-            port: 9,
-            proto: sdp::PROTO_TLS.into(),
-            path: vec![user.msrp_uri(&session).to_string()],
-            accept_types: vec![info.file.content_type.clone()],
-            accept_wrapped_types: Vec::new(),
-            max_size: None,
-            setup: Setup::Active,
-            operation: Operation::Pull,
-            file_selector: selector.clone(),
-            file_transfer_id: user.ids.token(8),
-            file_disposition: None,
-            file_date: None,
-            file_icon: None,
-            file_range: None,
-        }
-        .build()
-        .unwrap();
-        if from > 0 {
-            request
-                .msrp_media_mut()
-                .unwrap()
-                .attributes
-                .push(Attribute::FileRange(sdp::FileRange {
-                    start: from + 1,
-                    stop: Some(info.file.size),
-                }));
-        }
-        let invite = RequestBuilder::new(
-            Method::Invite,
-            sender.clone(),
-            NameAddr::new(user.uri()),
-            NameAddr::new(sender),
-        )
-        .local_host(&user.host)
-        .contact_user(&user.name)
-        .body("application/sdp", Bytes::from(request.to_bytes()))
-        .build(&mut user.ids)
-        .unwrap();
-        user.send_sip(net, &invite);
-        let answer = user
-            .sip_inbox(net)
-            .pop()
-            .expect("an answer to the download request");
+        let request = download_request(net, user, info, sender, from);
+        let answer = request.answer;
         assert_eq!(
             answer.status(),
             Some(200),
             "download request refused: {}",
             String::from_utf8_lossy(&answer.to_bytes())
         );
-        let dialog = Dialog::uac(&invite, &answer).unwrap();
+        let dialog = Dialog::uac(&request.invite, &answer).unwrap();
         let ack = dialog.ack(&mut user.ids).unwrap();
         user.send_sip(net, &ack);
         let sdp = SessionDescription::parse(answer.body()).unwrap();
@@ -825,9 +768,9 @@ impl FileReceiver {
         let mut received = self.receive(
             net,
             user,
-            &session,
+            &request.session,
             server_path,
-            &selector,
+            &request.selector,
             Vec::new(),
             from,
         );
@@ -956,4 +899,89 @@ pub fn encode(frame: &Frame) -> Bytes {
 /// The first body of a message as text.
 pub fn text(message: &SipMessage) -> String {
     String::from_utf8_lossy(message.body()).into_owned()
+}
+
+/// A download request sent and the server's answer to it.
+pub struct DownloadRequest {
+    pub invite: SipMessage,
+    pub answer: SipMessage,
+    /// The user's MSRP session id in the request's path.
+    pub session: String,
+    pub selector: FileSelector,
+}
+
+/// Sends the download request of claim 12 for the file `info` describes, from byte `from`, and
+/// takes the server's answer.
+pub fn download_request(
+    net: &mut Net,
+    user: &mut User,
+    info: &FileInfoDocument,
+    sender: SipUri,
+    from: u64,
+) -> DownloadRequest {
+    let digest = info.file.digest.expect("the file-info names the digest");
+    let session = user.ids.msrp_id();
+    let selector = FileSelector {
+        name: info.file.name.clone(),
+        content_type: Some(info.file.content_type.clone()),
+        size: Some(info.file.size),
+        hashes: vec![FileHash {
+            algorithm: "sha-256".into(),
+            bytes: digest.as_bytes().to_vec(),
+        }],
+    };
+    let mut request = FileTransferOffer {
+        username: user.name.clone(),
+        session_id: 3,
+        session_version: 1,
+        connection: Connection::ip4(&user.host),
+        port: 9,
+        proto: sdp::PROTO_TLS.into(),
+        path: vec![user.msrp_uri(&session).to_string()],
+        accept_types: vec![info.file.content_type.clone()],
+        accept_wrapped_types: Vec::new(),
+        max_size: None,
+        setup: Setup::Active,
+        operation: Operation::Pull,
+        file_selector: selector.clone(),
+        file_transfer_id: user.ids.token(8),
+        file_disposition: None,
+        file_date: None,
+        file_icon: None,
+        file_range: None,
+    }
+    .build()
+    .unwrap();
+    if from > 0 {
+        request
+            .msrp_media_mut()
+            .unwrap()
+            .attributes
+            .push(Attribute::FileRange(sdp::FileRange {
+                start: from + 1,
+                stop: Some(info.file.size),
+            }));
+    }
+    let invite = RequestBuilder::new(
+        Method::Invite,
+        sender.clone(),
+        NameAddr::new(user.uri()),
+        NameAddr::new(sender),
+    )
+    .local_host(&user.host)
+    .contact_user(&user.name)
+    .body("application/sdp", Bytes::from(request.to_bytes()))
+    .build(&mut user.ids)
+    .unwrap();
+    user.send_sip(net, &invite);
+    let answer = user
+        .sip_inbox(net)
+        .pop()
+        .expect("an answer to the download request");
+    DownloadRequest {
+        invite,
+        answer,
+        session,
+        selector,
+    }
 }
