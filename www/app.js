@@ -361,7 +361,9 @@ $('sign-in').addEventListener('submit', async (e) => {
   const delivery = new FormData($('sign-in')).get('delivery');
   try {
     await init();
-    client = new RcsClient(location.origin, me, DOMAIN, delivery, onEvent);
+    // Files are hashed in a worker, so a large transfer leaves the page responsive.
+    const digestWorker = new Worker(new URL('./digest-worker.js', import.meta.url), { type: 'module' });
+    client = new RcsClient(location.origin, me, DOMAIN, delivery, onEvent, digestWorker);
   } catch (error) {
     setStatus(`Could not start: ${error.message || error}`, true);
     return;

@@ -2,9 +2,13 @@
 //! JavaScript API ([`RcsClient`]).
 //!
 //! All state lives in one `Inner` behind `Rc<RefCell<_>>`. Every entry point (a command, a socket
-//! event, a timer, the end of a file read) borrows it, drives the agents, and collects the events
-//! for the page; the events are handed to the page's callback only after the borrow ends, so the
-//! callback may call back into the client.
+//! event, a timer, the end of a file read, an answer of the digest worker) borrows it, drives the
+//! agents, and collects the events for the page; the events are handed to the page's callback only
+//! after the borrow ends, so the callback may call back into the client.
+//!
+//! Files are hashed by the page's digest worker ([`crate::digest_worker`]), never on the main
+//! thread: each Blob part of a received file is posted to it as it is made, and a file to send is
+//! posted whole (as a Blob, which the worker reads).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -19,13 +23,13 @@ use rcs_core::client::{
 use rcs_core::ids::Entropy;
 use rcs_core::server::{Delivery, Side};
 use rcs_core::time::Timestamp;
-use sha2::{Digest, Sha256};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
-use web_sys::{BinaryType, Blob, BlobPropertyBag, CloseEvent, File, MessageEvent, Url, WebSocket};
+use web_sys::{
+    BinaryType, Blob, BlobPropertyBag, CloseEvent, File, MessageEvent, Url, WebSocket, Worker,
+};
 
-use crate::digest::ReceivedDigest;
 use crate::parts::{assembly, contiguous_prefix};
 use crate::progress::{Progress, ProgressMeter};
 
@@ -37,8 +41,6 @@ const RECONNECT_MS: i32 = 1000;
 const PART_BYTES: usize = 1 << 20;
 /// How often a waiting chunk looks at `bufferedAmount` again, in milliseconds.
 const DRAIN_POLL_MS: i32 = 10;
-/// Bytes read at a time when hashing a file.
-const HASH_SLICE: u64 = 1 << 20;
 
 /// The browser client of one user. Events reach `on_event` as objects with a `type`:
 /// `connection`, `registered`, `registration-failed`, `chat`, `chat-sent`, `chat-failed`,
@@ -51,7 +53,8 @@ pub struct RcsClient {
 #[wasm_bindgen]
 impl RcsClient {
     /// A client for `user` at the edge `server` (`http://host:port`), receiving by `delivery`
-    /// (`push` or `pull`). Nothing is opened until [`RcsClient::start`].
+    /// (`push` or `pull`), hashing files in `digest_worker` (a module worker running
+    /// `digest-worker.js`). Nothing is opened until [`RcsClient::start`].
     #[wasm_bindgen(constructor)]
     pub fn new(
         server: &str,
@@ -59,6 +62,7 @@ impl RcsClient {
         domain: &str,
         delivery: &str,
         on_event: Function,
+        digest_worker: Worker,
     ) -> Result<RcsClient, JsValue> {
         let ws_base = websocket_base(server)?;
         let delivery = match delivery {
@@ -83,7 +87,14 @@ impl RcsClient {
         };
         // In the order of `agent_index`: the sender AS's agent, then the receiver AS's.
         let agents = vec![new_agent()?, new_agent()?];
-        let inner = Rc::new_cyclic(|me| {
+        let inner = Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
+            let weak = me.clone();
+            let on_digest = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                if let Some(inner) = weak.upgrade() {
+                    with(&inner, |inner| inner.digest_answered(&event.data()));
+                }
+            });
+            digest_worker.set_onmessage(Some(on_digest.as_ref().unchecked_ref()));
             RefCell::new(Inner {
                 me: me.clone(),
                 ws_base,
@@ -95,6 +106,9 @@ impl RcsClient {
                 next_local: 1,
                 sending: BTreeMap::new(),
                 receiving: BTreeMap::new(),
+                digest_worker,
+                _on_digest: on_digest,
+                awaiting_digest: BTreeMap::new(),
                 events: Vec::new(),
                 on_event,
             })
@@ -141,15 +155,15 @@ impl RcsClient {
             );
             local
         });
-        let weak = Rc::downgrade(&self.inner);
-        let to = to.to_owned();
-        spawn_local(async move {
-            let result = sha256_of_blob(&file).await;
-            let Some(inner) = weak.upgrade() else { return };
-            with(&inner, |inner| match result {
-                Ok(sha256) => inner.offer_file(local, &to, file, sha256),
-                Err(reason) => inner.emit_failed(local, 0, &js_text(&reason)),
-            });
+        with(&self.inner, |inner| {
+            inner.post_digest("file", local, &[("file", file.clone().into())], None);
+            inner.awaiting_digest.insert(
+                local,
+                AwaitingDigest::Offer {
+                    to: to.to_owned(),
+                    file,
+                },
+            );
         });
         local as f64
     }
@@ -168,7 +182,7 @@ impl RcsClient {
                 .ua
                 .decline(transfer)
                 .map_err(|e| error(&e.to_string()))?;
-            inner.receiving.remove(&(id as u64));
+            inner.forget_received(id as u64);
             inner.drive(Side::Receiver);
             Ok(())
         })
@@ -249,9 +263,10 @@ struct Receiving {
     /// Bytes that continue each other, gathered into one Blob part once [`PART_BYTES`] are in.
     pending: Vec<u8>,
     pending_at: u64,
-    digest: ReceivedDigest,
     meter: ProgressMeter,
     written: u64,
+    /// Parts made but not yet posted to the digest worker: offset and bytes.
+    unhashed: Vec<(u64, Uint8Array)>,
 }
 
 impl Receiving {
@@ -262,14 +277,13 @@ impl Receiving {
             parts: Vec::new(),
             pending: Vec::new(),
             pending_at: 0,
-            digest: ReceivedDigest::new(),
             meter: ProgressMeter::new(size),
             written: 0,
+            unhashed: Vec::new(),
         }
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) {
-        self.digest.write(offset, data);
         if offset != self.pending_at + self.pending.len() as u64 {
             self.flush();
             self.pending_at = offset;
@@ -281,19 +295,29 @@ impl Receiving {
         self.written = self.written.max(offset + data.len() as u64);
     }
 
-    /// Turns the gathered bytes into a Blob part.
+    /// Turns the gathered bytes into a Blob part, and keeps their copy for the digest worker.
     fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         let part = Uint8Array::from(&self.pending[..]);
+        // The Blob copies the bytes, so `part` can then be handed to the worker.
         if let Ok(blob) = Blob::new_with_u8_array_sequence(&Array::of1(&part)) {
             self.parts
                 .push((self.pending_at, self.pending.len() as u64, blob));
         }
+        self.unhashed.push((self.pending_at, part));
         self.pending_at += self.pending.len() as u64;
         self.pending.clear();
     }
+}
+
+/// What an answer of the digest worker is for.
+enum AwaitingDigest {
+    /// A file to send, offered once hashed.
+    Offer { to: String, file: File },
+    /// A received file, checked against its offer.
+    Verify { side: Side, transfer: TransferId },
 }
 
 struct Inner {
@@ -308,6 +332,10 @@ struct Inner {
     next_local: u64,
     sending: BTreeMap<u64, Sending>,
     receiving: BTreeMap<u64, Receiving>,
+    digest_worker: Worker,
+    _on_digest: Closure<dyn FnMut(MessageEvent)>,
+    /// Requests to the digest worker, by the page's transfer id.
+    awaiting_digest: BTreeMap<u64, AwaitingDigest>,
     events: Vec<Object>,
     on_event: Function,
 }
@@ -621,12 +649,12 @@ impl Inner {
             TransferEvent::Received { size } => self.verify(side, id, local, size),
             TransferEvent::Verified => self.deliver(local),
             TransferEvent::DigestMismatch { .. } => {
-                self.receiving.remove(&local);
+                self.forget_received(local);
                 self.emit_failed(local, 0, "the file that arrived differs from the one sent");
             }
             TransferEvent::Failed(Refusal { status, reason }) => {
                 self.sending.remove(&local);
-                self.receiving.remove(&local);
+                self.forget_received(local);
                 self.emit_failed(local, status, &reason);
             }
             TransferEvent::Ended { reason } => {
@@ -748,6 +776,7 @@ impl Inner {
             receiving.flush();
             contiguous_prefix(&spans(&receiving.parts))
         });
+        self.post_parts(local);
         self.agent_mut(Side::Receiver)
             .ua
             .accept(transfer, resume_from)
@@ -761,47 +790,125 @@ impl Inner {
             return;
         };
         receiving.write(offset, data);
-        if let Some(progress) = receiving
+        let progress = receiving
             .meter
-            .report(now().unix_millis(), receiving.written)
-        {
+            .report(now().unix_millis(), receiving.written);
+        self.post_parts(local);
+        if let Some(progress) = progress {
             self.emit_progress(local, "in", progress);
         }
     }
 
+    /// Hands the parts made since the last call to the digest worker (the bytes move, no copy).
+    fn post_parts(&mut self, local: u64) {
+        let Some(receiving) = self.receiving.get_mut(&local) else {
+            return;
+        };
+        for (offset, bytes) in std::mem::take(&mut receiving.unhashed) {
+            let buffer = bytes.buffer();
+            self.post_digest(
+                "part",
+                local,
+                &[
+                    ("offset", (offset as f64).into()),
+                    ("bytes", buffer.clone().into()),
+                ],
+                Some(&buffer),
+            );
+        }
+    }
+
+    /// The file is complete: the worker answers with its digest (read back from the assembled
+    /// file if its parts did not come in order).
     fn verify(&mut self, side: Side, id: TransferId, local: u64, size: u64) {
         let Some(receiving) = self.receiving.get_mut(&local) else {
             return;
         };
         receiving.flush();
-        if let Some(sha256) = receiving.digest.finish(size) {
-            if let Err(reason) = self.agent_mut(side).ua.digest_computed(id, sha256) {
-                self.emit_failed(local, 0, &reason.to_string());
+        let file = assemble(&receiving.parts, &receiving.offer.content_type);
+        self.post_parts(local);
+        match file {
+            Ok(file) => {
+                self.post_digest(
+                    "finish",
+                    local,
+                    &[("size", (size as f64).into()), ("file", file.into())],
+                    None,
+                );
+                self.awaiting_digest
+                    .insert(local, AwaitingDigest::Verify { side, transfer: id });
             }
-            self.drive(side);
-            return;
+            Err(reason) => self.emit_failed(local, 0, &js_text(&reason)),
         }
-        // Chunks came out of order: hash the assembled file.
-        let blob = assemble(&receiving.parts, &receiving.offer.content_type);
-        let weak = self.me.clone();
-        spawn_local(async move {
-            let result = match blob {
-                Ok(blob) => sha256_of_blob(&blob).await,
-                Err(reason) => Err(reason),
-            };
-            let Some(inner) = weak.upgrade() else { return };
-            with(&inner, |inner| {
-                match result {
-                    Ok(sha256) => {
-                        if let Err(reason) = inner.agent_mut(side).ua.digest_computed(id, sha256) {
-                            inner.emit_failed(local, 0, &reason.to_string());
-                        }
-                    }
-                    Err(reason) => inner.emit_failed(local, 0, &js_text(&reason)),
+    }
+
+    /// A received file that will not complete: its parts and its hasher go.
+    fn forget_received(&mut self, local: u64) {
+        if self.receiving.remove(&local).is_some() {
+            self.post_digest("forget", local, &[], None);
+        }
+        self.awaiting_digest.remove(&local);
+    }
+
+    /// Posts `{ kind, id, ...fields }` to the digest worker, moving `transfer` into it.
+    fn post_digest(
+        &mut self,
+        kind: &str,
+        local: u64,
+        fields: &[(&str, JsValue)],
+        transfer: Option<&js_sys::ArrayBuffer>,
+    ) {
+        let message = Object::new();
+        let _ = Reflect::set(&message, &"kind".into(), &kind.into());
+        let _ = Reflect::set(&message, &"id".into(), &(local as f64).into());
+        for (name, value) in fields {
+            let _ = Reflect::set(&message, &(*name).into(), value);
+        }
+        let posted = match transfer {
+            Some(buffer) => self
+                .digest_worker
+                .post_message_with_transfer(&message, &Array::of1(buffer)),
+            None => self.digest_worker.post_message(&message),
+        };
+        if let Err(reason) = posted {
+            self.emit_failed(
+                local,
+                0,
+                &format!("cannot hash the file: {}", js_text(&reason)),
+            );
+        }
+    }
+
+    /// An answer of the digest worker: `{ id, sha256 }` or `{ id, error }`.
+    fn digest_answered(&mut self, answer: &JsValue) {
+        let field = |name: &str| Reflect::get(answer, &name.into()).unwrap_or(JsValue::UNDEFINED);
+        let Some(local) = field("id").as_f64().map(|id| id as u64) else {
+            return;
+        };
+        let Some(waiting) = self.awaiting_digest.remove(&local) else {
+            return;
+        };
+        let sha256 = field("sha256")
+            .as_string()
+            .and_then(|text| hex::decode(text).ok())
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+        let Some(sha256) = sha256 else {
+            let reason = field("error")
+                .as_string()
+                .unwrap_or_else(|| "the digest worker gave no digest".into());
+            self.forget_received(local);
+            self.emit_failed(local, 0, &format!("cannot hash the file: {reason}"));
+            return;
+        };
+        match waiting {
+            AwaitingDigest::Offer { to, file } => self.offer_file(local, &to, file, sha256),
+            AwaitingDigest::Verify { side, transfer } => {
+                if let Err(reason) = self.agent_mut(side).ua.digest_computed(transfer, sha256) {
+                    self.emit_failed(local, 0, &reason.to_string());
                 }
-                inner.drive(side);
-            });
-        });
+                self.drive(side);
+            }
+        }
     }
 
     fn deliver(&mut self, local: u64) {
@@ -923,18 +1030,6 @@ async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, JsValu
     let slice = blob.slice_with_f64_and_f64(start as f64, end as f64)?;
     let buffer = JsFuture::from(slice.array_buffer()).await?;
     Ok(Uint8Array::new(&buffer).to_vec())
-}
-
-async fn sha256_of_blob(blob: &Blob) -> Result<[u8; 32], JsValue> {
-    let size = blob.size() as u64;
-    let mut hasher = Sha256::new();
-    let mut at = 0;
-    while at < size {
-        let end = (at + HASH_SLICE).min(size);
-        hasher.update(read_slice(blob, at, end).await?);
-        at = end;
-    }
-    Ok(hasher.finalize().into())
 }
 
 fn websocket_base(server: &str) -> Result<String, JsValue> {

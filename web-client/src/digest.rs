@@ -6,11 +6,17 @@
 use sha2::{Digest, Sha256};
 
 /// The running digest of one received file.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReceivedDigest {
     hasher: Sha256,
     hashed: u64,
     in_order: bool,
+}
+
+impl Default for ReceivedDigest {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ReceivedDigest {
@@ -79,5 +85,6 @@ mod tests {
     #[test]
     fn an_empty_file_hashes_to_the_empty_digest() {
         assert_eq!(ReceivedDigest::new().finish(0), Some(sha256(b"")));
+        assert_eq!(ReceivedDigest::default().finish(0), Some(sha256(b"")));
     }
 }

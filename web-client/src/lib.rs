@@ -9,7 +9,9 @@
 //! - a file being sent is hashed, then read one chunk at a time as the agent asks for it, and a
 //!   chunk waits while the MSRP socket's `bufferedAmount` is high (backpressure);
 //! - a file being received is kept as Blob parts (the browser may keep them on disk), its SHA-256
-//!   advances as chunks arrive ([`digest`]), and the page gets an object URL once the digest matches;
+//!   advances in the page's digest worker as the parts are made ([`digest`], and `digest_worker`
+//!   in the browser), and the page gets an object URL once the digest matches; a file to send is
+//!   hashed there too, so no hashing runs on the page's main thread;
 //! - lost sockets are reopened; the receiver AS resumes a delivery from the last acknowledged byte.
 //!
 //! The JavaScript API is [`RcsClient`] (wasm32 only): commands in, events out through one callback,
@@ -24,6 +26,8 @@ pub mod progress;
 
 #[cfg(target_arch = "wasm32")]
 mod browser;
+#[cfg(target_arch = "wasm32")]
+pub mod digest_worker;
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::RcsClient;
