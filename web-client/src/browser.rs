@@ -156,14 +156,15 @@ impl RcsClient {
             local
         });
         with(&self.inner, |inner| {
-            inner.post_digest("file", local, &[("file", file.clone().into())], None);
-            inner.awaiting_digest.insert(
-                local,
-                AwaitingDigest::Offer {
-                    to: to.to_owned(),
-                    file,
-                },
-            );
+            if inner.post_digest("file", local, &[("file", file.clone().into())], None) {
+                inner.awaiting_digest.insert(
+                    local,
+                    AwaitingDigest::Offer {
+                        to: to.to_owned(),
+                        file,
+                    },
+                );
+            }
         });
         local as f64
     }
@@ -806,15 +807,14 @@ impl Inner {
         };
         for (offset, bytes) in std::mem::take(&mut receiving.unhashed) {
             let buffer = bytes.buffer();
-            self.post_digest(
-                "part",
-                local,
-                &[
-                    ("offset", (offset as f64).into()),
-                    ("bytes", buffer.clone().into()),
-                ],
-                Some(&buffer),
-            );
+            let fields = [
+                ("offset", (offset as f64).into()),
+                ("bytes", buffer.clone().into()),
+            ];
+            if !self.post_digest("part", local, &fields, Some(&buffer)) {
+                self.forget_received(local);
+                return;
+            }
         }
     }
 
@@ -829,14 +829,13 @@ impl Inner {
         self.post_parts(local);
         match file {
             Ok(file) => {
-                self.post_digest(
-                    "finish",
-                    local,
-                    &[("size", (size as f64).into()), ("file", file.into())],
-                    None,
-                );
-                self.awaiting_digest
-                    .insert(local, AwaitingDigest::Verify { side, transfer: id });
+                let fields = [("size", (size as f64).into()), ("file", file.into())];
+                if self.post_digest("finish", local, &fields, None) {
+                    self.awaiting_digest
+                        .insert(local, AwaitingDigest::Verify { side, transfer: id });
+                } else {
+                    self.forget_received(local);
+                }
             }
             Err(reason) => self.emit_failed(local, 0, &js_text(&reason)),
         }
@@ -845,38 +844,35 @@ impl Inner {
     /// A received file that will not complete: its parts and its hasher go.
     fn forget_received(&mut self, local: u64) {
         if self.receiving.remove(&local).is_some() {
-            self.post_digest("forget", local, &[], None);
+            // A worker that cannot take this holds no hasher for it either.
+            let _ = self
+                .digest_worker
+                .post_message(&digest_request("forget", local, &[]));
         }
         self.awaiting_digest.remove(&local);
     }
 
-    /// Posts `{ kind, id, ...fields }` to the digest worker, moving `transfer` into it.
+    /// Posts `{ kind, id, ...fields }` to the digest worker, moving `transfer` into it. When the
+    /// worker cannot take it, the transfer fails and this says `false`.
     fn post_digest(
         &mut self,
         kind: &str,
         local: u64,
         fields: &[(&str, JsValue)],
         transfer: Option<&js_sys::ArrayBuffer>,
-    ) {
-        let message = Object::new();
-        let _ = Reflect::set(&message, &"kind".into(), &kind.into());
-        let _ = Reflect::set(&message, &"id".into(), &(local as f64).into());
-        for (name, value) in fields {
-            let _ = Reflect::set(&message, &(*name).into(), value);
-        }
+    ) -> bool {
+        let message = digest_request(kind, local, fields);
         let posted = match transfer {
             Some(buffer) => self
                 .digest_worker
                 .post_message_with_transfer(&message, &Array::of1(buffer)),
             None => self.digest_worker.post_message(&message),
         };
-        if let Err(reason) = posted {
-            self.emit_failed(
-                local,
-                0,
-                &format!("cannot hash the file: {}", js_text(&reason)),
-            );
+        if let Err(reason) = &posted {
+            let reason = js_text(reason);
+            self.emit_failed(local, 0, &format!("cannot hash the file: {reason}"));
         }
+        posted.is_ok()
     }
 
     /// An answer of the digest worker: `{ id, sha256 }` or `{ id, error }`.
@@ -989,6 +985,17 @@ impl Inner {
             ],
         );
     }
+}
+
+/// A request to the digest worker: `{ kind, id, ...fields }`.
+fn digest_request(kind: &str, local: u64, fields: &[(&str, JsValue)]) -> Object {
+    let message = Object::new();
+    let _ = Reflect::set(&message, &"kind".into(), &kind.into());
+    let _ = Reflect::set(&message, &"id".into(), &(local as f64).into());
+    for (name, value) in fields {
+        let _ = Reflect::set(&message, &(*name).into(), value);
+    }
+    message
 }
 
 /// Where a side's agent is in `Inner::agents` (sender first, as `RcsClient::new` makes them).
