@@ -174,8 +174,9 @@ function card(id, peer, title) {
   const li = $('transfer-card').content.firstElementChild.cloneNode(true);
   li.dataset.transfer = String(id);
   li.querySelector('.title').textContent = title;
-  li.querySelector('progress').setAttribute('aria-label', title);
-  const transfer = { card: li, peer, done: 0 };
+  const bar = li.querySelector('progress');
+  bar.setAttribute('aria-label', title);
+  const transfer = { card: li, bar, peer, done: 0 };
   transfers.set(id, transfer);
   show(peer, li);
   return transfer;
@@ -286,7 +287,7 @@ function onEvent(event) {
       const t = transfers.get(event.id);
       if (!t) break;
       t.done = event.done;
-      t.card.querySelector('progress').value = event.size ? (100 * event.done) / event.size : 100;
+      t.bar.value = event.size ? (100 * event.done) / event.size : 100;
       const parts = [`${bytes(event.done)} of ${bytes(event.size)}`];
       if (event.bytesPerSec) parts.push(`${bytes(event.bytesPerSec)}/s`);
       if (event.secsLeft != null) parts.push(`${duration(event.secsLeft)} left`);
@@ -296,7 +297,7 @@ function onEvent(event) {
     case 'report': {
       const t = transfers.get(event.id);
       if (t && event.status === 200) {
-        t.card.querySelector('progress').value = 100;
+        t.bar.value = 100;
         detail(t, 'Sent: stored and handed to the recipient’s server.');
       }
       break;
@@ -308,7 +309,7 @@ function onEvent(event) {
       if (event.cause && event.cause >= 400) {
         detail(t, explain(event.cause, event.reason, t.peer));
       } else {
-        t.card.querySelector('progress').value = 100;
+        t.bar.value = 100;
         detail(t, 'Sent.');
       }
       break;
@@ -317,7 +318,7 @@ function onEvent(event) {
       const t = transfers.get(event.id);
       if (!t) break;
       t.finished = true;
-      t.card.querySelector('progress').value = 100;
+      t.bar.value = 100;
       detail(t, `Received ${bytes(event.size)}, digest checked.`);
       const save = link(`Save ${event.name || 'file'}`, event.objectUrl, event.name || 'file');
       save.className = 'save';

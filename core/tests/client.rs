@@ -10,7 +10,7 @@ use bytes::Bytes;
 use harness::{Net, Server, file_bytes};
 use rcs_core::client::{
     ByeReason, Config, Event, IncomingCheckpoint, OfferKind, OutgoingFile, Output, Refusal,
-    TransferEvent, TransferId, UserAgent,
+    TransferEvent, TransferId, UserAgent, websocket_base,
 };
 use rcs_core::first_value::ContentDigest;
 use rcs_core::ids::Entropy;
@@ -559,4 +559,22 @@ fn bad_input_is_answered_or_dropped_and_the_agent_goes_on() {
     send(&mut alice, &bob, &data);
     run(&mut net, &mut [&mut alice, &mut bob], |_| false);
     delivered(&alice, &bob, &data);
+}
+
+#[test]
+fn server_urls_become_websocket_bases() {
+    let cases = [
+        ("http://127.0.0.1:3000", Some("ws://127.0.0.1:3000")),
+        ("http://127.0.0.1:3000/", Some("ws://127.0.0.1:3000")),
+        ("HTTPS://edge.example.com", Some("wss://edge.example.com")),
+        ("ws://[::1]:3000", Some("ws://[::1]:3000")),
+        ("wss://edge.example.com", Some("wss://edge.example.com")),
+        ("ftp://x", None),
+        ("127.0.0.1:3000", None),
+        ("http://", None),
+        ("http://host/path", None),
+    ];
+    for (server, expected) in cases {
+        assert_eq!(websocket_base(server).as_deref(), expected, "{server}");
+    }
 }

@@ -79,8 +79,8 @@ test('a whole exchange with the keyboard alone', async () => {
 
 test('on a phone-sized screen everything fits its width and stays usable', async () => {
   const phone = { width: 360, height: 740 };
-  const mia = await signIn(shared.browser, shared.host.base, 'mia', 'push', phone);
-  const ned = await signIn(shared.browser, shared.host.base, 'ned', 'push', phone);
+  const mia = await signIn(shared.browser, shared.host.base, 'mia', 'push', { viewport: phone });
+  const ned = await signIn(shared.browser, shared.host.base, 'ned', 'push', { viewport: phone });
   await openConversation(mia, 'ned');
   await mia.fill('#text', 'a-very-long-word-that-has-no-spaces-in-it-anywhere-at-all-to-break-on');
   await mia.click('#send-text');

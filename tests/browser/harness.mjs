@@ -163,15 +163,15 @@ export async function recordProgress(page, title) {
       new MutationObserver(() => seen.push(Number(bar.value)))
         .observe(bar, { attributes: true, attributeFilter: ['value'] });
     };
-    const existing = [...document.querySelectorAll('li.transfer')]
+    const cardOf = () => [...document.querySelectorAll('li.transfer')]
       .find((card) => card.textContent.includes(text));
+    const existing = cardOf();
     if (existing) {
       watch(existing);
       return;
     }
     const found = new MutationObserver(() => {
-      const card = [...document.querySelectorAll('li.transfer')]
-        .find((li) => li.textContent.includes(text));
+      const card = cardOf();
       if (card) {
         found.disconnect();
         watch(card);
@@ -209,10 +209,14 @@ export function launchBrowser() {
   });
 }
 
-/** A user's page, signed in and connected to both servers; `viewport` defaults to a laptop's. */
-export async function signIn(browser, base, user, delivery, viewport = { width: 900, height: 700 }) {
+/**
+ * A user's page, signed in and connected to both servers. `viewport` defaults to a laptop's;
+ * `clockTime` (ms since the epoch) sets the page's clock, which then runs on from there.
+ */
+export async function signIn(browser, base, user, delivery, { viewport = { width: 900, height: 700 }, clockTime } = {}) {
   const context = await browser.newContext({ acceptDownloads: true, viewport });
   const page = await context.newPage();
+  if (clockTime !== undefined) await page.clock.install({ time: clockTime });
   page.on('pageerror', (error) => console.error(`[${user}] page error:`, error));
   await page.goto(`${base}/`);
   await page.fill('#user', user);

@@ -34,14 +34,7 @@ test('an offer left past its link expiry says so, in the page and from the serve
   const alice = await signIn(shared.browser, shared.host.base, 'carol', 'push');
   const bob = await signIn(shared.browser, shared.host.base, 'dave', 'pull');
   // Erin's computer clock is an hour slow: her page believes the link is still good.
-  const slowContext = await shared.browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 700 } });
-  const erin = await slowContext.newPage();
-  await erin.clock.install({ time: Date.now() - 3600 * 1000 });
-  await erin.goto(`${shared.host.base}/`);
-  await erin.fill('#user', 'erin');
-  await erin.check('input[name=delivery][value=pull]');
-  await erin.click('#sign-in button[type=submit]');
-  await erin.waitForSelector('#status:text("Connected as erin.")');
+  const erin = await signIn(shared.browser, shared.host.base, 'erin', 'pull', { clockTime: Date.now() - 3600 * 1000 });
 
   await openConversation(alice, 'dave');
   await alice.setInputFiles('#file', { name: 'late.txt', mimeType: 'text/plain', buffer: Buffer.from('too late') });
@@ -70,5 +63,5 @@ test('an offer left past its link expiry says so, in the page and from the serve
   await screenshot(erin, '13-offer-expired-slow-clock');
   await alice.context().close();
   await bob.context().close();
-  await slowContext.close();
+  await erin.context().close();
 });

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use rcs_core::client::{
     Channel, Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Refusal, TransferEvent,
-    TransferId, UserAgent,
+    TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
 use rcs_core::server::{Delivery, Side};
@@ -64,7 +64,8 @@ impl RcsClient {
         on_event: Function,
         digest_worker: Worker,
     ) -> Result<RcsClient, JsValue> {
-        let ws_base = websocket_base(server)?;
+        let ws_base = websocket_base(server)
+            .ok_or_else(|| error(&format!("{server:?} is not an http(s) URL")))?;
         let delivery = match delivery {
             "push" => Delivery::Push,
             "pull" => Delivery::Pull,
@@ -1037,17 +1038,6 @@ async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, JsValu
     let slice = blob.slice_with_f64_and_f64(start as f64, end as f64)?;
     let buffer = JsFuture::from(slice.array_buffer()).await?;
     Ok(Uint8Array::new(&buffer).to_vec())
-}
-
-fn websocket_base(server: &str) -> Result<String, JsValue> {
-    let server = server.trim_end_matches('/');
-    if let Some(rest) = server.strip_prefix("https://") {
-        Ok(format!("wss://{rest}"))
-    } else if let Some(rest) = server.strip_prefix("http://") {
-        Ok(format!("ws://{rest}"))
-    } else {
-        Err(error(&format!("{server:?} is not an http(s) URL")))
-    }
 }
 
 fn now() -> Timestamp {

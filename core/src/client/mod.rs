@@ -65,6 +65,23 @@ use outgoing::Outgoing;
 /// The Contact parameter a user picks its delivery mode with (docs/design.md).
 pub const DELIVERY_PARAM: &str = "ft-delivery";
 
+/// Where a client opens its WebSockets for the edge at `server`: `ws://host[:port]` for an
+/// `http`/`ws` URL, `wss://...` for `https`/`wss` (then [`Config::secure`] holds), with no path.
+/// `None` for any other scheme, a missing host, or a path, query or fragment.
+pub fn websocket_base(server: &str) -> Option<String> {
+    let (scheme, rest) = server.split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return None,
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return None;
+    }
+    Some(format!("{scheme}://{rest}"))
+}
+
 /// What a user agent is configured with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
