@@ -76,7 +76,9 @@ impl RcsClient {
             }
         };
         let new_agent = || -> Result<Agent, JsValue> {
-            let config = Config::new(user, domain);
+            let mut config = Config::new(user, domain);
+            // Over wss the agent writes WSS in Via and msrps in its paths (RFC 7118, RFC 4975).
+            config.secure = ws_base.starts_with("wss:");
             let ua = UserAgent::new(config, entropy()?).map_err(|e| error(&e.to_string()))?;
             Ok(Agent {
                 ua,
