@@ -10,9 +10,9 @@
 //! ```
 //! Prints `Publish endpoint http://<publish-listen>/publish/` and then `Serving http://<listen>` on
 //! stdout once both listeners accept connections (port 0 picks a free port; the lines say which), and
-//! one line per request (method, path, status, milliseconds) on stderr unless `--quiet`. Requests
-//! between components (service chaining) are logged as `chained <method> <url> request <n>B` and
-//! `chained <method> <url> <status> answer <n>B`, the bytes their bodies carried. Compiled components
+//! one line per request (method, path, status, milliseconds) on stderr unless `--quiet`. Outbound
+//! requests of components are logged as `outbound <method> <url> request <n>B` and
+//! `outbound <method> <url> <status> answer <n>B`, the bytes their bodies carried. Compiled components
 //! are cached (the `compile_cache` module), so only the first start after a build compiles them.
 //!
 //! # What of Spin it supports
@@ -32,14 +32,19 @@
 //! - Key-value on SQLite (`<state-dir>/sqlite_key_value.db`, Spin's schema; the state folder defaults
 //!   to `.spin` beside the manifest, as `spin up` does) or Redis via a runtime-config file
 //!   (`[key_value_store.<label>] type = "redis" url = "…"` or `type = "spin" path = "…"`).
-//! - Outbound HTTP limited to `allowed_outbound_hosts`; `http://<id>.spin.internal` is served
-//!   in-process by component `<id>` (service chaining).
+//! - Outbound HTTP limited to `allowed_outbound_hosts`, to the network. No service chaining
+//!   (`http://<id>.spin.internal`) and no self requests: Spin 4.0.2 gives neither to
+//!   `wasi:http@0.3` handlers (its pooled WASIp3 instances lack the interceptor and the origin), so a
+//!   chained request fails with a DNS error here as it does there, and a relative URL is
+//!   `HttpRequestUriInvalid`. Components reach each other at the application's own address.
+//! - Key-value without a value size limit on writes, and reads over Spin's 128 MiB host buffer
+//!   refused with Spin's error, as `spin up` does (hosted platforms limit values to about 1 MB).
 //!
 //! # What it does not support
 //! Component sources by URL, `files` globs and single files, route parameters (`/:name`),
 //! `sqlite_databases`, LLM, MySQL/PostgreSQL/Redis/MQTT outbound interfaces, component dependencies,
-//! Redis triggers, variables providers other than the environment (no Vault, no `.env` file), `self`
-//! outbound requests, HTTPS listeners and HTTP/2 inbound.
+//! Redis triggers, variables providers other than the environment (no Vault, no `.env` file),
+//! HTTPS listeners and HTTP/2 inbound.
 //!
 //! # The GRIP gateway
 //! See the `gateway` module: WebSocket upgrades on any route, Pushpin's WebSocket-over-HTTP towards the

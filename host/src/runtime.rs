@@ -12,9 +12,12 @@
 //! because a guest writes its body from tasks that only make progress while the loop runs. Bodies
 //! stream both ways.
 //!
-//! Outbound HTTP from a component is checked against its `allowed_outbound_hosts`; a request to
-//! `http://<component-id>.spin.internal/…` is handed in-process to that component (Spin's service
-//! chaining) instead of going to the network.
+//! Outbound HTTP from a component is checked against its `allowed_outbound_hosts`, then goes to the
+//! network, as Spin 4.0.2 does for these components. Spin 4.0.2 serves WASIp3 handlers from pooled
+//! instances that have no service-chaining interceptor and no self-request origin, so a request to
+//! `http://<component-id>.spin.internal/…` falls through to a DNS lookup that fails there; this host
+//! does the same (its log says why), so that nothing passes here that fails on Spin. One
+//! component reaches another at the application's own listening address instead.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,8 +52,8 @@ use crate::spin_api;
 pub type HostBody = UnsyncBoxBody<Bytes, ErrorCode>;
 
 /// A body that counts the bytes passing through it and logs the total when it is dropped, so the
-/// traffic between components (service chaining) can be measured from the host's log:
-/// `chained POST http://receiver-as.spin.internal/receiver/peer request 1234B`.
+/// traffic a component sends out (the sender AS's requests to the receiver AS) can be measured from
+/// the host's log: `outbound POST http://127.0.0.1:3000/receiver/peer request 1234B`.
 struct Counted<B> {
     inner: B,
     label: String,
@@ -104,7 +107,7 @@ impl<B> Drop for Counted<B> {
 /// Whether requests are logged (`--quiet` turns it off); read where no caller passes it down.
 pub static LOG_REQUESTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// The host name suffix of Spin's service chaining.
+/// The host name suffix of Spin's service chaining, which Spin 4.0.2 does not give WASIp3 handlers.
 const CHAINING_SUFFIX: &str = ".spin.internal";
 
 /// The `spin-*` request headers a component receives.
@@ -142,6 +145,13 @@ pub struct State {
     hooks: Outbound,
     component: Arc<ComponentRuntime>,
     stores: Stores,
+}
+
+impl ComponentRuntime {
+    /// The component's id in the manifest.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 impl State {
@@ -235,7 +245,8 @@ impl Runtime {
         self.router.route(path)
     }
 
-    /// Serves a request by the routes: `404` when no route matches, `500` when the component fails.
+    /// Serves a request by the routes: `404` when no route matches, `500` when the component fails,
+    /// both with an empty body as Spin answers them (the reason goes to the host's log).
     /// The request URI must be absolute (`http://host/path`).
     pub async fn dispatch(
         self: &Arc<Self>,
@@ -245,7 +256,7 @@ impl Runtime {
         let path = request.uri().path().to_owned();
         match self.router.route(&path) {
             Some(route) => self.serve(route, request, client).await,
-            None => text_response(StatusCode::NOT_FOUND, format!("no route for {path}\n")),
+            None => empty_response(StatusCode::NOT_FOUND),
         }
     }
 
@@ -261,10 +272,7 @@ impl Runtime {
             Ok(response) => response,
             Err(error) => {
                 eprintln!("component {id:?} failed: {error:#}");
-                text_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the component failed to handle the request\n",
-                )
+                empty_response(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
     }
@@ -310,7 +318,6 @@ impl Runtime {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             hooks: Outbound {
-                runtime: Arc::clone(self),
                 component: Arc::clone(component),
             },
             component: Arc::clone(component),
@@ -448,6 +455,16 @@ fn set_spin_headers(
     }
 }
 
+/// A response with no body, as Spin's HTTP trigger answers a missing route or a failed component.
+fn empty_response(status: StatusCode) -> Response<HostBody> {
+    let body = http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+}
+
 /// A short plain-text response.
 pub fn text_response(status: StatusCode, text: impl Into<Bytes>) -> Response<HostBody> {
     let body = http_body_util::Full::new(text.into())
@@ -462,9 +479,8 @@ pub fn text_response(status: StatusCode, text: impl Into<Bytes>) -> Response<Hos
     response
 }
 
-/// Outbound HTTP for one component: the allow list, service chaining, then the network.
+/// Outbound HTTP for one component: the allow list, then the network.
 struct Outbound {
-    runtime: Arc<Runtime>,
     component: Arc<ComponentRuntime>,
 }
 
@@ -507,36 +523,27 @@ impl WasiHttpHooks for Outbound {
             );
             return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
         }
-        if let Some(target) = host.strip_suffix(CHAINING_SUFFIX) {
-            let runtime = Arc::clone(&self.runtime);
-            let target = target.to_owned();
-            return Box::new(async move {
-                if !runtime.components.contains_key(&target) {
-                    return Err(ErrorCode::DestinationNotFound.into());
-                }
-                let route = runtime.router.route_to(&target, request.uri().path());
-                let label = format!(
-                    "chained {} http://{host}{}",
-                    request.method(),
-                    request.uri().path()
-                );
-                let request = request
-                    .map(|body| Counted::new(body, format!("{label} request")).boxed_unsync());
-                let response = runtime.serve(route, request, None).await;
-                let status = response.status().as_u16();
-                let response = response.map(|body| {
-                    Counted::new(body, format!("{label} {status} answer")).boxed_unsync()
-                });
-                let io = Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>;
-                Ok((response, io))
-            });
+        if host.ends_with(CHAINING_SUFFIX) {
+            eprintln!(
+                "component {:?}: outbound request to {scheme}://{host}: Spin 4.0.2 does not chain \
+                 requests from wasi:http@0.3 handlers, so it goes to DNS; reach the component at \
+                 the application's own address instead",
+                self.component.id
+            );
         }
+        let label = format!(
+            "outbound {} {scheme}://{host}:{port}{}",
+            request.method(),
+            request.uri().path()
+        );
+        let request =
+            request.map(|body| Counted::new(body, format!("{label} request")).boxed_unsync());
         Box::new(async move {
             let (response, io) = p3::default_send_request(request, options).await?;
-            Ok((
-                response.map(http_body_util::BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            let status = response.status().as_u16();
+            let response = response
+                .map(|body| Counted::new(body, format!("{label} {status} answer")).boxed_unsync());
+            Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }
 }

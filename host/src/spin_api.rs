@@ -4,8 +4,9 @@
 //!
 //! Key-value answers as Spin does: opening a label the component's `key_value_stores` does not list is
 //! `access-denied`; a listed label the application has no store for is `no-such-store`; backend
-//! failures are `other` with the backend's message. A variable the component does not declare is
-//! `undefined`; a name Spin would refuse is `invalid-name`.
+//! failures are `other` with the backend's message, and a `get` or `get-keys` whose answer would be
+//! over Spin's 128 MiB host buffer is `other` with Spin's text. A variable the component does not
+//! declare is `undefined` (Spin's words); a name Spin would refuse is `invalid-name`.
 
 use std::sync::Arc;
 
@@ -56,6 +57,21 @@ fn other(error: impl std::fmt::Display) -> KvError {
     KvError::Other(error.to_string())
 }
 
+/// The most bytes Spin's host hands a guest in one key-value answer (`MAX_HOST_BUFFERED_BYTES` of
+/// Spin's `world` crate, 128 MiB). Writes have no limit in Spin 4.0.2.
+const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
+
+/// Refuses a value as Spin's SQLite and Redis backends do when it is over the host buffer.
+fn within_host_buffer(value: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, KvError> {
+    let size = std::mem::size_of::<Option<Vec<u8>>>() + value.as_ref().map_or(0, Vec::len);
+    if size > MAX_HOST_BUFFERED_BYTES {
+        return Err(KvError::Other(format!(
+            "query result exceeds limit of {MAX_HOST_BUFFERED_BYTES} bytes"
+        )));
+    }
+    Ok(value)
+}
+
 /// The label and backend of an open store, copied out of the store's table.
 fn open_store<T>(
     accessor: &Accessor<T, SpinApi>,
@@ -95,7 +111,11 @@ impl kv::HostStoreWithStore for SpinApi {
             Ok(open) => open,
             Err(error) => return Ok(Err(error)),
         };
-        Ok(backend.get(&label, &key).await.map_err(other))
+        Ok(backend
+            .get(&label, &key)
+            .await
+            .map_err(other)
+            .and_then(within_host_buffer))
     }
 
     async fn set<T>(
@@ -172,24 +192,46 @@ impl variables::HostWithStore for SpinApi {
         accessor: &Accessor<T, Self>,
         name: String,
     ) -> wasmtime::Result<Result<String, VariableError>> {
-        let valid = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !valid {
-            return Ok(Err(VariableError::InvalidName(format!(
-                "{name:?}: lowercase letters, digits and underscores, starting with a letter"
-            ))));
+        if let Err(reason) = validate_variable_name(&name) {
+            return Ok(Err(VariableError::InvalidName(reason)));
         }
-        Ok(accessor.with(
-            |mut access| match access.get().component().config.variables.get(&name) {
+        Ok(accessor.with(|mut access| {
+            let component = access.get().component();
+            match component.config.variables.get(&name) {
                 Some(value) => Ok(value.clone()),
                 None => Err(VariableError::Undefined(format!(
-                    "no variable {name:?} for this component"
+                    "no variable for {:?}.{name:?}",
+                    component.id()
                 ))),
-            },
-        ))
+            }
+        }))
     }
+}
+
+/// Spin's rule for a variable name, with its words (`Key::validate` in Spin's `expressions` crate):
+/// lowercase letters, digits and single underscores, starting with a letter and ending with a letter
+/// or digit.
+fn validate_variable_name(name: &str) -> Result<(), String> {
+    let reason = if name.is_empty() {
+        "must not be empty".to_owned()
+    } else if let Some(invalid) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        format!(
+            "invalid character {invalid:?}. Variable names may contain only lower-case letters, \
+             numbers, and underscores."
+        )
+    } else if !name.as_bytes()[0].is_ascii_lowercase() {
+        "must start with a lowercase ASCII letter".to_owned()
+    } else if !name.as_bytes()[name.len() - 1].is_ascii_alphanumeric() {
+        "must end with a lowercase ASCII letter or digit".to_owned()
+    } else if name.contains("__") {
+        "must not contain multiple consecutive underscores".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(format!("{name:?}: {reason}"))
 }
 
 impl variables::Host for &mut State {}

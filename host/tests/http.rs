@@ -1,5 +1,5 @@
 //! Plain HTTP through the host to the echo component: routing and Spin's headers, key-value on SQLite
-//! (and across a crash), variables, mounted files, outbound HTTP and service chaining.
+//! (and across a crash), variables, mounted files, and outbound HTTP (never chained, as on Spin 4.0.2).
 
 mod common;
 
@@ -58,7 +58,8 @@ async fn routes_and_spin_headers_follow_spin() {
 
     let missing = request(addr, "GET", "/nowhere", &[], "").await;
     assert_eq!(missing.status, 404);
-    assert!(missing.text().contains("no route"));
+    // Spin answers a path no route matches with an empty 404.
+    assert!(missing.text().is_empty(), "{}", missing.text());
     // `/exact` is exact: nothing below it is routed there.
     assert_eq!(
         request(addr, "GET", "/exact/more", &[], "").await.status,
@@ -213,7 +214,7 @@ async fn mounted_folders_are_readable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn outbound_http_is_limited_to_allowed_hosts_and_chains_in_process() {
+async fn outbound_http_is_limited_to_allowed_hosts_and_never_chained() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(&write_app(dir.path()), &dir.path().join("state"), &[], &[]);
     let addr = host.addr;
@@ -241,14 +242,10 @@ async fn outbound_http_is_limited_to_allowed_hosts_and_chains_in_process() {
         );
     }
 
-    // Service chaining to a private component: served in-process, with Spin's headers.
+    // Service chaining, allowed by the manifest: Spin 4.0.2 does not chain requests from WASIp3
+    // handlers, so the name goes to DNS and fails there, as here.
     let chained = fetch("http://backend.spin.internal/deep/path?q=1".to_owned()).await;
-    assert_eq!(chained.status, 200);
+    assert_eq!(chained.status, 502);
     let text = chained.text();
-    assert!(
-        text.starts_with("200\nGET http://backend.spin.internal/deep/path?q=1\n"),
-        "{text}"
-    );
-    assert!(text.contains("spin-path-info: /deep/path\n"), "{text}");
-    assert!(!text.contains("spin-client-addr"), "{text}");
+    assert!(text.contains("DnsError"), "{text}");
 }

@@ -51,6 +51,7 @@ export async function startHost(variables = {}) {
   const env = {
     ...process.env,
     SPIN_VARIABLE_PUBLIC_BASE_URL: `${base}/`,
+    SPIN_VARIABLE_RECEIVER_AS_ORIGIN: base,
     SPIN_VARIABLE_GRIP_PUBLISH_ORIGIN: `http://127.0.0.1:${publish}`,
     SPIN_VARIABLE_GRIP_PUBLISH_URL: `http://127.0.0.1:${publish}/publish/`,
   };

@@ -3,12 +3,15 @@
 //!
 //! - [`build`] builds the Spin components (wasm32-wasip2, release) and the local edge host once per
 //!   test process, exactly as `scripts/build-components.sh` does;
-//! - [`Host`] runs `rcs-edge up` on `spin.toml` as a child process, on SQLite (a fresh state folder)
-//!   or on a [`Redis`], with its built-in gateway or behind a [`Pushpin`];
+//! - [`Host`] runs `spin.toml` as a child process on one of two [`Runtime`]s: the local edge host
+//!   (`rcs-edge up`, with its built-in gateway or behind a [`Pushpin`]) or real Spin (`spin up`, always
+//!   behind a [`Pushpin`], since Spin has no inbound WebSockets), on SQLite (a fresh state folder) or on
+//!   a [`Redis`];
 //! - [`Redis`] runs `redis-server` (the network shared store of claim 2);
 //! - [`Pushpin`] runs Debian's Pushpin self-contained (its own run and log folders, zurl included), with
 //!   a route file pointing at the host.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -100,6 +103,11 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// The `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> String {
+    url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
+}
+
 /// Waits until something accepts connections on `addr`.
 fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -157,12 +165,109 @@ impl Redis {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+
+    /// How many times each data command has run since the server started (`INFO commandstats`),
+    /// by lowercase name: what the runtimes' key-value calls became. Connection and server
+    /// commands (`info`, `hello`, `client`, `select`, `ping`) are left out.
+    pub fn command_calls(&self) -> Result<BTreeMap<String, u64>> {
+        use std::io::Write as _;
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"INFO commandstats\r\n")?;
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let length: usize = header
+            .trim_end()
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("INFO answered {header:?}"))?;
+        let mut text = vec![0u8; length];
+        reader.read_exact(&mut text)?;
+        let mut calls = BTreeMap::new();
+        for line in String::from_utf8_lossy(&text).lines() {
+            let Some((name, stats)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|rest| rest.split_once(':'))
+            else {
+                continue;
+            };
+            if ["info", "hello", "client", "select", "ping"].contains(&name) {
+                continue;
+            }
+            let count = stats
+                .split(',')
+                .find_map(|field| field.strip_prefix("calls="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            calls.insert(name.to_owned(), count);
+        }
+        Ok(calls)
+    }
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The environment variable that names the real Spin CLI the tests run on.
+pub const SPIN_BIN: &str = "SPIN_BIN";
+
+/// What serves `spin.toml`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// The project's local edge host, `rcs-edge up`.
+    Local,
+    /// Real Spin: this `spin` binary, `spin up`.
+    Spin(PathBuf),
+}
+
+impl Runtime {
+    /// Real Spin, from the [`SPIN_BIN`] environment variable or else `spin` on `PATH`; or the
+    /// sentence a test prints when it is skipped for want of it.
+    pub fn real_spin() -> std::result::Result<Self, String> {
+        if let Some(bin) = std::env::var_os(SPIN_BIN).filter(|bin| !bin.is_empty()) {
+            let bin = PathBuf::from(bin);
+            let bin = if bin.is_absolute() {
+                bin
+            } else {
+                repo_root().join(bin)
+            };
+            return if bin.is_file() {
+                Ok(Self::Spin(bin))
+            } else {
+                Err(format!("{SPIN_BIN}={} is not a file", bin.display()))
+            };
+        }
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join("spin"))
+            .find(|candidate| candidate.is_file())
+            .map(Self::Spin)
+            .ok_or_else(|| format!("no real Spin: set {SPIN_BIN} or put `spin` on PATH"))
+    }
+
+    /// A short name for tables and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Local => "local host",
+            Self::Spin(_) => "Spin 4.0.2",
+        }
+    }
+}
+
+/// Real Spin for a test, or `None` after printing why the test is skipped.
+pub fn spin_or_skip(test: &str) -> Option<Runtime> {
+    match Runtime::real_spin() {
+        Ok(spin) => Some(spin),
+        Err(why) => {
+            eprintln!("skipped {test}: {why}");
+            None
+        }
     }
 }
 
@@ -195,40 +300,47 @@ impl Log {
 /// How a [`Host`] is started.
 #[derive(Clone, Debug)]
 pub struct HostOptions {
+    /// What serves the application.
+    pub runtime: Runtime,
     /// The shared store.
     pub store: Store,
     /// Spin variables set through `SPIN_VARIABLE_<NAME>`.
     pub variables: Vec<(String, String)>,
-    /// The public base URL, when the host sits behind a gateway on another port.
-    pub public_base: Option<String>,
-    /// The publish endpoint the components push to, when it is not the host's own.
-    pub publish_url: Option<String>,
-    /// The HTTP port, when something else must know it before the host starts.
-    pub port: Option<u16>,
+    /// Put a [`Pushpin`] in front, as production does (always so on real Spin).
+    pub behind_pushpin: bool,
     /// Also serve the echo component at `/echo/...`, and the gateway's own echo at
-    /// `/gateway-echo/...` (the benchmark's two floors).
+    /// `/gateway-echo/...` (the benchmark's two floors; the second only on the local host's gateway).
     pub with_echo: bool,
+    /// The runtime's HTTP port, when something must know it before the runtime starts.
+    pub port: Option<u16>,
 }
 
 impl HostOptions {
-    /// SQLite, the tests' keys, nothing else changed.
+    /// The local host on SQLite, the tests' keys, nothing else changed.
     pub fn sqlite() -> Self {
         Self {
+            runtime: Runtime::Local,
             store: Store::Sqlite,
             variables: Vec::new(),
-            public_base: None,
-            publish_url: None,
-            port: None,
+            behind_pushpin: false,
             with_echo: false,
+            port: None,
         }
     }
 
-    /// Redis at `url`.
+    /// The local host on Redis at `url`.
     pub fn redis(url: String) -> Self {
         Self {
             store: Store::Redis(url),
             ..Self::sqlite()
         }
+    }
+
+    /// Runs on `runtime` instead (real Spin puts a Pushpin in front).
+    pub fn on(mut self, runtime: Runtime) -> Self {
+        self.behind_pushpin |= matches!(runtime, Runtime::Spin(_));
+        self.runtime = runtime;
+        self
     }
 
     /// Sets a Spin variable.
@@ -238,28 +350,35 @@ impl HostOptions {
     }
 }
 
-/// The local edge host running `spin.toml` on 127.0.0.1.
+/// `spin.toml` served on 127.0.0.1 by a [`Runtime`], with a [`Pushpin`] in front when asked.
 pub struct Host {
     child: Option<Child>,
     options: HostOptions,
-    /// Its HTTP (and WebSocket) address.
+    /// The application's own HTTP address (the runtime's listener).
     pub http: SocketAddr,
-    /// Its gateway's publish address.
-    pub publish: SocketAddr,
+    /// The built-in gateway's publish address (the local host without Pushpin).
+    publish: SocketAddr,
+    pushpin: Option<Pushpin>,
     state: tempfile::TempDir,
-    /// What it wrote to stderr.
+    /// What the runtime wrote to stdout and stderr.
     pub log: Log,
 }
 
 impl Host {
-    /// Builds what is needed and starts the host.
+    /// Builds what is needed and starts the runtime (and Pushpin, when asked).
     pub fn start(options: HostOptions) -> Result<Self> {
-        let http = ([127, 0, 0, 1], options.port.unwrap_or_else(free_port)).into();
+        let http: SocketAddr = ([127, 0, 0, 1], options.port.unwrap_or_else(free_port)).into();
+        let pushpin = if options.behind_pushpin {
+            Some(Pushpin::start(http)?)
+        } else {
+            None
+        };
         let mut host = Self {
             child: None,
             options,
             http,
             publish: ([127, 0, 0, 1], free_port()).into(),
+            pushpin,
             state: tempfile::tempdir()?,
             log: Log::default(),
         };
@@ -267,72 +386,123 @@ impl Host {
         Ok(host)
     }
 
-    /// The base URL clients use.
+    /// The base URL clients use: Pushpin's when it is in front, else the runtime's own.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.http)
+        match &self.pushpin {
+            Some(pushpin) => pushpin.base_url(),
+            None => format!("http://{}", self.http),
+        }
     }
 
-    /// The folder the host keeps its SQLite store in.
+    /// The runtime serving the application.
+    pub fn runtime(&self) -> &Runtime {
+        &self.options.runtime
+    }
+
+    /// The Pushpin in front, if any.
+    pub fn pushpin(&self) -> Option<&Pushpin> {
+        self.pushpin.as_ref()
+    }
+
+    /// The runtime's log and, behind Pushpin, Pushpin's: for failure messages.
+    pub fn logs(&self) -> String {
+        let mut all = self.log.lines().join("\n");
+        if let Some(pushpin) = &self.pushpin {
+            all.push_str("\n--- pushpin ---\n");
+            all.push_str(&pushpin.logs());
+        }
+        all
+    }
+
+    /// The folder the runtime keeps its SQLite store in.
     pub fn state_dir(&self) -> &Path {
         self.state.path()
     }
 
-    /// The host's process id.
+    /// The runtime's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The publish endpoint the components push to.
+    fn publish_url(&self) -> String {
+        match &self.pushpin {
+            Some(pushpin) => pushpin.publish_url(),
+            None => format!("http://{}/publish/", self.publish),
+        }
+    }
+
     fn spawn(&mut self) -> Result<()> {
-        let binary = build();
+        let local_host = build();
         let manifest = if self.options.with_echo {
             self.manifest_with_echo()?
         } else {
             repo_root().join("spin.toml")
         };
-        let mut command = Command::new(binary);
-        command
-            .current_dir(repo_root())
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .arg("--listen")
-            .arg(self.http.to_string())
-            .arg("--publish-listen")
-            .arg(self.publish.to_string())
-            .arg("--state-dir")
-            .arg(self.state.path())
-            .arg("--grip-sig-key")
-            .arg(GRIP_KEY);
-        if self.options.with_echo {
-            command.arg("--gateway-echo").arg(GATEWAY_ECHO);
-        }
-        if let Store::Redis(url) = &self.options.store {
-            let config = self.state.path().join("runtime-config.toml");
-            std::fs::write(
-                &config,
-                format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n"),
-            )?;
+        let runtime_config = match &self.options.store {
+            Store::Sqlite => None,
+            Store::Redis(url) => {
+                let config = self.state.path().join("runtime-config.toml");
+                std::fs::write(
+                    &config,
+                    format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n"),
+                )?;
+                Some(config)
+            }
+        };
+        let mut command = match &self.options.runtime {
+            Runtime::Local => {
+                let mut command = Command::new(local_host);
+                command
+                    .arg("up")
+                    .arg("--from")
+                    .arg(&manifest)
+                    .arg("--listen")
+                    .arg(self.http.to_string())
+                    .arg("--publish-listen")
+                    .arg(self.publish.to_string())
+                    .arg("--state-dir")
+                    .arg(self.state.path())
+                    .arg("--grip-sig-key")
+                    .arg(GRIP_KEY);
+                if self.options.with_echo {
+                    command.arg("--gateway-echo").arg(GATEWAY_ECHO);
+                }
+                command
+            }
+            Runtime::Spin(spin) => {
+                let mut command = Command::new(spin);
+                // Spin copies component output to its own stdout and stderr, and to files in
+                // the state folder.
+                command
+                    .arg("up")
+                    .arg("--from")
+                    .arg(&manifest)
+                    .arg("--listen")
+                    .arg(self.http.to_string())
+                    .arg("--state-dir")
+                    .arg(self.state.path())
+                    .arg("--log-dir")
+                    .arg(self.state.path().join("logs"));
+                command
+            }
+        };
+        command.current_dir(repo_root());
+        if let Some(config) = runtime_config {
             command.arg("--runtime-config-file").arg(config);
         }
-        let public_base = self
-            .options
-            .public_base
-            .clone()
-            .unwrap_or_else(|| format!("http://{}/", self.http));
-        let publish_url = self
-            .options
-            .publish_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}/publish/", self.publish));
-        let publish_origin = publish_url
-            .splitn(4, '/')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("/");
+        let public_base = format!("{}/", self.base_url());
+        let publish_url = self.publish_url();
+        let publish_origin = origin(&publish_url);
         let mut variables = vec![
             ("public_base_url".to_owned(), public_base),
             ("grip_publish_origin".to_owned(), publish_origin),
             ("grip_publish_url".to_owned(), publish_url),
+            // The sender AS reaches the receiver AS at the application's own listener.
+            (
+                "receiver_as_origin".to_owned(),
+                format!("http://{}", self.http),
+            ),
             ("grip_sig_key".to_owned(), GRIP_KEY.to_owned()),
             ("signing_secret".to_owned(), SIGNING_SECRET.to_owned()),
             ("admin_token".to_owned(), ADMIN_TOKEN.to_owned()),
@@ -345,32 +515,38 @@ impl Host {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("start {}", binary.display()))?;
-        let stdout = child.stdout.take().context("host stdout")?;
-        let stderr = child.stderr.take().context("host stderr")?;
+            .with_context(|| format!("start {}", self.options.runtime.name()))?;
+        let stdout = child.stdout.take().context("runtime stdout")?;
+        let stderr = child.stderr.take().context("runtime stderr")?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("Serving ") {
-                    let _ = ready_tx.send(());
-                }
-            }
-        });
-        let log = self.log.clone();
         let echo_log = std::env::var_os(ECHO_HOST_LOG).is_some();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if echo_log {
-                    eprintln!("host: {line}");
+        for (stream, ready) in [
+            (Box::new(stdout) as Box<dyn Read + Send>, Some(ready_tx)),
+            (Box::new(stderr), None),
+        ] {
+            let log = self.log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    // Both runtimes print `Serving http://<address>` once they accept requests.
+                    if line.starts_with("Serving ")
+                        && let Some(ready) = &ready
+                    {
+                        let _ = ready.send(());
+                    }
+                    if echo_log {
+                        eprintln!("host: {line}");
+                    }
+                    log.push(line);
                 }
-                log.push(line);
-            }
-        });
+            });
+        }
         let ready = ready_rx.recv_timeout(Duration::from_secs(120));
         if ready.is_err() {
             let _ = child.kill();
+            let _ = child.wait();
             bail!(
-                "the host did not print `Serving` within 120 s; its log:\n{}",
+                "{} did not print `Serving` (it exited, or took over 120 s); its log:\n{}",
+                self.options.runtime.name(),
                 self.log.lines().join("\n")
             );
         }
@@ -378,22 +554,28 @@ impl Host {
         Ok(())
     }
 
-    /// `spin.toml` with the echo component added at `/echo/...`, written to the state folder with
-    /// its paths made absolute.
+    /// `spin.toml` with the echo component added at `/echo/...` (with the store, one variable
+    /// `probe`, and the sender AS's outbound hosts), written to the state folder with its component
+    /// paths made absolute.
     fn manifest_with_echo(&self) -> Result<PathBuf> {
         let root = repo_root();
-        let text = std::fs::read_to_string(root.join("spin.toml"))?
-            .replace(
-                "source = \"target/",
-                &format!("source = \"{}/target/", root.display()),
-            )
-            .replace(
-                "source = \"www\"",
-                &format!("source = \"{}/www\"", root.display()),
-            );
+        let text = std::fs::read_to_string(root.join("spin.toml"))?.replace(
+            "source = \"target/",
+            &format!("source = \"{}/target/", root.display()),
+        );
+        // Spin maps only files inside the manifest's folder: `www` is a link to the repository's.
+        let www = self.state.path().join("www");
+        if !www.exists() {
+            std::os::unix::fs::symlink(root.join("www"), &www)?;
+        }
+        // The echo component may call what the sender AS calls (the parity probes), has one
+        // variable, and shares the store.
         let echo = format!(
             "\n[[trigger.http]]\nroute = \"/echo/...\"\ncomponent = \"echo\"\n\n\
-             [component.echo]\nsource = \"{}/target/wasm32-wasip2/release/echo.wasm\"\n",
+             [component.echo]\nsource = \"{}/target/wasm32-wasip2/release/echo.wasm\"\n\
+             key_value_stores = [\"default\"]\n\
+             allowed_outbound_hosts = [\"http://receiver-as.spin.internal\", \"{{{{ receiver_as_origin }}}}\"]\n\
+             [component.echo.variables]\nprobe = \"domain {{{{ domain }}}}\"\n",
             root.display()
         );
         let path = self.state.path().join("spin-with-echo.toml");
@@ -563,13 +745,22 @@ impl Drop for Pushpin {
     }
 }
 
-/// A TCP relay between clients and the host that can cut connections, as a lossy network would.
-/// Connections whose HTTP request line contains a marker (`/msrp`, say) can be cut on their own.
+/// A TCP relay between clients and the host that can cut connections, as a lossy network would,
+/// and counts the bytes it carries each way. Connections whose HTTP request line contains a marker
+/// (`/msrp`, say) can be cut on their own.
 pub struct Relay {
     /// Where clients connect.
     pub addr: SocketAddr,
     cut: tokio::sync::watch::Sender<Option<String>>,
+    carried: Arc<Carried>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Bytes a [`Relay`] has carried: from clients to the target, and back.
+#[derive(Default)]
+struct Carried {
+    to_target: std::sync::atomic::AtomicU64,
+    to_client: std::sync::atomic::AtomicU64,
 }
 
 impl Relay {
@@ -579,13 +770,20 @@ impl Relay {
         let addr = listener.local_addr()?;
         let (cut, _) = tokio::sync::watch::channel(None::<String>);
         let cuts = cut.clone();
+        let carried = Arc::new(Carried::default());
+        let counters = Arc::clone(&carried);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let cut = cuts.subscribe();
-                tokio::spawn(relay_one(client, target, cut));
+                tokio::spawn(relay_one(client, target, cut, Arc::clone(&counters)));
             }
         });
-        Ok(Self { addr, cut, task })
+        Ok(Self {
+            addr,
+            cut,
+            carried,
+            task,
+        })
     }
 
     /// The base URL clients use.
@@ -597,6 +795,12 @@ impl Relay {
     pub fn cut(&self, marker: &str) {
         self.cut.send_replace(Some(marker.to_owned()));
     }
+
+    /// The bytes carried so far, both ways together (requests and answers, headers included).
+    pub fn bytes_carried(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.carried.to_target.load(Relaxed) + self.carried.to_client.load(Relaxed)
+    }
 }
 
 impl Drop for Relay {
@@ -605,10 +809,32 @@ impl Drop for Relay {
     }
 }
 
+/// Copies `from` to `to` until either ends, adding what passes to `count`.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    count: &std::sync::atomic::AtomicU64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+        count.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    let _ = to.shutdown().await;
+}
+
 async fn relay_one(
     mut client: tokio::net::TcpStream,
     target: SocketAddr,
     mut cut: tokio::sync::watch::Receiver<Option<String>>,
+    carried: Arc<Carried>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
@@ -629,9 +855,19 @@ async fn relay_one(
     if server.write_all(&first).await.is_err() {
         return;
     }
+    carried
+        .to_target
+        .fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
     // Only cuts ordered after this connection opened apply to it.
     cut.mark_unchanged();
-    let relay = tokio::io::copy_bidirectional(&mut client, &mut server);
+    let (client_read, client_write) = client.split();
+    let (server_read, server_write) = server.split();
+    let relay = async {
+        tokio::join!(
+            pump(client_read, server_write, &carried.to_target),
+            pump(server_read, client_write, &carried.to_client),
+        )
+    };
     tokio::pin!(relay);
     loop {
         tokio::select! {

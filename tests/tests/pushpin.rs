@@ -7,21 +7,17 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use rcs_client::{Client, Options, Role};
 use rcs_core::server::Delivery;
-use rcs_e2e::{Host, HostOptions, Pushpin, free_port, make_file, sha256_file};
+use rcs_e2e::{Host, HostOptions, make_file, sha256_file};
 
 const MIB: u64 = 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn files_and_chat_through_pushpin() -> Result<()> {
-    // Pushpin needs the host's address before the host starts, and the host needs Pushpin's.
-    let host_port = free_port();
-    let pushpin = Pushpin::start(([127, 0, 0, 1], host_port).into())?;
-    let mut options = HostOptions::sqlite();
-    options.public_base = Some(format!("{}/", pushpin.base_url()));
-    options.publish_url = Some(pushpin.publish_url());
-    options.port = Some(host_port);
-    let host = Host::start(options)?;
-    let base = pushpin.base_url();
+    let host = Host::start(HostOptions {
+        behind_pushpin: true,
+        ..HostOptions::sqlite()
+    })?;
+    let base = host.base_url();
     let options = Options {
         timeout: Duration::from_secs(60),
         ..Options::default()
@@ -41,7 +37,7 @@ async fn files_and_chat_through_pushpin() -> Result<()> {
     ensure!(
         sent.delivered(),
         "not delivered through Pushpin: {sent:?}\n{}",
-        pushpin.logs()
+        host.logs()
     );
     let received = received?;
     ensure!(received.sha256 == digest && sha256_file(&received.path)? == digest);

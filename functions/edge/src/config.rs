@@ -67,7 +67,8 @@ pub struct EdgeConfig {
     pub grip_sig_key: Vec<u8>,
     /// The gateway's publish endpoint.
     pub grip_publish_url: String,
-    /// Where the sender AS POSTs SIP for the receiver AS.
+    /// Where the sender AS POSTs SIP for the receiver AS (`<receiver_as_origin>/receiver/peer` in
+    /// `spin.toml`).
     pub receiver_peer_url: String,
     /// The bearer token of `/…/tick`.
     pub admin_token: String,
@@ -202,10 +203,7 @@ pub(crate) mod tests {
             ),
             ("grip_sig_key", "local-development-grip-key"),
             ("grip_publish_url", "http://127.0.0.1:5561/publish/"),
-            (
-                "receiver_peer_url",
-                "http://receiver-as.spin.internal/receiver/peer",
-            ),
+            ("receiver_peer_url", "http://127.0.0.1:3000/receiver/peer"),
             ("max_file_size", "1073741824"),
             ("file_lifetime_secs", "604800"),
             ("url_lifetime_secs", "86400"),

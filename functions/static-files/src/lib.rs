@@ -2,13 +2,17 @@
 //! `GET` and `HEAD`, `index.html` for `/` and for directories, content types by extension, `ETag`
 //! with `If-None-Match` answered 304, and bodies streamed from the file in 64 KiB reads, never held
 //! whole. Paths with `..`, backslashes or NUL are refused; anything missing is 404 with a reason.
+//!
+//! The `ETag` is a digest of the file's bytes, not of its size and modification time: `spin up`
+//! copies `files` into a fresh temporary folder on every start (new modification times), while the
+//! local host mounts `www/` in place, and a page must revalidate the same way on both. Only a change
+//! of content changes the tag, so a restart or a redeploy of the same page keeps browsers' caches.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
@@ -162,6 +166,24 @@ fn text(status: StatusCode, reason: &str) -> Response<Body> {
     response
 }
 
+/// The strong `ETag` of a file: the first 128 bits of the SHA-256 of its bytes, read in
+/// [`READ_SIZE`] pieces.
+fn content_tag(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let mut file = File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; READ_SIZE];
+    loop {
+        match file.read(&mut buffer)? {
+            0 => break,
+            read => hasher.update(&buffer[..read]),
+        }
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("\"{hex}\""))
+}
+
 /// Answers a request for `url_path` from the files under `root`.
 pub fn serve(method: &Method, url_path: &str, headers: &HeaderMap, root: &Path) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {
@@ -201,13 +223,15 @@ pub fn serve(method: &Method, url_path: &str, headers: &HeaderMap, root: &Path) 
     if !metadata.is_file() {
         return not_found();
     }
-    let modified = metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    // Size and modification time name a version without reading the file.
-    let etag = format!("\"{:x}-{modified:x}\"", metadata.len());
+    let etag = match content_tag(&path) {
+        Ok(etag) => etag,
+        Err(error) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("cannot read {url_path}: {error}"),
+            );
+        }
+    };
     let kind = content_type(&path);
     let mut builder = Response::builder()
         .header(header::ETAG, &etag)
@@ -369,6 +393,33 @@ mod tests {
         assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
         assert_eq!(response.headers()["location"], "/app/");
         assert_eq!(get(&root, "/app/empty/").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_etag_follows_the_content_not_the_copy() {
+        // `spin up` serves a fresh copy of the folder on every start: same bytes, new times.
+        let first = site("etag-copy-a");
+        let etag = get(&first, "/app/client_bg.wasm").headers()["etag"].clone();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let copy = site("etag-copy-b");
+        assert_ne!(
+            std::fs::metadata(first.join("app/client_bg.wasm"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            std::fs::metadata(copy.join("app/client_bg.wasm"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        );
+        assert_eq!(get(&copy, "/app/client_bg.wasm").headers()["etag"], etag);
+        let text = etag.to_str().unwrap();
+        assert!(
+            text.len() == 34 && text.starts_with('"') && text.ends_with('"'),
+            "{text}"
+        );
+        std::fs::write(copy.join("app/client_bg.wasm"), b"changed").unwrap();
+        assert_ne!(get(&copy, "/app/client_bg.wasm").headers()["etag"], etag);
     }
 
     #[test]

@@ -1,24 +1,37 @@
-//! The edge benchmark: starts the local host on `spin.toml` (plus the echo component) and prints one
-//! table. All figures are measured in the same run on the same host:
+//! The edge benchmark: serves `spin.toml` (plus the echo component) on one or more runtimes and
+//! stores, and prints one table with a column per configuration, every figure measured in the same
+//! run on the same machine:
 //!
-//! - two floors with the file transfer's message size (64 KiB, 16 in flight, as the delivery window): WebSocket messages
-//!   echoed by the gateway alone, with no component, and echoed by a trivial component behind the
-//!   gateway (the platform's own cost);
-//! - upload and delivery throughput of a 256 MiB file (push, pull, HTTP fallback);
+//! - two floors with the file transfer's message size (64 KiB, 16 in flight, as the delivery
+//!   window): WebSocket messages echoed by the local host's gateway alone, with no component, and
+//!   echoed by a trivial component behind the gateway (the platform's own cost);
+//! - one plain HTTP request to a component, without and with one key-value read and write (what
+//!   one key-value call costs on that runtime and store);
+//! - key-value calls per 64 KiB chunk stored (MSRP upload) and delivered (pull), as `redis-server`
+//!   counts them (`INFO commandstats`) in a 16 MiB transfer: on a SQLite configuration this runs on a
+//!   Redis of its own, since the components make the same calls whatever the store;
+//! - upload and delivery throughput of a large file (push, pull, HTTP fallback);
 //! - chat latency, p50 and p99;
-//! - the bytes that cross between the two application servers per transfer, against file size;
-//! - the host's peak resident memory, after a small transfer and after the 256 MiB one.
+//! - the bytes that cross between the two application servers per transfer, against file size, as
+//!   a relay on the peer hop counts them (HTTP headers included);
+//! - the runtime's peak resident memory, after a small transfer and after the large ones.
 //!
-//! `cargo run --release -p rcs-e2e --bin edge-bench [-- --size-mib 256 --store redis]`
+//! ```text
+//! cargo run --release -p rcs-e2e --bin edge-bench -- [--size-mib 256]
+//!     [--runtime local,local+pushpin,spin] [--store sqlite,redis]
+//! ```
+//! `local` is the local host with its built-in gateway, `local+pushpin` the same behind Pushpin,
+//! `spin` real Spin 4.0.2 behind Pushpin (`SPIN_BIN`, or `spin` on `PATH`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use rcs_client::{Client, Role};
 use rcs_core::server::Delivery;
-use rcs_e2e::{GATEWAY_ECHO, Host, HostOptions, Redis, make_file, peer_traffic};
+use rcs_e2e::{GATEWAY_ECHO, Host, HostOptions, Redis, Relay, Runtime, free_port, make_file};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -26,16 +39,54 @@ const MIB: u64 = 1024 * 1024;
 const MESSAGE: usize = 64 * 1024;
 /// Messages in flight: the default MSRP window (`window` in spin.toml).
 const IN_FLIGHT: usize = 16;
+/// The store chunk of `spin.toml` (`store_chunk_size`), the unit of the key-value figures.
+const STORE_CHUNK: u64 = 64 * 1024;
+/// The file whose key-value calls are counted.
+const COUNTED_FILE: u64 = 16 * MIB;
+/// Sequential requests per plain-HTTP figure.
+const HTTP_REQUESTS: usize = 300;
 
-struct Row {
-    measure: String,
-    figure: String,
+/// One configuration: a runtime (and its gateway) and a store.
+#[derive(Clone)]
+struct Config {
+    runtime: Runtime,
+    behind_pushpin: bool,
+    on_redis: bool,
 }
 
-fn row(measure: impl Into<String>, figure: impl Into<String>) -> Row {
-    Row {
-        measure: measure.into(),
-        figure: figure.into(),
+impl Config {
+    fn name(&self) -> String {
+        let gateway = if self.behind_pushpin {
+            "Pushpin"
+        } else {
+            "built-in gateway"
+        };
+        let store = if self.on_redis { "Redis" } else { "SQLite" };
+        format!("{}, {gateway}, {store}", self.runtime.name())
+    }
+
+    fn options(&self, redis: Option<&Redis>) -> HostOptions {
+        let base = match redis {
+            Some(redis) => HostOptions::redis(redis.url()),
+            None => HostOptions::sqlite(),
+        };
+        HostOptions {
+            behind_pushpin: self.behind_pushpin,
+            with_echo: true,
+            ..base.on(self.runtime.clone())
+        }
+    }
+}
+
+/// The figures of one configuration, by measure, in the order measured.
+#[derive(Default)]
+struct Figures {
+    rows: Vec<(String, String)>,
+}
+
+impl Figures {
+    fn add(&mut self, measure: impl Into<String>, figure: impl Into<String>) {
+        self.rows.push((measure.into(), figure.into()));
     }
 }
 
@@ -81,8 +132,27 @@ async fn echo_throughput(url: &str, protocol: Option<&str>, count: usize) -> Res
     Ok(mib_per_sec((count * MESSAGE) as u64, elapsed))
 }
 
+/// The mean time of [`HTTP_REQUESTS`] sequential `method` requests to `url`, in milliseconds.
+async fn mean_request_ms(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+) -> Result<f64> {
+    let started = Instant::now();
+    for _ in 0..HTTP_REQUESTS {
+        let response = client.request(method.clone(), url).send().await?;
+        ensure!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.bytes().await?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0 / HTTP_REQUESTS as f64)
+}
+
 async fn connect(base: &str, name: &str, role: Role, delivery: Delivery) -> Result<Client> {
-    rcs_e2e::registered(base, name, role, Some(delivery), Duration::from_secs(120)).await
+    rcs_e2e::registered(base, name, role, Some(delivery), Duration::from_secs(300)).await
 }
 
 /// One transfer; returns (upload time, delivery time after the upload ended).
@@ -114,57 +184,155 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<()> {
-    let mut size_mib = 256u64;
-    let mut on_redis = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--size-mib" => size_mib = args.next().context("--size-mib N")?.parse()?,
-            "--store" => on_redis = args.next().as_deref() == Some("redis"),
-            other => {
-                anyhow::bail!("unknown argument {other}; use --size-mib N, --store sqlite|redis")
-            }
+/// The calls of `after` beyond `before`, all commands together and by command.
+fn calls_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> (u64, String) {
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (name, count) in after {
+        let delta = count - before.get(name).copied().unwrap_or(0);
+        if delta > 0 {
+            total += delta;
+            parts.push(format!("{name} {delta}"));
         }
     }
+    (total, parts.join(", "))
+}
+
+/// Key-value calls per stored and per delivered chunk, counted by `redis` while `base` moves a
+/// [`COUNTED_FILE`] from one user to another by pull: the upload first, then the delivery (the
+/// recipient's client reads the offer only when asked to receive).
+async fn key_value_calls(
+    base: &str,
+    redis: &Redis,
+    dir: &Path,
+    figures: &mut Figures,
+) -> Result<()> {
+    let mut sender = connect(base, "kv-alice", Role::Sender, Delivery::Push).await?;
+    let mut recipient = connect(base, "kv-carol", Role::Receiver, Delivery::Pull).await?;
+    let path = dir.join("counted.bin");
+    make_file(&path, COUNTED_FILE, 99)?;
+    let chunks = COUNTED_FILE / STORE_CHUNK;
+    let before = redis.command_calls()?;
+    ensure!(sender.send_file("kv-carol", &path).await?.delivered());
+    let uploaded = redis.command_calls()?;
+    let received = recipient.receive_next(dir).await?;
+    let delivered = redis.command_calls()?;
+    std::fs::remove_file(&received.path)?;
+    let (upload_total, upload_parts) = calls_between(&before, &uploaded);
+    let (delivery_total, delivery_parts) = calls_between(&uploaded, &delivered);
+    figures.add(
+        "key-value calls per 64 KiB chunk stored (MSRP upload, 16 MiB; all calls of the upload)",
+        format!(
+            "{:.2} ({upload_parts})",
+            upload_total as f64 / chunks as f64
+        ),
+    );
+    figures.add(
+        "key-value calls per 64 KiB chunk delivered (pull, 16 MiB)",
+        format!(
+            "{:.2} ({delivery_parts})",
+            delivery_total as f64 / chunks as f64
+        ),
+    );
+    Ok(())
+}
+
+/// Every figure of one configuration.
+async fn measure(config: &Config, size_mib: u64) -> Result<Figures> {
     let size = size_mib * MIB;
-    let redis = if on_redis {
+    let redis = if config.on_redis {
         Some(Redis::start()?)
     } else {
         None
     };
-    let mut options = match &redis {
-        Some(redis) => HostOptions::redis(redis.url()),
-        None => HostOptions::sqlite(),
-    };
-    options.with_echo = true;
+    // The peer hop goes through a relay that counts its bytes; the relay needs the runtime's port
+    // before the runtime starts, and the runtime the relay's address.
+    let port = free_port();
+    let relay = Relay::start(([127, 0, 0, 1], port).into()).await?;
+    let options = HostOptions {
+        port: Some(port),
+        ..config.options(redis.as_ref())
+    }
+    .variable("receiver_as_origin", relay.base_url());
     let host = Host::start(options)?;
+    let result = measure_on(config, &host, redis.as_ref(), &relay, size_mib, size).await;
+    result.with_context(|| format!("{}; the logs:\n{}", config.name(), host.logs()))
+}
+
+async fn measure_on(
+    config: &Config,
+    host: &Host,
+    redis: Option<&Redis>,
+    relay: &Relay,
+    size_mib: u64,
+    size: u64,
+) -> Result<Figures> {
     let base = host.base_url();
     let ws_base = base.replacen("http://", "ws://", 1);
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out)?;
-    let mut rows = Vec::new();
+    let mut figures = Figures::default();
 
     // Floors.
     let echo_count = 4096;
-    let gateway_floor = echo_throughput(
-        &format!("{ws_base}{GATEWAY_ECHO}ws"),
-        Some("msrp"),
-        echo_count,
-    )
-    .await?;
-    rows.push(row(
-        "floor: the gateway alone echoing, no component (64 KiB messages, 16 in flight)",
-        format!("{gateway_floor:.1} MiB/s"),
-    ));
+    if *host.runtime() == Runtime::Local && !config.behind_pushpin {
+        let gateway_floor = echo_throughput(
+            &format!("{ws_base}{GATEWAY_ECHO}ws"),
+            Some("msrp"),
+            echo_count,
+        )
+        .await?;
+        figures.add(
+            "floor: the gateway alone echoing, no component (64 KiB messages, 16 in flight)",
+            format!("{gateway_floor:.1} MiB/s"),
+        );
+    } else {
+        figures.add(
+            "floor: the gateway alone echoing, no component (64 KiB messages, 16 in flight)",
+            "n/a (Pushpin has no echo)",
+        );
+    }
     let component_floor =
         echo_throughput(&format!("{ws_base}/echo/ws"), Some("msrp"), echo_count).await?;
-    rows.push(row(
-        "floor: gateway + host + trivial echo component, same messages",
+    figures.add(
+        "floor: gateway + runtime + trivial echo component, same messages",
         format!("{component_floor:.1} MiB/s"),
-    ));
+    );
+
+    // One request, without and with key-value calls, straight to the runtime.
+    let http = reqwest::Client::new();
+    let plain = mean_request_ms(
+        &http,
+        reqwest::Method::GET,
+        &format!("http://{}/echo/plain", host.http),
+    )
+    .await?;
+    let counter = mean_request_ms(
+        &http,
+        reqwest::Method::POST,
+        &format!("http://{}/echo/counter/bench", host.http),
+    )
+    .await?;
+    figures.add(
+        "one HTTP request to a component: no key-value call / one get + one set (mean of 300)",
+        format!(
+            "{plain:.2} ms / {counter:.2} ms (a key-value call: {:.2} ms)",
+            (counter - plain).max(0.0) / 2.0
+        ),
+    );
+
+    // Key-value calls per chunk, counted by redis-server.
+    match redis {
+        Some(redis) => key_value_calls(&base, redis, dir.path(), &mut figures).await?,
+        None => {
+            let counting = Redis::start()?;
+            let counted = Host::start(config.options(Some(&counting)))?;
+            key_value_calls(&counted.base_url(), &counting, dir.path(), &mut figures)
+                .await
+                .with_context(|| format!("counting on Redis; the logs:\n{}", counted.logs()))?;
+        }
+    }
 
     let mut alice = connect(&base, "alice", Role::Sender, Delivery::Push).await?;
     let mut bob = connect(&base, "bob", Role::Receiver, Delivery::Push).await?;
@@ -179,34 +347,38 @@ async fn main() -> Result<()> {
     // The big file, pushed, then pulled, then fetched over HTTP.
     let big = dir.path().join("big.bin");
     make_file(&big, size, 2)?;
+    let before_big = relay.bytes_carried();
     let (upload, push) = timed_transfer(&mut alice, &mut bob, "bob", &big, &out).await?;
+    let big_peer_bytes = relay.bytes_carried() - before_big;
     let (upload_again, pull) = timed_transfer(&mut alice, &mut carol, "carol", &big, &out).await?;
     let ratio = |figure: f64| figure / component_floor * 100.0;
     let upload_rate = mib_per_sec(size, upload);
-    rows.push(row(
+    figures.add(
         format!("upload, {size_mib} MiB over MSRP (first / already stored)"),
         format!(
-            "{upload_rate:.1} MiB/s ({:.0}% of the component floor) / {:.1} MiB/s",
+            "{upload_rate:.1} MiB/s ({:.0}% of the component floor; {:.1} s) / {:.1} MiB/s",
             ratio(upload_rate),
+            upload.as_secs_f64(),
             mib_per_sec(size, upload_again)
         ),
-    ));
+    );
     let push_rate = mib_per_sec(size, push);
     let pull_rate = mib_per_sec(size, pull);
-    rows.push(row(
-        format!("delivery, {size_mib} MiB, push"),
+    figures.add(
+        format!("delivery, {size_mib} MiB, push (recipient has the file after)"),
         format!(
-            "{push_rate:.1} MiB/s ({:.0}% of the component floor)",
-            ratio(push_rate)
+            "{push_rate:.1} MiB/s ({:.0}% of the component floor; {:.1} s)",
+            ratio(push_rate),
+            (upload + push).as_secs_f64()
         ),
-    ));
-    rows.push(row(
+    );
+    figures.add(
         format!("delivery, {size_mib} MiB, pull"),
         format!(
             "{pull_rate:.1} MiB/s ({:.0}% of the component floor)",
             ratio(pull_rate)
         ),
-    ));
+    );
     // The HTTP fallback: the signed URL a pull offer carries, fetched by a plain HTTP client.
     let mut dave = connect(&base, "dave", Role::Receiver, Delivery::Pull).await?;
     let (sent, received) = tokio::join!(alice.send_file("dave", &big), dave.receive_next(&out));
@@ -216,19 +388,19 @@ async fn main() -> Result<()> {
     let url = received.url.context("the pull offer's URL")?;
     let fetched = dir.path().join("fetched.bin");
     let started = Instant::now();
-    let got = rcs_client::download(&url, &fetched, Duration::from_secs(60), false).await?;
-    let http = started.elapsed();
+    let got = rcs_client::download(&url, &fetched, Duration::from_secs(300), false).await?;
+    let http_time = started.elapsed();
     ensure!(got.size == size);
     std::fs::remove_file(&fetched)?;
     let big_peak = host.peak_rss_kib().unwrap_or(0);
-    let http_rate = mib_per_sec(size, http);
-    rows.push(row(
+    let http_rate = mib_per_sec(size, http_time);
+    figures.add(
         format!("delivery, {size_mib} MiB, HTTP fallback (GET)"),
         format!(
             "{http_rate:.1} MiB/s ({:.0}% of the component floor)",
             ratio(http_rate)
         ),
-    ));
+    );
 
     // Chat latency: Alice writes, Bob reads, one message at a time.
     let mut latencies = Vec::new();
@@ -239,53 +411,45 @@ async fn main() -> Result<()> {
         latencies.push(started.elapsed());
     }
     latencies.sort();
-    rows.push(row(
+    figures.add(
         "chat latency, sender's MESSAGE to the recipient's socket (p50 / p99, 300 messages)",
         format!(
             "{:.2} ms / {:.2} ms",
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
             percentile(&latencies, 0.99).as_secs_f64() * 1000.0
         ),
-    ));
+    );
 
     // AS-to-AS bytes against file size, one fresh transfer per size.
     let mut sizes = Vec::new();
     for (n, bytes) in [1024, MIB, 64 * MIB].into_iter().enumerate() {
         let path = dir.path().join(format!("sized-{n}.bin"));
         make_file(&path, bytes, 10 + n as u64)?;
-        let before = peer_traffic(&host.log).len();
+        let before = relay.bytes_carried();
         timed_transfer(&mut alice, &mut bob, "bob", &path, &out).await?;
-        let traffic = peer_traffic(&host.log);
-        let (request, answer) = traffic.get(before).copied().unwrap_or_default();
-        sizes.push(format!("{}: {} B", human(bytes), request + answer));
+        sizes.push(format!(
+            "{}: {} B",
+            human(bytes),
+            relay.bytes_carried() - before
+        ));
         std::fs::remove_file(&path)?;
     }
-    let first_big = peer_traffic(&host.log).get(1).copied().unwrap_or_default();
-    sizes.push(format!("{size_mib} MiB: {} B", first_big.0 + first_big.1));
-    rows.push(row(
-        "AS-to-AS bytes per transfer (request + answer)",
+    sizes.push(format!("{size_mib} MiB: {big_peer_bytes} B"));
+    figures.add(
+        "AS-to-AS bytes per transfer (HTTP request + answer on the wire)",
         sizes.join(", "),
-    ));
-    rows.push(row(
-        "host peak resident memory after a 16 MiB transfer / after the {size} ones",
+    );
+    figures.add(
+        format!(
+            "runtime peak resident memory after a 16 MiB transfer / after the {size_mib} MiB ones"
+        ),
         format!(
             "{:.1} MiB / {:.1} MiB",
             small_peak as f64 / 1024.0,
             big_peak as f64 / 1024.0
         ),
-    ));
-
-    let store = if on_redis { "Redis" } else { "SQLite" };
-    println!("\nEdge benchmark: local host, store on {store}, {size_mib} MiB file\n");
-    println!("| measure | figure |\n|---|---|");
-    for row in rows {
-        println!(
-            "| {} | {} |",
-            row.measure.replace("{size}", &format!("{size_mib} MiB")),
-            row.figure
-        );
-    }
-    Ok(())
+    );
+    Ok(figures)
 }
 
 fn human(bytes: u64) -> String {
@@ -294,4 +458,68 @@ fn human(bytes: u64) -> String {
     } else {
         format!("{} KiB", bytes / 1024)
     }
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',').map(|item| item.trim().to_owned()).collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let mut size_mib = 256u64;
+    let mut runtimes = vec!["local".to_owned()];
+    let mut stores = vec!["sqlite".to_owned()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--size-mib" => size_mib = args.next().context("--size-mib N")?.parse()?,
+            "--runtime" => runtimes = list(&args.next().context("--runtime LIST")?),
+            "--store" => stores = list(&args.next().context("--store LIST")?),
+            other => bail!(
+                "unknown argument {other}; use --size-mib N, --runtime local,local+pushpin,spin, \
+                 --store sqlite,redis"
+            ),
+        }
+    }
+    let mut configs = Vec::new();
+    for runtime in &runtimes {
+        let (runtime, behind_pushpin) = match runtime.as_str() {
+            "local" => (Runtime::Local, false),
+            "local+pushpin" => (Runtime::Local, true),
+            "spin" => (Runtime::real_spin().map_err(anyhow::Error::msg)?, true),
+            other => bail!("unknown runtime {other:?}: local, local+pushpin or spin"),
+        };
+        for store in &stores {
+            let on_redis = match store.as_str() {
+                "sqlite" => false,
+                "redis" => true,
+                other => bail!("unknown store {other:?}: sqlite or redis"),
+            };
+            configs.push(Config {
+                runtime: runtime.clone(),
+                behind_pushpin,
+                on_redis,
+            });
+        }
+    }
+
+    let mut columns = Vec::new();
+    for config in &configs {
+        eprintln!("measuring: {}", config.name());
+        columns.push(measure(config, size_mib).await?);
+    }
+
+    println!("\nEdge benchmark, {size_mib} MiB file\n");
+    let names: Vec<String> = configs.iter().map(Config::name).collect();
+    println!("| measure | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    let measures: Vec<String> = columns[0].rows.iter().map(|(m, _)| m.clone()).collect();
+    for (index, measure) in measures.iter().enumerate() {
+        let figures: Vec<&str> = columns
+            .iter()
+            .map(|column| column.rows.get(index).map_or("", |(_, f)| f.as_str()))
+            .collect();
+        println!("| {measure} | {} |", figures.join(" | "));
+    }
+    Ok(())
 }
