@@ -936,7 +936,7 @@ pub fn sha256_file(path: &Path) -> Result<[u8; 32]> {
 }
 
 /// The bytes that crossed between the two application servers, one `(request, answer)` pair per
-/// exchange: the bodies of every chained `POST .../receiver/peer`, as the host logs them.
+/// exchange: the bodies of every outbound `POST .../receiver/peer`, as the host logs them.
 pub fn peer_traffic(log: &Log) -> Vec<(u64, u64)> {
     let size = |line: &str| {
         line.rsplit(' ')
@@ -946,7 +946,7 @@ pub fn peer_traffic(log: &Log) -> Vec<(u64, u64)> {
     let mut requests = Vec::new();
     let mut answers = Vec::new();
     for line in log.lines() {
-        if !(line.starts_with("chained POST ") && line.contains("/receiver/peer ")) {
+        if !(line.starts_with("outbound POST ") && line.contains("/receiver/peer ")) {
             continue;
         }
         if line.contains(" request ") {
