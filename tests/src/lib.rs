@@ -450,43 +450,35 @@ impl Host {
                 Some(config)
             }
         };
-        let mut command = match &self.options.runtime {
+        let mut command = Command::new(match &self.options.runtime {
+            Runtime::Local => local_host,
+            Runtime::Spin(spin) => spin.as_path(),
+        });
+        command
+            .arg("up")
+            .arg("--from")
+            .arg(&manifest)
+            .arg("--listen")
+            .arg(self.http.to_string())
+            .arg("--state-dir")
+            .arg(self.state.path());
+        match &self.options.runtime {
             Runtime::Local => {
-                let mut command = Command::new(local_host);
                 command
-                    .arg("up")
-                    .arg("--from")
-                    .arg(&manifest)
-                    .arg("--listen")
-                    .arg(self.http.to_string())
                     .arg("--publish-listen")
                     .arg(self.publish.to_string())
-                    .arg("--state-dir")
-                    .arg(self.state.path())
                     .arg("--grip-sig-key")
                     .arg(GRIP_KEY);
                 if self.options.with_echo {
                     command.arg("--gateway-echo").arg(GATEWAY_ECHO);
                 }
-                command
             }
-            Runtime::Spin(spin) => {
-                let mut command = Command::new(spin);
+            Runtime::Spin(_) => {
                 // Spin copies component output to its own stdout and stderr, and to files in
                 // the state folder.
-                command
-                    .arg("up")
-                    .arg("--from")
-                    .arg(&manifest)
-                    .arg("--listen")
-                    .arg(self.http.to_string())
-                    .arg("--state-dir")
-                    .arg(self.state.path())
-                    .arg("--log-dir")
-                    .arg(self.state.path().join("logs"));
-                command
+                command.arg("--log-dir").arg(self.state.path().join("logs"));
             }
-        };
+        }
         command.current_dir(repo_root());
         if let Some(config) = runtime_config {
             command.arg("--runtime-config-file").arg(config);
@@ -597,14 +589,31 @@ impl Host {
         self.spawn()
     }
 
-    /// The host's peak resident memory so far, in KiB (`VmHWM`).
+    /// The runtime's peak resident memory so far, in KiB: the `VmHWM` of its process and of every
+    /// process under it (`spin up` runs its trigger as a child process).
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let pid = self.pid()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        fn peak(pid: u32) -> u64 {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let own = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0);
+            let children: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+                .flat_map(|list| {
+                    list.split_whitespace()
+                        .filter_map(|child| child.parse().ok())
+                        .collect::<Vec<u32>>()
+                })
+                .map(peak)
+                .sum();
+            own + children
+        }
+        self.pid().map(peak)
     }
 }
 

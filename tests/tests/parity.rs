@@ -4,7 +4,7 @@
 //! handlers, and to the application's own origin, which works), an outbound host the manifest does
 //! not allow, a relative URL, variables (declared, undeclared, badly named), key-value (a label the
 //! component may not open, a value over the hosted platforms' 1 MB, and one over the 128 MiB a host
-//! call may copy), and a component that fails (Spin's empty 500). Each probe's outcome is asserted on the local host, and must be the same on real Spin
+//! call may copy), a component that fails (Spin's empty 500), and the page's `ETag`. Each probe's outcome is asserted on the local host, and must be the same on real Spin
 //! when `SPIN_BIN` or `spin` on `PATH` gives one (otherwise that half says it was skipped).
 
 use anyhow::{Context, Result, ensure};
@@ -146,9 +146,26 @@ async fn outcomes_on(runtime: Runtime) -> Result<Vec<(&'static str, Outcome)>> {
         with_echo: true,
         ..HostOptions::sqlite().on(runtime)
     })?;
-    run_probes(&host)
+    let mut outcomes = run_probes(&host)
         .await
-        .with_context(|| format!("the logs:\n{}", host.logs()))
+        .with_context(|| format!("the logs:\n{}", host.logs()))?;
+    // The page's validator: the same bytes must carry the same ETag on both runtimes, although
+    // `spin up` serves a fresh copy of `www/` (new modification times) on every start.
+    let page = reqwest::get(format!("http://{}/app.js", host.http)).await?;
+    let etag = page
+        .headers()
+        .get("etag")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("none")
+        .to_owned();
+    outcomes.push((
+        "the ETag of /app.js",
+        Outcome {
+            status: page.status().as_u16(),
+            body: etag,
+        },
+    ));
+    Ok(outcomes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,6 +233,7 @@ async fn the_local_host_answers_as_spin_does() -> Result<()> {
     // hostcall fuel (128 MiB) and the component traps, on both runtimes, and nothing is stored.
     expect("set a value over the 128 MiB host buffer", 500, "")?;
     expect("get the value over the host buffer", 404, "no such key")?;
+    expect("the ETag of /app.js", 200, "\"")?;
 
     Ok(())
 }
