@@ -358,6 +358,8 @@ pub struct Host {
     pub http: SocketAddr,
     /// The built-in gateway's publish address (the local host without Pushpin).
     publish: SocketAddr,
+    /// The client and publish ports of the Pushpin in front, if any.
+    pushpin_ports: Option<(u16, u16)>,
     pushpin: Option<Pushpin>,
     state: tempfile::TempDir,
     /// What the runtime wrote to stdout and stderr.
@@ -366,30 +368,49 @@ pub struct Host {
 
 impl Host {
     /// Builds what is needed and starts the runtime (and Pushpin, when asked).
+    /// The runtime starts first (on a free port, tried again on another should something take
+    /// the port meanwhile), then Pushpin in front of it, on ports chosen beforehand because the
+    /// runtime's variables name them.
     pub fn start(options: HostOptions) -> Result<Self> {
-        let http: SocketAddr = ([127, 0, 0, 1], options.port.unwrap_or_else(free_port)).into();
-        let pushpin = if options.behind_pushpin {
-            Some(Pushpin::start(http)?)
-        } else {
-            None
-        };
+        let preset = options.port;
+        let pushpin_ports = options.behind_pushpin.then(|| (free_port(), free_port()));
         let mut host = Self {
             child: None,
             options,
-            http,
+            http: ([127, 0, 0, 1], preset.unwrap_or_else(free_port)).into(),
             publish: ([127, 0, 0, 1], free_port()).into(),
-            pushpin,
+            pushpin_ports,
+            pushpin: None,
             state: tempfile::tempdir()?,
             log: Log::default(),
         };
-        host.spawn()?;
+        let mut attempts = 0;
+        while let Err(error) = host.spawn() {
+            attempts += 1;
+            // The runtime has exited; let its last lines of stderr reach the log.
+            std::thread::sleep(Duration::from_millis(200));
+            let taken = host
+                .log
+                .lines()
+                .iter()
+                .any(|line| line.contains("already in use"));
+            if !taken || preset.is_some() || attempts == 5 {
+                return Err(error);
+            }
+            host.log = Log::default();
+            host.http = ([127, 0, 0, 1], free_port()).into();
+            host.publish = ([127, 0, 0, 1], free_port()).into();
+        }
+        if let Some((http, publish)) = host.pushpin_ports {
+            host.pushpin = Some(Pushpin::start(host.http, http, publish)?);
+        }
         Ok(host)
     }
 
     /// The base URL clients use: Pushpin's when it is in front, else the runtime's own.
     pub fn base_url(&self) -> String {
-        match &self.pushpin {
-            Some(pushpin) => pushpin.base_url(),
+        match self.pushpin_ports {
+            Some((http, _)) => format!("http://127.0.0.1:{http}"),
             None => format!("http://{}", self.http),
         }
     }
@@ -426,8 +447,8 @@ impl Host {
 
     /// The publish endpoint the components push to.
     fn publish_url(&self) -> String {
-        match &self.pushpin {
-            Some(pushpin) => pushpin.publish_url(),
+        match self.pushpin_ports {
+            Some((_, publish)) => format!("http://127.0.0.1:{publish}/publish/"),
             None => format!("http://{}/publish/", self.publish),
         }
     }
@@ -635,15 +656,14 @@ pub struct Pushpin {
 
 impl Pushpin {
     /// Starts Pushpin in front of `backend`, signing its requests with [`GRIP_KEY`].
-    pub fn start(backend: SocketAddr) -> Result<Self> {
+    /// Clients connect on `http_port`, components publish on `publish_port`.
+    pub fn start(backend: SocketAddr, http_port: u16, publish_port: u16) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path();
         let run = root.join("run");
         let logs = root.join("log");
         std::fs::create_dir_all(&run)?;
         std::fs::create_dir_all(&logs)?;
-        let http_port = free_port();
-        let publish_port = free_port();
         let [push_in, push_in_sub, command] = [free_port(), free_port(), free_port()];
         std::fs::write(
             root.join("routes"),
