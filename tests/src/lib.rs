@@ -420,11 +420,6 @@ impl Host {
         &self.options.runtime
     }
 
-    /// The Pushpin in front, if any.
-    pub fn pushpin(&self) -> Option<&Pushpin> {
-        self.pushpin.as_ref()
-    }
-
     /// The runtime's log and, behind Pushpin, Pushpin's: for failure messages.
     pub fn logs(&self) -> String {
         let mut all = self.log.lines().join("\n");
@@ -647,10 +642,6 @@ impl Drop for Host {
 /// Debian's Pushpin, self-contained on loopback, routing everything to a backend over HTTP.
 pub struct Pushpin {
     child: Child,
-    /// Where clients connect.
-    pub http: SocketAddr,
-    /// Its publish endpoint's port.
-    pub publish_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -719,22 +710,7 @@ impl Pushpin {
         let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
         wait_for_port(http, &mut child, "pushpin")?;
         wait_for_port(([127, 0, 0, 1], publish_port).into(), &mut child, "pushpin")?;
-        Ok(Self {
-            child,
-            http,
-            publish_port,
-            dir,
-        })
-    }
-
-    /// The base URL clients use.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    /// The publish endpoint components push to.
-    pub fn publish_url(&self) -> String {
-        format!("http://127.0.0.1:{}/publish/", self.publish_port)
+        Ok(Self { child, dir })
     }
 
     /// Pushpin's own logs, for failure messages.
