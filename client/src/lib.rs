@@ -539,6 +539,18 @@ impl Client {
         Ok(outcome)
     }
 
+    /// Waits for the next file offer without taking it, and returns what is offered; the offer stays
+    /// queued for [`Client::receive_next`] (or the next call of this). A user interface shows it
+    /// before the user accepts; a watcher tells that no offer came ([`Error::Timeout`]).
+    pub async fn next_offer(&mut self) -> Result<IncomingFile, Error> {
+        loop {
+            if let Some((_, offer)) = self.offers.front() {
+                return Ok(offer.clone());
+            }
+            self.step("a file offer").await?;
+        }
+    }
+
     /// Takes the next file offered (pushed or pulled), saves it in `out_dir` under the name the
     /// sender gave (made safe, numbered if taken) and checks its digest. A pull that failed before
     /// leaves a `.part` file, from which the next pull of the same file goes on.

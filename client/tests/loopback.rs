@@ -4,7 +4,7 @@
 //! gateway does). It checks the client's wire behaviour (subprotocols, text SIP, binary MSRP, one
 //! message per WebSocket message), not the edge.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use rcs_core::ids::Entropy;
 use rcs_core::server::engine::Logic;
 use rcs_core::server::receiver::ReceiverLogic;
 use rcs_core::server::sender::SenderLogic;
-use rcs_core::server::{Delivery, Destination, Engine, Input, Output, ServerConfig};
+use rcs_core::server::{Delivery, Engine, Input, Output, ServerConfig};
 use rcs_core::store::{KeyValue, LayoutConfig, MemoryStore, StoreOp, apply};
 use rcs_core::time::Timestamp;
 use tokio::net::TcpListener;
@@ -59,7 +59,6 @@ enum Side {
 struct World {
     store: MemoryStore,
     seed: u64,
-    subscriptions: BTreeMap<Destination, BTreeSet<String>>,
     connections: BTreeMap<String, (bool, UnboundedSender<Message>)>,
     /// Close the next MSRP connection after it has sent this many messages.
     cut_msrp_after: Option<usize>,
@@ -104,26 +103,10 @@ impl World {
                 Output::Store(op) => {
                     apply(&mut self.store, op).unwrap();
                 }
-                Output::Send { to, message } => self.deliver(to, message),
-                Output::Subscribe {
+                Output::Send {
                     connection,
-                    side,
-                    aor,
-                } => {
-                    self.subscriptions
-                        .entry(Destination::User(side, aor))
-                        .or_default()
-                        .insert(connection);
-                }
-                Output::Unsubscribe {
-                    connection,
-                    side,
-                    aor,
-                } => {
-                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(side, aor)) {
-                        set.remove(&connection);
-                    }
-                }
+                    message,
+                } => self.deliver(&connection, message),
                 Output::PeerRequest { message } => {
                     let other = if side == Side::Sender {
                         Side::Receiver
@@ -142,24 +125,14 @@ impl World {
         answers
     }
 
-    fn deliver(&mut self, to: Destination, message: Bytes) {
-        let targets: Vec<String> = match to {
-            Destination::Connection(connection) => vec![connection],
-            other => self
-                .subscriptions
-                .get(&other)
-                .map(|set| set.iter().cloned().collect())
-                .unwrap_or_default(),
-        };
-        for target in targets {
-            if let Some((is_sip, sender)) = self.connections.get(&target) {
-                let frame = if *is_sip {
-                    Message::text(String::from_utf8(message.to_vec()).unwrap())
-                } else {
-                    Message::Binary(message.clone())
-                };
-                let _ = sender.send(frame);
-            }
+    fn deliver(&mut self, connection: &str, message: Bytes) {
+        if let Some((is_sip, sender)) = self.connections.get(connection) {
+            let frame = if *is_sip {
+                Message::text(String::from_utf8(message.to_vec()).unwrap())
+            } else {
+                Message::Binary(message)
+            };
+            let _ = sender.send(frame);
         }
     }
 }
@@ -247,9 +220,6 @@ async fn serve() -> (String, Arc<Mutex<World>>) {
                 }
                 let mut world = world.lock().unwrap();
                 world.connections.remove(&id);
-                for set in world.subscriptions.values_mut() {
-                    set.remove(&id);
-                }
                 world.request(side, Input::Closed { connection: id });
             });
         }

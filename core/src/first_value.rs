@@ -237,7 +237,7 @@ impl ContentDigest {
 
     /// The key of the file's manifest in the shared store: `file/<64 lowercase hex>`.
     pub fn storage_key(&self) -> String {
-        format!("file/{}", self.to_hex())
+        crate::store::keys::file(self)
     }
 
     /// The path, relative to a public base, at which the file is served: `/files/<hex>`.

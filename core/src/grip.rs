@@ -16,7 +16,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::server::Side;
 use crate::time::Timestamp;
 
 /// The media type of a body of events.
@@ -253,16 +252,27 @@ impl Control {
     }
 }
 
-/// A message for the client, prefixed for a gateway with the GRIP extension on: text when it is UTF-8,
-/// binary otherwise (SIP is text; an MSRP chunk with a binary body is not).
+/// The WebSocket message that carries `message` to a client: MSRP as binary (RFC 7977 allows
+/// either frame type; binary carries any chunk body), anything else as text when it is UTF-8 (SIP is
+/// text, RFC 7118) and as binary otherwise. The one framing rule of every message the servers send,
+/// over a connection's own reply or through a publish.
+pub fn framed(message: Bytes) -> WsEvent {
+    if !message.starts_with(b"MSRP ") && std::str::from_utf8(&message).is_ok() {
+        WsEvent::Text(message)
+    } else {
+        WsEvent::Binary(message)
+    }
+}
+
+/// A message for the client in a reply, prefixed for a gateway with the GRIP extension on and
+/// framed by [`framed`].
 pub fn message_event(message: &[u8]) -> WsEvent {
     let mut content = Vec::with_capacity(MESSAGE_PREFIX.len() + message.len());
     content.extend_from_slice(MESSAGE_PREFIX.as_bytes());
     content.extend_from_slice(message);
-    if std::str::from_utf8(message).is_ok() {
-        WsEvent::Text(Bytes::from(content))
-    } else {
-        WsEvent::Binary(Bytes::from(content))
+    match framed(Bytes::copy_from_slice(message)) {
+        WsEvent::Text(_) => WsEvent::Text(Bytes::from(content)),
+        _ => WsEvent::Binary(Bytes::from(content)),
     }
 }
 
@@ -276,34 +286,140 @@ pub fn message_of(event: &WsEvent) -> Option<Bytes> {
         .then(|| content.slice(MESSAGE_PREFIX.len()..))
 }
 
-/// The channel of a user's SIP connection registered with one server: `user:<aor>` for the receiver
-/// AS (where a user is reached), `sender:<aor>` for the sender AS.
-pub fn user_channel(side: Side, aor: &str) -> String {
-    match side {
-        Side::Receiver => format!("user:{aor}"),
-        Side::Sender => format!("sender:{aor}"),
-    }
-}
-
 /// The channel of one connection, for messages to it from a request that is not its own.
 pub fn connection_channel(connection: &str) -> String {
     format!("conn:{connection}")
 }
 
-/// A publish request body (`POST /publish/`): one WebSocket message to every connection subscribed to
-/// `channel`, as text when it is UTF-8, as binary (`content-bin`, base64) otherwise.
-pub fn publish_body(items: &[(&str, &[u8])]) -> String {
-    let items: Vec<serde_json::Value> = items
-        .iter()
-        .map(|(channel, message)| {
-            let format = match std::str::from_utf8(message) {
+/// The largest publish request body a gateway accepts, in bytes (Pushpin's default).
+pub const PUBLISH_LIMIT: usize = 1_000_000;
+
+/// One item of a publish request (`POST /publish/`, format `ws-message`): an event for every
+/// connection subscribed to `channel`. The event is a [`WsEvent::Text`] (`content`), a
+/// [`WsEvent::Binary`] (`content-bin`, base64) or a [`WsEvent::Close`] (`action: close`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publish {
+    /// The channel.
+    pub channel: String,
+    /// What its subscribers get.
+    pub event: WsEvent,
+}
+
+impl Publish {
+    /// A message for the connections on `channel`, framed by [`framed`].
+    pub fn message(channel: String, message: Bytes) -> Self {
+        Self {
+            channel,
+            event: framed(message),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let format = match &self.event {
+            WsEvent::Text(text) => match std::str::from_utf8(text) {
                 Ok(text) => serde_json::json!({ "content": text }),
-                Err(_) => serde_json::json!({ "content-bin": STANDARD.encode(message) }),
-            };
-            serde_json::json!({ "channel": channel, "formats": { "ws-message": format } })
-        })
-        .collect();
-    serde_json::json!({ "items": items }).to_string()
+                Err(_) => serde_json::json!({ "content-bin": STANDARD.encode(text) }),
+            },
+            WsEvent::Close(close) => {
+                let (code, reason) = close.clone().unwrap_or((1000, String::new()));
+                serde_json::json!({ "action": "close", "code": code, "reason": reason })
+            }
+            WsEvent::Binary(data) | WsEvent::Ping(data) | WsEvent::Pong(data) => {
+                serde_json::json!({ "content-bin": STANDARD.encode(data) })
+            }
+            WsEvent::Open | WsEvent::Disconnect => {
+                serde_json::json!({ "action": "close", "code": 1000 })
+            }
+        };
+        serde_json::json!({ "channel": self.channel, "formats": { "ws-message": format } })
+    }
+}
+
+/// Publish request bodies for `items`, in order, each at most `limit` bytes unless a single item is
+/// larger on its own (it then goes alone, and the gateway decides).
+pub fn encode_publishes(items: &[Publish], limit: usize) -> Vec<String> {
+    const OPEN: &str = "{\"items\":[";
+    const CLOSE: &str = "]}";
+    let mut bodies = Vec::new();
+    let mut body = String::new();
+    for item in items {
+        let item = item.to_json().to_string();
+        let grown = body.len() + 1 + item.len() + CLOSE.len();
+        if !body.is_empty() && grown > limit {
+            body.push_str(CLOSE);
+            bodies.push(std::mem::take(&mut body));
+        }
+        body.push_str(if body.is_empty() { OPEN } else { "," });
+        body.push_str(&item);
+    }
+    if !body.is_empty() {
+        body.push_str(CLOSE);
+        bodies.push(body);
+    }
+    bodies
+}
+
+/// Reads a publish request body as a gateway does. Items without a `ws-message` format are for
+/// other transports and are left out; an item that is not a message or a close is an error that
+/// names it.
+pub fn decode_publishes(body: &[u8]) -> Result<Vec<Publish>, String> {
+    #[derive(Deserialize)]
+    struct Body {
+        items: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        channel: String,
+        #[serde(default)]
+        formats: Formats,
+    }
+    #[derive(Default, Deserialize)]
+    struct Formats {
+        #[serde(rename = "ws-message")]
+        ws_message: Option<Format>,
+    }
+    #[derive(Deserialize)]
+    struct Format {
+        content: Option<String>,
+        #[serde(rename = "content-bin")]
+        content_bin: Option<String>,
+        action: Option<String>,
+        code: Option<u16>,
+        reason: Option<String>,
+    }
+    let body: Body = serde_json::from_slice(body).map_err(|error| error.to_string())?;
+    let mut items = Vec::with_capacity(body.items.len());
+    for (index, item) in body.items.into_iter().enumerate() {
+        let Some(format) = item.formats.ws_message else {
+            continue;
+        };
+        let event = match (format.action.as_deref(), format.content, format.content_bin) {
+            (Some("close"), _, _) => WsEvent::Close(Some((
+                format.code.unwrap_or(1000),
+                format.reason.unwrap_or_default(),
+            ))),
+            (Some("send") | None, Some(text), None) => WsEvent::Text(Bytes::from(text)),
+            (Some("send") | None, None, Some(base64)) => {
+                let data = STANDARD
+                    .decode(base64)
+                    .map_err(|error| format!("item {index}: content-bin: {error}"))?;
+                WsEvent::Binary(Bytes::from(data))
+            }
+            (Some(action), _, _) if action != "send" => {
+                return Err(format!("item {index}: unknown action {action:?}"));
+            }
+            _ => {
+                return Err(format!(
+                    "item {index}: needs exactly one of content and content-bin"
+                ));
+            }
+        };
+        items.push(Publish {
+            channel: item.channel,
+            event,
+        });
+    }
+    Ok(items)
 }
 
 /// The claims of a `Grip-Sig` token.
@@ -492,13 +608,13 @@ mod tests {
     #[test]
     fn control_and_data_messages_carry_their_prefixes() {
         let subscribe = Control::Subscribe {
-            channel: user_channel(Side::Receiver, "sip:alice@example.com"),
+            channel: connection_channel("c1"),
         };
         let event = subscribe.event();
         assert_eq!(
             event,
             WsEvent::Text(Bytes::from_static(
-                br#"c:{"type":"subscribe","channel":"user:sip:alice@example.com"}"#
+                br#"c:{"type":"subscribe","channel":"conn:c1"}"#
             ))
         );
         assert_eq!(Control::from_event(&event), Some(subscribe));
@@ -514,17 +630,31 @@ mod tests {
         );
         assert_eq!(message_of(&binary), Some(Bytes::from_static(&[0xff, 0x00])));
         assert_eq!(message_of(&Control::Detach.event()), None);
-        assert_eq!(connection_channel("c1"), "conn:c1");
+        // MSRP goes binary whatever its body, so that a chunk never depends on its bytes.
+        assert_eq!(
+            message_event(b"MSRP a1 SEND\r\n-------a1$\r\n"),
+            WsEvent::Binary(Bytes::from_static(b"m:MSRP a1 SEND\r\n-------a1$\r\n"))
+        );
     }
 
     #[test]
-    fn publish_bodies_carry_text_and_binary() {
-        let body = publish_body(&[
-            ("user:bob", b"MESSAGE sip:bob@example.com SIP/2.0"),
-            ("conn:7", &[0xff, 0x01]),
-        ]);
-        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(json["items"][0]["channel"], "user:bob");
+    fn publish_bodies_carry_text_binary_and_close_and_read_back() {
+        let items = vec![
+            Publish::message(
+                "conn:1".into(),
+                Bytes::from_static(b"MESSAGE sip:bob@example.com SIP/2.0"),
+            ),
+            Publish::message("conn:7".into(), Bytes::from_static(&[0xff, 0x01])),
+            Publish::message("conn:8".into(), Bytes::from_static(b"MSRP a SEND\r\n")),
+            Publish {
+                channel: "conn:9".into(),
+                event: WsEvent::Close(Some((4000, "replaced".into()))),
+            },
+        ];
+        let bodies = encode_publishes(&items, PUBLISH_LIMIT);
+        assert_eq!(bodies.len(), 1);
+        let json: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(json["items"][0]["channel"], "conn:1");
         assert_eq!(
             json["items"][0]["formats"]["ws-message"]["content"],
             "MESSAGE sip:bob@example.com SIP/2.0"
@@ -533,6 +663,39 @@ mod tests {
             json["items"][1]["formats"]["ws-message"]["content-bin"],
             "/wE="
         );
+        assert_eq!(
+            json["items"][2]["formats"]["ws-message"]["content-bin"],
+            STANDARD.encode(b"MSRP a SEND\r\n")
+        );
+        assert_eq!(decode_publishes(bodies[0].as_bytes()), Ok(items));
+        // Other transports' formats are skipped; what is not a message or a close is refused.
+        let other = br#"{"items":[{"channel":"h","formats":{"http-stream":{"content":"x"}}}]}"#;
+        assert_eq!(decode_publishes(other), Ok(Vec::new()));
+        for bad in [
+            &br#"{"items":[{"channel":"c","formats":{"ws-message":{}}}]}"#[..],
+            br#"{"items":[{"channel":"c","formats":{"ws-message":{"content-bin":"!!"}}}]}"#,
+            br#"{"items":[{"channel":"c","formats":{"ws-message":{"action":"explode"}}}]}"#,
+            b"not json",
+        ] {
+            assert!(decode_publishes(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn publishes_batch_under_the_gateway_limit() {
+        let big = Bytes::from(vec![b'x'; 400_000]);
+        let items: Vec<Publish> = (0..5)
+            .map(|i| Publish::message(format!("conn:{i}"), big.clone()))
+            .collect();
+        let bodies = encode_publishes(&items, PUBLISH_LIMIT);
+        assert_eq!(bodies.len(), 3, "two items fit in a body, not three");
+        assert!(bodies.iter().all(|body| body.len() <= PUBLISH_LIMIT));
+        let read: Vec<Publish> = bodies
+            .iter()
+            .flat_map(|body| decode_publishes(body.as_bytes()).unwrap())
+            .collect();
+        assert_eq!(read, items);
+        assert!(encode_publishes(&[], PUBLISH_LIMIT).is_empty());
     }
 
     #[test]

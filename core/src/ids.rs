@@ -13,6 +13,18 @@ use sha2::{Digest, Sha256};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entropy(pub [u8; 32]);
 
+impl Entropy {
+    /// The `n`th of a stream of independent values derived from this one (SHA-256 of the seed and
+    /// `n`), so that one draw from the platform serves every input of a request.
+    pub fn derive(&self, n: u64) -> Entropy {
+        let mut hasher = Sha256::new();
+        hasher.update(self.0);
+        hasher.update(b"derive");
+        hasher.update(n.to_be_bytes());
+        Entropy(hasher.finalize().into())
+    }
+}
+
 /// The RFC 3261 magic cookie every Via branch starts with.
 pub const BRANCH_MAGIC_COOKIE: &str = "z9hG4bK";
 

@@ -9,6 +9,9 @@
 //! ## What lives here
 //! - [`client`]: the user agent of a client (CLI, browser) as a sans-IO state machine: registration,
 //!   chat, sending and receiving files.
+//! - [`edge_request`]: one edge request of an application server, driven once: the gateway's events
+//!   (or a peer request, or due timers) to engine inputs, and the engine's outputs to actions (reads,
+//!   writes, the peer request, publishes) and the reply. The one place to learn how a request runs.
 //! - [`first_value`]: the first value of claims 4 and 13: the content digest (feature code and storage
 //!   key) and the HMAC-signed, expiring URL of a file's storage path, with its verification.
 //! - [`ft_http`]: the GSMA RCC.07 FT-HTTP file-info XML (`application/vnd.gsma.rcs-ft-http+xml`) that
@@ -38,6 +41,7 @@
 //! - Everything that must outlive one edge-function request serializes with serde.
 
 pub mod client;
+pub mod edge_request;
 pub mod first_value;
 pub mod ft_http;
 pub mod grip;

@@ -27,26 +27,117 @@ use crate::first_value::ContentDigest;
 use crate::ranges::{RangeSet, TooManyRanges};
 use crate::time::Timestamp;
 
-/// Key names of the layout.
+/// The key layout of the shared store: every key the servers and the edge write is named here,
+/// and [`keys::classify`] tells a sweep what a key holds.
 pub mod keys {
+    use crate::first_value::ContentDigest;
+    use crate::server::Side;
+
+    /// The prefix of a completed file's manifest.
+    const FILE: &str = "file/";
+    /// The prefix of uploads and their chunks.
+    const UPLOAD: &str = "up/";
+    /// The prefix of registrations.
+    const REGISTRATION: &str = "reg/";
+    /// The prefix of MSRP sessions (and their per-connection windows).
+    const MSRP_SESSION: &str = "msrp/";
+    /// The prefix of pull offers.
+    const OFFER: &str = "offer/";
+    /// The prefix of connection records.
+    const CONNECTION: &str = "conn/";
+    /// The prefix of timers.
+    const TIMER: &str = "timer/";
+
+    /// The manifest of the completed file with this digest.
+    pub fn file(digest: &ContentDigest) -> String {
+        format!("{FILE}{}", digest.to_hex())
+    }
+
     /// The state of an upload in progress.
     pub fn upload(upload_id: &str) -> String {
-        format!("up/{upload_id}")
+        format!("{UPLOAD}{upload_id}")
     }
 
     /// Chunk `index` of the chunk set `chunks` (an upload's, later its published file's).
     pub fn chunk(chunks: &str, index: u64) -> String {
-        format!("up/{chunks}/{index}")
+        format!("{UPLOAD}{chunks}/{index}")
     }
 
     /// A user's registration (address of record, e.g. `sip:alice@example.com`) with one server.
-    pub fn registration(side: crate::server::Side, aor: &str) -> String {
-        format!("reg/{}/{aor}", side.as_str())
+    pub fn registration(side: Side, aor: &str) -> String {
+        format!("{REGISTRATION}{}/{aor}", side.as_str())
     }
 
     /// The state of an MSRP session, by its session id.
     pub fn msrp_session(session_id: &str) -> String {
-        format!("msrp/{session_id}")
+        format!("{MSRP_SESSION}{session_id}")
+    }
+
+    /// The chunks in flight of one connection bound to the session at `session_key`.
+    pub fn window(session_key: &str, connection: &str) -> String {
+        format!("{session_key}/window/{connection}")
+    }
+
+    /// The pull offer of the file with this digest to `recipient`.
+    pub fn offer(recipient: &str, digest: &ContentDigest) -> String {
+        format!("{OFFER}{recipient}/{}", digest.to_hex())
+    }
+
+    /// What a gateway connection is (`conn/<connection id>`), so that its closing can be handled.
+    pub fn connection(connection: &str) -> String {
+        format!("{CONNECTION}{connection}")
+    }
+
+    /// A timer, by the name the server gave it; its value is the due time in Unix milliseconds.
+    pub fn timer(name: &str) -> String {
+        format!("{TIMER}{name}")
+    }
+
+    /// What a key holds, for a sweep.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum KeyKind<'k> {
+        /// A timer, with its name.
+        Timer(&'k str),
+        /// A record that expires on its own: a manifest, an upload, a session or one of its
+        /// windows, an offer, a connection ([`crate::server::common::expired`] judges it).
+        Expiring,
+        /// A record that something else takes along or keeps: a file chunk (its manifest or
+        /// upload takes it), a registration (kept, offline once expired).
+        Dependent,
+    }
+
+    /// What `key` holds.
+    pub fn classify(key: &str) -> KeyKind<'_> {
+        if let Some(name) = key.strip_prefix(TIMER) {
+            KeyKind::Timer(name)
+        } else if key.starts_with(FILE)
+            || key.strip_prefix(UPLOAD).is_some_and(|id| !id.contains('/'))
+            || key.starts_with(MSRP_SESSION)
+            || key.starts_with(OFFER)
+            || key.starts_with(CONNECTION)
+        {
+            KeyKind::Expiring
+        } else {
+            KeyKind::Dependent
+        }
+    }
+
+    /// Whether `key` is a completed file's manifest.
+    pub fn is_file(key: &str) -> bool {
+        key.starts_with(FILE)
+    }
+
+    /// Whether `key` is an upload's state (not one of its chunks).
+    pub fn is_upload(key: &str) -> bool {
+        key.strip_prefix(UPLOAD).is_some_and(|id| !id.contains('/'))
+    }
+
+    /// Whether `key` is a server record with an `expires` of its own: a session or its window, an
+    /// offer, a connection.
+    pub fn is_session_record(key: &str) -> bool {
+        [MSRP_SESSION, OFFER, CONNECTION]
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
     }
 }
 
@@ -831,12 +922,12 @@ impl UploadWriter {
 /// edge runs this over the keys it lists under `file/` and `up/` (Spin's `get-keys`); a record that
 /// does not decode is left for a person to look at rather than deleted.
 pub fn expired(key: &str, value: &[u8], now: Timestamp) -> Vec<StoreOp> {
-    if key.starts_with("file/") {
+    if keys::is_file(key) {
         match Manifest::decode(key, value) {
             Ok(manifest) if manifest.is_expired(now) => manifest.deletion_ops(),
             _ => Vec::new(),
         }
-    } else if key.strip_prefix("up/").is_some_and(|id| !id.contains('/')) {
+    } else if keys::is_upload(key) {
         match UploadState::decode(key, value) {
             Ok(upload) if upload.is_abandoned(now) => upload.deletion_ops(),
             _ => Vec::new(),

@@ -35,7 +35,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -44,7 +43,6 @@ use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rcs_core::grip::{self, Control, GripClaims, WsEvent};
-use serde::Deserialize;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -65,9 +63,6 @@ pub const QUEUE_BYTES: usize = 8 << 20;
 /// Largest reply body the gateway reads from a component: Pushpin's limit, so that what runs here
 /// runs behind Pushpin.
 const REPLY_BYTES: usize = grip::REPLY_LIMIT;
-
-/// Largest publish request body (Pushpin's default).
-const PUBLISH_BYTES: usize = 1_000_000;
 
 /// Largest WebSocket message accepted from a client.
 const CLIENT_MESSAGE_BYTES: usize = 1 << 20;
@@ -612,7 +607,7 @@ impl Gateway {
         if request.method() != Method::POST {
             return text_response(StatusCode::METHOD_NOT_ALLOWED, "use POST\n");
         }
-        let body = match Limited::new(request.into_body(), PUBLISH_BYTES)
+        let body = match Limited::new(request.into_body(), grip::PUBLISH_LIMIT)
             .collect()
             .await
         {
@@ -620,7 +615,10 @@ impl Gateway {
             Err(error) => {
                 return text_response(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("publish body over {PUBLISH_BYTES} bytes or unreadable: {error}\n"),
+                    format!(
+                        "publish body over {} bytes or unreadable: {error}\n",
+                        grip::PUBLISH_LIMIT
+                    ),
                 );
             }
         };
@@ -789,68 +787,28 @@ async fn write_loop(
     ended.notify_one();
 }
 
-/// One item of a publish body.
-#[derive(Deserialize)]
-struct PublishItem {
-    channel: String,
-    #[serde(default)]
-    formats: PublishFormats,
-}
-
-#[derive(Default, Deserialize)]
-struct PublishFormats {
-    #[serde(rename = "ws-message")]
-    ws_message: Option<WsMessageFormat>,
-}
-
-#[derive(Deserialize)]
-struct WsMessageFormat {
-    content: Option<String>,
-    #[serde(rename = "content-bin")]
-    content_bin: Option<String>,
-    action: Option<String>,
-    code: Option<u16>,
-    reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PublishBody {
-    items: Vec<PublishItem>,
-}
-
-/// Reads a publish body into (channel, message) pairs; items without a `ws-message` format are for
-/// other transports and are skipped.
+/// Reads a publish body into (channel, message) pairs, with the core's publish codec.
 fn parse_publish(body: &[u8]) -> Result<Vec<(String, Message)>, String> {
-    let body: PublishBody = serde_json::from_slice(body).map_err(|error| error.to_string())?;
-    let mut items = Vec::with_capacity(body.items.len());
-    for (index, item) in body.items.into_iter().enumerate() {
-        let Some(format) = item.formats.ws_message else {
-            continue;
-        };
-        let message = match (format.action.as_deref(), format.content, format.content_bin) {
-            (Some("close"), _, _) => close_message(
-                format.code.unwrap_or(1000),
-                format.reason.as_deref().unwrap_or_default(),
-            ),
-            (Some("send") | None, Some(text), None) => Message::Text(text.into()),
-            (Some("send") | None, None, Some(base64)) => {
-                let data = base64::engine::general_purpose::STANDARD
-                    .decode(base64)
-                    .map_err(|error| format!("item {index}: content-bin: {error}"))?;
-                Message::Binary(Bytes::from(data))
-            }
-            (Some(action), _, _) if action != "send" => {
-                return Err(format!("item {index}: unknown action {action:?}"));
-            }
-            _ => {
-                return Err(format!(
-                    "item {index}: needs exactly one of content and content-bin"
-                ));
-            }
-        };
-        items.push((item.channel, message));
-    }
-    Ok(items)
+    Ok(grip::decode_publishes(body)?
+        .into_iter()
+        .map(|publish| {
+            let message = match publish.event {
+                // The codec reads `content` as a JSON string: always UTF-8.
+                WsEvent::Text(text) => {
+                    Message::Text(String::from_utf8_lossy(&text).as_ref().into())
+                }
+                WsEvent::Close(close) => {
+                    let (code, reason) = close.unwrap_or((1000, String::new()));
+                    close_message(code, &reason)
+                }
+                WsEvent::Binary(data) | WsEvent::Ping(data) | WsEvent::Pong(data) => {
+                    Message::Binary(data)
+                }
+                WsEvent::Open | WsEvent::Disconnect => close_message(1000, ""),
+            };
+            (publish.channel, message)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -901,11 +859,15 @@ mod tests {
 
     #[test]
     fn publish_bodies_parse_as_pushpin_reads_them() {
-        let body = grip::publish_body(&[("user:bob", b"hello"), ("conn:1", &[0xff, 0])]);
+        let items = [
+            grip::Publish::message("conn:2".into(), Bytes::from_static(b"hello")),
+            grip::Publish::message("conn:1".into(), Bytes::from_static(&[0xff, 0])),
+        ];
+        let body = grip::encode_publishes(&items, grip::PUBLISH_LIMIT).remove(0);
         let items = parse_publish(body.as_bytes()).unwrap();
         assert_eq!(
             items[0],
-            ("user:bob".to_owned(), Message::Text("hello".into()))
+            ("conn:2".to_owned(), Message::Text("hello".into()))
         );
         assert_eq!(
             items[1],
@@ -918,9 +880,7 @@ mod tests {
         let items = parse_publish(close).unwrap();
         assert_eq!(items, vec![("c".to_owned(), close_message(4000, ""))]);
         for bad in [
-            &br#"{"items":[{"channel":"c","formats":{"ws-message":{}}}]}"#[..],
-            br#"{"items":[{"channel":"c","formats":{"ws-message":{"content-bin":"!!"}}}]}"#,
-            br#"{"items":[{"channel":"c","formats":{"ws-message":{"action":"explode"}}}]}"#,
+            &br#"{"items":[{"channel":"c","formats":{"ws-message":{"action":"explode"}}}]}"#[..],
             br#"{"items":[{"formats":{}}]}"#,
             b"not json",
         ] {

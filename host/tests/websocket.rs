@@ -56,7 +56,16 @@ async fn subscribe(socket: &mut Socket, channel: &str) {
 }
 
 async fn publish(host: &Host, items: &[(&str, &[u8])]) {
-    let body = rcs_core::grip::publish_body(items);
+    let items: Vec<_> = items
+        .iter()
+        .map(|(channel, message)| {
+            rcs_core::grip::Publish::message(
+                (*channel).to_owned(),
+                bytes::Bytes::copy_from_slice(message),
+            )
+        })
+        .collect();
+    let body = rcs_core::grip::encode_publishes(&items, rcs_core::grip::PUBLISH_LIMIT).remove(0);
     let reply = request(
         host.publish,
         "POST",

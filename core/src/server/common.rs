@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Miss, Tx};
-use super::{Delivery, Destination, Output, ServerConfig, Side};
+use super::{Delivery, Output, ServerConfig, Side};
 use crate::first_value::{ContentDigest, SigningKey};
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
@@ -69,7 +69,7 @@ pub enum ConnectionRole {
 /// Records that a connection now carries `role`.
 pub fn remember_connection(tx: &mut Tx<'_>, connection: &str, role: ConnectionRole, expires: u64) {
     tx.set_record(
-        &connection_key(connection),
+        &keys::connection(connection),
         &ConnectionRecord { role, expires },
     );
 }
@@ -89,10 +89,7 @@ pub fn save_session<S: Serialize>(
 /// [`store::expired`](crate::store::expired), and the servers' session, offer and connection records
 /// once their `expires` has passed. The edge runs this over the keys it lists.
 pub fn expired(key: &str, value: &[u8], now: Timestamp) -> Vec<crate::store::StoreOp> {
-    let swept = ["msrp/", "offer/", "conn/"]
-        .iter()
-        .any(|prefix| key.starts_with(prefix));
-    if !swept {
+    if !keys::is_session_record(key) {
         return crate::store::expired(key, value, now);
     }
     #[derive(Deserialize)]
@@ -107,11 +104,6 @@ pub fn expired(key: &str, value: &[u8], now: Timestamp) -> Vec<crate::store::Sto
         }
         _ => Vec::new(),
     }
-}
-
-/// The key of a connection record.
-pub fn connection_key(connection: &str) -> String {
-    format!("conn/{connection}")
 }
 
 /// The address of record of a SIP URI: `sip:user@host`, lowercase host, no port or parameters.
@@ -131,12 +123,30 @@ pub fn registration(tx: &mut Tx<'_>, side: Side, aor: &str) -> Result<Option<Reg
         .and_then(Result::ok))
 }
 
-/// Sends a SIP message over the connection being handled.
-pub fn send_sip(tx: &mut Tx<'_>, to: Destination, message: &SipMessage) {
+/// Sends a SIP message over a connection (the one being handled, or another one).
+pub fn send_sip(tx: &mut Tx<'_>, connection: &str, message: &SipMessage) {
     tx.emit(Output::Send {
-        to,
+        connection: connection.to_owned(),
         message: message.to_bytes(),
     });
+}
+
+/// Sends a SIP message to `aor` over the SIP connection its registration with the `side` server is
+/// bound to now. A user's traffic is addressed to one connection, never to a channel connections
+/// subscribe to, so a connection the user has replaced by registering again gets nothing more,
+/// whichever gateway carries it. Nothing is sent when the user is offline.
+pub fn send_to_user(
+    tx: &mut Tx<'_>,
+    side: Side,
+    aor: &str,
+    message: &SipMessage,
+) -> Result<(), Miss> {
+    if let Some(registered) = registration(tx, side, aor)?.filter(|r| r.is_reachable(tx.now))
+        && let Some(connection) = registered.connection
+    {
+        send_sip(tx, &connection, message);
+    }
+    Ok(())
 }
 
 /// Answers `request` on `connection` with `code`; error answers carry `warning` as a Warning header
@@ -149,11 +159,7 @@ pub fn reply(
     warning: Option<&str>,
 ) {
     if let Some(response) = response_to(tx, request, code, None, warning) {
-        send_sip(
-            tx,
-            Destination::Connection(connection.to_owned()),
-            &response,
-        );
+        send_sip(tx, connection, &response);
     }
 }
 
@@ -231,7 +237,7 @@ pub fn reply_unparsable(tx: &mut Tx<'_>, connection: &str, message: &[u8], error
         "Warning: 399 rcs-ft \"{detail}\"\r\nContent-Length: 0\r\n\r\n"
     ));
     tx.emit(Output::Send {
-        to: Destination::Connection(connection.to_owned()),
+        connection: connection.to_owned(),
         message: Bytes::from(answer),
     });
 }
@@ -300,8 +306,8 @@ pub fn reachable_recipient(
     }
 }
 
-/// REGISTER (RFC 3261 section 10.3): binds the address of record to this connection, subscribes the
-/// connection to the user's messages, answers 200 with the binding; `Expires: 0` unregisters.
+/// REGISTER (RFC 3261 section 10.3): binds the address of record to this connection, so that what
+/// is sent to the user goes over it, answers 200 with the binding; `Expires: 0` unregisters.
 pub fn register(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
@@ -349,11 +355,6 @@ pub fn register(
                 registered.expires = 0;
                 tx.set_record(&key, &registered);
             }
-            tx.emit(Output::Unsubscribe {
-                connection: connection.to_owned(),
-                side,
-                aor: aor.clone(),
-            });
         }
         // Without a Contact a REGISTER asks for the current bindings.
         let current = registration(tx, side, &aor)?.filter(|r| r.is_reachable(tx.now));
@@ -365,11 +366,7 @@ pub fn register(
                     &format!("<{}>;expires={remaining}", registered.contact),
                 );
             }
-            send_sip(
-                tx,
-                Destination::Connection(connection.to_owned()),
-                &response,
-            );
+            send_sip(tx, connection, &response);
         }
         return Ok(());
     };
@@ -384,18 +381,9 @@ pub fn register(
             registered.expires = 0;
             tx.set_record(&key, &registered);
         }
-        tx.delete(&connection_key(connection));
-        tx.emit(Output::Unsubscribe {
-            connection: connection.to_owned(),
-            side,
-            aor: aor.clone(),
-        });
+        tx.delete(&keys::connection(connection));
         if let Some(response) = response_to(tx, request, 200, None, None) {
-            send_sip(
-                tx,
-                Destination::Connection(connection.to_owned()),
-                &response,
-            );
+            send_sip(tx, connection, &response);
         }
         return Ok(());
     }
@@ -421,17 +409,8 @@ pub fn register(
         expires: tx.now.unix_secs().saturating_add(u64::from(granted)),
         delivery,
     };
-    // A user who registers from a new connection stops receiving on the old one.
-    if let Some(previous) = existing
-        .and_then(|r| r.connection)
-        .filter(|c| c != connection)
-    {
-        tx.emit(Output::Unsubscribe {
-            connection: previous,
-            side,
-            aor: aor.clone(),
-        });
-    }
+    // A user who registers from a new connection gets nothing more on the old one: what is sent
+    // to the user goes to the connection bound here ([`send_to_user`]).
     tx.set_record(&key, &registered);
     remember_connection(
         tx,
@@ -439,22 +418,13 @@ pub fn register(
         ConnectionRole::Sip { aor: aor.clone() },
         registered.expires,
     );
-    tx.emit(Output::Subscribe {
-        connection: connection.to_owned(),
-        side,
-        aor,
-    });
     if let Some(mut response) = response_to(tx, request, 200, None, None) {
         let _ = response.push_header(
             "Contact",
             &format!("<{}>;expires={granted}", registered.contact),
         );
         let _ = response.push_header("Expires", &granted.to_string());
-        send_sip(
-            tx,
-            Destination::Connection(connection.to_owned()),
-            &response,
-        );
+        send_sip(tx, connection, &response);
     }
     Ok(())
 }
@@ -468,7 +438,7 @@ pub fn connection_closed(
     connection: &str,
     on_msrp_closed: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), Miss>,
 ) -> Result<(), Miss> {
-    let key = connection_key(connection);
+    let key = keys::connection(connection);
     let Some(record) = tx.record::<ConnectionRecord>(&key)?.and_then(Result::ok) else {
         return Ok(());
     };
@@ -531,11 +501,7 @@ pub fn relay_message(
     .build(&mut ids);
     match relayed {
         Ok(relayed) => {
-            send_sip(
-                tx,
-                Destination::User(Side::Receiver, recipient.aor),
-                &relayed,
-            );
+            send_to_user(tx, Side::Receiver, &recipient.aor, &relayed)?;
             reply(tx, connection, request, 202, None);
         }
         Err(error) => reply(tx, connection, request, 400, Some(&error.to_string())),
@@ -554,11 +520,7 @@ pub fn options(tx: &mut Tx<'_>, connection: &str, request: &SipMessage) {
             "Accept",
             "application/sdp, text/plain, application/vnd.gsma.rcs-ft-http+xml",
         );
-        send_sip(
-            tx,
-            Destination::Connection(connection.to_owned()),
-            &response,
-        );
+        send_sip(tx, connection, &response);
     }
 }
 
@@ -579,10 +541,9 @@ pub fn msrp_reply(
     code: u16,
     comment: Option<&str>,
 ) {
-    let to = Destination::Connection(connection.to_owned());
     if let Some(response) = request.response(code, comment, local) {
         tx.emit(Output::Send {
-            to: to.clone(),
+            connection: connection.to_owned(),
             message: msrp_bytes(&Frame::Response(response)),
         });
     }
@@ -595,7 +556,7 @@ pub fn msrp_reply(
         if let Ok(report) = request.report(&tid, code, comment, request.actual_byte_range(), local)
         {
             tx.emit(Output::Send {
-                to,
+                connection: connection.to_owned(),
                 message: msrp_bytes(&Frame::Request(report)),
             });
         }
@@ -664,7 +625,7 @@ pub fn reply_unparsable_msrp(
         "MSRP {tid} {code} {detail}\r\nTo-Path: {previous_hop}\r\nFrom-Path: {local}\r\n-------{tid}$\r\n"
     );
     tx.emit(Output::Send {
-        to: Destination::Connection(connection.to_owned()),
+        connection: connection.to_owned(),
         message: Bytes::from(answer),
     });
 }

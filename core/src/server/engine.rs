@@ -245,7 +245,6 @@ impl<L: Logic> Engine<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::Destination;
 
     /// Copies `src/<name>`'s value, then the value it names, into `dst/<name>`, and says so.
     struct Follow;
@@ -263,7 +262,7 @@ mod tests {
             let value = tx.get_once(&target)?.unwrap_or_default();
             tx.set(&format!("dst/{name}"), value.clone());
             tx.emit(Output::Send {
-                to: Destination::User(crate::server::Side::Receiver, name.clone()),
+                connection: name.clone(),
                 message: value,
             });
             Ok(())
@@ -307,7 +306,7 @@ mod tests {
                 set("seen/a", b"1"),
                 set("dst/a", b"data"),
                 Output::Send {
-                    to: Destination::User(crate::server::Side::Receiver, "a".into()),
+                    connection: "a".into(),
                     message: Bytes::from_static(b"data")
                 },
             ]
@@ -341,7 +340,7 @@ mod tests {
                 set("seen/b", b"1"),
                 set("dst/b", b"1"),
                 Output::Send {
-                    to: Destination::User(crate::server::Side::Receiver, "b".into()),
+                    connection: "b".into(),
                     message: Bytes::from_static(b"1")
                 },
             ]

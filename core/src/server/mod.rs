@@ -21,6 +21,38 @@ pub use engine::Engine;
 pub use receiver::ReceiverAs;
 pub use sender::SenderAs;
 
+use engine::{Logic, Miss, Tx};
+use receiver::ReceiverLogic;
+use sender::SenderLogic;
+
+/// The logic of either server, so that one engine type (and one edge request driver) serves both.
+#[derive(Clone, Debug)]
+pub enum ServerLogic {
+    /// The sender AS.
+    Sender(SenderLogic),
+    /// The receiver AS.
+    Receiver(ReceiverLogic),
+}
+
+impl ServerLogic {
+    /// The logic of the `side` server, configured with `config`.
+    pub fn new(side: Side, config: ServerConfig) -> Result<Self, ConfigError> {
+        Ok(match side {
+            Side::Sender => Self::Sender(SenderLogic::new(config)?),
+            Side::Receiver => Self::Receiver(ReceiverLogic::new(config)?),
+        })
+    }
+}
+
+impl Logic for ServerLogic {
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+        match self {
+            Self::Sender(logic) => logic.handle(tx, input),
+            Self::Receiver(logic) => logic.handle(tx, input),
+        }
+    }
+}
+
 /// How a file reaches its recipient (claim 12).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Delivery {
@@ -53,6 +85,14 @@ impl Side {
         match self {
             Self::Sender => "sender",
             Self::Receiver => "receiver",
+        }
+    }
+
+    /// The first path segment of the server's routes: `/sender/` or `/receiver/`.
+    pub fn path_prefix(self) -> &'static str {
+        match self {
+            Self::Sender => "/sender/",
+            Self::Receiver => "/receiver/",
         }
     }
 }
@@ -111,34 +151,14 @@ pub enum Input {
     Timer { key: String },
 }
 
-/// Where a message for a user goes.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Destination {
-    /// A connection by its gateway id: the one whose message is being handled, or another one (the
-    /// gateway gives every connection a channel of its own for that).
-    Connection(String),
-    /// The SIP connection this address of record is registered on with that server.
-    User(Side, String),
-}
-
 /// Something for the caller to do, in the order given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Send one WebSocket message (a whole SIP message or MSRP chunk).
-    Send { to: Destination, message: Bytes },
-    /// From now on, deliver what is sent to this user's registration with this server over this
-    /// connection (a gateway subscription to the user's channel, [`crate::grip::user_channel`]).
-    Subscribe {
-        connection: String,
-        side: Side,
-        aor: String,
-    },
-    /// Stop delivering what is sent to this user over this connection.
-    Unsubscribe {
-        connection: String,
-        side: Side,
-        aor: String,
-    },
+    /// Send one WebSocket message (a whole SIP message or MSRP chunk) over a connection, named by
+    /// its gateway id: the one whose message is being handled, or another one (the gateway gives
+    /// every connection a channel of its own for that). A message for a user goes to the connection
+    /// the user's registration is bound to, so it follows the user's latest registration.
+    Send { connection: String, message: Bytes },
     /// Send a SIP request to the other application server and feed its answer back as
     /// [`Input::PeerResponse`].
     PeerRequest { message: Bytes },

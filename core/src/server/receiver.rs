@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
-use super::{ConfigError, Delivery, Destination, Input, Output, ServerConfig, Side};
+use super::{ConfigError, Delivery, Input, Output, ServerConfig, Side};
 use crate::first_value::{self, ContentDigest};
 use crate::ft_http::{self, FileInfoDocument};
 use crate::ids::TokenSource;
@@ -112,11 +112,6 @@ struct WindowRecord {
     expires: u64,
 }
 
-/// The key of the window a connection bound to the session at `session_key` keeps.
-fn window_key(session_key: &str, connection: &str) -> String {
-    format!("{session_key}/window/{connection}")
-}
-
 /// The window of `connection`'s binding to the session at `session_key`, if it has one.
 fn load_window(
     tx: &mut Tx<'_>,
@@ -124,7 +119,7 @@ fn load_window(
     connection: &str,
 ) -> Result<Option<WindowedSender>, Miss> {
     Ok(tx
-        .record::<WindowRecord>(&window_key(session_key, connection))?
+        .record::<WindowRecord>(&keys::window(session_key, connection))?
         .and_then(Result::ok)
         .map(|record| record.window))
 }
@@ -132,9 +127,12 @@ fn load_window(
 /// Writes `connection`'s window, pushing its expiry forward.
 fn save_window(tx: &mut Tx<'_>, session_key: &str, connection: &str, window: WindowedSender) {
     let mut record = WindowRecord { window, expires: 0 };
-    common::save_session(tx, &window_key(session_key, connection), &mut record, |r| {
-        &mut r.expires
-    });
+    common::save_session(
+        tx,
+        &keys::window(session_key, connection),
+        &mut record,
+        |r| &mut r.expires,
+    );
 }
 
 /// The manifest of the stored file with this digest, if it is there and readable (expired or not).
@@ -152,11 +150,6 @@ struct OfferRecord {
     session: String,
     /// When a sweep may remove it: when its signed URL expires.
     expires: u64,
-}
-
-/// The key under which a pull offer waits for the user's download request.
-fn offer_key(recipient: &str, digest: &ContentDigest) -> String {
-    format!("offer/{recipient}/{}", digest.to_hex())
 }
 
 impl common::MsrpSession for DeliverySession {
@@ -233,7 +226,7 @@ fn pause(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) -> Result<(
         if let Some(window) = load_window(tx, key, &connection)? {
             delivery.resume_from = window.acknowledged();
         }
-        tx.delete(&window_key(key, &connection));
+        tx.delete(&keys::window(key, &connection));
     }
     if delivery.phase == Phase::Sending {
         delivery.phase = Phase::Connecting;
@@ -390,14 +383,10 @@ impl ReceiverLogic {
                 session: session_id.clone(),
                 expires: verified.expires_unix_secs,
             };
-            tx.set_record(&offer_key(&recipient_aor, &manifest.digest), &offer);
+            tx.set_record(&keys::offer(&recipient_aor, &manifest.digest), &offer);
         }
         save(tx, &keys::msrp_session(&session_id), &mut delivery);
-        common::send_sip(
-            tx,
-            Destination::User(Side::Receiver, recipient_aor),
-            &outgoing,
-        );
+        common::send_to_user(tx, Side::Receiver, &recipient_aor, &outgoing)?;
         Ok(Ok(()))
     }
 
@@ -459,7 +448,6 @@ impl ReceiverLogic {
         if registered.and_then(|r| r.connection).as_deref() != Some(connection) || status < 200 {
             return Ok(());
         }
-        let to = Destination::Connection(connection.to_owned());
         let invite = delivery
             .invite
             .as_deref()
@@ -469,7 +457,7 @@ impl ReceiverLogic {
             if status < 300
                 && let Ok(ack) = dialog.ack(&mut tx.ids())
             {
-                common::send_sip(tx, to, &ack);
+                common::send_sip(tx, connection, &ack);
             }
             return Ok(());
         }
@@ -478,7 +466,7 @@ impl ReceiverLogic {
             // Declined, busy or gone (RFC 3261 section 17.1.1.3: the final answer is ACKed in its
             // transaction). The file stays in the store for the HTTP link.
             if let Ok(ack) = sip::ack_for_failure(&invite, response, &mut tx.ids()) {
-                common::send_sip(tx, to, &ack);
+                common::send_sip(tx, connection, &ack);
             }
             tx.delete(&key);
             return Ok(());
@@ -489,7 +477,7 @@ impl ReceiverLogic {
             return Ok(());
         };
         if let Ok(ack) = dialog.ack(&mut tx.ids()) {
-            common::send_sip(tx, to, &ack);
+            common::send_sip(tx, connection, &ack);
         }
         let remote_path = SessionDescription::parse(response.body())
             .ok()
@@ -505,11 +493,7 @@ impl ReceiverLogic {
         let Some(remote_path) = remote_path else {
             // An answer without a usable MSRP path cannot carry the file: end the session.
             if let Ok(bye) = dialog.request(Method::Bye, &mut tx.ids()) {
-                common::send_sip(
-                    tx,
-                    Destination::User(Side::Receiver, delivery.recipient.clone()),
-                    &bye,
-                );
+                common::send_to_user(tx, Side::Receiver, &delivery.recipient, &bye)?;
             }
             tx.delete(&key);
             return Ok(());
@@ -552,7 +536,7 @@ impl ReceiverLogic {
         };
         // An offer that was made but has run out is 410 Gone (RFC 3261 21.4.11), told apart from
         // one that never was (404): the user can ask the sender for the file again.
-        let offer = tx.record::<OfferRecord>(&offer_key(&caller, &request.digest))?;
+        let offer = tx.record::<OfferRecord>(&keys::offer(&caller, &request.digest))?;
         let Some(Ok(OfferRecord {
             session: session_id,
             expires,
@@ -628,16 +612,12 @@ impl ReceiverLogic {
         delivery.dialog = Some(dialog);
         delivery.remote_path = request.remote_path;
         if let Some(previous) = delivery.connection.take() {
-            tx.delete(&window_key(&key, &previous));
+            tx.delete(&keys::window(&key, &previous));
         }
         delivery.resume_from = request.resume_from;
         delivery.phase = Phase::Connecting;
         save(tx, &key, &mut delivery);
-        common::send_sip(
-            tx,
-            Destination::Connection(connection.to_owned()),
-            &response,
-        );
+        common::send_sip(tx, connection, &response);
         Ok(())
     }
 
@@ -738,7 +718,7 @@ impl ReceiverLogic {
                         .is_some_and(|status| status.code >= 400)
                 {
                     self.finish(tx, &key, &delivery)?;
-                    self.hang_up(tx, &mut delivery);
+                    self.hang_up(tx, &mut delivery)?;
                 }
                 Ok(())
             }
@@ -808,7 +788,7 @@ impl ReceiverLogic {
         };
         let key = keys::msrp_session(session_id);
         // The session and the connection's window, read in one round.
-        tx.prefetch([key.as_str(), window_key(&key, connection).as_str()])?;
+        tx.prefetch([key.as_str(), keys::window(&key, connection).as_str()])?;
         let answered = std::mem::take(responses);
         let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
@@ -824,7 +804,7 @@ impl ReceiverLogic {
             match window.on_response(&response.transaction_id, response.code) {
                 Ok(SenderEvent::Acknowledged { .. }) => slots_freed = true,
                 Ok(SenderEvent::Finished) => {
-                    tx.delete(&window_key(&key, connection));
+                    tx.delete(&keys::window(&key, connection));
                     delivery.phase = Phase::Sent;
                     delivery.resume_from = window.acknowledged();
                     save(tx, &key, &mut delivery);
@@ -833,7 +813,7 @@ impl ReceiverLogic {
                 Ok(SenderEvent::Aborted { .. }) => {
                     // The user refused the file (413 or another error): the session ends.
                     self.finish(tx, &key, &delivery)?;
-                    self.hang_up(tx, &mut delivery);
+                    self.hang_up(tx, &mut delivery)?;
                     return Ok(());
                 }
                 Ok(SenderEvent::Ignored) | Err(_) => {}
@@ -887,7 +867,6 @@ impl ReceiverLogic {
         )
         .and_then(|chunker| chunker.with_header("Success-Report", "yes"));
         let Ok(chunker) = chunker else { return Ok(()) };
-        let to = Destination::Connection(connection.to_owned());
         for plan in plans {
             let mut body = BytesMut::new();
             let mut single = None;
@@ -913,7 +892,7 @@ impl ReceiverLogic {
             let body = single.unwrap_or_else(|| body.freeze());
             if let Ok(request) = chunker.request_for(&plan, body) {
                 tx.emit(Output::Send {
-                    to: to.clone(),
+                    connection: connection.to_owned(),
                     message: common::msrp_bytes(&Frame::Request(request)),
                 });
             }
@@ -951,10 +930,10 @@ impl ReceiverLogic {
     fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &DeliverySession) -> Result<(), Miss> {
         tx.delete(key);
         if let Some(connection) = &delivery.connection {
-            tx.delete(&window_key(key, connection));
+            tx.delete(&keys::window(key, connection));
         }
         if delivery.mode == Delivery::Pull {
-            let offer_key = offer_key(&delivery.recipient, &delivery.digest);
+            let offer_key = keys::offer(&delivery.recipient, &delivery.digest);
             let session = key.trim_start_matches("msrp/");
             if let Some(Ok(offer)) = tx.record::<OfferRecord>(&offer_key)?
                 && offer.session == session
@@ -965,17 +944,14 @@ impl ReceiverLogic {
         Ok(())
     }
 
-    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) {
+    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) -> Result<(), Miss> {
         let mut ids = tx.ids();
         if let Some(dialog) = delivery.dialog.as_mut()
             && let Ok(bye) = dialog.request(Method::Bye, &mut ids)
         {
-            common::send_sip(
-                tx,
-                Destination::User(Side::Receiver, delivery.recipient.clone()),
-                &bye,
-            );
+            common::send_to_user(tx, Side::Receiver, &delivery.recipient, &bye)?;
         }
+        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
-use super::{ConfigError, Destination, Input, Output, ServerConfig, Side};
+use super::{ConfigError, Input, Output, ServerConfig, Side};
 use crate::first_value;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::http_files;
@@ -309,11 +309,7 @@ impl SenderLogic {
             expires: 0,
         };
         save(tx, &keys::msrp_session(&session_id), &mut session);
-        common::send_sip(
-            tx,
-            Destination::Connection(connection.to_owned()),
-            &response,
-        );
+        common::send_sip(tx, connection, &response);
         Ok(())
     }
 
@@ -487,9 +483,8 @@ impl SenderLogic {
                     let tid = tx.ids().msrp_id();
                     let range = msrp::ByteRange::whole(manifest.size);
                     if let Ok(report) = request.report(&tid, 200, None, range, &local) {
-                        let to = Destination::Connection(connection.to_owned());
                         tx.emit(Output::Send {
-                            to,
+                            connection: connection.to_owned(),
                             message: common::msrp_bytes(&Frame::Request(report)),
                         });
                     }
@@ -505,14 +500,13 @@ impl SenderLogic {
                     if let Ok(report) =
                         request.report(&tid, 400, Some(&error.to_string()), range, &local)
                     {
-                        let to = Destination::Connection(connection.to_owned());
                         tx.emit(Output::Send {
-                            to,
+                            connection: connection.to_owned(),
                             message: common::msrp_bytes(&Frame::Request(report)),
                         });
                     }
                 }
-                self.hang_up(tx, &mut session, 400, &error.to_string());
+                self.hang_up(tx, &mut session, 400, &error.to_string())?;
                 tx.delete(session_key);
             }
         }
@@ -651,23 +645,26 @@ impl SenderLogic {
             .or(response.reason())
             .unwrap_or("")
             .to_owned();
-        self.hang_up(tx, &mut session, status, &text);
+        self.hang_up(tx, &mut session, status, &text)?;
         tx.delete(&key);
         Ok(())
     }
 
     /// Ends the user's session with a BYE whose Reason (RFC 3326) says how the transfer ended.
-    fn hang_up(&self, tx: &mut Tx<'_>, session: &mut UploadSession, cause: u16, text: &str) {
+    fn hang_up(
+        &self,
+        tx: &mut Tx<'_>,
+        session: &mut UploadSession,
+        cause: u16,
+        text: &str,
+    ) -> Result<(), Miss> {
         let mut ids = tx.ids();
         if let Ok(mut bye) = session.dialog.request(Method::Bye, &mut ids) {
             let text = text.replace(['"', '\\', '\r', '\n'], " ");
             let _ = bye.push_header("Reason", &format!("SIP ;cause={cause} ;text=\"{text}\""));
-            common::send_sip(
-                tx,
-                Destination::User(Side::Sender, session.sender.clone()),
-                &bye,
-            );
+            common::send_to_user(tx, Side::Sender, &session.sender, &bye)?;
         }
+        Ok(())
     }
 
     fn msrp_limits(&self) -> msrp::Limits {

@@ -6,7 +6,7 @@
 //! has subscribed, and requests to the other server run inline as the outbound HTTP call they are. The
 //! users are clients written on the core's public API only.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use rcs_core::first_value::{ContentDigest, SigningKey, Url};
@@ -20,7 +20,7 @@ use rcs_core::sdp::{
 use rcs_core::server::engine::Logic;
 use rcs_core::server::receiver::ReceiverLogic;
 use rcs_core::server::sender::SenderLogic;
-use rcs_core::server::{Delivery, Destination, Engine, Input, Output, ServerConfig};
+use rcs_core::server::{Delivery, Engine, Input, Output, ServerConfig};
 use rcs_core::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use rcs_core::store::{KeyValue, LayoutConfig, MemoryStore, StoreOp, apply};
 use rcs_core::time::Timestamp;
@@ -56,14 +56,13 @@ pub fn config(host: &str) -> ServerConfig {
     }
 }
 
-/// The shared store, both servers, the gateway's subscriptions and every connection's inbox.
+/// The shared store, both servers and every connection's inbox.
 pub struct Net {
     pub store: MemoryStore,
     pub sender: ServerConfig,
     pub receiver: ServerConfig,
     pub now: Timestamp,
     seed: u64,
-    subscriptions: BTreeMap<Destination, BTreeSet<String>>,
     inboxes: BTreeMap<String, VecDeque<Bytes>>,
     /// Bytes that crossed between the two servers, both ways.
     pub peer_bytes: usize,
@@ -98,7 +97,6 @@ impl Net {
             receiver,
             now: START,
             seed: 0,
-            subscriptions: BTreeMap::new(),
             inboxes: BTreeMap::new(),
             peer_bytes: 0,
             peer_messages: Vec::new(),
@@ -170,26 +168,10 @@ impl Net {
                     }
                     apply(&mut self.store, op).expect("memory store");
                 }
-                Output::Send { to, message } => self.deliver(to, message),
-                Output::Subscribe {
+                Output::Send {
                     connection,
-                    side,
-                    aor,
-                } => {
-                    self.subscriptions
-                        .entry(Destination::User(side, aor))
-                        .or_default()
-                        .insert(connection);
-                }
-                Output::Unsubscribe {
-                    connection,
-                    side,
-                    aor,
-                } => {
-                    if let Some(set) = self.subscriptions.get_mut(&Destination::User(side, aor)) {
-                        set.remove(&connection);
-                    }
-                }
+                    message,
+                } => self.deliver(connection, message),
                 Output::PeerRequest { message } => {
                     self.peer_bytes += message.len();
                     self.peer_messages.push(message.clone());
@@ -211,24 +193,14 @@ impl Net {
         }
     }
 
-    fn deliver(&mut self, to: Destination, message: Bytes) {
-        let connections: Vec<String> = match to {
-            Destination::Connection(connection) => vec![connection],
-            other => self
-                .subscriptions
-                .get(&other)
-                .map(|set| set.iter().cloned().collect())
-                .unwrap_or_default(),
-        };
-        for connection in connections {
-            let burst = self.burst.entry(connection.clone()).or_default();
-            *burst += message.len();
-            self.largest_burst = self.largest_burst.max(*burst);
-            self.inboxes
-                .entry(connection)
-                .or_default()
-                .push_back(message.clone());
-        }
+    fn deliver(&mut self, connection: String, message: Bytes) {
+        let burst = self.burst.entry(connection.clone()).or_default();
+        *burst += message.len();
+        self.largest_burst = self.largest_burst.max(*burst);
+        self.inboxes
+            .entry(connection)
+            .or_default()
+            .push_back(message);
     }
 
     /// Everything delivered to a connection since the last call.
@@ -241,9 +213,6 @@ impl Net {
 
     /// The connection drops: the gateway forgets it and tells the server.
     pub fn disconnect(&mut self, server: Server, connection: &str) {
-        for set in self.subscriptions.values_mut() {
-            set.remove(connection);
-        }
         self.inboxes.remove(connection);
         self.request(
             server,
@@ -269,7 +238,6 @@ impl Net {
     /// The server stops mid-transfer and comes back: only what is in the store survives, which is
     /// always the case here, since no engine outlives its request. Connections drop with it.
     pub fn restart(&mut self) {
-        self.subscriptions.clear();
         self.inboxes.clear();
     }
 }

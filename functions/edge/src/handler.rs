@@ -1,20 +1,25 @@
 //! The HTTP handlers of the AS components, over any [`Runtime`]: GRIP WebSocket-over-HTTP requests
 //! (`/…/sip`, `/…/msrp`), SIP from the other application server (`/receiver/peer`), and the
-//! maintenance call that fires due timers and sweeps expired records (`/…/tick`).
+//! maintenance call that fires due timers and sweeps expired records (`/…/tick`). Each checks what
+//! HTTP carries, hands the rest to one [`EdgeRequest`] and carries it out ([`carry_out`]); every
+//! refusal is a [`Refusal`], answered in one place.
 
 use bytes::Bytes;
 use futures::future::join_all;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use rcs_core::grip::{self, Control, Limits, WsEvent};
-use rcs_core::server::Input;
+use rcs_core::edge_request::{EdgeRequest, Protocol, timer_due};
+use rcs_core::grip::{self, Limits};
+use rcs_core::ids::Entropy;
 use rcs_core::server::common::expired;
+use rcs_core::server::{ServerLogic, Side};
 use rcs_core::store::StoreOp;
+use rcs_core::store::keys::{self, KeyKind};
 use subtle::ConstantTimeEq;
 
+use crate::Refusal;
 use crate::config::EdgeConfig;
-use crate::run::{Framing, Run, TIMER_PREFIX, timer_due};
+use crate::run::carry_out;
 use crate::runtime::{Runtime, RuntimeError};
-use crate::{Protocol, Role, refuse};
 
 /// The media type of SIP carried over HTTP between the servers.
 pub const MESSAGE_SIP: &str = "message/sip";
@@ -22,102 +27,39 @@ pub const MESSAGE_SIP: &str = "message/sip";
 /// How many records a tick reads at once.
 const SWEEP_BATCH: usize = 64;
 
-/// Handles a GRIP request: checks `Grip-Sig`, turns the events into inputs for one engine, and
-/// answers with the events for the connection (`OPEN` first if the connection opened, `m:` messages,
-/// `c:` control messages, `PONG`s, `CLOSE`).
+/// Handles a GRIP request: checks `Grip-Sig` and `Connection-Id`, runs the events through one
+/// [`EdgeRequest`], and answers with the events for the connection (`OPEN` first if the connection
+/// opened, `m:` messages, `c:` control messages, `PONG`s, `CLOSE`).
 pub async fn handle_grip<R: Runtime>(
     rt: &R,
     config: &EdgeConfig,
-    role: Role,
+    side: Side,
     protocol: Protocol,
     request: Request<Bytes>,
 ) -> Response<Bytes> {
-    let Some(token) = header_str(&request, "grip-sig") else {
-        return refuse(StatusCode::FORBIDDEN, "Grip-Sig is missing");
-    };
-    if let Err(error) = grip::verify_grip_sig(token, &config.grip_sig_key, rt.now()) {
-        return refuse(StatusCode::FORBIDDEN, &format!("Grip-Sig refused: {error}"));
-    }
-    let Some(connection) = header_str(&request, "connection-id").filter(|c| !c.is_empty()) else {
-        return refuse(StatusCode::BAD_REQUEST, "Connection-Id is missing");
-    };
-    let connection = connection.to_owned();
-    let events = match grip::parse_events(request.body(), &Limits::default()) {
-        Ok(events) => events,
-        Err(error) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("malformed WebSocket events: {error}"),
-            );
-        }
-    };
-    let framing = match protocol {
-        Protocol::Sip => Framing::Text,
-        Protocol::Msrp => Framing::Binary,
-    };
-    let mut run = match Run::new(rt, config, role, Some((&connection, framing))) {
-        Ok(run) => run,
-        Err(error) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
-    };
-    let mut opened = false;
-    // Consecutive MSRP messages go to the server as one input (see `Input::Msrp`).
-    let mut msrp_messages = Vec::new();
-    for event in events {
-        let input = match event {
-            // RFC 7118 and RFC 7977 allow either frame type for their messages.
-            WsEvent::Text(message) | WsEvent::Binary(message) if protocol == Protocol::Msrp => {
-                msrp_messages.push(message);
-                continue;
-            }
-            WsEvent::Text(message) | WsEvent::Binary(message) => Some(Input::Sip {
-                connection: connection.clone(),
-                message,
-            }),
-            WsEvent::Open => {
-                opened = true;
-                run.events.push(WsEvent::Open);
-                run.events.push(
-                    Control::Subscribe {
-                        channel: grip::connection_channel(&connection),
-                    }
-                    .event(),
-                );
-                None
-            }
-            WsEvent::Ping(content) => {
-                run.events.push(WsEvent::Pong(content));
-                None
-            }
-            WsEvent::Pong(_) => None,
-            WsEvent::Close(status) => {
-                // Completes the close handshake with the same status.
-                run.events.push(WsEvent::Close(status));
-                Some(Input::Closed {
-                    connection: connection.clone(),
-                })
-            }
-            WsEvent::Disconnect => Some(Input::Closed {
-                connection: connection.clone(),
-            }),
-        };
-        let messages = std::mem::take(&mut msrp_messages);
-        let inputs = msrp_input(&connection, messages).into_iter().chain(input);
-        for input in inputs {
-            if let Err(error) = run.feed(input).await {
-                return store_failure(rt, &error);
-            }
-        }
-    }
-    if let Some(input) = msrp_input(&connection, msrp_messages)
-        && let Err(error) = run.feed(input).await
-    {
-        return store_failure(rt, &error);
-    }
-    run.flush().await;
-    let mut body = Vec::new();
-    grip::encode_events(&run.events, &mut body);
-    let mut response = events_response(body);
-    if opened {
+    answer(rt, grip_request(rt, config, side, protocol, request).await)
+}
+
+async fn grip_request<R: Runtime>(
+    rt: &R,
+    config: &EdgeConfig,
+    side: Side,
+    protocol: Protocol,
+    request: Request<Bytes>,
+) -> Result<Response<Bytes>, Refusal> {
+    let token = header_str(&request, "grip-sig").ok_or(Refusal::GripSigMissing)?;
+    grip::verify_grip_sig(token, &config.grip_sig_key, rt.now())
+        .map_err(Refusal::GripSigRefused)?;
+    let connection = header_str(&request, "connection-id")
+        .filter(|c| !c.is_empty())
+        .ok_or(Refusal::ConnectionIdMissing)?;
+    let events =
+        grip::parse_events(request.body(), &Limits::default()).map_err(Refusal::MalformedEvents)?;
+    let (logic, seed) = prepare(rt, config, side)?;
+    let request = EdgeRequest::grip(logic, connection, protocol, events, rt.now(), seed);
+    let reply = carry_out(rt, config, request).await?;
+    let mut response = ok(grip::CONTENT_TYPE, Bytes::from(reply.body()));
+    if reply.opened {
         let headers = response.headers_mut();
         headers.insert(
             "sec-websocket-protocol",
@@ -125,7 +67,7 @@ pub async fn handle_grip<R: Runtime>(
         );
         headers.insert("sec-websocket-extensions", HeaderValue::from_static("grip"));
     }
-    response
+    Ok(response)
 }
 
 /// Handles `POST /receiver/peer`: a SIP request (`message/sip`) from the sender AS, answered `200`
@@ -133,40 +75,29 @@ pub async fn handle_grip<R: Runtime>(
 pub async fn handle_peer<R: Runtime>(
     rt: &R,
     config: &EdgeConfig,
-    role: Role,
+    side: Side,
     request: Request<Bytes>,
 ) -> Response<Bytes> {
+    answer(rt, peer_request(rt, config, side, request).await)
+}
+
+async fn peer_request<R: Runtime>(
+    rt: &R,
+    config: &EdgeConfig,
+    side: Side,
+    request: Request<Bytes>,
+) -> Result<Response<Bytes>, Refusal> {
     let media_type = header_str(&request, "content-type")
         .and_then(|value| value.split(';').next())
         .map(str::trim);
     if !media_type.is_some_and(|t| t.eq_ignore_ascii_case(MESSAGE_SIP)) {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be a SIP request as message/sip",
-        );
+        return Err(Refusal::NotMessageSip);
     }
-    let mut run = match Run::new(rt, config, role, None) {
-        Ok(run) => run,
-        Err(error) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
-    };
-    let input = Input::PeerRequest {
-        message: request.into_body(),
-    };
-    if let Err(error) = run.feed(input).await {
-        return store_failure(rt, &error);
-    }
-    run.flush().await;
-    match run.peer_answer.take() {
-        Some(answer) => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, MESSAGE_SIP)
-            .body(answer)
-            .unwrap_or_else(|_| Response::new(Bytes::new())),
-        None => refuse(
-            StatusCode::BAD_REQUEST,
-            "the body is not a SIP request this server can answer",
-        ),
-    }
+    let (logic, seed) = prepare(rt, config, side)?;
+    let request = EdgeRequest::peer(logic, request.into_body(), rt.now(), seed);
+    let reply = carry_out(rt, config, request).await?;
+    let answer = reply.peer_answer.ok_or(Refusal::Unanswerable)?;
+    Ok(ok(MESSAGE_SIP, answer))
 }
 
 /// Handles `POST /…/tick` (`Authorization: Bearer <admin_token>`): fires every timer that is due,
@@ -175,79 +106,79 @@ pub async fn handle_peer<R: Runtime>(
 pub async fn handle_tick<R: Runtime>(
     rt: &R,
     config: &EdgeConfig,
-    role: Role,
+    side: Side,
     request: Request<Bytes>,
 ) -> Response<Bytes> {
-    let token = header_str(&request, "authorization")
+    answer(rt, tick_request(rt, config, side, &request).await)
+}
+
+async fn tick_request<R: Runtime>(
+    rt: &R,
+    config: &EdgeConfig,
+    side: Side,
+    request: &Request<Bytes>,
+) -> Result<Response<Bytes>, Refusal> {
+    let token = header_str(request, "authorization")
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
     let authorized = token
         .is_some_and(|token| bool::from(token.as_bytes().ct_eq(config.admin_token.as_bytes())));
     if !authorized {
-        let mut response = refuse(
-            StatusCode::UNAUTHORIZED,
-            "a tick needs Authorization: Bearer <admin_token>",
-        );
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        return Err(Refusal::TickUnauthorized);
     }
-    let run = match Run::new(rt, config, role, None) {
-        Ok(run) => run,
-        Err(error) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
-    };
-    match tick(rt, run).await {
-        Ok(summary) => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Bytes::from(summary.to_string()))
-            .unwrap_or_else(|_| Response::new(Bytes::new())),
-        Err(error) => store_failure(rt, &error),
-    }
+    let (logic, seed) = prepare(rt, config, side)?;
+    let summary = tick(rt, config, logic, seed).await?;
+    Ok(ok("application/json", Bytes::from(summary.to_string())))
 }
 
-/// Whether a tick looks at `key`: timers, and the records [`expired`] judges (never file chunks,
-/// `up/<id>/<n>`, which their manifest or upload record takes along).
-fn tick_looks_at(key: &str) -> bool {
-    key.starts_with(TIMER_PREFIX)
-        || key.starts_with("file/")
-        || key.strip_prefix("up/").is_some_and(|id| !id.contains('/'))
-        || ["msrp/", "offer/", "conn/"]
-            .iter()
-            .any(|prefix| key.starts_with(prefix))
+/// The logic of the `side` server and a seed for the request's randomness.
+fn prepare<R: Runtime>(
+    rt: &R,
+    config: &EdgeConfig,
+    side: Side,
+) -> Result<(ServerLogic, Entropy), Refusal> {
+    let logic = ServerLogic::new(side, config.server.clone())
+        .map_err(|error| Refusal::Configuration(error.to_string()))?;
+    Ok((logic, rt.entropy()?))
 }
 
-async fn tick<R: Runtime>(rt: &R, mut run: Run<'_, R>) -> Result<serde_json::Value, RuntimeError> {
+/// Fires the timers that are due (deleted first, so that a timer the server sets again survives),
+/// then deletes what has expired.
+async fn tick<R: Runtime>(
+    rt: &R,
+    config: &EdgeConfig,
+    logic: ServerLogic,
+    seed: Entropy,
+) -> Result<serde_json::Value, RuntimeError> {
     let now = rt.now();
-    let keys = rt.keys(&tick_looks_at).await?;
-    let (timers, records): (Vec<String>, Vec<String>) = keys
+    let listed = rt
+        .keys(&|key| keys::classify(key) != KeyKind::Dependent)
+        .await?;
+    let (timers, records): (Vec<String>, Vec<String>) = listed
         .into_iter()
-        .partition(|key| key.starts_with(TIMER_PREFIX));
-    let mut fired = 0usize;
+        .partition(|key| matches!(keys::classify(key), KeyKind::Timer(_)));
+    let mut due = Vec::new();
     for batch in timers.chunks(SWEEP_BATCH) {
         let values = join_all(batch.iter().map(|key| rt.get(key))).await;
         for (key, value) in batch.iter().zip(values) {
             let Some(value) = value? else { continue };
+            let KeyKind::Timer(name) = keys::classify(key) else {
+                continue;
+            };
             match timer_due(&value, now) {
                 Some(false) => continue,
-                Some(true) => {
-                    // Deleted before it fires, so that a timer the handler sets again survives.
-                    rt.delete(key).await?;
-                    fired += 1;
-                    let name = key.trim_start_matches(TIMER_PREFIX).to_owned();
-                    run.feed(Input::Timer { key: name }).await?;
-                }
-                None => {
-                    rt.log(&format!(
-                        "dropping timer {key}: its due time does not parse"
-                    ));
-                    rt.delete(key).await?;
-                }
+                Some(true) => due.push(name.to_owned()),
+                None => rt.log(&format!(
+                    "dropping timer {key}: its due time does not parse"
+                )),
             }
+            rt.delete(key).await?;
         }
     }
-    run.flush().await;
+    let fired = due.len();
+    if !due.is_empty() {
+        carry_out(rt, config, EdgeRequest::timers(logic, due, now, seed)).await?;
+    }
     let mut deleted = 0usize;
     for batch in records.chunks(SWEEP_BATCH) {
         let values = join_all(batch.iter().map(|key| rt.get(key))).await;
@@ -272,23 +203,21 @@ fn header_str<'r>(request: &'r Request<Bytes>, name: &str) -> Option<&'r str> {
     request.headers().get(name)?.to_str().ok()
 }
 
-fn events_response(body: Vec<u8>) -> Response<Bytes> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, grip::CONTENT_TYPE)
-        .body(Bytes::from(body))
-        .unwrap_or_else(|_| Response::new(Bytes::new()))
+/// A `200` with `body` as `content_type`.
+fn ok(content_type: &'static str, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
-fn store_failure<R: Runtime>(rt: &R, error: &RuntimeError) -> Response<Bytes> {
-    rt.log(&format!("request failed: {error}"));
-    refuse(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
-}
-
-/// The input for a run of MSRP messages, if there are any.
-fn msrp_input(connection: &str, messages: Vec<Bytes>) -> Option<Input> {
-    (!messages.is_empty()).then(|| Input::Msrp {
-        connection: connection.to_owned(),
-        messages,
+/// The answer to a request: its response, or its refusal (logged when the platform failed).
+fn answer<R: Runtime>(rt: &R, outcome: Result<Response<Bytes>, Refusal>) -> Response<Bytes> {
+    outcome.unwrap_or_else(|refusal| {
+        if refusal.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            rt.log(&format!("request failed: {refusal}"));
+        }
+        refusal.into_response()
     })
 }

@@ -8,7 +8,8 @@
 //! - [`handler`]: GRIP WebSocket-over-HTTP requests (`Grip-Sig` checked, events to core inputs, core
 //!   outputs to response events, publishes, key-value and peer requests), SIP from the other server
 //!   (`/receiver/peer`), and `/…/tick` (due timers, expiry sweep);
-//! - [`run`]: one request's engine and how each core output is applied;
+//! - [`run`]: the one loop that carries out the actions of the core's edge request driver
+//!   ([`rcs_core::edge_request`]) over a [`Runtime`];
 //! - [`runtime`]: the platform as one async trait, so every handler runs natively in tests;
 //! - [`spin`]: that trait over Spin's key-value, variables and outbound HTTP, and the request and
 //!   response conversions of the components.
@@ -31,54 +32,18 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 
 pub use config::EdgeConfig;
+pub use rcs_core::edge_request::Protocol;
+pub use rcs_core::server::Side;
 pub use runtime::{Runtime, RuntimeError};
-
-/// Which application server a component is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Takes files from its users (`/sender/...`).
-    Sender,
-    /// Delivers files to its users (`/receiver/...`, `/files/...`).
-    Receiver,
-}
-
-impl Role {
-    /// The first path segment of the role's routes.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Role::Sender => "/sender/",
-            Role::Receiver => "/receiver/",
-        }
-    }
-}
-
-/// The WebSocket subprotocol of a GRIP route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// SIP over WebSocket (RFC 7118).
-    Sip,
-    /// MSRP over WebSocket (RFC 7977).
-    Msrp,
-}
-
-impl Protocol {
-    /// The subprotocol's name, as in `Sec-WebSocket-Protocol`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Sip => "sip",
-            Protocol::Msrp => "msrp",
-        }
-    }
-}
 
 /// What a request of an AS component is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// A GRIP WebSocket-over-HTTP request (`POST /<role>/sip`, `POST /<role>/msrp`).
+    /// A GRIP WebSocket-over-HTTP request (`POST /<side>/sip`, `POST /<side>/msrp`).
     Grip(Protocol),
     /// SIP from the sender AS (`POST /receiver/peer`).
     Peer,
-    /// Due timers and the expiry sweep (`POST /<role>/tick`).
+    /// Due timers and the expiry sweep (`POST /<side>/tick`).
     Tick,
     /// FT-HTTP upload (`POST /sender/upload`, `GET /sender/upload?tid=..&get_upload_info`).
     Upload,
@@ -86,71 +51,123 @@ pub enum Route {
     Files,
 }
 
-/// A request no route takes: the status and the reason for the body.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// 404 or 405.
-    pub status: StatusCode,
-    /// Why, for the body.
-    pub reason: String,
-    /// The methods the path takes, for a 405's `Allow`.
-    pub allow: Option<&'static str>,
+/// Every way an AS component refuses a request, with its status; [`Refusal::into_response`] is the
+/// one place a refusal becomes an HTTP answer (`text/plain`, the reason as the body).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No route takes the path (404).
+    #[error("no such route: {path}")]
+    NoRoute {
+        /// The path asked for.
+        path: String,
+    },
+    /// The route takes other methods (405, with `Allow`).
+    #[error("{path} takes {allow}, not {method}")]
+    MethodNotAllowed {
+        /// The path asked for.
+        path: String,
+        /// The methods it takes.
+        allow: &'static str,
+        /// The method used.
+        method: String,
+    },
+    /// A GRIP request without `Grip-Sig` (403): it did not come through the gateway.
+    #[error("Grip-Sig is missing")]
+    GripSigMissing,
+    /// A `Grip-Sig` that does not verify or has expired (403).
+    #[error("Grip-Sig refused: {0}")]
+    GripSigRefused(rcs_core::grip::GripError),
+    /// A GRIP request without `Connection-Id` (400).
+    #[error("Connection-Id is missing")]
+    ConnectionIdMissing,
+    /// A body of events that does not parse (400).
+    #[error("malformed WebSocket events: {0}")]
+    MalformedEvents(rcs_core::grip::GripError),
+    /// A peer request whose body is not `message/sip` (415).
+    #[error("the body must be a SIP request as message/sip")]
+    NotMessageSip,
+    /// A peer request that is not a SIP request the server answers (400).
+    #[error("the body is not a SIP request this server can answer")]
+    Unanswerable,
+    /// A tick without the admin token (401, `WWW-Authenticate: Bearer`).
+    #[error("a tick needs Authorization: Bearer <admin_token>")]
+    TickUnauthorized,
+    /// A request body over the component's limit (413).
+    #[error("{0}")]
+    BodyTooLarge(String),
+    /// The component's configuration is unusable (500).
+    #[error("{0}")]
+    Configuration(String),
+    /// The platform failed: the store, the random source (500).
+    #[error(transparent)]
+    Platform(#[from] RuntimeError),
 }
 
 impl Refusal {
+    /// The HTTP status of the refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::GripSigMissing | Self::GripSigRefused(_) => StatusCode::FORBIDDEN,
+            Self::ConnectionIdMissing | Self::MalformedEvents(_) | Self::Unanswerable => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::NotMessageSip => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TickUnauthorized => StatusCode::UNAUTHORIZED,
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Configuration(_) | Self::Platform(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// The refusal as an HTTP response.
     pub fn into_response(self) -> Response<Bytes> {
-        let mut response = refuse(self.status, &self.reason);
-        if let Some(allow) = self.allow {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        let mut response = Response::new(Bytes::from(format!("{self}\n")));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        match self {
+            Self::MethodNotAllowed { allow, .. } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::TickUnauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response
     }
 }
 
-/// The route of a request to the component playing `role`.
-pub fn route(role: Role, method: &Method, path: &str) -> Result<Route, Refusal> {
-    let (route, allow) = match (role, path) {
-        (Role::Receiver, p) if p.starts_with("/files/") => (Route::Files, "GET, HEAD"),
-        (_, p) if p.strip_prefix(role.prefix()) == Some("sip") => {
-            (Route::Grip(Protocol::Sip), "POST")
-        }
-        (_, p) if p.strip_prefix(role.prefix()) == Some("msrp") => {
-            (Route::Grip(Protocol::Msrp), "POST")
-        }
-        (_, p) if p.strip_prefix(role.prefix()) == Some("tick") => (Route::Tick, "POST"),
-        (Role::Receiver, "/receiver/peer") => (Route::Peer, "POST"),
-        (Role::Sender, "/sender/upload") => (Route::Upload, "GET, POST"),
+/// The route of a request to the component of the `side` server.
+pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, Refusal> {
+    let prefix = side.path_prefix();
+    let (route, allow) = match (side, path) {
+        (Side::Receiver, p) if p.starts_with("/files/") => (Route::Files, "GET, HEAD"),
+        (_, p) if p.strip_prefix(prefix) == Some("sip") => (Route::Grip(Protocol::Sip), "POST"),
+        (_, p) if p.strip_prefix(prefix) == Some("msrp") => (Route::Grip(Protocol::Msrp), "POST"),
+        (_, p) if p.strip_prefix(prefix) == Some("tick") => (Route::Tick, "POST"),
+        (Side::Receiver, "/receiver/peer") => (Route::Peer, "POST"),
+        (Side::Sender, "/sender/upload") => (Route::Upload, "GET, POST"),
         _ => {
-            return Err(Refusal {
-                status: StatusCode::NOT_FOUND,
-                reason: format!("no such route: {path}"),
-                allow: None,
+            return Err(Refusal::NoRoute {
+                path: path.to_owned(),
             });
         }
     };
     if allow.split(", ").any(|m| m == method.as_str()) {
         Ok(route)
     } else {
-        Err(Refusal {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            reason: format!("{path} takes {allow}, not {method}"),
-            allow: Some(allow),
+        Err(Refusal::MethodNotAllowed {
+            path: path.to_owned(),
+            allow,
+            method: method.to_string(),
         })
     }
-}
-
-/// A plain-text answer with `reason` as its body.
-pub fn refuse(status: StatusCode, reason: &str) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(format!("{reason}\n")));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]

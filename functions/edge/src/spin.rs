@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::join_all;
-use http::{StatusCode, header};
+use http::header;
 use rcs_core::ids::Entropy;
 use rcs_core::time::Timestamp;
 use spin_sdk::http::body::IncomingBodyExt;
@@ -19,7 +19,7 @@ use spin_sdk::wasip3::http_compat::IncomingBody;
 use crate::config::{EdgeConfig, VARIABLES};
 use crate::handler::{self, MESSAGE_SIP};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::{Protocol, Refusal, Role, Route, refuse};
+use crate::{Protocol, Refusal, Route, Side};
 
 /// The time now, from the WASI wall clock.
 fn wall_clock() -> Timestamp {
@@ -177,14 +177,14 @@ async fn prepare(
 ) -> Result<(SpinRuntime, EdgeConfig, http::Request<Bytes>), Answer> {
     let config = load_config()
         .await
-        .map_err(|reason| answer(refuse(StatusCode::INTERNAL_SERVER_ERROR, &reason)))?;
+        .map_err(|reason| refused(Refusal::Configuration(reason)))?;
     let rt = SpinRuntime::open()
         .await
-        .map_err(|e| answer(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())))?;
+        .map_err(|error| refused(Refusal::Platform(error)))?;
     let (parts, body) = request.into_parts();
     let body = read_capped(body, MAX_BODY)
         .await
-        .map_err(|reason| answer(refuse(StatusCode::PAYLOAD_TOO_LARGE, &reason)))?;
+        .map_err(|reason| refused(Refusal::BodyTooLarge(reason)))?;
     Ok((rt, config, http::Request::from_parts(parts, body)))
 }
 
@@ -192,31 +192,31 @@ fn answer(response: http::Response<Bytes>) -> Answer {
     response.map(FullBody::new).into_response()
 }
 
-/// `POST /<role>/sip|msrp`: a GRIP WebSocket-over-HTTP request.
-pub async fn grip(role: Role, protocol: Protocol, request: Request) -> Answer {
+/// `POST /<side>/sip|msrp`: a GRIP WebSocket-over-HTTP request.
+pub async fn grip(side: Side, protocol: Protocol, request: Request) -> Answer {
     match prepare(request).await {
         Ok((rt, config, request)) => {
-            answer(handler::handle_grip(&rt, &config, role, protocol, request).await)
+            answer(handler::handle_grip(&rt, &config, side, protocol, request).await)
         }
         Err(refused) => refused,
     }
 }
 
 /// `POST /receiver/peer`: SIP from the sender AS.
-pub async fn peer(role: Role, request: Request) -> Answer {
+pub async fn peer(side: Side, request: Request) -> Answer {
     match prepare(request).await {
         Ok((rt, config, request)) => {
-            answer(handler::handle_peer(&rt, &config, role, request).await)
+            answer(handler::handle_peer(&rt, &config, side, request).await)
         }
         Err(refused) => refused,
     }
 }
 
-/// `POST /<role>/tick`: due timers and the expiry sweep.
-pub async fn tick(role: Role, request: Request) -> Answer {
+/// `POST /<side>/tick`: due timers and the expiry sweep.
+pub async fn tick(side: Side, request: Request) -> Answer {
     match prepare(request).await {
         Ok((rt, config, request)) => {
-            answer(handler::handle_tick(&rt, &config, role, request).await)
+            answer(handler::handle_tick(&rt, &config, side, request).await)
         }
         Err(refused) => refused,
     }
@@ -232,7 +232,7 @@ pub fn refused(refusal: Refusal) -> Answer {
 pub async fn http_files(route: Route, request: Request) -> Answer {
     let config = match load_config().await {
         Ok(config) => config,
-        Err(reason) => return answer(refuse(StatusCode::INTERNAL_SERVER_ERROR, &reason)),
+        Err(reason) => return refused(Refusal::Configuration(reason)),
     };
     let now = wall_clock();
     match route {

@@ -7,8 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures::executor::block_on;
 use http::{Method, Request, Response, StatusCode};
@@ -29,16 +27,16 @@ use crate::config::EdgeConfig;
 use crate::config::tests::defaults;
 use crate::handler::{handle_grip, handle_peer, handle_tick};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::{Protocol, Role, Route, route};
+use crate::{Protocol, Route, Side, route};
 
 const START: u64 = 1_800_000_000_000;
 const DOMAIN: &str = "localhost";
 
-fn config(role: Role) -> EdgeConfig {
+fn config(role: Side) -> EdgeConfig {
     let mut vars = defaults();
     let host = match role {
-        Role::Sender => "sender-as.localhost",
-        Role::Receiver => "receiver-as.localhost",
+        Side::Sender => "sender-as.localhost",
+        Side::Receiver => "receiver-as.localhost",
     };
     vars.insert("as_host", host.into());
     EdgeConfig::from_variables(|name| vars.get(name).cloned()).unwrap()
@@ -69,23 +67,23 @@ impl Net {
             now: Cell::new(START),
             seed: Cell::new(0),
             peer_down: Cell::new(false),
-            sender: config(Role::Sender),
-            receiver: config(Role::Receiver),
+            sender: config(Side::Sender),
+            receiver: config(Side::Receiver),
             subscriptions: RefCell::default(),
             inboxes: RefCell::default(),
         }
     }
 
-    fn config(&self, role: Role) -> &EdgeConfig {
+    fn config(&self, role: Side) -> &EdgeConfig {
         match role {
-            Role::Sender => &self.sender,
-            Role::Receiver => &self.receiver,
+            Side::Sender => &self.sender,
+            Side::Receiver => &self.receiver,
         }
     }
 
     fn grip_request(
         &self,
-        role: Role,
+        role: Side,
         protocol: Protocol,
         connection: &str,
         events: &[WsEvent],
@@ -96,7 +94,7 @@ impl Net {
         };
         let mut body = Vec::new();
         grip::encode_events(events, &mut body);
-        Request::post(format!("{}{}", role.prefix(), protocol.name()))
+        Request::post(format!("{}{}", role.path_prefix(), protocol.name()))
             .header("content-type", grip::CONTENT_TYPE)
             .header("connection-id", connection)
             .header(
@@ -112,7 +110,7 @@ impl Net {
     /// connection's inbox, publishes to subscribed connections.
     fn post(
         &self,
-        role: Role,
+        role: Side,
         protocol: Protocol,
         connection: &str,
         events: &[WsEvent],
@@ -162,22 +160,14 @@ impl Net {
     fn route_publishes(&self) {
         let bodies = std::mem::take(&mut *self.published.borrow_mut());
         for body in bodies {
-            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-            for item in json["items"].as_array().unwrap() {
-                let format = &item["formats"]["ws-message"];
-                let message = match format["content"].as_str() {
-                    Some(text) => Bytes::copy_from_slice(text.as_bytes()),
-                    None => Bytes::from(
-                        STANDARD
-                            .decode(format["content-bin"].as_str().unwrap())
-                            .unwrap(),
-                    ),
+            for publish in grip::decode_publishes(body.as_bytes()).unwrap() {
+                let (WsEvent::Text(message) | WsEvent::Binary(message)) = publish.event else {
+                    continue;
                 };
-                let channel = item["channel"].as_str().unwrap();
                 let targets: Vec<String> = self
                     .subscriptions
                     .borrow()
-                    .get(channel)
+                    .get(&publish.channel)
                     .map(|set| set.iter().cloned().collect())
                     .unwrap_or_default();
                 for connection in targets {
@@ -225,7 +215,7 @@ impl Runtime for Net {
 
     async fn publish(&self, url: &str, body: String) -> Result<(), RuntimeError> {
         assert_eq!(url, "http://127.0.0.1:5561/publish/");
-        assert!(body.len() <= crate::run::PUBLISH_LIMIT);
+        assert!(body.len() <= grip::PUBLISH_LIMIT);
         self.published.borrow_mut().push(body);
         Ok(())
     }
@@ -243,7 +233,7 @@ impl Runtime for Net {
             .unwrap();
         // Boxed: the receiver's handler is generic over this very runtime.
         let answer: Pin<Box<dyn Future<Output = Response<Bytes>> + '_>> =
-            Box::pin(handle_peer(self, &self.receiver, Role::Receiver, request));
+            Box::pin(handle_peer(self, &self.receiver, Side::Receiver, request));
         let response = answer.await;
         assert_eq!(response.status(), StatusCode::OK, "{:?}", response.body());
         assert_eq!(response.headers()["content-type"], "message/sip");
@@ -270,7 +260,7 @@ impl Runtime for Net {
 /// A user agent with a SIP and an MSRP connection to one server.
 struct User {
     name: String,
-    role: Role,
+    role: Side,
     sip: String,
     msrp: String,
     host: String,
@@ -278,7 +268,7 @@ struct User {
 }
 
 impl User {
-    fn new(name: &str, role: Role, seed: u8) -> Self {
+    fn new(name: &str, role: Side, seed: u8) -> Self {
         Self {
             name: name.into(),
             role,
@@ -384,48 +374,48 @@ fn text(message: &Bytes) -> String {
 fn routes_take_their_methods_and_refuse_the_rest() {
     let post = Method::POST;
     assert_eq!(
-        route(Role::Sender, &post, "/sender/sip"),
+        route(Side::Sender, &post, "/sender/sip"),
         Ok(Route::Grip(Protocol::Sip))
     );
     assert_eq!(
-        route(Role::Sender, &post, "/sender/msrp"),
+        route(Side::Sender, &post, "/sender/msrp"),
         Ok(Route::Grip(Protocol::Msrp))
     );
-    assert_eq!(route(Role::Sender, &post, "/sender/tick"), Ok(Route::Tick));
+    assert_eq!(route(Side::Sender, &post, "/sender/tick"), Ok(Route::Tick));
     assert_eq!(
-        route(Role::Sender, &Method::GET, "/sender/upload"),
+        route(Side::Sender, &Method::GET, "/sender/upload"),
         Ok(Route::Upload)
     );
     assert_eq!(
-        route(Role::Receiver, &post, "/receiver/peer"),
+        route(Side::Receiver, &post, "/receiver/peer"),
         Ok(Route::Peer)
     );
     assert_eq!(
-        route(Role::Receiver, &Method::HEAD, "/files/ab?exp=1"),
+        route(Side::Receiver, &Method::HEAD, "/files/ab?exp=1"),
         Ok(Route::Files)
     );
-    let refused = route(Role::Receiver, &Method::GET, "/receiver/sip").unwrap_err();
-    assert_eq!(refused.status, StatusCode::METHOD_NOT_ALLOWED);
+    let refused = route(Side::Receiver, &Method::GET, "/receiver/sip").unwrap_err();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(refused.into_response().headers()["allow"], "POST");
     for (role, path) in [
-        (Role::Sender, "/sender/peer"),
-        (Role::Sender, "/files/ab"),
-        (Role::Receiver, "/receiver/upload"),
-        (Role::Receiver, "/receiver/sip/extra"),
+        (Side::Sender, "/sender/peer"),
+        (Side::Sender, "/files/ab"),
+        (Side::Receiver, "/receiver/upload"),
+        (Side::Receiver, "/receiver/sip/extra"),
     ] {
         let refused = route(role, &post, path).unwrap_err();
-        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{path}");
-        assert!(refused.reason.contains(path));
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(refused.to_string().contains(path));
     }
 }
 
 #[test]
-fn a_register_over_open_and_text_is_answered_with_open_subscriptions_and_200() {
+fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_200() {
     let net = Net::new();
-    let mut alice = User::new("alice", Role::Sender, 1);
+    let mut alice = User::new("alice", Side::Sender, 1);
     let register = alice.register_request();
     let request = net.grip_request(
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         "c1",
         &[WsEvent::Open, WsEvent::Text(register.to_bytes())],
@@ -433,7 +423,7 @@ fn a_register_over_open_and_text_is_answered_with_open_subscriptions_and_200() {
     let response = block_on(handle_grip(
         &net,
         &net.sender,
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         request,
     ));
@@ -445,7 +435,9 @@ fn a_register_over_open_and_text_is_answered_with_open_subscriptions_and_200() {
     assert_eq!(response.headers()["sec-websocket-protocol"], "sip");
     assert_eq!(response.headers()["sec-websocket-extensions"], "grip");
     let events = grip::parse_events(response.body(), &grip::Limits::default()).unwrap();
-    assert_eq!(events.len(), 4, "{events:?}");
+    // No subscription to a user channel: what is sent to Alice goes to the connection her
+    // registration is bound to, over its own channel.
+    assert_eq!(events.len(), 3, "{events:?}");
     assert_eq!(events[0], WsEvent::Open);
     assert_eq!(
         events[1],
@@ -453,14 +445,8 @@ fn a_register_over_open_and_text_is_answered_with_open_subscriptions_and_200() {
             br#"c:{"type":"subscribe","channel":"conn:c1"}"#
         ))
     );
-    assert_eq!(
-        events[2],
-        WsEvent::Text(Bytes::from_static(
-            br#"c:{"type":"subscribe","channel":"sender:sip:alice@localhost"}"#
-        ))
-    );
-    let WsEvent::Text(answer) = &events[3] else {
-        panic!("SIP goes as text: {:?}", events[3]);
+    let WsEvent::Text(answer) = &events[2] else {
+        panic!("SIP goes as text: {:?}", events[2]);
     };
     assert!(
         answer.starts_with(b"m:SIP/2.0 200 OK\r\n"),
@@ -478,8 +464,8 @@ fn a_register_over_open_and_text_is_answered_with_open_subscriptions_and_200() {
 #[test]
 fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
     let net = Net::new();
-    let mut alice = User::new("alice", Role::Sender, 1);
-    let mut bob = User::new("bob", Role::Receiver, 2);
+    let mut alice = User::new("alice", Side::Sender, 1);
+    let mut bob = User::new("bob", Side::Receiver, 2);
     alice.register(&net);
     bob.register(&net);
     alice.sip_inbox(&net);
@@ -495,7 +481,7 @@ fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
     .build(&mut alice.ids)
     .unwrap();
     let request = net.grip_request(
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         &alice.sip,
         &[WsEvent::Text(message.to_bytes())],
@@ -503,7 +489,7 @@ fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
     let response = block_on(handle_grip(
         &net,
         &net.sender,
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         request,
     ));
@@ -511,7 +497,8 @@ fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
     let published = net.published.borrow().clone();
     assert_eq!(published.len(), 1, "one POST");
     let json: serde_json::Value = serde_json::from_str(&published[0]).unwrap();
-    assert_eq!(json["items"][0]["channel"], "user:sip:bob@localhost");
+    // To the connection Bob's registration is bound to.
+    assert_eq!(json["items"][0]["channel"], format!("conn:{}", bob.sip));
     let relayed = json["items"][0]["formats"]["ws-message"]["content"]
         .as_str()
         .unwrap();
@@ -525,7 +512,7 @@ fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
 #[test]
 fn a_bad_or_missing_grip_sig_is_refused() {
     let net = Net::new();
-    let good = net.grip_request(Role::Sender, Protocol::Sip, "c1", &[WsEvent::Open]);
+    let good = net.grip_request(Side::Sender, Protocol::Sip, "c1", &[WsEvent::Open]);
     let mut wrong_key = good.clone();
     let claims = GripClaims {
         iss: "pushpin".into(),
@@ -558,7 +545,7 @@ fn a_bad_or_missing_grip_sig_is_refused() {
         let response = block_on(handle_grip(
             &net,
             &net.sender,
-            Role::Sender,
+            Side::Sender,
             Protocol::Sip,
             request,
         ));
@@ -573,7 +560,7 @@ fn a_bad_or_missing_grip_sig_is_refused() {
     let response = block_on(handle_grip(
         &net,
         &net.sender,
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         good,
     ));
@@ -583,11 +570,11 @@ fn a_bad_or_missing_grip_sig_is_refused() {
 #[test]
 fn malformed_sip_gets_a_400_and_the_connection_keeps_working() {
     let net = Net::new();
-    let mut alice = User::new("alice", Role::Sender, 1);
+    let mut alice = User::new("alice", Side::Sender, 1);
     let broken = b"REGISTER sip:localhost SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK1\r\nFrom: <sip:alice@localhost>;tag=1\r\nTo: <sip:alice@localhost>\r\nCall-ID: x\r\nCSeq: one REGISTER\r\nContent-Length: 0\r\n\r\n";
     let register = alice.register_request();
     let response = net.post(
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         &alice.sip,
         &[
@@ -612,12 +599,12 @@ fn malformed_sip_gets_a_400_and_the_connection_keeps_working() {
 #[test]
 fn malformed_event_framing_is_an_http_400_with_a_reason() {
     let net = Net::new();
-    let mut request = net.grip_request(Role::Sender, Protocol::Sip, "c1", &[]);
+    let mut request = net.grip_request(Side::Sender, Protocol::Sip, "c1", &[]);
     *request.body_mut() = Bytes::from_static(b"TEXT 10\r\nshort\r\n");
     let response = block_on(handle_grip(
         &net,
         &net.sender,
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         request,
     ));
@@ -627,12 +614,12 @@ fn malformed_event_framing_is_an_http_400_with_a_reason() {
         "{}",
         text(response.body())
     );
-    let mut request = net.grip_request(Role::Sender, Protocol::Sip, "c1", &[WsEvent::Open]);
+    let mut request = net.grip_request(Side::Sender, Protocol::Sip, "c1", &[WsEvent::Open]);
     request.headers_mut().remove("connection-id");
     let response = block_on(handle_grip(
         &net,
         &net.sender,
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         request,
     ));
@@ -643,12 +630,12 @@ fn malformed_event_framing_is_an_http_400_with_a_reason() {
 #[test]
 fn pings_are_ponged_and_closes_are_echoed_and_forget_the_connection() {
     let net = Net::new();
-    let mut alice = User::new("alice", Role::Sender, 1);
+    let mut alice = User::new("alice", Side::Sender, 1);
     alice.register(&net);
     assert!(net.store.borrow().contains_key("conn/alice-sip"));
     let close = WsEvent::Close(Some((1000, "bye".into())));
     let request = net.grip_request(
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         &alice.sip,
         &[WsEvent::Ping(Bytes::from_static(b"p")), close.clone()],
@@ -656,7 +643,7 @@ fn pings_are_ponged_and_closes_are_echoed_and_forget_the_connection() {
     let response = block_on(handle_grip(
         &net,
         &net.sender,
-        Role::Sender,
+        Side::Sender,
         Protocol::Sip,
         request,
     ));
@@ -676,14 +663,14 @@ fn peer_requests_need_message_sip_and_a_request_to_answer() {
         .header("content-type", "text/plain")
         .body(Bytes::from_static(b"x"))
         .unwrap();
-    let response = block_on(handle_peer(&net, &net.receiver, Role::Receiver, request));
+    let response = block_on(handle_peer(&net, &net.receiver, Side::Receiver, request));
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let peer = |body: &'static [u8]| {
         let request = Request::post("/receiver/peer")
             .header("content-type", "message/sip; charset=utf-8")
             .body(Bytes::from_static(body))
             .unwrap();
-        block_on(handle_peer(&net, &net.receiver, Role::Receiver, request))
+        block_on(handle_peer(&net, &net.receiver, Side::Receiver, request))
     };
     // Unparsable SIP is answered in SIP.
     let response = peer(b"not sip at all");
@@ -706,7 +693,7 @@ fn a_tick_needs_the_token_fires_due_timers_and_sweeps_expired_records() {
         block_on(handle_tick(
             &net,
             &net.receiver,
-            Role::Receiver,
+            Side::Receiver,
             request.body(Bytes::new()).unwrap(),
         ))
     };
@@ -804,7 +791,7 @@ fn send_file(net: &Net, alice: &mut User, to: &User, data: &Bytes) {
     let server_path: MsrpUri = sdp.msrp_media().unwrap().path().unwrap()[0]
         .parse()
         .unwrap();
-    net.post(Role::Sender, Protocol::Msrp, &alice.msrp, &[WsEvent::Open]);
+    net.post(Side::Sender, Protocol::Msrp, &alice.msrp, &[WsEvent::Open]);
     let local = alice.msrp_uri(&session);
     let total = data.len() as u64;
     let message_id = alice.ids.msrp_id();
@@ -894,7 +881,7 @@ fn accept_push(net: &Net, bob: &mut User) -> Vec<u8> {
     )
     .unwrap();
     net.post(
-        Role::Receiver,
+        Side::Receiver,
         Protocol::Msrp,
         &bob.msrp,
         &[
@@ -947,8 +934,8 @@ fn accept_push(net: &Net, bob: &mut User) -> Vec<u8> {
 #[test]
 fn a_file_goes_from_sender_to_receiver_byte_identical() {
     let net = Net::new();
-    let mut alice = User::new("alice", Role::Sender, 1);
-    let mut bob = User::new("bob", Role::Receiver, 2);
+    let mut alice = User::new("alice", Side::Sender, 1);
+    let mut bob = User::new("bob", Side::Receiver, 2);
     alice.register(&net);
     bob.register(&net);
     alice.sip_inbox(&net);
@@ -979,8 +966,8 @@ fn a_file_goes_from_sender_to_receiver_byte_identical() {
 #[test]
 fn an_unreachable_receiver_ends_the_upload_with_a_503_reason() {
     let net = Net::new();
-    let mut alice = User::new("alice", Role::Sender, 1);
-    let mut bob = User::new("bob", Role::Receiver, 2);
+    let mut alice = User::new("alice", Side::Sender, 1);
+    let mut bob = User::new("bob", Side::Receiver, 2);
     alice.register(&net);
     bob.register(&net);
     alice.sip_inbox(&net);

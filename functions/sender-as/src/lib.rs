@@ -5,13 +5,13 @@
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_service]
 async fn handle(request: spin_sdk::http::Request) -> rcs_edge::spin::Answer {
-    use rcs_edge::{Role, Route, route, spin};
-    const ROLE: Role = Role::Sender;
-    match route(ROLE, request.method(), request.uri().path()) {
-        Ok(Route::Grip(protocol)) => spin::grip(ROLE, protocol, request).await,
-        Ok(Route::Tick) => spin::tick(ROLE, request).await,
+    use rcs_edge::{Route, Side, route, spin};
+    const SIDE: Side = Side::Sender;
+    match route(SIDE, request.method(), request.uri().path()) {
+        Ok(Route::Grip(protocol)) => spin::grip(SIDE, protocol, request).await,
+        Ok(Route::Tick) => spin::tick(SIDE, request).await,
         Ok(route @ (Route::Upload | Route::Files)) => spin::http_files(route, request).await,
-        Ok(Route::Peer) => spin::peer(ROLE, request).await,
+        Ok(Route::Peer) => spin::peer(SIDE, request).await,
         Err(refusal) => spin::refused(refusal),
     }
 }

@@ -1,0 +1,558 @@
+//! One edge request, driven once: how an application server's request runs, from the gateway's
+//! events (or the other server's SIP request, or due timers) to the reply, without doing any I/O.
+//!
+//! An edge function lives for one HTTP request. [`EdgeRequest`] takes what that request carries and
+//! a fresh [`Engine`], and hands back [`Action`]s for the caller to carry out, in order:
+//!
+//! 1. [`Action::Read`]: read these keys (concurrently, if the platform can) and answer with
+//!    [`EdgeRequest::answer_reads`];
+//! 2. [`Action::Set`], [`Action::Delete`]: apply this write now (writes are never reordered, and come
+//!    before any publish and before a peer request that follows them);
+//! 3. [`Action::PeerRequest`]: POST this SIP request to the receiver AS (`message/sip`) and answer
+//!    with [`EdgeRequest::answer_peer`] (a failure becomes a `503` for the same transaction, so the
+//!    sender AS ends its user's session with a reason);
+//! 4. [`Action::Publish`]: POST this body to the gateway's publish endpoint (a lost publish is
+//!    logged, not fatal: the store already holds the new state);
+//! 5. [`Action::Done`]: the [`Reply`]: the events for this request's connection, or the answer to a
+//!    peer request.
+//!
+//! The driver owns everything between: the events become inputs in order (consecutive MSRP
+//! messages as one input, so a run of acknowledgements refills the window once), `OPEN` is
+//! accepted and subscribes the connection to its own channel, a `PING` is answered with a `PONG`,
+//! a `CLOSE` is echoed and closes the connection for the server, a message for this request's
+//! connection goes into the reply and one for any other connection is published to that
+//! connection's channel ([`grip::connection_channel`]), in publish bodies the gateway accepts,
+//! and a timer is a store write under [`keys::timer`]. A message for a user is always addressed to
+//! the one connection the user's registration is bound to, so a connection the user has replaced
+//! gets nothing more, on every gateway, with no subscription to change on another connection.
+//!
+//! The Spin components, the test kit and the benchmarks all run requests through this driver; they
+//! only differ in how they carry out the actions.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::grip::{self, Control, PUBLISH_LIMIT, Publish, WsEvent};
+use crate::ids::Entropy;
+use crate::server::engine::Logic;
+use crate::server::{Engine, Input, Output};
+use crate::sip;
+use crate::store::{StoreOp, keys};
+use crate::time::Timestamp;
+
+/// The WebSocket subprotocol of a gateway connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// SIP over WebSocket (RFC 7118).
+    Sip,
+    /// MSRP over WebSocket (RFC 7977).
+    Msrp,
+}
+
+impl Protocol {
+    /// The subprotocol's name, as in `Sec-WebSocket-Protocol`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Sip => "sip",
+            Protocol::Msrp => "msrp",
+        }
+    }
+}
+
+/// Something for the caller to carry out; see the module doc for the order and the answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Read these keys; answer with [`EdgeRequest::answer_reads`], values in the same order.
+    Read(Vec<String>),
+    /// Store `value` under `key`.
+    Set { key: String, value: Bytes },
+    /// Delete `key` (a missing key is not an error).
+    Delete { key: String },
+    /// POST this SIP request to the receiver AS; answer with [`EdgeRequest::answer_peer`].
+    PeerRequest(Bytes),
+    /// POST this JSON body to the gateway's publish endpoint.
+    Publish(String),
+    /// The request is done.
+    Done(Reply),
+}
+
+/// What the request answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// The events for the gateway connection of a GRIP request, in order.
+    pub events: Vec<WsEvent>,
+    /// Whether the request opened its connection (the reply then names the subprotocol and turns
+    /// the GRIP extension on).
+    pub opened: bool,
+    /// The server's answer to a peer request ([`EdgeRequest::peer`]); `None` if the request was
+    /// not one a server answers.
+    pub peer_answer: Option<Bytes>,
+}
+
+impl Reply {
+    /// The events as a GRIP response body (`application/websocket-events`).
+    pub fn body(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        grip::encode_events(&self.events, &mut body);
+        body
+    }
+}
+
+/// One step of a request: an input for the engine, or an event for the reply that the gateway's
+/// own events call for (in order with the engine's messages).
+#[derive(Debug)]
+enum Step {
+    Input(Input),
+    Reply(WsEvent),
+}
+
+/// What the driver waits for before it can go on.
+#[derive(Debug)]
+enum Waiting {
+    Nothing,
+    Reads(Vec<String>),
+    Peer(Bytes),
+}
+
+/// One edge request of an application server; see the module doc.
+pub struct EdgeRequest<L> {
+    engine: Engine<L>,
+    /// The gateway connection of a GRIP request.
+    connection: Option<String>,
+    steps: VecDeque<Step>,
+    now: Timestamp,
+    seed: Entropy,
+    drawn: u64,
+    waiting: Waiting,
+    /// Reads the engine asked for, answered together once its outputs so far are carried out.
+    reads: Vec<String>,
+    publishes: Vec<Publish>,
+    bodies: Option<VecDeque<String>>,
+    reply: Reply,
+}
+
+impl<L: Logic> EdgeRequest<L> {
+    fn new(logic: L, connection: Option<String>, now: Timestamp, seed: Entropy) -> Self {
+        Self {
+            engine: Engine::new(logic),
+            connection,
+            steps: VecDeque::new(),
+            now,
+            seed,
+            drawn: 0,
+            waiting: Waiting::Nothing,
+            reads: Vec::new(),
+            publishes: Vec::new(),
+            bodies: None,
+            reply: Reply::default(),
+        }
+    }
+
+    /// A GRIP WebSocket-over-HTTP request for `connection` (its `Connection-Id`), speaking
+    /// `protocol`, with the events of its body, at `now`, with `seed` for every input's randomness.
+    pub fn grip(
+        logic: L,
+        connection: &str,
+        protocol: Protocol,
+        events: Vec<WsEvent>,
+        now: Timestamp,
+        seed: Entropy,
+    ) -> Self {
+        let mut request = Self::new(logic, Some(connection.to_owned()), now, seed);
+        let mut msrp = Vec::new();
+        let closed = || Input::Closed {
+            connection: connection.to_owned(),
+        };
+        for event in events {
+            let steps = match event {
+                // RFC 7118 and RFC 7977 allow either frame type for their messages.
+                WsEvent::Text(message) | WsEvent::Binary(message) if protocol == Protocol::Msrp => {
+                    msrp.push(message);
+                    continue;
+                }
+                WsEvent::Pong(_) => continue,
+                WsEvent::Text(message) | WsEvent::Binary(message) => {
+                    vec![Step::Input(Input::Sip {
+                        connection: connection.to_owned(),
+                        message,
+                    })]
+                }
+                WsEvent::Open => {
+                    request.reply.opened = true;
+                    let subscribe = Control::Subscribe {
+                        channel: grip::connection_channel(connection),
+                    };
+                    vec![Step::Reply(WsEvent::Open), Step::Reply(subscribe.event())]
+                }
+                WsEvent::Ping(content) => vec![Step::Reply(WsEvent::Pong(content))],
+                // Completes the close handshake with the same status.
+                WsEvent::Close(status) => {
+                    vec![Step::Reply(WsEvent::Close(status)), Step::Input(closed())]
+                }
+                WsEvent::Disconnect => vec![Step::Input(closed())],
+            };
+            request.push_msrp(connection, &mut msrp);
+            request.steps.extend(steps);
+        }
+        request.push_msrp(connection, &mut msrp);
+        request
+    }
+
+    /// A SIP request from the other application server (`POST /receiver/peer`); the reply's
+    /// [`Reply::peer_answer`] is the server's answer.
+    pub fn peer(logic: L, message: Bytes, now: Timestamp, seed: Entropy) -> Self {
+        let mut request = Self::new(logic, None, now, seed);
+        request
+            .steps
+            .push_back(Step::Input(Input::PeerRequest { message }));
+        request
+    }
+
+    /// Timers that are due, by name, in order. Their keys ([`keys::timer`]) must be deleted before
+    /// the request runs, so that a timer the server sets again survives.
+    pub fn timers(logic: L, names: Vec<String>, now: Timestamp, seed: Entropy) -> Self {
+        let mut request = Self::new(logic, None, now, seed);
+        request.steps.extend(
+            names
+                .into_iter()
+                .map(|key| Step::Input(Input::Timer { key })),
+        );
+        request
+    }
+
+    fn push_msrp(&mut self, connection: &str, messages: &mut Vec<Bytes>) {
+        if !messages.is_empty() {
+            self.steps.push_back(Step::Input(Input::Msrp {
+                connection: connection.to_owned(),
+                messages: std::mem::take(messages),
+            }));
+        }
+    }
+
+    /// The logic, for its configuration.
+    pub fn logic(&self) -> &L {
+        self.engine.logic()
+    }
+
+    /// The next thing to carry out. While a read or a peer request is unanswered, it is asked for
+    /// again.
+    pub fn next_action(&mut self) -> Action {
+        match &self.waiting {
+            Waiting::Nothing => {}
+            Waiting::Reads(keys) => return Action::Read(keys.clone()),
+            Waiting::Peer(message) => return Action::PeerRequest(message.clone()),
+        }
+        if let Some(bodies) = &mut self.bodies {
+            return match bodies.pop_front() {
+                Some(body) => Action::Publish(body),
+                None => Action::Done(std::mem::take(&mut self.reply)),
+            };
+        }
+        loop {
+            while let Some(output) = self.engine.poll_output() {
+                if let Some(action) = self.route(output) {
+                    return action;
+                }
+            }
+            if !self.reads.is_empty() {
+                let keys = std::mem::take(&mut self.reads);
+                self.waiting = Waiting::Reads(keys.clone());
+                return Action::Read(keys);
+            }
+            match self.steps.pop_front() {
+                Some(Step::Input(input)) => {
+                    let entropy = self.entropy();
+                    self.engine.handle(input, self.now, entropy);
+                }
+                Some(Step::Reply(event)) => self.reply.events.push(event),
+                None => break,
+            }
+        }
+        let publishes = std::mem::take(&mut self.publishes);
+        self.bodies = Some(grip::encode_publishes(&publishes, PUBLISH_LIMIT).into());
+        self.next_action()
+    }
+
+    /// The values of the keys of the last [`Action::Read`], in its order.
+    pub fn answer_reads(&mut self, values: Vec<Option<Bytes>>) {
+        let Waiting::Reads(keys) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
+            return;
+        };
+        for (key, value) in keys.iter().zip(values) {
+            self.engine.store_value(key, value);
+        }
+    }
+
+    /// The receiver AS's answer to the last [`Action::PeerRequest`], or why there is none.
+    pub fn answer_peer(&mut self, answer: Result<Bytes, String>) {
+        let Waiting::Peer(request) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
+            return;
+        };
+        let message = answer.unwrap_or_else(|reason| unavailable(&request, &reason));
+        let entropy = self.entropy();
+        self.engine
+            .handle(Input::PeerResponse { message }, self.now, entropy);
+    }
+
+    /// Carries one output out, or turns it into an action for the caller.
+    fn route(&mut self, output: Output) -> Option<Action> {
+        match output {
+            // The engine yields every read an attempt missed at once, after the writes of the
+            // inputs before it: they are answered together.
+            Output::Store(StoreOp::Get { key }) => {
+                self.reads.push(key);
+                None
+            }
+            Output::Store(StoreOp::Set { key, value }) => Some(Action::Set { key, value }),
+            Output::Store(StoreOp::Delete { key }) => Some(Action::Delete { key }),
+            Output::Timer { at, key } => Some(Action::Set {
+                key: keys::timer(&key),
+                value: Bytes::from(at.unix_millis().to_string()),
+            }),
+            Output::Send {
+                connection,
+                message,
+            } => {
+                if self.connection.as_deref() == Some(connection.as_str()) {
+                    self.reply.events.push(grip::message_event(&message));
+                } else {
+                    self.publishes.push(Publish::message(
+                        grip::connection_channel(&connection),
+                        message,
+                    ));
+                }
+                None
+            }
+            Output::PeerRequest { message } => {
+                self.waiting = Waiting::Peer(message.clone());
+                Some(Action::PeerRequest(message))
+            }
+            Output::PeerResponse { message } => {
+                self.reply.peer_answer = Some(message);
+                None
+            }
+        }
+    }
+
+    fn entropy(&mut self) -> Entropy {
+        self.drawn += 1;
+        self.seed.derive(self.drawn)
+    }
+}
+
+/// Whether a timer stored with due time `value` (Unix milliseconds) is due at `now`; `None` if the
+/// value is not a time.
+pub fn timer_due(value: &[u8], now: Timestamp) -> Option<bool> {
+    let millis: u64 = std::str::from_utf8(value).ok()?.trim().parse().ok()?;
+    Some(millis <= now.unix_millis())
+}
+
+/// A `503` answer to a SIP request, with the reason in a Warning; an empty answer if the request
+/// does not parse (the engine then ignores it).
+fn unavailable(request: &[u8], reason: &str) -> Bytes {
+    let Ok(request) = sip::parse(request, &sip::Limits::default()) else {
+        return Bytes::new();
+    };
+    let Ok(mut response) = sip::response(&request, 503, "Service Unavailable", None) else {
+        return Bytes::new();
+    };
+    let text = reason.replace(['"', '\\', '\r', '\n'], " ");
+    // A warning that does not fit is dropped rather than losing the answer.
+    let _ = response.push_header("Warning", &format!("399 rcs-edge \"{text}\""));
+    response.to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::engine::{Miss, Tx};
+
+    /// Echoes each SIP message back to its connection, forwards it to the connection its text
+    /// names after `to:`, counts it in the store, and asks the peer for `peer` messages.
+    struct Echo;
+
+    impl Logic for Echo {
+        fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+            match input {
+                Input::Sip {
+                    connection,
+                    message,
+                } => {
+                    let count = tx.get("count")?.map_or(0, |v| v.len());
+                    tx.set("count", Bytes::from(vec![b'x'; count + 1]));
+                    tx.emit(Output::Send {
+                        connection: connection.clone(),
+                        message: message.clone(),
+                    });
+                    let text = String::from_utf8_lossy(message);
+                    if let Some(other) = text.strip_prefix("to:") {
+                        tx.emit(Output::Send {
+                            connection: other.to_owned(),
+                            message: message.clone(),
+                        });
+                    }
+                    if text == "peer" {
+                        tx.emit(Output::PeerRequest {
+                            message: message.clone(),
+                        });
+                    }
+                    if text == "later" {
+                        tx.emit(Output::Timer {
+                            at: Timestamp::from_unix_millis(9),
+                            key: "t1".into(),
+                        });
+                    }
+                }
+                Input::Msrp { messages, .. } => {
+                    tx.set("batch", Bytes::from(messages.len().to_string()));
+                }
+                Input::Closed { connection } => tx.delete(&format!("conn/{connection}")),
+                Input::PeerResponse { message } => tx.set("peer", message.clone()),
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
+    const NOW: Timestamp = Timestamp::from_unix_millis(5);
+
+    /// Carries out every action over a plain map, answering peer requests with `peer`.
+    fn run(
+        mut request: EdgeRequest<Echo>,
+        store: &mut std::collections::BTreeMap<String, Bytes>,
+        peer: Result<Bytes, String>,
+    ) -> (Vec<Action>, Reply) {
+        let mut actions = Vec::new();
+        loop {
+            let action = request.next_action();
+            match &action {
+                Action::Read(keys) => {
+                    let values = keys.iter().map(|k| store.get(k).cloned()).collect();
+                    request.answer_reads(values);
+                }
+                Action::Set { key, value } => {
+                    store.insert(key.clone(), value.clone());
+                }
+                Action::Delete { key } => {
+                    store.remove(key);
+                }
+                Action::PeerRequest(_) => request.answer_peer(peer.clone()),
+                Action::Publish(_) => {}
+                Action::Done(reply) => return (actions, reply.clone()),
+            }
+            actions.push(action);
+        }
+    }
+
+    fn text(s: &'static str) -> WsEvent {
+        WsEvent::Text(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn events_become_inputs_and_the_reply_keeps_their_order() {
+        let mut store = Default::default();
+        let events = vec![
+            WsEvent::Open,
+            text("hello"),
+            WsEvent::Ping(Bytes::from_static(b"p")),
+            text("again"),
+            WsEvent::Pong(Bytes::new()),
+            WsEvent::Close(Some((1000, "bye".into()))),
+        ];
+        let request = EdgeRequest::grip(Echo, "c1", Protocol::Sip, events, NOW, Entropy([1; 32]));
+        let (actions, reply) = run(request, &mut store, Ok(Bytes::new()));
+        assert!(reply.opened);
+        assert_eq!(
+            reply.events,
+            vec![
+                WsEvent::Open,
+                text(r#"c:{"type":"subscribe","channel":"conn:c1"}"#),
+                text("m:hello"),
+                WsEvent::Pong(Bytes::from_static(b"p")),
+                text("m:again"),
+                WsEvent::Close(Some((1000, "bye".into()))),
+            ]
+        );
+        assert_eq!(store["count"].len(), 2);
+        assert!(actions.contains(&Action::Delete {
+            key: "conn/c1".into()
+        }));
+        assert!(!actions.iter().any(|a| matches!(a, Action::Publish(_))));
+    }
+
+    #[test]
+    fn consecutive_msrp_messages_are_one_input() {
+        let mut store = Default::default();
+        let events = vec![
+            WsEvent::Binary(Bytes::from_static(b"MSRP a 200 OK\r\n")),
+            WsEvent::Text(Bytes::from_static(b"MSRP b 200 OK\r\n")),
+            WsEvent::Binary(Bytes::from_static(b"MSRP c 200 OK\r\n")),
+        ];
+        let request = EdgeRequest::grip(Echo, "m1", Protocol::Msrp, events, NOW, Entropy([1; 32]));
+        run(request, &mut store, Ok(Bytes::new()));
+        assert_eq!(store["batch"], "3");
+    }
+
+    #[test]
+    fn messages_for_other_connections_are_published_after_every_write() {
+        let mut store = Default::default();
+        let events = vec![text("to:c2"), text("later")];
+        let request = EdgeRequest::grip(Echo, "c1", Protocol::Sip, events, NOW, Entropy([1; 32]));
+        let (actions, reply) = run(request, &mut store, Ok(Bytes::new()));
+        assert_eq!(reply.events, vec![text("m:to:c2"), text("m:later")]);
+        let Some(Action::Publish(body)) = actions.last() else {
+            panic!("the publish comes last: {actions:?}");
+        };
+        assert_eq!(
+            grip::decode_publishes(body.as_bytes()),
+            Ok(vec![Publish::message(
+                "conn:c2".into(),
+                Bytes::from_static(b"to:c2")
+            )])
+        );
+        assert_eq!(store["timer/t1"], "9");
+        assert_eq!(timer_due(b"9", NOW), Some(false));
+        assert_eq!(timer_due(b"5", NOW), Some(true));
+        assert_eq!(timer_due(b"soon", NOW), None);
+    }
+
+    #[test]
+    fn a_failed_peer_request_becomes_a_503_for_the_same_transaction() {
+        let request = b"MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bKx\r\nFrom: <sip:a@example.com>;tag=s1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+        let answer = sip::parse(
+            &unavailable(request, "connection refused"),
+            &sip::Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(answer.status(), Some(503));
+        assert_eq!(answer.from().tag(), Some("s1"));
+        assert!(
+            answer
+                .header("Warning")
+                .unwrap()
+                .contains("connection refused")
+        );
+        assert!(unavailable(b"garbage", "x").is_empty());
+
+        let mut store = Default::default();
+        let events = vec![text("peer")];
+        let request = EdgeRequest::grip(Echo, "c1", Protocol::Sip, events, NOW, Entropy([1; 32]));
+        let (actions, _) = run(request, &mut store, Err("connection refused".into()));
+        assert!(actions.contains(&Action::PeerRequest(Bytes::from_static(b"peer"))));
+        // "peer" is no SIP request, so its 503 is empty.
+        assert_eq!(store["peer"], "");
+        let answered = EdgeRequest::peer(Echo, Bytes::from_static(b"x"), NOW, Entropy([1; 32]));
+        assert_eq!(
+            run(answered, &mut store, Ok(Bytes::new())).1.peer_answer,
+            None
+        );
+    }
+
+    #[test]
+    fn every_input_draws_its_own_randomness() {
+        let seed = Entropy([3; 32]);
+        assert_ne!(seed.derive(1), seed.derive(2));
+        assert_eq!(seed.derive(1), Entropy([3; 32]).derive(1));
+    }
+}
