@@ -1,7 +1,6 @@
 //! The client library over real WebSockets on 127.0.0.1 against the core's two application servers,
-//! run in-process by a small stand-in for the edge: every WebSocket message is one input of a fresh
-//! engine over a shared in-memory store, and outputs go to the connections subscribed (as the GRIP
-//! gateway does). It checks the client's wire behaviour (subprotocols, text SIP, binary MSRP, one
+//! run in-process by the test kit: every WebSocket message is one edge request of the core's driver
+//! over the kit's in-memory store, and what its gateway delivers goes out over the sockets. It checks the client's wire behaviour (subprotocols, text SIP, binary MSRP, one
 //! message per WebSocket message), not the edge.
 
 use std::collections::BTreeMap;
@@ -14,127 +13,85 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rcs_client::{Client, Error, Options, Role, sha256_of};
 use rcs_core::client::OfferKind;
-use rcs_core::first_value::{SigningKey, Url};
-use rcs_core::ids::Entropy;
-use rcs_core::server::engine::Logic;
-use rcs_core::server::receiver::ReceiverLogic;
-use rcs_core::server::sender::SenderLogic;
-use rcs_core::server::{Delivery, Engine, Input, Output, ServerConfig};
-use rcs_core::store::{KeyValue, LayoutConfig, MemoryStore, StoreOp, apply};
+use rcs_core::edge_request::Protocol;
+use rcs_core::first_value::Url;
+use rcs_core::server::{Delivery, ServerConfig, Side};
 use rcs_core::time::Timestamp;
+use rcs_testkit::{Net, server_config};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
+/// A server named `host` for the client's defaults: domain `localhost`, no TLS, files up to 64 MiB.
 fn config(host: &str) -> ServerConfig {
-    ServerConfig {
+    let mut config = ServerConfig {
         domain: "localhost".into(),
-        host: host.into(),
         secure: false,
         public_base: Url::parse("http://127.0.0.1:3000/").unwrap(),
-        signing_keys: vec![SigningKey::new(vec![42u8; 32]).unwrap()],
-        layout: LayoutConfig {
-            chunk_size: 64 * 1024,
-            max_file_size: 64 << 20,
-            ..LayoutConfig::default()
-        },
-        url_lifetime_secs: 3600,
-        msrp_chunk_size: 64 * 1024,
-        window: 8,
-        max_reply_bytes: rcs_core::grip::REPLY_LIMIT,
-        max_registration_secs: 3600,
-        default_delivery: Delivery::Push,
-    }
+        ..server_config(host)
+    };
+    config.layout.max_file_size = 64 << 20;
+    config
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Sender,
-    Receiver,
-}
-
-/// The shared store, the gateway's subscriptions and every open connection.
-#[derive(Default)]
+/// The test kit's servers and gateway, and the WebSockets they are reached over.
 struct World {
-    store: MemoryStore,
-    seed: u64,
-    connections: BTreeMap<String, (bool, UnboundedSender<Message>)>,
+    net: Net,
+    sockets: BTreeMap<String, (bool, UnboundedSender<Message>)>,
     /// Close the next MSRP connection after it has sent this many messages.
     cut_msrp_after: Option<usize>,
 }
 
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            net: Net::new(
+                config("sender-as.localhost"),
+                config("receiver-as.localhost"),
+            ),
+            sockets: BTreeMap::new(),
+            cut_msrp_after: None,
+        }
+    }
+}
+
 impl World {
-    fn entropy(&mut self) -> Entropy {
-        self.seed += 1;
-        let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&self.seed.to_be_bytes());
-        Entropy(bytes)
+    /// One WebSocket message of `connection` as one edge request, at the wall clock's time (the
+    /// client keeps real time); then what the gateway delivered goes out over the sockets.
+    fn request(&mut self, side: Side, connection: &str, protocol: Protocol, message: Bytes) {
+        self.net.now = wall_clock();
+        self.net.send(side, connection, protocol, message);
+        self.deliver();
     }
 
-    fn request(&mut self, side: Side, input: Input) -> Vec<Bytes> {
-        match side {
-            Side::Sender => {
-                let logic = SenderLogic::new(config("sender-as.localhost")).unwrap();
-                self.run(side, Engine::new(logic), input)
-            }
-            Side::Receiver => {
-                let logic = ReceiverLogic::new(config("receiver-as.localhost")).unwrap();
-                self.run(side, Engine::new(logic), input)
-            }
-        }
+    fn disconnect(&mut self, side: Side, connection: &str) {
+        self.sockets.remove(connection);
+        self.net.now = wall_clock();
+        self.net.disconnect(side, connection);
+        self.deliver();
     }
 
-    fn run<L: Logic>(&mut self, side: Side, mut engine: Engine<L>, input: Input) -> Vec<Bytes> {
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let now = Timestamp::from_unix_millis(millis);
-        let entropy = self.entropy();
-        engine.handle(input, now, entropy);
-        let mut answers = Vec::new();
-        while let Some(output) = engine.poll_output() {
-            match output {
-                Output::Store(StoreOp::Get { key }) => {
-                    let value = self.store.get(&key).unwrap();
-                    engine.store_value(&key, value);
-                }
-                Output::Store(op) => {
-                    apply(&mut self.store, op).unwrap();
-                }
-                Output::Send {
-                    connection,
-                    message,
-                } => self.deliver(&connection, message),
-                Output::PeerRequest { message } => {
-                    let other = if side == Side::Sender {
-                        Side::Receiver
-                    } else {
-                        Side::Sender
-                    };
-                    for answer in self.request(other, Input::PeerRequest { message }) {
-                        let entropy = self.entropy();
-                        engine.handle(Input::PeerResponse { message: answer }, now, entropy);
-                    }
-                }
-                Output::PeerResponse { message } => answers.push(message),
-                Output::Timer { .. } => {}
+    fn deliver(&mut self) {
+        for (connection, (is_sip, socket)) in &self.sockets {
+            for message in self.net.take(connection) {
+                let frame = if *is_sip {
+                    Message::text(String::from_utf8(message.to_vec()).unwrap())
+                } else {
+                    Message::Binary(message)
+                };
+                let _ = socket.send(frame);
             }
         }
-        answers
     }
+}
 
-    fn deliver(&mut self, connection: &str, message: Bytes) {
-        if let Some((is_sip, sender)) = self.connections.get(connection) {
-            let frame = if *is_sip {
-                Message::text(String::from_utf8(message.to_vec()).unwrap())
-            } else {
-                Message::Binary(message)
-            };
-            let _ = sender.send(frame);
-        }
-    }
+fn wall_clock() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    Timestamp::from_unix_millis(millis)
 }
 
 /// Serves WebSockets on 127.0.0.1 until the test ends; returns the base URL.
@@ -180,7 +137,7 @@ async fn serve() -> (String, Arc<Mutex<World>>) {
                 world
                     .lock()
                     .unwrap()
-                    .connections
+                    .sockets
                     .insert(id.clone(), (is_sip, tx));
                 tokio::spawn(async move {
                     while let Some(message) = rx.recv().await {
@@ -197,19 +154,13 @@ async fn serve() -> (String, Arc<Mutex<World>>) {
                         Message::Ping(_) | Message::Pong(_) => continue,
                         other => panic!("{path} got the wrong frame type: {other:?}"),
                     };
-                    let input = if is_sip {
-                        Input::Sip {
-                            connection: id.clone(),
-                            message: bytes,
-                        }
+                    let protocol = if is_sip {
+                        Protocol::Sip
                     } else {
-                        Input::Msrp {
-                            connection: id.clone(),
-                            messages: vec![bytes],
-                        }
+                        Protocol::Msrp
                     };
                     let mut world = world.lock().unwrap();
-                    world.request(side, input);
+                    world.request(side, &id, protocol, bytes);
                     if !is_sip {
                         seen += 1;
                         if world.cut_msrp_after.is_some_and(|limit| seen >= limit) {
@@ -218,9 +169,7 @@ async fn serve() -> (String, Arc<Mutex<World>>) {
                         }
                     }
                 }
-                let mut world = world.lock().unwrap();
-                world.connections.remove(&id);
-                world.request(side, Input::Closed { connection: id });
+                world.lock().unwrap().disconnect(side, &id);
             });
         }
     });

@@ -209,8 +209,8 @@ impl<L: Logic> EdgeRequest<L> {
         request
     }
 
-    /// Timers that are due, by name, in order. Their keys ([`keys::timer`]) must be deleted before
-    /// the request runs, so that a timer the server sets again survives.
+    /// Timers of this server that are due, by name, in order. Their keys ([`keys::timer`]) must be
+    /// deleted before the request runs, so that a timer the server sets again survives.
     pub fn timers(logic: L, names: Vec<String>, now: Timestamp, seed: Entropy) -> Self {
         let mut request = Self::new(logic, None, now, seed);
         request.steps.extend(
@@ -307,7 +307,7 @@ impl<L: Logic> EdgeRequest<L> {
             Output::Store(StoreOp::Set { key, value }) => Some(Action::Set { key, value }),
             Output::Store(StoreOp::Delete { key }) => Some(Action::Delete { key }),
             Output::Timer { at, key } => Some(Action::Set {
-                key: keys::timer(&key),
+                key: keys::timer(self.engine.logic().side(), &key),
                 value: Bytes::from(at.unix_millis().to_string()),
             }),
             Output::Send {
@@ -373,6 +373,10 @@ mod tests {
     struct Echo;
 
     impl Logic for Echo {
+        fn side(&self) -> crate::server::Side {
+            crate::server::Side::Receiver
+        }
+
         fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
             match input {
                 Input::Sip {
@@ -511,7 +515,7 @@ mod tests {
                 Bytes::from_static(b"to:c2")
             )])
         );
-        assert_eq!(store["timer/t1"], "9");
+        assert_eq!(store["timer/receiver/t1"], "9");
         assert_eq!(timer_due(b"9", NOW), Some(false));
         assert_eq!(timer_due(b"5", NOW), Some(true));
         assert_eq!(timer_due(b"soon", NOW), None);

@@ -88,16 +88,17 @@ pub mod keys {
         format!("{CONNECTION}{connection}")
     }
 
-    /// A timer, by the name the server gave it; its value is the due time in Unix milliseconds.
-    pub fn timer(name: &str) -> String {
-        format!("{TIMER}{name}")
+    /// A timer of the `side` server, by the name the server gave it; its value is the due time in
+    /// Unix milliseconds. Each server's tick fires its own timers only.
+    pub fn timer(side: Side, name: &str) -> String {
+        format!("{TIMER}{}/{name}", side.as_str())
     }
 
     /// What a key holds, for a sweep.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum KeyKind<'k> {
-        /// A timer, with its name.
-        Timer(&'k str),
+        /// A timer, with its server and its name.
+        Timer(Side, &'k str),
         /// A record that expires on its own: a manifest, an upload, a session or one of its
         /// windows, an offer, a connection ([`crate::server::common::expired`] judges it).
         Expiring,
@@ -108,8 +109,14 @@ pub mod keys {
 
     /// What `key` holds.
     pub fn classify(key: &str) -> KeyKind<'_> {
-        if let Some(name) = key.strip_prefix(TIMER) {
-            KeyKind::Timer(name)
+        if let Some(rest) = key.strip_prefix(TIMER) {
+            match rest.split_once('/') {
+                Some(("sender", name)) => KeyKind::Timer(Side::Sender, name),
+                Some(("receiver", name)) => KeyKind::Timer(Side::Receiver, name),
+                // A timer of no server (an older layout) is left to the sweep's classification
+                // of the unknown: kept.
+                _ => KeyKind::Dependent,
+            }
         } else if key.starts_with(FILE)
             || key.strip_prefix(UPLOAD).is_some_and(|id| !id.contains('/'))
             || key.starts_with(MSRP_SESSION)

@@ -2,253 +2,28 @@
 //! registration and its refresh, chat, push and pull deliveries, resuming uploads and deliveries
 //! after dropped connections or in another agent, refusals and bad input.
 
-// The harness serves several test crates; this one uses its network only.
-#[allow(dead_code)]
-mod harness;
-
 use bytes::Bytes;
-use harness::{Net, Server, file_bytes};
 use rcs_core::client::{
-    ByeReason, Config, Event, IncomingCheckpoint, OfferKind, OutgoingFile, Output, Refusal,
-    TransferEvent, TransferId, UserAgent, websocket_base,
+    Event, IncomingCheckpoint, OfferKind, OutgoingFile, Output, TransferEvent, TransferId,
+    websocket_base,
 };
 use rcs_core::first_value::ContentDigest;
-use rcs_core::ids::Entropy;
-use rcs_core::server::{Delivery, Input};
+use rcs_core::server::{Delivery, Side};
+use rcs_testkit::{Net, Phone, file_bytes, run};
 
-/// One user agent with its two connections to one server, and what its application holds: the
-/// file it sends, or the bytes written so far of the file it receives.
-struct Agent {
-    ua: UserAgent,
-    server: Server,
-    sip: String,
-    msrp: String,
-    connections: u32,
-    events: Vec<Event>,
-    source: Bytes,
-    written: Vec<u8>,
-    /// Accept offers, asking for the bytes from here (pull).
-    accept_from: Option<u64>,
-    /// Report this digest instead of the real one.
-    wrong_digest: bool,
-}
-
-impl Agent {
-    fn new(name: &str, server: Server, seed: u8) -> Self {
-        let mut config = Config::new(name, harness::DOMAIN);
-        config.secure = true;
-        let ua = UserAgent::new(config, Entropy([seed; 32])).unwrap();
-        Self {
-            ua,
-            server,
-            sip: format!("{name}-sip-0"),
-            msrp: format!("{name}-msrp-0"),
-            connections: 0,
-            events: Vec::new(),
-            source: Bytes::new(),
-            written: Vec::new(),
-            accept_from: Some(0),
-            wrong_digest: false,
-        }
-    }
-
-    fn aor(&self) -> String {
-        self.ua.aor().to_string()
-    }
-
-    /// Applies every output in order; returns whether there was any.
-    fn flush(&mut self, net: &mut Net) -> bool {
-        let mut any = false;
-        let mut msrp = Vec::new();
-        while let Some(output) = self.ua.poll_output() {
-            any = true;
-            match output {
-                Output::Transmit {
-                    channel: rcs_core::client::Channel::Sip,
-                    message,
-                } => {
-                    self.send_msrp(net, &mut msrp);
-                    net.request(
-                        self.server,
-                        vec![Input::Sip {
-                            connection: self.sip.clone(),
-                            message,
-                        }],
-                    );
-                }
-                Output::Transmit { message, .. } => msrp.push(message),
-                Output::Event(event) => {
-                    self.apply(&event, net);
-                    self.events.push(event);
-                }
-            }
-        }
-        self.send_msrp(net, &mut msrp);
-        any
-    }
-
-    /// The gateway batches the WebSocket messages of one connection into one edge request.
-    fn send_msrp(&self, net: &mut Net, batch: &mut Vec<Bytes>) {
-        if batch.is_empty() {
-            return;
-        }
-        let input = Input::Msrp {
-            connection: self.msrp.clone(),
-            messages: std::mem::take(batch),
-        };
-        net.request(self.server, vec![input]);
-    }
-
-    fn apply(&mut self, event: &Event, net: &mut Net) {
-        let Event::Transfer { id, event } = event else {
-            return;
-        };
-        match event {
-            TransferEvent::NeedBytes { range } => {
-                let data = self.source.slice(range.start as usize..range.end as usize);
-                self.ua
-                    .provide_bytes(*id, range.start, data, net.now)
-                    .unwrap();
-            }
-            TransferEvent::Offered(file) => {
-                self.written = vec![0; file.size as usize];
-                if let Some(from) = self.accept_from {
-                    self.ua.accept(*id, from).unwrap();
-                }
-            }
-            TransferEvent::Write { offset, data } => {
-                let at = *offset as usize;
-                self.written[at..at + data.len()].copy_from_slice(data);
-            }
-            TransferEvent::Received { .. } => {
-                let mut digest = ContentDigest::of(&self.written).0;
-                if self.wrong_digest {
-                    digest[0] ^= 1;
-                }
-                self.ua.digest_computed(*id, digest).unwrap();
-            }
-            _ => {}
-        }
-    }
-
-    /// Feeds everything the server sent; returns whether there was any.
-    fn receive(&mut self, net: &mut Net) -> bool {
-        let sip = net.take(&self.sip);
-        let msrp = net.take(&self.msrp);
-        let any = !sip.is_empty() || !msrp.is_empty();
-        for message in sip {
-            self.ua.handle_sip(&message, net.now);
-        }
-        for message in msrp {
-            self.ua.handle_msrp(message, net.now);
-        }
-        any
-    }
-
-    fn reconnect_msrp(&mut self, net: &mut Net) {
-        net.disconnect(self.server, &self.msrp.clone());
-        self.connections += 1;
-        self.msrp = format!("{}-msrp-{}", self.ua.config().user, self.connections);
-    }
-
-    fn transfer_events(&self) -> Vec<&TransferEvent> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Transfer { event, .. } => Some(event),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn failure(&self) -> Option<&Refusal> {
-        self.transfer_events().into_iter().find_map(|e| match e {
-            TransferEvent::Failed(refusal) => Some(refusal),
-            _ => None,
-        })
-    }
-
-    fn bye_reason(&self) -> Option<ByeReason> {
-        self.transfer_events().into_iter().find_map(|e| match e {
-            TransferEvent::Ended { reason } => reason.clone(),
-            _ => None,
-        })
-    }
-
-    fn report(&self) -> Option<u16> {
-        self.transfer_events().into_iter().find_map(|e| match e {
-            TransferEvent::Report { status, .. } => Some(*status),
-            _ => None,
-        })
-    }
-
-    fn ended(&self) -> bool {
-        self.transfer_events()
-            .iter()
-            .any(|e| matches!(e, TransferEvent::Ended { .. }))
-    }
-
-    fn offered_id(&self) -> TransferId {
-        self.events
-            .iter()
-            .find_map(|e| match e {
-                Event::Transfer {
-                    id,
-                    event: TransferEvent::Offered(_),
-                } => Some(*id),
-                _ => None,
-            })
-            .expect("an offer arrived")
-    }
-
-    fn register(&mut self, net: &mut Net, delivery: Option<Delivery>) {
-        self.ua.register(delivery).unwrap();
-        run(net, &mut [self], |_| false);
-        assert!(
-            self.events
-                .iter()
-                .any(|e| matches!(e, Event::Registered { .. })),
-            "{:?}",
-            self.events
-        );
-    }
-}
-
-/// Moves messages both ways until nothing moves or `stop` holds.
-fn run(net: &mut Net, agents: &mut [&mut Agent], stop: impl Fn(&[&mut Agent]) -> bool) {
-    for _ in 0..100_000 {
-        let mut any = false;
-        for agent in agents.iter_mut() {
-            any |= agent.flush(net);
-            any |= agent.receive(net);
-        }
-        if !any || stop(agents) {
-            return;
-        }
-    }
-    panic!("no end");
-}
-
-fn alice_and_bob(net: &mut Net, delivery: Delivery) -> (Agent, Agent) {
-    let mut alice = Agent::new("alice", Server::Sender, 1);
-    let mut bob = Agent::new("bob", Server::Receiver, 2);
+fn alice_and_bob(net: &mut Net, delivery: Delivery) -> (Phone, Phone) {
+    let mut alice = Phone::new("alice", Side::Sender, 1);
+    let mut bob = Phone::new("bob", Side::Receiver, 2);
     alice.register(net, None);
     bob.register(net, Some(delivery));
     (alice, bob)
 }
 
-fn send(alice: &mut Agent, bob: &Agent, data: &Bytes) -> TransferId {
-    alice.source = data.clone();
-    let file = OutgoingFile {
-        name: "report final.pdf".into(),
-        content_type: "application/pdf".into(),
-        size: data.len() as u64,
-        sha256: ContentDigest::of(data).0,
-    };
-    alice.ua.send_file(&bob.aor(), file).unwrap()
+fn send(alice: &mut Phone, bob: &Phone, data: &Bytes) -> TransferId {
+    alice.send_file(&bob.aor(), "report final.pdf", "application/pdf", data)
 }
 
-fn delivered(alice: &Agent, bob: &Agent, data: &Bytes) {
+fn delivered(alice: &Phone, bob: &Phone, data: &Bytes) {
     assert_eq!(alice.report(), Some(200), "{:?}", alice.events);
     assert_eq!(alice.bye_reason().and_then(|r| r.cause), Some(202));
     assert!(
@@ -383,7 +158,7 @@ fn refusals_carry_the_servers_status_and_reason() {
         Event::ChatFailed { chat: c, refusal } if *c == chat && refusal.status == 404
     )));
     // Bob goes offline: 480.
-    net.disconnect(Server::Receiver, &bob.sip.clone());
+    net.disconnect(Side::Receiver, &bob.sip.clone());
     alice.events.clear();
     alice.ua.send_file(&bob.aor(), file).unwrap();
     run(&mut net, &mut [&mut alice], |_| false);
@@ -403,9 +178,9 @@ fn a_second_offer_of_an_interrupted_upload_resumes_it() {
         )
     });
     // The client process dies: its connections drop; a new one offers the same file.
-    net.disconnect(Server::Sender, &alice.msrp.clone());
-    net.disconnect(Server::Sender, &alice.sip.clone());
-    let mut again = Agent::new("alice", Server::Sender, 9);
+    net.disconnect(Side::Sender, &alice.msrp.clone());
+    net.disconnect(Side::Sender, &alice.sip.clone());
+    let mut again = Phone::new("alice", Side::Sender, 9);
     again.sip = "alice-sip-1".into();
     again.msrp = "alice-msrp-1".into();
     again.register(&mut net, None);
@@ -465,9 +240,9 @@ fn a_checkpoint_carries_a_delivery_to_another_agent() {
     // Through JSON, as a client would keep it on disk.
     let json = serde_json::to_string(&checkpoint).unwrap();
     let checkpoint: IncomingCheckpoint = serde_json::from_str(&json).unwrap();
-    net.disconnect(Server::Receiver, &bob.msrp.clone());
-    net.disconnect(Server::Receiver, &bob.sip.clone());
-    let mut later = Agent::new("bob", Server::Receiver, 10);
+    net.disconnect(Side::Receiver, &bob.msrp.clone());
+    net.disconnect(Side::Receiver, &bob.sip.clone());
+    let mut later = Phone::new("bob", Side::Receiver, 10);
     later.sip = "bob-sip-1".into();
     later.msrp = "bob-msrp-1".into();
     later.register(&mut net, Some(Delivery::Push));
@@ -516,7 +291,7 @@ fn a_declined_push_ends_nothing_but_the_offer() {
 #[test]
 fn the_registration_is_refreshed_before_it_lapses() {
     let mut net = Net::default();
-    let mut bob = Agent::new("bob", Server::Receiver, 2);
+    let mut bob = Phone::new("bob", Side::Receiver, 2);
     bob.register(&mut net, Some(Delivery::Pull));
     let due = bob.ua.poll_timeout().expect("a refresh is scheduled");
     assert!(due > net.now && due <= net.now.plus_secs(600));

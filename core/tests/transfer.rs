@@ -5,20 +5,20 @@
 mod harness;
 
 use bytes::Bytes;
-use harness::{FileReceiver, FileSender, Net, Server, User, file_bytes};
+use harness::{FileReceiver, FileSender, Net, User, file_bytes};
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::ft_http::{self, FileInfoDocument};
 use rcs_core::http_files::AnswerBody;
 use rcs_core::http_files::upload::{self, Action, Route, UploadHead};
-use rcs_core::server::{Input, MSRP_HEADER_ROOM, common};
+use rcs_core::server::{MSRP_HEADER_ROOM, Side, common};
 use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use rcs_core::store::{KeyValue, Manifest, StoreOp, apply};
 
 const TEN_MIB: usize = 10 << 20;
 
 fn alice_and_bob(net: &mut Net, bob_delivery: &str) -> (User, User) {
-    let mut alice = User::new("alice", Server::Sender, 1);
-    let mut bob = User::new("bob", Server::Receiver, 2);
+    let mut alice = User::new("alice", Side::Sender, 1);
+    let mut bob = User::new("bob", Side::Receiver, 2);
     assert_eq!(alice.register(net, None).status(), Some(200));
     assert_eq!(bob.register(net, Some(bob_delivery)).status(), Some(200));
     (alice, bob)
@@ -116,15 +116,18 @@ fn no_reply_carries_more_than_a_gateway_takes() {
     let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
     let data = file_bytes(2 << 20, 12);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
-    net.largest_burst = 0;
+    net.gateway.largest_burst = 0;
     let received = FileReceiver::default().accept_push(&mut net, &mut bob);
     assert!(received.data == data[..], "byte-identical");
     assert!(
-        net.largest_burst <= 3 * chunk_room,
+        net.gateway.largest_burst <= 3 * chunk_room,
         "one request sent {} bytes to one connection",
-        net.largest_burst
+        net.gateway.largest_burst
     );
-    assert!(net.largest_burst > 2 * chunk_room, "the reply is filled");
+    assert!(
+        net.gateway.largest_burst > 2 * chunk_room,
+        "the reply is filled"
+    );
 }
 
 #[test]
@@ -257,7 +260,7 @@ fn chat_messages_arrive_in_order() {
         bob.chat(&mut net, &alice.aor, "got them").status(),
         Some(404)
     );
-    let mut alice_in = second_connection(&alice, Server::Receiver, 9);
+    let mut alice_in = second_connection(&alice, Side::Receiver, 9);
     assert_eq!(alice_in.register(&mut net, None).status(), Some(200));
     let back = bob.chat(&mut net, &alice.aor, "got them");
     assert_eq!(back.status(), Some(202));
@@ -271,7 +274,7 @@ fn chat_messages_arrive_in_order() {
 }
 
 /// The same user's connection to the other server.
-fn second_connection(user: &User, server: Server, seed: u8) -> User {
+fn second_connection(user: &User, server: Side, seed: u8) -> User {
     let mut other = User::new(&user.name, server, seed);
     other.sip = format!("{}-in-sip-0", user.name);
     other.msrp = format!("{}-in-msrp-0", user.name);
@@ -284,8 +287,8 @@ fn a_user_sends_and_receives_at_once_from_two_connections() {
     let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
     // Bob sends too, and Alice receives too: each registers with the other server as well. The
     // registrations are separate, so neither moves the other.
-    let mut bob_out = second_connection(&bob, Server::Sender, 7);
-    let mut alice_in = second_connection(&alice, Server::Receiver, 8);
+    let mut bob_out = second_connection(&bob, Side::Sender, 7);
+    let mut alice_in = second_connection(&alice, Side::Receiver, 8);
     assert_eq!(bob_out.register(&mut net, None).status(), Some(200));
     assert_eq!(
         alice_in.register(&mut net, Some("push")).status(),
@@ -324,7 +327,7 @@ fn unknown_offline_and_unregistered_users_get_clear_answers() {
         alice.chat(&mut net, "sip:carol@example.com", "hi").status(),
         Some(404)
     );
-    net.disconnect(Server::Receiver, &bob.sip.clone());
+    net.disconnect(Side::Receiver, &bob.sip.clone());
     let offline = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     assert_eq!(offline.answer.status(), Some(480));
     assert!(
@@ -335,7 +338,7 @@ fn unknown_offline_and_unregistered_users_get_clear_answers() {
     );
     assert_eq!(alice.chat(&mut net, &bob.aor, "hi").status(), Some(480));
     // A user who never registered on this connection may not send.
-    let mut mallory = User::new("mallory", Server::Sender, 9);
+    let mut mallory = User::new("mallory", Side::Sender, 9);
     let forged = FileSender::new(&data).send(&mut net, &mut mallory, &alice.aor);
     assert_eq!(forged.answer.status(), Some(403));
     bob.reconnect();
@@ -520,13 +523,8 @@ fn forged_expired_and_foreign_first_values_are_refused() {
         (foreign, "origin"),
         (forged_expiry, "expiry"),
     ] {
-        let answers = net.request(
-            Server::Receiver,
-            vec![Input::PeerRequest {
-                message: reseal(&forgery),
-            }],
-        );
-        let answer = sip::parse(&answers[0], &sip::Limits::default()).unwrap();
+        let answer = net.peer(reseal(&forgery)).expect("an answer");
+        let answer = sip::parse(&answer, &sip::Limits::default()).unwrap();
         assert_eq!(answer.status(), Some(403), "forged {why}");
         let warning = answer.header("Warning").unwrap_or_default();
         assert!(
@@ -542,13 +540,8 @@ fn forged_expired_and_foreign_first_values_are_refused() {
         let tampered = genuine
             .replace("sip:alice@example.com", from)
             .replace("sip:bob@example.com", to);
-        let answers = net.request(
-            Server::Receiver,
-            vec![Input::PeerRequest {
-                message: tampered.into(),
-            }],
-        );
-        let answer = sip::parse(&answers[0], &sip::Limits::default()).unwrap();
+        let answer = net.peer(tampered.into()).expect("an answer");
+        let answer = sip::parse(&answer, &sip::Limits::default()).unwrap();
         assert_eq!(answer.status(), Some(403));
         assert!(
             answer
@@ -558,13 +551,8 @@ fn forged_expired_and_foreign_first_values_are_refused() {
     }
     // The genuine value, once expired, is refused too.
     net.now = net.now.plus_secs(net.sender.url_lifetime_secs + 1);
-    let answers = net.request(
-        Server::Receiver,
-        vec![Input::PeerRequest {
-            message: genuine.into(),
-        }],
-    );
-    let answer = sip::parse(&answers[0], &sip::Limits::default()).unwrap();
+    let answer = net.peer(genuine.into()).expect("an answer");
+    let answer = sip::parse(&answer, &sip::Limits::default()).unwrap();
     assert_eq!(answer.status(), Some(403));
     assert!(
         answer
@@ -635,10 +623,10 @@ fn malformed_sip_and_msrp_get_400_with_a_reason_and_the_connection_keeps_working
 fn a_user_cannot_send_in_someone_elses_name() {
     let mut net = Net::default();
     let (_alice, bob) = alice_and_bob(&mut net, "push");
-    let mut mallory = User::new("mallory", Server::Sender, 9);
+    let mut mallory = User::new("mallory", Side::Sender, 9);
     assert_eq!(mallory.register(&mut net, None).status(), Some(200));
     // Mallory's own connection, claiming to be Alice.
-    let mut posing = User::new("alice", Server::Sender, 10);
+    let mut posing = User::new("alice", Side::Sender, 10);
     posing.sip = mallory.sip.clone();
     posing.msrp = mallory.msrp.clone();
     let data = file_bytes(1000, 4);
@@ -950,7 +938,7 @@ fn urls_not_signed_here_files_not_stored_and_offline_users_are_refused() {
     // An unknown recipient, then an offline one.
     let answer = send_file_info(&mut net, &mut alice, "sip:carol@example.com", &info);
     assert_eq!(answer.status(), Some(404), "{}", warning(&answer));
-    net.disconnect(Server::Receiver, &bob.sip.clone());
+    net.disconnect(Side::Receiver, &bob.sip.clone());
     let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
     assert_eq!(answer.status(), Some(480), "{}", warning(&answer));
 }

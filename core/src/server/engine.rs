@@ -28,6 +28,9 @@ pub trait Logic {
     /// Handles one input. Returning `Err(Miss)` (from [`Tx::get`]) drops the transaction; the input is
     /// handled again once the missing values are in.
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss>;
+
+    /// Which server the logic is (its timers and routes are its own).
+    fn side(&self) -> crate::server::Side;
 }
 
 /// One input's view of the store and its pending effects.
@@ -250,6 +253,10 @@ mod tests {
     struct Follow;
 
     impl Logic for Follow {
+        fn side(&self) -> crate::server::Side {
+            crate::server::Side::Receiver
+        }
+
         fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
             let Input::Timer { key: name } = input else {
                 return Ok(());

@@ -45,6 +45,13 @@ impl ServerLogic {
 }
 
 impl Logic for ServerLogic {
+    fn side(&self) -> Side {
+        match self {
+            Self::Sender(_) => Side::Sender,
+            Self::Receiver(_) => Side::Receiver,
+        }
+    }
+
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
         match self {
             Self::Sender(logic) => logic.handle(tx, input),

@@ -195,6 +195,10 @@ impl common::UserAgentServer for ReceiverLogic {
 }
 
 impl Logic for ReceiverLogic {
+    fn side(&self) -> Side {
+        Side::Receiver
+    }
+
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
         match input {
             Input::PeerRequest { message } => self.on_peer_request(tx, message),

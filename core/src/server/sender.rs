@@ -139,6 +139,10 @@ impl common::UserAgentServer for SenderLogic {
 }
 
 impl Logic for SenderLogic {
+    fn side(&self) -> Side {
+        Side::Sender
+    }
+
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
         match input {
             Input::Sip {

@@ -1,252 +1,28 @@
-//! Users and both application servers driven in virtual time over an in-memory shared store.
-//!
-//! Every call to [`Net::request`] is one request of an edge function: a fresh engine (nothing
-//! survives in memory between requests, exactly as on the edge), its inputs, and every output applied:
-//! store operations to the [`MemoryStore`], messages to the connections a small in-memory gateway
-//! has subscribed, and requests to the other server run inline as the outbound HTTP call they are. The
-//! users are clients written on the core's public API only.
-
-use std::collections::{BTreeMap, VecDeque};
+//! Raw users for the transfer tests, on the test kit's servers and gateway ([`Net`]): each writes its
+//! SIP and MSRP by hand on the core's public API, so that a test can send what a well-behaved client
+//! never would (malformed messages, a cut mid-chunk, a forged offer).
 
 use bytes::Bytes;
-use rcs_core::first_value::{ContentDigest, SigningKey, Url};
+use rcs_core::edge_request::Protocol;
+use rcs_core::first_value::ContentDigest;
 use rcs_core::ft_http::{self, FileInfoDocument};
+use rcs_core::grip::WsEvent;
 use rcs_core::ids::{Entropy, TokenSource};
 use rcs_core::msrp::{self, ByteRange, Chunker, Frame, MsrpUri, Request, WindowedSender};
 use rcs_core::sdp::{
     self, AnswerParams, Attribute, Connection, FileHash, FileSelector, FileTransferOffer,
     Operation, SessionDescription, Setup,
 };
-use rcs_core::server::engine::Logic;
-use rcs_core::server::receiver::ReceiverLogic;
-use rcs_core::server::sender::SenderLogic;
-use rcs_core::server::{Delivery, Engine, Input, Output, ServerConfig};
+use rcs_core::server::Side;
 use rcs_core::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
-use rcs_core::store::{KeyValue, LayoutConfig, MemoryStore, StoreOp, apply};
-use rcs_core::time::Timestamp;
 
-pub const DOMAIN: &str = "example.com";
-pub const START: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
-
-/// Which application server a request goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Server {
-    Sender,
-    Receiver,
-}
-
-pub fn config(host: &str) -> ServerConfig {
-    ServerConfig {
-        domain: DOMAIN.into(),
-        host: host.into(),
-        secure: true,
-        public_base: Url::parse("https://files.example.com/ft/").unwrap(),
-        signing_keys: vec![SigningKey::new(vec![42u8; 32]).unwrap()],
-        layout: LayoutConfig {
-            chunk_size: 64 * 1024,
-            max_file_size: 256 << 20,
-            ..LayoutConfig::default()
-        },
-        url_lifetime_secs: 3600,
-        msrp_chunk_size: 64 * 1024,
-        window: 8,
-        max_reply_bytes: rcs_core::grip::REPLY_LIMIT,
-        max_registration_secs: 3600,
-        default_delivery: Delivery::Push,
-    }
-}
-
-/// The shared store, both servers and every connection's inbox.
-pub struct Net {
-    pub store: MemoryStore,
-    pub sender: ServerConfig,
-    pub receiver: ServerConfig,
-    pub now: Timestamp,
-    seed: u64,
-    inboxes: BTreeMap<String, VecDeque<Bytes>>,
-    /// Bytes that crossed between the two servers, both ways.
-    pub peer_bytes: usize,
-    /// The SIP messages that crossed between the two servers.
-    pub peer_messages: Vec<Bytes>,
-    pub timers: Vec<(Timestamp, Server, String)>,
-    /// Edge requests made so far.
-    pub requests: usize,
-    /// The largest value the store was asked to hold.
-    pub largest_value: usize,
-    /// Writes of a delivery's window record (`msrp/<session>/window/<connection>`).
-    pub window_writes: usize,
-    /// The most bytes one request sent to one connection (what a gateway reply would carry).
-    pub largest_burst: usize,
-    burst: BTreeMap<String, usize>,
-}
-
-impl Default for Net {
-    fn default() -> Self {
-        Self::new(
-            config("sender-as.example.com"),
-            config("receiver-as.example.com"),
-        )
-    }
-}
-
-impl Net {
-    pub fn new(sender: ServerConfig, receiver: ServerConfig) -> Self {
-        Self {
-            store: MemoryStore::default(),
-            sender,
-            receiver,
-            now: START,
-            seed: 0,
-            inboxes: BTreeMap::new(),
-            peer_bytes: 0,
-            peer_messages: Vec::new(),
-            timers: Vec::new(),
-            requests: 0,
-            window_writes: 0,
-            largest_burst: 0,
-            burst: BTreeMap::new(),
-            largest_value: 0,
-        }
-    }
-
-    pub fn entropy(&mut self) -> Entropy {
-        self.seed += 1;
-        let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&self.seed.to_be_bytes());
-        Entropy(bytes)
-    }
-
-    /// One edge request to `server` with these inputs; returns the answers to peer requests.
-    pub fn request(&mut self, server: Server, inputs: Vec<Input>) -> Vec<Bytes> {
-        self.now = self.now.plus_millis(1);
-        self.requests += 1;
-        self.burst.clear();
-        match server {
-            Server::Sender => {
-                let logic = SenderLogic::new(self.sender.clone()).expect("valid configuration");
-                self.run(server, Engine::new(logic), inputs)
-            }
-            Server::Receiver => {
-                let logic = ReceiverLogic::new(self.receiver.clone()).expect("valid configuration");
-                self.run(server, Engine::new(logic), inputs)
-            }
-        }
-    }
-
-    fn run<L: Logic>(
-        &mut self,
-        server: Server,
-        mut engine: Engine<L>,
-        inputs: Vec<Input>,
-    ) -> Vec<Bytes> {
-        let mut answers = Vec::new();
-        for input in inputs {
-            let entropy = self.entropy();
-            engine.handle(input, self.now, entropy);
-            self.drain(server, &mut engine, &mut answers);
-        }
-        assert!(engine.is_idle(), "every input handled");
-        answers
-    }
-
-    fn drain<L: Logic>(
-        &mut self,
-        server: Server,
-        engine: &mut Engine<L>,
-        answers: &mut Vec<Bytes>,
-    ) {
-        while let Some(output) = engine.poll_output() {
-            match output {
-                Output::Store(StoreOp::Get { key }) => {
-                    let value = self.store.get(&key).expect("memory store");
-                    engine.store_value(&key, value);
-                }
-                Output::Store(op) => {
-                    if let StoreOp::Set { key, value } = &op {
-                        self.largest_value = self.largest_value.max(value.len());
-                        self.window_writes += usize::from(key.contains("/window/"));
-                    }
-                    apply(&mut self.store, op).expect("memory store");
-                }
-                Output::Send {
-                    connection,
-                    message,
-                } => self.deliver(connection, message),
-                Output::PeerRequest { message } => {
-                    self.peer_bytes += message.len();
-                    self.peer_messages.push(message.clone());
-                    let other = if server == Server::Sender {
-                        Server::Receiver
-                    } else {
-                        Server::Sender
-                    };
-                    for answer in self.request(other, vec![Input::PeerRequest { message }]) {
-                        self.peer_bytes += answer.len();
-                        self.peer_messages.push(answer.clone());
-                        let entropy = self.entropy();
-                        engine.handle(Input::PeerResponse { message: answer }, self.now, entropy);
-                    }
-                }
-                Output::PeerResponse { message } => answers.push(message),
-                Output::Timer { at, key } => self.timers.push((at, server, key)),
-            }
-        }
-    }
-
-    fn deliver(&mut self, connection: String, message: Bytes) {
-        let burst = self.burst.entry(connection.clone()).or_default();
-        *burst += message.len();
-        self.largest_burst = self.largest_burst.max(*burst);
-        self.inboxes
-            .entry(connection)
-            .or_default()
-            .push_back(message);
-    }
-
-    /// Everything delivered to a connection since the last call.
-    pub fn take(&mut self, connection: &str) -> Vec<Bytes> {
-        self.inboxes
-            .remove(connection)
-            .map(Vec::from)
-            .unwrap_or_default()
-    }
-
-    /// The connection drops: the gateway forgets it and tells the server.
-    pub fn disconnect(&mut self, server: Server, connection: &str) {
-        self.inboxes.remove(connection);
-        self.request(
-            server,
-            vec![Input::Closed {
-                connection: connection.to_owned(),
-            }],
-        );
-    }
-
-    /// Fires every timer that is due at the current virtual time.
-    pub fn fire_due_timers(&mut self) -> usize {
-        let now = self.now;
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.timers)
-            .into_iter()
-            .partition(|t| t.0 <= now);
-        self.timers = later;
-        for (_, server, key) in &due {
-            self.request(*server, vec![Input::Timer { key: key.clone() }]);
-        }
-        due.len()
-    }
-
-    /// The server stops mid-transfer and comes back: only what is in the store survives, which is
-    /// always the case here, since no engine outlives its request. Connections drop with it.
-    pub fn restart(&mut self) {
-        self.inboxes.clear();
-    }
-}
+pub use rcs_testkit::{DOMAIN, Net, file_bytes, server_config as config};
 
 /// A user agent: a SIP connection and an MSRP connection to one server.
 pub struct User {
     pub name: String,
     pub aor: String,
-    pub server: Server,
+    pub server: Side,
     pub sip: String,
     pub msrp: String,
     pub host: String,
@@ -255,7 +31,7 @@ pub struct User {
 }
 
 impl User {
-    pub fn new(name: &str, server: Server, seed: u8) -> Self {
+    pub fn new(name: &str, server: Side, seed: u8) -> Self {
         let mut ids = TokenSource::new(Entropy([seed; 32]));
         let host = format!("{}.invalid", ids.token(6));
         Self {
@@ -287,34 +63,19 @@ impl User {
             .unwrap()
     }
 
-    pub fn send_sip(&self, net: &mut Net, message: &SipMessage) -> Vec<Bytes> {
-        net.request(
-            self.server,
-            vec![Input::Sip {
-                connection: self.sip.clone(),
-                message: message.to_bytes(),
-            }],
-        )
+    pub fn send_sip(&self, net: &mut Net, message: &SipMessage) {
+        net.send(self.server, &self.sip, Protocol::Sip, message.to_bytes());
     }
 
     pub fn send_raw_sip(&self, net: &mut Net, message: &[u8]) {
         let message = Bytes::copy_from_slice(message);
-        net.request(
-            self.server,
-            vec![Input::Sip {
-                connection: self.sip.clone(),
-                message,
-            }],
-        );
+        net.send(self.server, &self.sip, Protocol::Sip, message);
     }
 
     /// The frames reach the server together, as a gateway request carries them.
     pub fn send_msrp(&self, net: &mut Net, frames: Vec<Bytes>) {
-        let input = Input::Msrp {
-            connection: self.msrp.clone(),
-            messages: frames,
-        };
-        net.request(self.server, vec![input]);
+        let events = frames.into_iter().map(WsEvent::Binary).collect();
+        net.grip(self.server, &self.msrp, Protocol::Msrp, events);
     }
 
     pub fn sip_inbox(&self, net: &mut Net) -> Vec<SipMessage> {
@@ -389,20 +150,6 @@ impl User {
         }
         requests
     }
-}
-
-/// A file a test sends.
-pub fn file_bytes(len: usize, seed: u64) -> Bytes {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
 }
 
 /// How a sender's transfer went.

@@ -11,6 +11,7 @@ use rcs_core::edge_request::{EdgeRequest, Protocol, timer_due};
 use rcs_core::grip::{self, Limits};
 use rcs_core::ids::Entropy;
 use rcs_core::server::common::expired;
+use rcs_core::server::engine::Logic as _;
 use rcs_core::server::{ServerLogic, Side};
 use rcs_core::store::StoreOp;
 use rcs_core::store::keys::{self, KeyKind};
@@ -142,7 +143,7 @@ fn prepare<R: Runtime>(
     Ok((logic, rt.entropy()?))
 }
 
-/// Fires the timers that are due (deleted first, so that a timer the server sets again survives),
+/// Fires this server's timers that are due (deleted first, so that a timer the server sets again survives),
 /// then deletes what has expired.
 async fn tick<R: Runtime>(
     rt: &R,
@@ -151,18 +152,23 @@ async fn tick<R: Runtime>(
     seed: Entropy,
 ) -> Result<serde_json::Value, RuntimeError> {
     let now = rt.now();
+    let side = logic.side();
     let listed = rt
-        .keys(&|key| keys::classify(key) != KeyKind::Dependent)
+        .keys(&|key| match keys::classify(key) {
+            KeyKind::Timer(timer_side, _) => timer_side == side,
+            KeyKind::Expiring => true,
+            KeyKind::Dependent => false,
+        })
         .await?;
     let (timers, records): (Vec<String>, Vec<String>) = listed
         .into_iter()
-        .partition(|key| matches!(keys::classify(key), KeyKind::Timer(_)));
+        .partition(|key| matches!(keys::classify(key), KeyKind::Timer(..)));
     let mut due = Vec::new();
     for batch in timers.chunks(SWEEP_BATCH) {
         let values = join_all(batch.iter().map(|key| rt.get(key))).await;
         for (key, value) in batch.iter().zip(values) {
             let Some(value) = value? else { continue };
-            let KeyKind::Timer(name) = keys::classify(key) else {
+            let KeyKind::Timer(_, name) = keys::classify(key) else {
                 continue;
             };
             match timer_due(&value, now) {

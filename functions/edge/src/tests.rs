@@ -1,27 +1,23 @@
-//! The handlers run natively over an in-memory runtime: a shared store, a small GRIP gateway that
-//! applies `c:` control events and routes publishes to subscribed connections, and the two servers
-//! wired to each other (the sender's peer requests go to the receiver's handler).
+//! The handlers run natively over an in-memory runtime: a shared store, the test kit's GRIP gateway
+//! in front (control events, replies and publishes), and the two servers wired to each other (the
+//! sender's peer requests go to the receiver's handler). Users are the kit's phones, running the
+//! real client agent through the handlers.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
 use futures::executor::block_on;
 use http::{Method, Request, Response, StatusCode};
+use rcs_core::client::Event;
 use rcs_core::first_value::ContentDigest;
-use rcs_core::grip::{self, Control, GripClaims, WsEvent};
+use rcs_core::grip::{self, GripClaims, WsEvent};
 use rcs_core::ids::{Entropy, TokenSource};
-use rcs_core::msrp::{self, ByteRange, Chunker, Frame, MsrpUri, WindowedSender};
-use rcs_core::sdp::{
-    self, AnswerParams, Connection, FileHash, FileSelector, FileTransferOffer, Operation,
-    SessionDescription, Setup,
-};
-use rcs_core::sip::{
-    self, Dialog, Method as SipMethod, NameAddr, RequestBuilder, SipMessage, SipUri,
-};
+use rcs_core::sip::{Method as SipMethod, NameAddr, RequestBuilder, SipMessage, SipUri};
 use rcs_core::time::Timestamp;
+use rcs_testkit::{Edge, Gateway, Phone, file_bytes, run};
 
 use crate::config::EdgeConfig;
 use crate::config::tests::defaults;
@@ -53,9 +49,8 @@ struct Net {
     peer_down: Cell<bool>,
     sender: EdgeConfig,
     receiver: EdgeConfig,
-    /// The gateway: channel -> connections, connection -> messages delivered.
-    subscriptions: RefCell<BTreeMap<String, BTreeSet<String>>>,
-    inboxes: RefCell<BTreeMap<String, Vec<Bytes>>>,
+    /// The gateway in front of both servers.
+    gateway: RefCell<Gateway>,
 }
 
 impl Net {
@@ -69,8 +64,7 @@ impl Net {
             peer_down: Cell::new(false),
             sender: config(Side::Sender),
             receiver: config(Side::Receiver),
-            subscriptions: RefCell::default(),
-            inboxes: RefCell::default(),
+            gateway: RefCell::default(),
         }
     }
 
@@ -106,82 +100,63 @@ impl Net {
             .unwrap()
     }
 
-    /// One GRIP request, with the gateway's side applied: control events, messages to the
-    /// connection's inbox, publishes to subscribed connections.
+    /// One GRIP request (with `OPEN` first if the connection is new), and the gateway's side of
+    /// its answer: control events, messages to the connection.
     fn post(
         &self,
-        role: Side,
+        side: Side,
         protocol: Protocol,
         connection: &str,
         events: &[WsEvent],
     ) -> Response<Bytes> {
-        let request = self.grip_request(role, protocol, connection, events);
+        let events = self
+            .gateway
+            .borrow_mut()
+            .request_events(connection, events.to_vec());
+        let request = self.grip_request(side, protocol, connection, &events);
         let response = block_on(handle_grip(
             self,
-            self.config(role),
-            role,
+            self.config(side),
+            side,
             protocol,
             request,
         ));
         if response.status() == StatusCode::OK {
             let events = grip::parse_events(response.body(), &grip::Limits::default()).unwrap();
-            for event in &events {
-                if let Some(control) = Control::from_event(event) {
-                    let mut subscriptions = self.subscriptions.borrow_mut();
-                    match control {
-                        Control::Subscribe { channel } => {
-                            subscriptions
-                                .entry(channel)
-                                .or_default()
-                                .insert(connection.into());
-                        }
-                        Control::Unsubscribe { channel } => {
-                            subscriptions.entry(channel).or_default().remove(connection);
-                        }
-                        Control::Detach => {}
-                    }
-                } else if let Some(message) = grip::message_of(event) {
-                    self.deliver(connection, message);
-                }
-            }
+            self.gateway.borrow_mut().apply_reply(connection, &events);
         }
-        self.route_publishes();
         response
     }
 
-    fn deliver(&self, connection: &str, message: Bytes) {
-        self.inboxes
-            .borrow_mut()
-            .entry(connection.into())
-            .or_default()
-            .push(message);
-    }
-
-    fn route_publishes(&self) {
-        let bodies = std::mem::take(&mut *self.published.borrow_mut());
-        for body in bodies {
-            for publish in grip::decode_publishes(body.as_bytes()).unwrap() {
-                let (WsEvent::Text(message) | WsEvent::Binary(message)) = publish.event else {
-                    continue;
-                };
-                let targets: Vec<String> = self
-                    .subscriptions
-                    .borrow()
-                    .get(&publish.channel)
-                    .map(|set| set.iter().cloned().collect())
-                    .unwrap_or_default();
-                for connection in targets {
-                    self.deliver(&connection, message.clone());
-                }
-            }
-        }
-    }
-
     fn take(&self, connection: &str) -> Vec<Bytes> {
-        self.inboxes
-            .borrow_mut()
-            .remove(connection)
-            .unwrap_or_default()
+        self.gateway.borrow_mut().take(connection)
+    }
+}
+
+/// Phones reach the servers through the handlers, as through the gateway.
+impl Edge for &Net {
+    fn grip(&mut self, side: Side, connection: &str, protocol: Protocol, events: Vec<WsEvent>) {
+        self.post(side, protocol, connection, &events);
+    }
+
+    fn take(&mut self, connection: &str) -> Vec<Bytes> {
+        Net::take(self, connection)
+    }
+
+    fn disconnect(&mut self, side: Side, connection: &str) {
+        self.gateway.borrow_mut().close(connection);
+        let request = self.grip_request(side, Protocol::Sip, connection, &[WsEvent::Disconnect]);
+        block_on(handle_grip(
+            *self,
+            self.config(side),
+            side,
+            Protocol::Sip,
+            request,
+        ));
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.now.get())
     }
 }
 
@@ -216,6 +191,7 @@ impl Runtime for Net {
     async fn publish(&self, url: &str, body: String) -> Result<(), RuntimeError> {
         assert_eq!(url, "http://127.0.0.1:5561/publish/");
         assert!(body.len() <= grip::PUBLISH_LIMIT);
+        self.gateway.borrow_mut().publish(&body);
         self.published.borrow_mut().push(body);
         Ok(())
     }
@@ -257,113 +233,27 @@ impl Runtime for Net {
     }
 }
 
-/// A user agent with a SIP and an MSRP connection to one server.
-struct User {
-    name: String,
-    role: Side,
-    sip: String,
-    msrp: String,
-    host: String,
-    ids: TokenSource,
+/// A REGISTER from `name` written by hand, for the tests that look at the exact answer.
+fn register_request(name: &str, seed: u8) -> SipMessage {
+    let uri = SipUri::parse(&format!("sip:{name}@{DOMAIN}")).unwrap();
+    RequestBuilder::new(
+        SipMethod::Register,
+        SipUri::parse(&format!("sip:{DOMAIN}")).unwrap(),
+        NameAddr::new(uri.clone()),
+        NameAddr::new(uri),
+    )
+    .local_host(&format!("{name}.invalid"))
+    .contact_user(name)
+    .expires(600)
+    .build(&mut TokenSource::new(Entropy([seed; 32])))
+    .unwrap()
 }
 
-impl User {
-    fn new(name: &str, role: Side, seed: u8) -> Self {
-        Self {
-            name: name.into(),
-            role,
-            sip: format!("{name}-sip"),
-            msrp: format!("{name}-msrp"),
-            host: format!("{name}.invalid"),
-            ids: TokenSource::new(Entropy([seed; 32])),
-        }
-    }
-
-    fn aor(&self) -> String {
-        format!("sip:{}@{DOMAIN}", self.name)
-    }
-
-    fn uri(&self) -> SipUri {
-        SipUri::parse(&self.aor()).unwrap()
-    }
-
-    fn msrp_uri(&self, session: &str) -> MsrpUri {
-        format!("msrp://{}:2855/{session};ws", self.host)
-            .parse()
-            .unwrap()
-    }
-
-    fn register_request(&mut self) -> SipMessage {
-        RequestBuilder::new(
-            SipMethod::Register,
-            SipUri::parse(&format!("sip:{DOMAIN}")).unwrap(),
-            NameAddr::new(self.uri()),
-            NameAddr::new(self.uri()),
-        )
-        .local_host(&self.host)
-        .contact_user(&self.name)
-        .expires(600)
-        .build(&mut self.ids)
-        .unwrap()
-    }
-
-    /// Opens the SIP connection and registers in the same request.
-    fn register(&mut self, net: &Net) -> Response<Bytes> {
-        let register = self.register_request();
-        net.post(
-            self.role,
-            Protocol::Sip,
-            &self.sip,
-            &[WsEvent::Open, WsEvent::Text(register.to_bytes())],
-        )
-    }
-
-    fn send_sip(&self, net: &Net, message: &SipMessage) {
-        net.post(
-            self.role,
-            Protocol::Sip,
-            &self.sip,
-            &[WsEvent::Text(message.to_bytes())],
-        );
-    }
-
-    fn send_msrp(&self, net: &Net, frames: Vec<Bytes>) {
-        let events: Vec<WsEvent> = frames.into_iter().map(WsEvent::Binary).collect();
-        net.post(self.role, Protocol::Msrp, &self.msrp, &events);
-    }
-
-    fn sip_inbox(&self, net: &Net) -> Vec<SipMessage> {
-        net.take(&self.sip)
-            .iter()
-            .map(|m| sip::parse(m, &sip::Limits::default()).unwrap())
-            .collect()
-    }
-
-    fn msrp_inbox(&self, net: &Net) -> Vec<Frame> {
-        net.take(&self.msrp)
-            .iter()
-            .map(|m| msrp::parse_message(m, &msrp::Limits::default()).unwrap())
-            .collect()
-    }
-}
-
-fn encode(frame: &Frame) -> Bytes {
-    let mut out = Vec::new();
-    frame.encode(&mut out);
-    Bytes::from(out)
-}
-
-fn file_bytes(len: usize) -> Bytes {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
+/// A phone of `name` on the `side` server, registered.
+fn phone(net: &Net, name: &str, side: Side, seed: u8) -> Phone {
+    let mut phone = Phone::in_domain(DOMAIN, name, side, seed);
+    phone.register(&mut &*net, None);
+    phone
 }
 
 fn text(message: &Bytes) -> String {
@@ -412,8 +302,7 @@ fn routes_take_their_methods_and_refuse_the_rest() {
 #[test]
 fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_200() {
     let net = Net::new();
-    let mut alice = User::new("alice", Side::Sender, 1);
-    let register = alice.register_request();
+    let register = register_request("alice", 1);
     let request = net.grip_request(
         Side::Sender,
         Protocol::Sip,
@@ -464,36 +353,10 @@ fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_200() {
 #[test]
 fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
     let net = Net::new();
-    let mut alice = User::new("alice", Side::Sender, 1);
-    let mut bob = User::new("bob", Side::Receiver, 2);
-    alice.register(&net);
-    bob.register(&net);
-    alice.sip_inbox(&net);
-    bob.sip_inbox(&net);
-    let message = RequestBuilder::new(
-        SipMethod::Message,
-        bob.uri(),
-        NameAddr::new(alice.uri()),
-        NameAddr::new(bob.uri()),
-    )
-    .local_host(&alice.host)
-    .body("text/plain", Bytes::from_static(b"hello bob"))
-    .build(&mut alice.ids)
-    .unwrap();
-    let request = net.grip_request(
-        Side::Sender,
-        Protocol::Sip,
-        &alice.sip,
-        &[WsEvent::Text(message.to_bytes())],
-    );
-    let response = block_on(handle_grip(
-        &net,
-        &net.sender,
-        Side::Sender,
-        Protocol::Sip,
-        request,
-    ));
-    assert_eq!(response.status(), StatusCode::OK);
+    let mut alice = phone(&net, "alice", Side::Sender, 1);
+    let mut bob = phone(&net, "bob", Side::Receiver, 2);
+    alice.chat(&bob.aor(), "hello bob");
+    alice.flush(&mut &net);
     let published = net.published.borrow().clone();
     assert_eq!(published.len(), 1, "one POST");
     let json: serde_json::Value = serde_json::from_str(&published[0]).unwrap();
@@ -504,9 +367,18 @@ fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
         .unwrap();
     assert!(relayed.starts_with("MESSAGE sip:bob@"), "{relayed}");
     assert!(relayed.ends_with("hello bob"));
-    // Alice's 202 comes back in her own response, not as a publish.
-    let events = grip::parse_events(response.body(), &grip::Limits::default()).unwrap();
-    assert!(matches!(&events[..], [WsEvent::Text(m)] if m.starts_with(b"m:SIP/2.0 202 Accepted")));
+    run(&mut &net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(bob.chats(), ["hello bob"]);
+    // Alice's 202 came back in her own response, not as a publish.
+    assert_eq!(net.published.borrow().len(), 1);
+    assert!(
+        alice
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ChatSent { status: 202, .. })),
+        "{:?}",
+        alice.events
+    );
 }
 
 #[test]
@@ -570,13 +442,13 @@ fn a_bad_or_missing_grip_sig_is_refused() {
 #[test]
 fn malformed_sip_gets_a_400_and_the_connection_keeps_working() {
     let net = Net::new();
-    let mut alice = User::new("alice", Side::Sender, 1);
+    let alice = "alice-sip";
     let broken = b"REGISTER sip:localhost SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK1\r\nFrom: <sip:alice@localhost>;tag=1\r\nTo: <sip:alice@localhost>\r\nCall-ID: x\r\nCSeq: one REGISTER\r\nContent-Length: 0\r\n\r\n";
-    let register = alice.register_request();
+    let register = register_request("alice", 1);
     let response = net.post(
         Side::Sender,
         Protocol::Sip,
-        &alice.sip,
+        alice,
         &[
             WsEvent::Open,
             WsEvent::Text(Bytes::from_static(broken)),
@@ -585,7 +457,7 @@ fn malformed_sip_gets_a_400_and_the_connection_keeps_working() {
     );
     assert_eq!(response.status(), StatusCode::OK);
     // The 400 copies the broken CSeq as written, so it is read as text here.
-    let answers: Vec<String> = net.take(&alice.sip).iter().map(text).collect();
+    let answers: Vec<String> = net.take(alice).iter().map(text).collect();
     assert_eq!(answers.len(), 2, "{answers:?}");
     assert!(answers[0].starts_with("SIP/2.0 400 "), "{}", answers[0]);
     assert!(answers[0].contains("\r\nWarning: 399 "), "{}", answers[0]);
@@ -630,9 +502,8 @@ fn malformed_event_framing_is_an_http_400_with_a_reason() {
 #[test]
 fn pings_are_ponged_and_closes_are_echoed_and_forget_the_connection() {
     let net = Net::new();
-    let mut alice = User::new("alice", Side::Sender, 1);
-    alice.register(&net);
-    assert!(net.store.borrow().contains_key("conn/alice-sip"));
+    let alice = phone(&net, "alice", Side::Sender, 1);
+    assert!(net.store.borrow().contains_key("conn/alice-sip-0"));
     let close = WsEvent::Close(Some((1000, "bye".into())));
     let request = net.grip_request(
         Side::Sender,
@@ -649,7 +520,7 @@ fn pings_are_ponged_and_closes_are_echoed_and_forget_the_connection() {
     ));
     let events = grip::parse_events(response.body(), &grip::Limits::default()).unwrap();
     assert_eq!(events, vec![WsEvent::Pong(Bytes::from_static(b"p")), close]);
-    assert!(!net.store.borrow().contains_key("conn/alice-sip"));
+    assert!(!net.store.borrow().contains_key("conn/alice-sip-0"));
     assert!(
         response.headers().get("sec-websocket-protocol").is_none(),
         "only an OPEN answer carries it"
@@ -719,9 +590,14 @@ fn a_tick_needs_the_token_fires_due_timers_and_sweeps_expired_records() {
                 now + 100
             )),
         );
-        store.insert("timer/msrp/gone".into(), Bytes::from(START.to_string()));
         store.insert(
-            "timer/msrp/later".into(),
+            "timer/receiver/msrp/gone".into(),
+            Bytes::from(START.to_string()),
+        );
+        // Due, but the sender AS's: the receiver's tick leaves it to the sender's.
+        store.insert("timer/sender/upload".into(), Bytes::from(START.to_string()));
+        store.insert(
+            "timer/receiver/msrp/later".into(),
             Bytes::from((START + 60_000).to_string()),
         );
         store.insert("up/abc/0".into(), Bytes::from_static(b"chunk"));
@@ -734,227 +610,31 @@ fn a_tick_needs_the_token_fires_due_timers_and_sweeps_expired_records() {
     assert_eq!(summary["keys_deleted"], 1);
     let store = net.store.borrow();
     let keys: Vec<&str> = store.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["conn/live", "timer/msrp/later", "up/abc/0"]);
-}
-
-/// What Alice does: INVITE with a file offer, ACK, then the file in MSRP chunks with a window.
-fn send_file(net: &Net, alice: &mut User, to: &User, data: &Bytes) {
-    let session = alice.ids.msrp_id();
-    let offer = FileTransferOffer {
-        username: alice.name.clone(),
-        session_id: 1,
-        session_version: 1,
-        connection: Connection::ip4(&alice.host),
-        port: 9,
-        proto: sdp::PROTO_TLS.into(),
-        path: vec![alice.msrp_uri(&session).to_string()],
-        accept_types: vec!["application/octet-stream".into()],
-        accept_wrapped_types: Vec::new(),
-        max_size: None,
-        setup: Setup::Active,
-        operation: Operation::Push,
-        file_selector: FileSelector {
-            name: Some("report.bin".into()),
-            content_type: Some("application/octet-stream".into()),
-            size: Some(data.len() as u64),
-            hashes: vec![FileHash {
-                algorithm: "sha-256".into(),
-                bytes: ContentDigest::of(data).as_bytes().to_vec(),
-            }],
-        },
-        file_transfer_id: alice.ids.token(8),
-        file_disposition: Some("attachment".into()),
-        file_date: None,
-        file_icon: None,
-        file_range: None,
-    }
-    .build()
-    .unwrap();
-    let invite = RequestBuilder::new(
-        SipMethod::Invite,
-        to.uri(),
-        NameAddr::new(alice.uri()),
-        NameAddr::new(to.uri()),
-    )
-    .local_host(&alice.host)
-    .contact_user(&alice.name)
-    .body("application/sdp", Bytes::from(offer.to_bytes()))
-    .build(&mut alice.ids)
-    .unwrap();
-    alice.send_sip(net, &invite);
-    let answer = alice.sip_inbox(net).pop().expect("an answer to INVITE");
-    assert_eq!(answer.status(), Some(200), "{}", text(&answer.to_bytes()));
-    let dialog = Dialog::uac(&invite, &answer).unwrap();
-    let ack = dialog.ack(&mut alice.ids).unwrap();
-    alice.send_sip(net, &ack);
-    let sdp = SessionDescription::parse(answer.body()).unwrap();
-    let server_path: MsrpUri = sdp.msrp_media().unwrap().path().unwrap()[0]
-        .parse()
-        .unwrap();
-    net.post(Side::Sender, Protocol::Msrp, &alice.msrp, &[WsEvent::Open]);
-    let local = alice.msrp_uri(&session);
-    let total = data.len() as u64;
-    let message_id = alice.ids.msrp_id();
-    let mut window = WindowedSender::new(&message_id, total, 64 * 1024, 4, 0);
-    let chunker = Chunker::new(
-        &message_id,
-        "application/octet-stream",
-        Some(total),
-        64 * 1024,
-        vec![server_path],
-        vec![local],
-    )
-    .unwrap();
-    for _ in 0..100 {
-        let mut frames = Vec::new();
-        while let Some(plan) =
-            window.next_chunk(&mut alice.ids, Timestamp::from_unix_millis(net.now.get()))
-        {
-            let body = data.slice(plan.range.start as usize..plan.range.end as usize);
-            frames.push(encode(&Frame::Request(
-                chunker.request_for(&plan, body).unwrap(),
-            )));
-        }
-        if !frames.is_empty() {
-            alice.send_msrp(net, frames);
-        }
-        for frame in alice.msrp_inbox(net) {
-            if let Frame::Response(response) = frame {
-                let _ = window.on_response(&response.transaction_id, response.code);
-            }
-        }
-        if window.is_finished() {
-            break;
-        }
-    }
-    assert!(window.is_finished(), "the upload completes");
-}
-
-/// What Bob does with the receiver AS's INVITE: answer, bind MSRP, take and acknowledge the chunks,
-/// and report success. Returns the bytes received.
-fn accept_push(net: &Net, bob: &mut User) -> Vec<u8> {
-    let invite = bob
-        .sip_inbox(net)
-        .into_iter()
-        .find(|m| m.is_request() && *m.method() == SipMethod::Invite)
-        .expect("the receiver AS invites Bob");
-    let offer = SessionDescription::parse(invite.body()).unwrap();
-    let session = bob.ids.msrp_id();
-    let params = AnswerParams {
-        username: bob.name.clone(),
-        session_id: 2,
-        session_version: 1,
-        connection: Connection::ip4(&bob.host),
-        port: 9,
-        path: vec![bob.msrp_uri(&session).to_string()],
-        accept_types: Vec::new(),
-        accept_wrapped_types: Vec::new(),
-        max_size: None,
-        setup: Some(Setup::Active),
-    };
-    let answer = sdp::answer(&offer, &params).unwrap();
-    let tag = bob.ids.tag();
-    let mut ok = sip::response(&invite, 200, "OK", Some(&tag)).unwrap();
-    ok.push_header(
-        "Contact",
-        &format!("<sip:{}@{};transport=ws>", bob.name, bob.host),
-    )
-    .unwrap();
-    ok.set_body(Some("application/sdp"), Bytes::from(answer.to_bytes()))
-        .unwrap();
-    bob.send_sip(net, &ok);
-    assert!(
-        bob.sip_inbox(net)
-            .iter()
-            .any(|m| *m.method() == SipMethod::Ack),
-        "the server ACKs"
+    assert_eq!(
+        keys,
+        [
+            "conn/live",
+            "timer/receiver/msrp/later",
+            "timer/sender/upload",
+            "up/abc/0"
+        ]
     );
-    let media = offer.msrp_media().unwrap();
-    let server_path: MsrpUri = media.path().unwrap()[0].parse().unwrap();
-    let size = media.file_selector().unwrap().size.unwrap();
-    let local = bob.msrp_uri(&session);
-    let bind = msrp::Request::new(
-        &bob.ids.msrp_id(),
-        msrp::Method::Send,
-        vec![server_path],
-        vec![local.clone()],
-    )
-    .unwrap();
-    net.post(
-        Side::Receiver,
-        Protocol::Msrp,
-        &bob.msrp,
-        &[
-            WsEvent::Open,
-            WsEvent::Binary(encode(&Frame::Request(bind))),
-        ],
-    );
-    let mut data = vec![0u8; size as usize];
-    let mut have = rcs_core::ranges::RangeSet::new();
-    let mut last = None;
-    for _ in 0..100 {
-        let mut answers = Vec::new();
-        for frame in bob.msrp_inbox(net) {
-            let Frame::Request(request) = frame else {
-                continue;
-            };
-            let Some(body) = &request.body else { continue };
-            let at = request.body_offsets();
-            data[at.start as usize..at.end as usize].copy_from_slice(body);
-            have.insert(at).unwrap();
-            answers.push(encode(&Frame::Response(
-                request.response(200, None, &local).unwrap(),
-            )));
-            last = Some(request);
-        }
-        if have.is_complete(size) {
-            break;
-        }
-        assert!(
-            !answers.is_empty(),
-            "delivery stalled at {} bytes",
-            have.len()
-        );
-        bob.send_msrp(net, answers);
-    }
-    let last = last.expect("chunks arrived");
-    let report = last
-        .report(
-            &bob.ids.msrp_id(),
-            200,
-            None,
-            ByteRange::whole(size),
-            &local,
-        )
-        .unwrap();
-    bob.send_msrp(net, vec![encode(&Frame::Request(report))]);
-    data
 }
 
 #[test]
 fn a_file_goes_from_sender_to_receiver_byte_identical() {
     let net = Net::new();
-    let mut alice = User::new("alice", Side::Sender, 1);
-    let mut bob = User::new("bob", Side::Receiver, 2);
-    alice.register(&net);
-    bob.register(&net);
-    alice.sip_inbox(&net);
-    bob.sip_inbox(&net);
-    let data = file_bytes(300_000);
-    send_file(&net, &mut alice, &bob, &data);
+    let mut alice = phone(&net, "alice", Side::Sender, 1);
+    let mut bob = phone(&net, "bob", Side::Receiver, 2);
+    let data = file_bytes(300_000, 9);
+    alice.send_file(&bob.aor(), "photo.jpg", "image/jpeg", &data);
+    run(&mut &net, &mut [&mut alice, &mut bob], |_| false);
     // The sender AS ends Alice's session with the receiver AS's answer.
-    let bye = alice
-        .sip_inbox(&net)
-        .into_iter()
-        .find(|m| m.is_request() && *m.method() == SipMethod::Bye)
-        .expect("a BYE for Alice");
-    assert!(
-        bye.header("Reason").unwrap().contains("cause=202"),
-        "{:?}",
-        bye.header("Reason")
-    );
-    let received = accept_push(&net, &mut bob);
-    assert_eq!(received, data.to_vec(), "byte-identical");
+    let reason = alice.bye_reason().expect("a BYE for Alice");
+    assert_eq!(reason.cause, Some(202), "{reason:?}");
+    assert_eq!(alice.report(), Some(200));
+    assert!(bob.written == data[..], "byte-identical");
+    assert!(bob.ended(), "the receiver AS hangs up after the REPORT");
     let digest = ContentDigest::of(&data);
     assert!(
         net.store.borrow().contains_key(&digest.storage_key()),
@@ -966,22 +646,20 @@ fn a_file_goes_from_sender_to_receiver_byte_identical() {
 #[test]
 fn an_unreachable_receiver_ends_the_upload_with_a_503_reason() {
     let net = Net::new();
-    let mut alice = User::new("alice", Side::Sender, 1);
-    let mut bob = User::new("bob", Side::Receiver, 2);
-    alice.register(&net);
-    bob.register(&net);
-    alice.sip_inbox(&net);
+    let mut alice = phone(&net, "alice", Side::Sender, 1);
+    let bob = phone(&net, "bob", Side::Receiver, 2);
     net.peer_down.set(true);
-    send_file(&net, &mut alice, &bob, &file_bytes(70_000));
-    let bye = alice
-        .sip_inbox(&net)
-        .into_iter()
-        .find(|m| m.is_request() && *m.method() == SipMethod::Bye)
-        .expect("a BYE for Alice");
-    let reason = bye.header("Reason").unwrap();
+    alice.send_file(
+        &bob.aor(),
+        "photo.jpg",
+        "image/jpeg",
+        &file_bytes(70_000, 3),
+    );
+    run(&mut &net, &mut [&mut alice], |_| false);
+    let reason = alice.bye_reason().expect("a BYE for Alice");
     assert!(
-        reason.contains("cause=503") && reason.contains("connection refused"),
-        "{reason}"
+        reason.cause == Some(503) && reason.raw.contains("connection refused"),
+        "{reason:?}"
     );
     assert!(
         net.logs

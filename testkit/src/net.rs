@@ -1,0 +1,227 @@
+//! Both application servers and the shared store in memory, in virtual time, behind the
+//! [`Gateway`]: every call is one edge request, run by the core's driver
+//! ([`rcs_core::edge_request`]) exactly as the Spin components run it, with its actions carried out
+//! here (store operations on a [`MemoryStore`], peer requests to the receiver AS inline, publishes
+//! to the gateway). Nothing survives between requests but the store, as on the edge.
+
+use bytes::Bytes;
+use rcs_core::edge_request::{Action, EdgeRequest, Protocol, Reply, timer_due};
+use rcs_core::grip::WsEvent;
+use rcs_core::ids::Entropy;
+use rcs_core::server::{ServerConfig, ServerLogic, Side};
+use rcs_core::store::keys::{self, KeyKind};
+use rcs_core::store::{KeyValue, MemoryStore};
+use rcs_core::time::Timestamp;
+
+use crate::config::{START, server_config};
+use crate::gateway::Gateway;
+
+/// The store, both servers' configurations, the gateway, the clock and what was measured.
+pub struct Net {
+    /// The shared store.
+    pub store: MemoryStore,
+    /// The sender AS's configuration.
+    pub sender: ServerConfig,
+    /// The receiver AS's configuration.
+    pub receiver: ServerConfig,
+    /// Virtual time; every request moves it 1 ms on.
+    pub now: Timestamp,
+    seed: u64,
+    /// The gateway in front of both servers.
+    pub gateway: Gateway,
+    /// When set, the receiver AS is unreachable for the sender AS, with this reason.
+    pub peer_down: Option<String>,
+    /// Bytes that crossed between the two servers, both ways.
+    pub peer_bytes: usize,
+    /// The SIP messages that crossed between the two servers, in order.
+    pub peer_messages: Vec<Bytes>,
+    /// Edge requests made so far.
+    pub requests: usize,
+    /// The largest value the store was asked to hold.
+    pub largest_value: usize,
+    /// Writes of a delivery's window record (`msrp/<session>/window/<connection>`).
+    pub window_writes: usize,
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Self::new(
+            server_config("sender-as.example.com"),
+            server_config("receiver-as.example.com"),
+        )
+    }
+}
+
+impl Net {
+    /// The servers with these configurations, the store empty, the clock at [`START`].
+    pub fn new(sender: ServerConfig, receiver: ServerConfig) -> Self {
+        Self {
+            store: MemoryStore::default(),
+            sender,
+            receiver,
+            now: START,
+            seed: 0,
+            gateway: Gateway::default(),
+            peer_down: None,
+            peer_bytes: 0,
+            peer_messages: Vec::new(),
+            requests: 0,
+            largest_value: 0,
+            window_writes: 0,
+        }
+    }
+
+    /// The configuration of the `side` server.
+    pub fn config(&self, side: Side) -> &ServerConfig {
+        match side {
+            Side::Sender => &self.sender,
+            Side::Receiver => &self.receiver,
+        }
+    }
+
+    fn logic(&self, side: Side) -> ServerLogic {
+        ServerLogic::new(side, self.config(side).clone()).expect("a valid configuration")
+    }
+
+    fn seed(&mut self) -> Entropy {
+        self.seed += 1;
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&self.seed.to_be_bytes());
+        Entropy(bytes)
+    }
+
+    /// One GRIP request of `connection` (opened first if it is new) to the `side` server; the
+    /// gateway carries out the reply, which is returned.
+    pub fn grip(
+        &mut self,
+        side: Side,
+        connection: &str,
+        protocol: Protocol,
+        events: Vec<WsEvent>,
+    ) -> Reply {
+        let events = self.gateway.request_events(connection, events);
+        self.gateway.begin_request();
+        let reply = self.edge_request(side, connection, protocol, events);
+        self.gateway.apply_reply(connection, &reply.events);
+        reply
+    }
+
+    /// One message from `connection`, as its own request.
+    pub fn send(&mut self, side: Side, connection: &str, protocol: Protocol, message: Bytes) {
+        let event = match protocol {
+            Protocol::Sip => WsEvent::Text(message),
+            Protocol::Msrp => WsEvent::Binary(message),
+        };
+        self.grip(side, connection, protocol, vec![event]);
+    }
+
+    fn edge_request(
+        &mut self,
+        side: Side,
+        connection: &str,
+        protocol: Protocol,
+        events: Vec<WsEvent>,
+    ) -> Reply {
+        self.now = self.now.plus_millis(1);
+        let (logic, seed) = (self.logic(side), self.seed());
+        let request = EdgeRequest::grip(logic, connection, protocol, events, self.now, seed);
+        self.carry_out(request)
+    }
+
+    /// A SIP request from the sender AS to the receiver AS (`POST /receiver/peer`); its answer.
+    pub fn peer(&mut self, message: Bytes) -> Option<Bytes> {
+        self.now = self.now.plus_millis(1);
+        let (logic, seed) = (self.logic(Side::Receiver), self.seed());
+        let request = EdgeRequest::peer(logic, message, self.now, seed);
+        self.carry_out(request).peer_answer
+    }
+
+    /// Carries out every action of one request, as the edge's loop does.
+    fn carry_out(&mut self, mut request: EdgeRequest<ServerLogic>) -> Reply {
+        self.requests += 1;
+        loop {
+            match request.next_action() {
+                Action::Read(keys) => {
+                    let values = keys
+                        .iter()
+                        .map(|key| self.store.get(key).expect("the memory store"))
+                        .collect();
+                    request.answer_reads(values);
+                }
+                Action::Set { key, value } => {
+                    self.largest_value = self.largest_value.max(value.len());
+                    self.window_writes += usize::from(key.contains("/window/"));
+                    self.store.set(&key, value).expect("the memory store");
+                }
+                Action::Delete { key } => self.store.delete(&key).expect("the memory store"),
+                Action::PeerRequest(message) => {
+                    self.peer_bytes += message.len();
+                    self.peer_messages.push(message.clone());
+                    let answer = match self.peer_down.clone() {
+                        Some(reason) => Err(reason),
+                        None => self.peer(message).ok_or_else(|| "no answer".to_owned()),
+                    };
+                    if let Ok(answer) = &answer {
+                        self.peer_bytes += answer.len();
+                        self.peer_messages.push(answer.clone());
+                    }
+                    request.answer_peer(answer);
+                }
+                Action::Publish(body) => self.gateway.publish(&body),
+                Action::Done(reply) => return reply,
+            }
+        }
+    }
+
+    /// `connection` drops: the gateway forgets it and tells the `side` server.
+    pub fn disconnect(&mut self, side: Side, connection: &str) {
+        self.gateway.close(connection);
+        self.edge_request(side, connection, Protocol::Sip, vec![WsEvent::Disconnect]);
+    }
+
+    /// Every connection drops at once (a gateway or server restart); only the store survives.
+    pub fn restart(&mut self) {
+        self.gateway.close_all();
+    }
+
+    /// Fires every timer due now, as `/…/tick` does on each server; how many fired.
+    pub fn fire_due_timers(&mut self) -> usize {
+        let keys: Vec<String> = self
+            .store
+            .keys_with_prefix("")
+            .filter(|key| matches!(keys::classify(key), KeyKind::Timer(..)))
+            .map(str::to_owned)
+            .collect();
+        let mut fired = 0;
+        for side in [Side::Sender, Side::Receiver] {
+            let mut due = Vec::new();
+            for key in &keys {
+                let KeyKind::Timer(timer_side, name) = keys::classify(key) else {
+                    continue;
+                };
+                if timer_side != side {
+                    continue;
+                }
+                let value = self.store.get(key).expect("the memory store");
+                match value.map(|value| timer_due(&value, self.now)) {
+                    Some(Some(false)) | None => continue,
+                    // Due; one whose time does not parse is dropped unfired, as on the edge.
+                    Some(Some(true)) => due.push(name.to_owned()),
+                    Some(None) => {}
+                }
+                self.store.delete(key).expect("the memory store");
+            }
+            fired += due.len();
+            if !due.is_empty() {
+                let (logic, seed) = (self.logic(side), self.seed());
+                self.carry_out(EdgeRequest::timers(logic, due, self.now, seed));
+            }
+        }
+        fired
+    }
+
+    /// Everything the gateway delivered to `connection` since the last call.
+    pub fn take(&mut self, connection: &str) -> Vec<Bytes> {
+        self.gateway.take(connection)
+    }
+}

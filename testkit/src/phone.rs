@@ -1,0 +1,348 @@
+//! A user's phone: the real client [`UserAgent`] with a SIP and an MSRP connection to one server
+//! through an [`Edge`], and what its application holds: the file it sends, or the bytes written so
+//! far of the file it receives. A test moves messages with [`run`] until nothing moves any more.
+
+use bytes::Bytes;
+use rcs_core::client::{
+    ByeReason, Channel, Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent,
+    TransferId, UserAgent,
+};
+use rcs_core::edge_request::Protocol;
+use rcs_core::first_value::ContentDigest;
+use rcs_core::grip::WsEvent;
+use rcs_core::ids::Entropy;
+use rcs_core::server::{Delivery, Side};
+use rcs_core::time::Timestamp;
+
+use crate::config::DOMAIN;
+
+/// What phones talk to: one GRIP request per call, and what the gateway delivered.
+pub trait Edge {
+    /// One GRIP request of `connection` to the `side` server; the gateway carries out the reply.
+    fn grip(&mut self, side: Side, connection: &str, protocol: Protocol, events: Vec<WsEvent>);
+    /// Everything delivered to `connection` since the last call.
+    fn take(&mut self, connection: &str) -> Vec<Bytes>;
+    /// `connection` drops; the `side` server is told.
+    fn disconnect(&mut self, side: Side, connection: &str);
+    /// The time now.
+    fn now(&self) -> Timestamp;
+}
+
+impl Edge for crate::Net {
+    fn grip(&mut self, side: Side, connection: &str, protocol: Protocol, events: Vec<WsEvent>) {
+        crate::Net::grip(self, side, connection, protocol, events);
+    }
+
+    fn take(&mut self, connection: &str) -> Vec<Bytes> {
+        crate::Net::take(self, connection)
+    }
+
+    fn disconnect(&mut self, side: Side, connection: &str) {
+        crate::Net::disconnect(self, side, connection);
+    }
+
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+}
+
+/// One user's agent, connections and file; see the module doc.
+pub struct Phone {
+    /// The agent.
+    pub ua: UserAgent,
+    /// Which server the phone is connected to.
+    pub side: Side,
+    /// The SIP connection's id.
+    pub sip: String,
+    /// The MSRP connection's id.
+    pub msrp: String,
+    connections: u32,
+    /// Everything the agent reported, in order.
+    pub events: Vec<Event>,
+    /// The file being sent.
+    pub source: Bytes,
+    /// What was written of the file being received.
+    pub written: Vec<u8>,
+    /// Accept offers, asking for the bytes from here (pull); `None` leaves them unanswered.
+    pub accept_from: Option<u64>,
+    /// Report a wrong digest of what was received.
+    pub wrong_digest: bool,
+}
+
+impl Phone {
+    /// `name`'s phone on the `side` server of [`DOMAIN`] (over TLS), its randomness drawn from
+    /// `seed`.
+    pub fn new(name: &str, side: Side, seed: u8) -> Self {
+        Self::in_domain(DOMAIN, name, side, seed)
+    }
+
+    /// `name`'s phone in `domain`.
+    pub fn in_domain(domain: &str, name: &str, side: Side, seed: u8) -> Self {
+        let mut config = Config::new(name, domain);
+        config.secure = true;
+        let ua = UserAgent::new(config, Entropy([seed; 32])).expect("a valid user name");
+        Self {
+            ua,
+            side,
+            sip: format!("{name}-sip-0"),
+            msrp: format!("{name}-msrp-0"),
+            connections: 0,
+            events: Vec::new(),
+            source: Bytes::new(),
+            written: Vec::new(),
+            accept_from: Some(0),
+            wrong_digest: false,
+        }
+    }
+
+    /// The user's address of record.
+    pub fn aor(&self) -> String {
+        self.ua.aor().to_string()
+    }
+
+    /// Registers with `delivery` (`None`: the server's default) and asserts it was granted.
+    ///
+    /// # Panics
+    /// If the server does not grant the registration.
+    pub fn register(&mut self, edge: &mut impl Edge, delivery: Option<Delivery>) {
+        self.ua.register(delivery).expect("a REGISTER");
+        run(edge, &mut [self], |_| false);
+        assert!(
+            self.events
+                .iter()
+                .any(|e| matches!(e, Event::Registered { .. })),
+            "{:?}",
+            self.events
+        );
+    }
+
+    /// Offers `data` to `to` as `name`, with `content_type`; the transfer runs as phones run.
+    pub fn send_file(
+        &mut self,
+        to: &str,
+        name: &str,
+        content_type: &str,
+        data: &Bytes,
+    ) -> TransferId {
+        self.source = data.clone();
+        let file = OutgoingFile {
+            name: name.into(),
+            content_type: content_type.into(),
+            size: data.len() as u64,
+            sha256: ContentDigest::of(data).0,
+        };
+        self.ua.send_file(to, file).expect("an offer")
+    }
+
+    /// Sends a text chat to `to`.
+    pub fn chat(&mut self, to: &str, text: &str) {
+        self.ua
+            .chat(
+                to,
+                "text/plain;charset=UTF-8",
+                Bytes::copy_from_slice(text.as_bytes()),
+            )
+            .expect("a chat");
+    }
+
+    /// The MSRP connection drops and a new one opens; the agent binds its deliveries to it.
+    pub fn reconnect_msrp(&mut self, edge: &mut impl Edge) {
+        edge.disconnect(self.side, &self.msrp.clone());
+        self.connections += 1;
+        self.msrp = format!("{}-msrp-{}", self.ua.config().user, self.connections);
+    }
+
+    /// Opens fresh connections, as a second device of the same user would.
+    pub fn reconnect(&mut self) {
+        self.connections += 1;
+        let user = self.ua.config().user.clone();
+        self.sip = format!("{user}-sip-{}", self.connections);
+        self.msrp = format!("{user}-msrp-{}", self.connections);
+    }
+
+    /// Every transfer event, in order.
+    pub fn transfer_events(&self) -> Vec<&TransferEvent> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transfer { event, .. } => Some(event),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first failure of a transfer.
+    pub fn failure(&self) -> Option<&Refusal> {
+        self.transfer_events().into_iter().find_map(|e| match e {
+            TransferEvent::Failed(refusal) => Some(refusal),
+            _ => None,
+        })
+    }
+
+    /// The Reason of the BYE that ended a transfer.
+    pub fn bye_reason(&self) -> Option<ByeReason> {
+        self.transfer_events().into_iter().find_map(|e| match e {
+            TransferEvent::Ended { reason } => reason.clone(),
+            _ => None,
+        })
+    }
+
+    /// The status of the REPORT about a whole sent file.
+    pub fn report(&self) -> Option<u16> {
+        self.transfer_events().into_iter().find_map(|e| match e {
+            TransferEvent::Report { status, .. } => Some(*status),
+            _ => None,
+        })
+    }
+
+    /// Whether a transfer ended with the server's BYE.
+    pub fn ended(&self) -> bool {
+        self.transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Ended { .. }))
+    }
+
+    /// The files offered, in order.
+    pub fn offers(&self) -> Vec<&IncomingFile> {
+        self.transfer_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                TransferEvent::Offered(file) => Some(file),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The id of the first offer.
+    ///
+    /// # Panics
+    /// If no offer arrived.
+    pub fn offered_id(&self) -> TransferId {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                Event::Transfer {
+                    id,
+                    event: TransferEvent::Offered(_),
+                } => Some(*id),
+                _ => None,
+            })
+            .expect("an offer arrived")
+    }
+
+    /// The chats that arrived, as text, in order.
+    pub fn chats(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|event| match event {
+                Event::ChatReceived { body, .. } => {
+                    Some(String::from_utf8_lossy(body).into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Carries out every output in order; whether there was any.
+    pub fn flush(&mut self, edge: &mut impl Edge) -> bool {
+        let mut any = false;
+        let mut msrp = Vec::new();
+        while let Some(output) = self.ua.poll_output() {
+            any = true;
+            match output {
+                Output::Transmit {
+                    channel: Channel::Sip,
+                    message,
+                } => {
+                    self.send_msrp(edge, &mut msrp);
+                    edge.grip(
+                        self.side,
+                        &self.sip,
+                        Protocol::Sip,
+                        vec![WsEvent::Text(message)],
+                    );
+                }
+                Output::Transmit { message, .. } => msrp.push(WsEvent::Binary(message)),
+                Output::Event(event) => {
+                    self.apply(&event, edge.now());
+                    self.events.push(event);
+                }
+            }
+        }
+        self.send_msrp(edge, &mut msrp);
+        any
+    }
+
+    /// A gateway batches the WebSocket messages of one connection into one edge request.
+    fn send_msrp(&self, edge: &mut impl Edge, batch: &mut Vec<WsEvent>) {
+        if !batch.is_empty() {
+            edge.grip(self.side, &self.msrp, Protocol::Msrp, std::mem::take(batch));
+        }
+    }
+
+    fn apply(&mut self, event: &Event, now: Timestamp) {
+        let Event::Transfer { id, event } = event else {
+            return;
+        };
+        match event {
+            TransferEvent::NeedBytes { range } => {
+                let data = self.source.slice(range.start as usize..range.end as usize);
+                self.ua
+                    .provide_bytes(*id, range.start, data, now)
+                    .expect("the bytes asked for");
+            }
+            TransferEvent::Offered(file) => {
+                self.written = vec![0; file.size as usize];
+                if let Some(from) = self.accept_from {
+                    self.ua.accept(*id, from).expect("an offer to accept");
+                }
+            }
+            TransferEvent::Write { offset, data } => {
+                let at = *offset as usize;
+                self.written[at..at + data.len()].copy_from_slice(data);
+            }
+            TransferEvent::Received { .. } => {
+                let mut digest = ContentDigest::of(&self.written).0;
+                if self.wrong_digest {
+                    digest[0] ^= 1;
+                }
+                self.ua
+                    .digest_computed(*id, digest)
+                    .expect("a transfer waiting for its digest");
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds everything the server sent; whether there was any.
+    pub fn receive(&mut self, edge: &mut impl Edge) -> bool {
+        let sip = edge.take(&self.sip);
+        let msrp = edge.take(&self.msrp);
+        let any = !sip.is_empty() || !msrp.is_empty();
+        for message in sip {
+            self.ua.handle_sip(&message, edge.now());
+        }
+        for message in msrp {
+            self.ua.handle_msrp(message, edge.now());
+        }
+        any
+    }
+}
+
+/// Moves messages both ways until nothing moves or `stop` holds.
+///
+/// # Panics
+/// If the phones never go quiet.
+pub fn run(edge: &mut impl Edge, phones: &mut [&mut Phone], stop: impl Fn(&[&mut Phone]) -> bool) {
+    for _ in 0..100_000 {
+        let mut any = false;
+        for phone in phones.iter_mut() {
+            any |= phone.flush(edge);
+            any |= phone.receive(edge);
+        }
+        if !any || stop(phones) {
+            return;
+        }
+    }
+    panic!("the phones never went quiet");
+}
