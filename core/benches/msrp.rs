@@ -34,16 +34,7 @@ fn chunker(total: u64) -> Chunker {
 
 /// Deterministic, cheap pseudo-random bytes (so the body is not all one value).
 fn payload(len: usize) -> Bytes {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect::<Vec<_>>()
-        .into()
+    rcs_testkit::file_bytes(len, 0x9e37_79b9_7f4a_7c15)
 }
 
 fn one_chunk() -> Request {

@@ -23,6 +23,17 @@ fn send(alice: &mut Phone, bob: &Phone, data: &Bytes) -> TransferId {
     alice.send_file(&bob.aor(), "report final.pdf", "application/pdf", data)
 }
 
+/// Alice sends `data` to Bob until Bob has written past its first MiB.
+fn send_part_way(net: &mut Net, alice: &mut Phone, bob: &mut Phone, data: &Bytes) {
+    send(alice, bob, data);
+    run(net, &mut [alice, bob], |agents| {
+        agents[1]
+            .transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Write { offset, .. } if *offset >= 1 << 20))
+    });
+}
+
 fn delivered(alice: &Phone, bob: &Phone, data: &Bytes) {
     assert_eq!(alice.report(), Some(200), "{:?}", alice.events);
     assert_eq!(alice.bye_reason().and_then(|r| r.cause), Some(202));
@@ -199,13 +210,7 @@ fn a_delivery_goes_on_over_a_new_msrp_connection() {
     let mut net = Net::default();
     let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(3 << 20, 7);
-    send(&mut alice, &bob, &data);
-    run(&mut net, &mut [&mut alice, &mut bob], |agents| {
-        agents[1]
-            .transfer_events()
-            .iter()
-            .any(|e| matches!(e, TransferEvent::Write { offset, .. } if *offset >= 1 << 20))
-    });
+    send_part_way(&mut net, &mut alice, &mut bob, &data);
     bob.reconnect_msrp(&mut net);
     bob.ua.msrp_connected();
     run(&mut net, &mut [&mut alice, &mut bob], |_| false);
@@ -217,13 +222,7 @@ fn a_checkpoint_carries_a_delivery_to_another_agent() {
     let mut net = Net::default();
     let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(4 << 20, 8);
-    send(&mut alice, &bob, &data);
-    run(&mut net, &mut [&mut alice, &mut bob], |agents| {
-        agents[1]
-            .transfer_events()
-            .iter()
-            .any(|e| matches!(e, TransferEvent::Write { offset, .. } if *offset >= 1 << 20))
-    });
+    send_part_way(&mut net, &mut alice, &mut bob, &data);
     // Whatever the agent has said so far is written before the checkpoint is taken.
     bob.flush(&mut net);
     let id = bob.offered_id();

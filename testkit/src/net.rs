@@ -101,7 +101,7 @@ impl Net {
     ) -> Reply {
         let events = self.gateway.request_events(connection, events);
         self.gateway.begin_request();
-        let reply = self.edge_request(side, connection, protocol, events);
+        let reply = self.edge_request(side, (connection, protocol), events);
         self.gateway.apply_reply(connection, &reply.events);
         reply
     }
@@ -118,8 +118,7 @@ impl Net {
     fn edge_request(
         &mut self,
         side: Side,
-        connection: &str,
-        protocol: Protocol,
+        (connection, protocol): (&str, Protocol),
         events: Vec<WsEvent>,
     ) -> Reply {
         self.now = self.now.plus_millis(1);
@@ -176,7 +175,7 @@ impl Net {
     /// `connection` drops: the gateway forgets it and tells the `side` server.
     pub fn disconnect(&mut self, side: Side, connection: &str) {
         self.gateway.close(connection);
-        self.edge_request(side, connection, Protocol::Sip, vec![WsEvent::Disconnect]);
+        self.edge_request(side, (connection, Protocol::Sip), vec![WsEvent::Disconnect]);
     }
 
     /// Every connection drops at once (a gateway or server restart); only the store survives.

@@ -631,11 +631,9 @@ pub fn reply_unparsable_msrp(
 }
 
 /// What both servers do with the SIP requests of their users; [`on_sip`] dispatches to it.
-pub trait UserAgentServer {
+pub trait UserAgentServer: super::engine::Logic {
     /// The server's configuration.
     fn config(&self) -> &ServerConfig;
-    /// Which server this is.
-    fn side(&self) -> Side;
     /// An INVITE from a user.
     fn on_invite(&self, tx: &mut Tx<'_>, connection: &str, invite: &SipMessage)
     -> Result<(), Miss>;

@@ -167,10 +167,6 @@ impl common::UserAgentServer for ReceiverLogic {
         &self.config
     }
 
-    fn side(&self) -> Side {
-        Side::Receiver
-    }
-
     fn on_invite(
         &self,
         tx: &mut Tx<'_>,

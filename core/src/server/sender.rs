@@ -103,10 +103,6 @@ impl common::UserAgentServer for SenderLogic {
         &self.config
     }
 
-    fn side(&self) -> Side {
-        Side::Sender
-    }
-
     fn on_invite(
         &self,
         tx: &mut Tx<'_>,

@@ -5,9 +5,9 @@
 //! this crate:
 //! - [`config`]: the Spin variables of the edge contract, parsed into the core's `ServerConfig` and
 //!   the edge's own settings; a bad value is a 500 with the variable's name and what is wrong;
-//! - [`handler`]: GRIP WebSocket-over-HTTP requests (`Grip-Sig` checked, events to core inputs, core
-//!   outputs to response events, publishes, key-value and peer requests), SIP from the other server
-//!   (`/receiver/peer`), and `/…/tick` (due timers, expiry sweep);
+//! - [`handler`]: GRIP WebSocket-over-HTTP requests (`Grip-Sig` and `Connection-Id` checked, the
+//!   events handed to one `EdgeRequest`), SIP from the other server (`/receiver/peer`), and
+//!   `/…/tick` (the server's due timers, the expiry sweep); every refusal is a [`Refusal`];
 //! - [`run`]: the one loop that carries out the actions of the core's edge request driver
 //!   ([`rcs_core::edge_request`]) over a [`Runtime`];
 //! - [`runtime`]: the platform as one async trait, so every handler runs natively in tests;
@@ -15,8 +15,8 @@
 //!   response conversions of the components.
 //!
 //! ## Invariants
-//! - One engine per HTTP request, all its events in order; nothing survives in memory between
-//!   requests.
+//! - One `EdgeRequest` per HTTP request, all its events in order; nothing survives in memory
+//!   between requests. What a request does is the core's; this crate only does its I/O.
 //! - Store writes are applied in the order the core yields them, before any publish of the request
 //!   and before a peer request that follows them.
 //! - Bad input gets an answer with a reason: HTTP 4xx for the framing, SIP/MSRP errors from the core

@@ -100,6 +100,17 @@ impl Net {
             .unwrap()
     }
 
+    /// The answer of the `side` server's GRIP handler to `request`.
+    fn handle(&self, side: Side, protocol: Protocol, request: Request<Bytes>) -> Response<Bytes> {
+        block_on(handle_grip(
+            self,
+            self.config(side),
+            side,
+            protocol,
+            request,
+        ))
+    }
+
     /// One GRIP request (with `OPEN` first if the connection is new), and the gateway's side of
     /// its answer: control events, messages to the connection.
     fn post(
@@ -114,13 +125,7 @@ impl Net {
             .borrow_mut()
             .request_events(connection, events.to_vec());
         let request = self.grip_request(side, protocol, connection, &events);
-        let response = block_on(handle_grip(
-            self,
-            self.config(side),
-            side,
-            protocol,
-            request,
-        ));
+        let response = self.handle(side, protocol, request);
         if response.status() == StatusCode::OK {
             let events = grip::parse_events(response.body(), &grip::Limits::default()).unwrap();
             self.gateway.borrow_mut().apply_reply(connection, &events);
@@ -146,13 +151,7 @@ impl Edge for &Net {
     fn disconnect(&mut self, side: Side, connection: &str) {
         self.gateway.borrow_mut().close(connection);
         let request = self.grip_request(side, Protocol::Sip, connection, &[WsEvent::Disconnect]);
-        block_on(handle_grip(
-            *self,
-            self.config(side),
-            side,
-            Protocol::Sip,
-            request,
-        ));
+        self.handle(side, Protocol::Sip, request);
     }
 
     fn now(&self) -> Timestamp {
@@ -309,13 +308,7 @@ fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_200() {
         "c1",
         &[WsEvent::Open, WsEvent::Text(register.to_bytes())],
     );
-    let response = block_on(handle_grip(
-        &net,
-        &net.sender,
-        Side::Sender,
-        Protocol::Sip,
-        request,
-    ));
+    let response = net.handle(Side::Sender, Protocol::Sip, request);
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()["content-type"],
@@ -414,13 +407,7 @@ fn a_bad_or_missing_grip_sig_is_refused() {
         (expired, "expired"),
         (missing, "missing"),
     ] {
-        let response = block_on(handle_grip(
-            &net,
-            &net.sender,
-            Side::Sender,
-            Protocol::Sip,
-            request,
-        ));
+        let response = net.handle(Side::Sender, Protocol::Sip, request);
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert!(
             text(response.body()).contains(why),
@@ -429,13 +416,7 @@ fn a_bad_or_missing_grip_sig_is_refused() {
         );
     }
     assert!(net.store.borrow().is_empty());
-    let response = block_on(handle_grip(
-        &net,
-        &net.sender,
-        Side::Sender,
-        Protocol::Sip,
-        good,
-    ));
+    let response = net.handle(Side::Sender, Protocol::Sip, good);
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -473,13 +454,7 @@ fn malformed_event_framing_is_an_http_400_with_a_reason() {
     let net = Net::new();
     let mut request = net.grip_request(Side::Sender, Protocol::Sip, "c1", &[]);
     *request.body_mut() = Bytes::from_static(b"TEXT 10\r\nshort\r\n");
-    let response = block_on(handle_grip(
-        &net,
-        &net.sender,
-        Side::Sender,
-        Protocol::Sip,
-        request,
-    ));
+    let response = net.handle(Side::Sender, Protocol::Sip, request);
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(
         text(response.body()).contains("malformed WebSocket events"),
@@ -488,13 +463,7 @@ fn malformed_event_framing_is_an_http_400_with_a_reason() {
     );
     let mut request = net.grip_request(Side::Sender, Protocol::Sip, "c1", &[WsEvent::Open]);
     request.headers_mut().remove("connection-id");
-    let response = block_on(handle_grip(
-        &net,
-        &net.sender,
-        Side::Sender,
-        Protocol::Sip,
-        request,
-    ));
+    let response = net.handle(Side::Sender, Protocol::Sip, request);
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(text(response.body()).contains("Connection-Id"));
 }
@@ -511,13 +480,7 @@ fn pings_are_ponged_and_closes_are_echoed_and_forget_the_connection() {
         &alice.sip,
         &[WsEvent::Ping(Bytes::from_static(b"p")), close.clone()],
     );
-    let response = block_on(handle_grip(
-        &net,
-        &net.sender,
-        Side::Sender,
-        Protocol::Sip,
-        request,
-    ));
+    let response = net.handle(Side::Sender, Protocol::Sip, request);
     let events = grip::parse_events(response.body(), &grip::Limits::default()).unwrap();
     assert_eq!(events, vec![WsEvent::Pong(Bytes::from_static(b"p")), close]);
     assert!(!net.store.borrow().contains_key("conn/alice-sip-0"));
