@@ -2,7 +2,7 @@
 //! (`/…/sip`, `/…/msrp`), SIP from the other application server (`/receiver/peer`), and the
 //! maintenance call that fires due timers and sweeps expired records (`/…/tick`). Each checks what
 //! HTTP carries, hands the rest to one [`EdgeRequest`] and carries it out ([`carry_out`]); every
-//! refusal is a [`Refusal`], answered in one place.
+//! refusal is a [`HttpRefusal`], answered in one place.
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -17,7 +17,7 @@ use rcs_core::store::StoreOp;
 use rcs_core::store::keys::{self, KeyKind};
 use subtle::ConstantTimeEq;
 
-use crate::Refusal;
+use crate::HttpRefusal;
 use crate::config::EdgeConfig;
 use crate::run::carry_out;
 use crate::runtime::{Runtime, RuntimeError};
@@ -47,15 +47,15 @@ async fn grip_request<R: Runtime>(
     side: Side,
     protocol: Protocol,
     request: Request<Bytes>,
-) -> Result<Response<Bytes>, Refusal> {
-    let token = header_str(&request, "grip-sig").ok_or(Refusal::GripSigMissing)?;
+) -> Result<Response<Bytes>, HttpRefusal> {
+    let token = header_str(&request, "grip-sig").ok_or(HttpRefusal::GripSigMissing)?;
     grip::verify_grip_sig(token, &config.grip_sig_key, rt.now())
-        .map_err(Refusal::GripSigRefused)?;
+        .map_err(HttpRefusal::GripSigRefused)?;
     let connection = header_str(&request, "connection-id")
         .filter(|c| !c.is_empty())
-        .ok_or(Refusal::ConnectionIdMissing)?;
-    let events =
-        grip::parse_events(request.body(), &Limits::default()).map_err(Refusal::MalformedEvents)?;
+        .ok_or(HttpRefusal::ConnectionIdMissing)?;
+    let events = grip::parse_events(request.body(), &Limits::default())
+        .map_err(HttpRefusal::MalformedEvents)?;
     let (logic, seed) = prepare(rt, config, side)?;
     let request = EdgeRequest::grip(logic, connection, protocol, events, rt.now(), seed);
     let reply = carry_out(rt, config, request).await?;
@@ -87,17 +87,17 @@ async fn peer_request<R: Runtime>(
     config: &EdgeConfig,
     side: Side,
     request: Request<Bytes>,
-) -> Result<Response<Bytes>, Refusal> {
+) -> Result<Response<Bytes>, HttpRefusal> {
     let media_type = header_str(&request, "content-type")
         .and_then(|value| value.split(';').next())
         .map(str::trim);
     if !media_type.is_some_and(|t| t.eq_ignore_ascii_case(MESSAGE_SIP)) {
-        return Err(Refusal::NotMessageSip);
+        return Err(HttpRefusal::NotMessageSip);
     }
     let (logic, seed) = prepare(rt, config, side)?;
     let request = EdgeRequest::peer(logic, request.into_body(), rt.now(), seed);
     let reply = carry_out(rt, config, request).await?;
-    let answer = reply.peer_answer.ok_or(Refusal::Unanswerable)?;
+    let answer = reply.peer_answer.ok_or(HttpRefusal::Unanswerable)?;
     Ok(ok(MESSAGE_SIP, answer))
 }
 
@@ -118,14 +118,14 @@ async fn tick_request<R: Runtime>(
     config: &EdgeConfig,
     side: Side,
     request: &Request<Bytes>,
-) -> Result<Response<Bytes>, Refusal> {
+) -> Result<Response<Bytes>, HttpRefusal> {
     let token = header_str(request, "authorization")
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
     let authorized = token
         .is_some_and(|token| bool::from(token.as_bytes().ct_eq(config.admin_token.as_bytes())));
     if !authorized {
-        return Err(Refusal::TickUnauthorized);
+        return Err(HttpRefusal::TickUnauthorized);
     }
     let (logic, seed) = prepare(rt, config, side)?;
     let summary = tick(rt, config, logic, seed).await?;
@@ -137,9 +137,9 @@ fn prepare<R: Runtime>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
-) -> Result<(ServerLogic, Entropy), Refusal> {
+) -> Result<(ServerLogic, Entropy), HttpRefusal> {
     let logic = ServerLogic::new(side, config.server.clone())
-        .map_err(|error| Refusal::Configuration(error.to_string()))?;
+        .map_err(|error| HttpRefusal::Configuration(error.to_string()))?;
     Ok((logic, rt.entropy()?))
 }
 
@@ -219,7 +219,7 @@ fn ok(content_type: &'static str, body: Bytes) -> Response<Bytes> {
 }
 
 /// The answer to a request: its response, or its refusal (logged when the platform failed).
-fn answer<R: Runtime>(rt: &R, outcome: Result<Response<Bytes>, Refusal>) -> Response<Bytes> {
+fn answer<R: Runtime>(rt: &R, outcome: Result<Response<Bytes>, HttpRefusal>) -> Response<Bytes> {
     outcome.unwrap_or_else(|refusal| {
         if refusal.status() == StatusCode::INTERNAL_SERVER_ERROR {
             rt.log(&format!("request failed: {refusal}"));

@@ -7,7 +7,7 @@
 //!   the edge's own settings; a bad value is a 500 with the variable's name and what is wrong;
 //! - [`handler`]: GRIP WebSocket-over-HTTP requests (`Grip-Sig` and `Connection-Id` checked, the
 //!   events handed to one `EdgeRequest`), SIP from the other server (`/receiver/peer`), and
-//!   `/…/tick` (the server's due timers, the expiry sweep); every refusal is a [`Refusal`];
+//!   `/…/tick` (the server's due timers, the expiry sweep); every refusal is a [`HttpRefusal`];
 //! - [`run`]: the one loop that carries out the actions of the core's edge request driver
 //!   ([`rcs_core::edge_request`]) over a [`Runtime`];
 //! - [`runtime`]: the platform as one async trait, so every handler runs natively in tests;
@@ -51,11 +51,11 @@ pub enum Route {
     Files,
 }
 
-/// Every way an AS component refuses a request, with its status; [`Refusal::into_response`] is the
+/// Every way an AS component refuses a request, with its status; [`HttpRefusal::into_response`] is the
 /// one place a refusal becomes an HTTP answer (`text/plain`, the reason as the body).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Refusal {
+pub enum HttpRefusal {
     /// No route takes the path (404).
     #[error("no such route: {path}")]
     NoRoute {
@@ -104,7 +104,7 @@ pub enum Refusal {
     Platform(#[from] RuntimeError),
 }
 
-impl Refusal {
+impl HttpRefusal {
     /// The HTTP status of the refusal.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -144,7 +144,7 @@ impl Refusal {
 }
 
 /// The route of a request to the component of the `side` server.
-pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, Refusal> {
+pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, HttpRefusal> {
     let prefix = side.path_prefix();
     let (route, allow) = match (side, path) {
         (Side::Receiver, p) if p.starts_with("/files/") => (Route::Files, "GET, HEAD"),
@@ -154,7 +154,7 @@ pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, Refusal> 
         (Side::Receiver, "/receiver/peer") => (Route::Peer, "POST"),
         (Side::Sender, "/sender/upload") => (Route::Upload, "GET, POST"),
         _ => {
-            return Err(Refusal::NoRoute {
+            return Err(HttpRefusal::NoRoute {
                 path: path.to_owned(),
             });
         }
@@ -162,7 +162,7 @@ pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, Refusal> 
     if allow.split(", ").any(|m| m == method.as_str()) {
         Ok(route)
     } else {
-        Err(Refusal::MethodNotAllowed {
+        Err(HttpRefusal::MethodNotAllowed {
             path: path.to_owned(),
             allow,
             method: method.to_string(),

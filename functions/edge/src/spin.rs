@@ -19,7 +19,7 @@ use spin_sdk::wasip3::http_compat::IncomingBody;
 use crate::config::{EdgeConfig, VARIABLES};
 use crate::handler::{self, MESSAGE_SIP};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::{Protocol, Refusal, Route, Side};
+use crate::{HttpRefusal, Protocol, Route, Side};
 
 /// The time now, from the WASI wall clock.
 fn wall_clock() -> Timestamp {
@@ -177,14 +177,14 @@ async fn prepare(
 ) -> Result<(SpinRuntime, EdgeConfig, http::Request<Bytes>), Answer> {
     let config = load_config()
         .await
-        .map_err(|reason| refused(Refusal::Configuration(reason)))?;
+        .map_err(|reason| refused(HttpRefusal::Configuration(reason)))?;
     let rt = SpinRuntime::open()
         .await
-        .map_err(|error| refused(Refusal::Platform(error)))?;
+        .map_err(|error| refused(HttpRefusal::Platform(error)))?;
     let (parts, body) = request.into_parts();
     let body = read_capped(body, MAX_BODY)
         .await
-        .map_err(|reason| refused(Refusal::BodyTooLarge(reason)))?;
+        .map_err(|reason| refused(HttpRefusal::BodyTooLarge(reason)))?;
     Ok((rt, config, http::Request::from_parts(parts, body)))
 }
 
@@ -223,7 +223,7 @@ pub async fn tick(side: Side, request: Request) -> Answer {
 }
 
 /// A request no route takes.
-pub fn refused(refusal: Refusal) -> Answer {
+pub fn refused(refusal: HttpRefusal) -> Answer {
     answer(refusal.into_response())
 }
 
@@ -232,7 +232,7 @@ pub fn refused(refusal: Refusal) -> Answer {
 pub async fn http_files(route: Route, request: Request) -> Answer {
     let config = match load_config().await {
         Ok(config) => config,
-        Err(reason) => return refused(Refusal::Configuration(reason)),
+        Err(reason) => return refused(HttpRefusal::Configuration(reason)),
     };
     let now = wall_clock();
     match route {
