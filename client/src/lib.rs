@@ -11,7 +11,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), rcs_client::Error> {
 //! use rcs_client::{Client, Options, Role};
-//! use rcs_core::server::Delivery;
+//! use rcs_core::service::Delivery;
 //!
 //! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", Role::Receiver, Options::default()).await?;
 //! bob.register(Some(Delivery::Push)).await?;
@@ -43,7 +43,7 @@ use rcs_core::client::{
     TransferEvent, TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
-use rcs_core::server::Delivery;
+use rcs_core::service::Delivery;
 use rcs_core::time::Timestamp;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -395,6 +395,12 @@ impl Client {
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// How long the next operations wait with nothing arriving before they fail with
+    /// [`Error::Timeout`].
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.options.timeout = timeout;
     }
 
     /// Registers with the server; `delivery` picks push or pull (`None`: the server's default).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rcs_client::{Client, Options, Role, download};
-use rcs_core::server::Delivery;
+use rcs_core::service::Delivery;
 
 /// RCS file transfer client: SIP and MSRP over WebSockets to the edge.
 #[derive(Debug, Parser)]

@@ -373,8 +373,8 @@ mod tests {
     struct Echo;
 
     impl Logic for Echo {
-        fn side(&self) -> crate::server::Side {
-            crate::server::Side::Receiver
+        fn side(&self) -> crate::service::Side {
+            crate::service::Side::Receiver
         }
 
         fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {

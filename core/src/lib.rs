@@ -29,6 +29,9 @@
 //!   and answers.
 //! - [`server`]: the sender AS and the receiver AS as sans-IO state machines, on one engine that
 //!   handles each input as a transaction over the store records it reads.
+//! - [`service`]: what every part builds on: which server ([`service::Side`]) and its routes, and
+//!   how a file reaches its recipient ([`service::Delivery`]).
+//! - [`server_config`]: what both servers are configured with, and its checks.
 //! - [`sip`]: SIP over WebSocket (RFC 3261, RFC 7118): message parser and writer, request and response
 //!   builders, CANCEL, dialogs.
 //! - [`store`]: the shared-store layout (chunks, manifests, uploads) over a key-value interface, and
@@ -52,6 +55,8 @@ pub mod msrp;
 pub mod ranges;
 pub mod sdp;
 pub mod server;
+pub mod server_config;
+pub mod service;
 pub mod sip;
 pub mod store;
 pub mod time;

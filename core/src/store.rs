@@ -31,7 +31,7 @@ use crate::time::Timestamp;
 /// and [`keys::classify`] tells a sweep what a key holds.
 pub mod keys {
     use crate::first_value::ContentDigest;
-    use crate::server::Side;
+    use crate::service::Side;
 
     /// The prefix of a completed file's manifest.
     const FILE: &str = "file/";

@@ -8,7 +8,7 @@ use rcs_core::client::{
     websocket_base,
 };
 use rcs_core::first_value::ContentDigest;
-use rcs_core::server::{Delivery, Side};
+use rcs_core::service::{Delivery, Side};
 use rcs_testkit::{Net, Phone, file_bytes, run};
 
 fn alice_and_bob(net: &mut Net, delivery: Delivery) -> (Phone, Phone) {

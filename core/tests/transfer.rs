@@ -10,7 +10,9 @@ use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::ft_http::{self, FileInfoDocument};
 use rcs_core::http_files::AnswerBody;
 use rcs_core::http_files::upload::{self, Action, Route, UploadHead};
-use rcs_core::server::{MSRP_HEADER_ROOM, Side, common};
+use rcs_core::server::common;
+use rcs_core::server_config::MSRP_HEADER_ROOM;
+use rcs_core::service::Side;
 use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use rcs_core::store::{KeyValue, Manifest, StoreOp, apply};
 

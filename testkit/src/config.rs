@@ -1,7 +1,8 @@
 //! The servers' configuration for tests, and the start of virtual time.
 
 use rcs_core::first_value::{SigningKey, Url};
-use rcs_core::server::{Delivery, ServerConfig};
+use rcs_core::server_config::ServerConfig;
+use rcs_core::service::Delivery;
 use rcs_core::store::LayoutConfig;
 use rcs_core::time::Timestamp;
 

@@ -11,7 +11,7 @@ use rcs_core::edge_request::Protocol;
 use rcs_core::first_value::ContentDigest;
 use rcs_core::grip::WsEvent;
 use rcs_core::ids::Entropy;
-use rcs_core::server::{Delivery, Side};
+use rcs_core::service::{Delivery, Side};
 use rcs_core::time::Timestamp;
 
 use crate::config::DOMAIN;

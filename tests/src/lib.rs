@@ -647,19 +647,40 @@ pub struct Pushpin {
 
 impl Pushpin {
     /// Starts Pushpin in front of `backend`, signing its requests with [`GRIP_KEY`].
-    /// Clients connect on `http_port`, components publish on `publish_port`.
+    /// Clients connect on `http_port`, components publish on `publish_port`. Pushpin's internal
+    /// ports are picked free just before it starts, so another process may take one first: a
+    /// start that fails is tried again with fresh ones.
     pub fn start(backend: SocketAddr, http_port: u16, publish_port: u16) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(backend, http_port, publish_port) {
+                Ok(pushpin) => return Ok(pushpin),
+                Err(failure) => failures.push(failure),
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        bail!("Pushpin did not start:\n{}", failures.join("\n"))
+    }
+
+    /// One attempt; on failure, what went wrong with Pushpin's logs.
+    fn try_start(
+        backend: SocketAddr,
+        http_port: u16,
+        publish_port: u16,
+    ) -> std::result::Result<Self, String> {
+        let failed = |error: anyhow::Error| format!("{error:#}");
+        let dir = tempfile::tempdir().map_err(|e| failed(e.into()))?;
         let root = dir.path();
         let run = root.join("run");
         let logs = root.join("log");
-        std::fs::create_dir_all(&run)?;
-        std::fs::create_dir_all(&logs)?;
+        std::fs::create_dir_all(&run).map_err(|e| failed(e.into()))?;
+        std::fs::create_dir_all(&logs).map_err(|e| failed(e.into()))?;
         let [push_in, push_in_sub, command] = [free_port(), free_port(), free_port()];
         std::fs::write(
             root.join("routes"),
             format!("* 127.0.0.1:{},over_http\n", backend.port()),
-        )?;
+        )
+        .map_err(|e| failed(e.into()))?;
         let config = format!(
             "[global]\n\
              include={{libdir}}/internal.conf\n\
@@ -699,18 +720,24 @@ impl Pushpin {
             routes = root.join("routes").display(),
         );
         let config_path = root.join("pushpin.conf");
-        std::fs::write(&config_path, config)?;
+        std::fs::write(&config_path, config).map_err(|e| failed(e.into()))?;
         let mut child = Command::new("pushpin")
             .arg(format!("--config={}", config_path.display()))
             .current_dir(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("start pushpin (apt-get install pushpin)")?;
+            .context("start pushpin (apt-get install pushpin)")
+            .map_err(failed)?;
         let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
-        wait_for_port(http, &mut child, "pushpin")?;
-        wait_for_port(([127, 0, 0, 1], publish_port).into(), &mut child, "pushpin")?;
-        Ok(Self { child, dir })
+        let started = wait_for_port(http, &mut child, "pushpin").and_then(|()| {
+            wait_for_port(([127, 0, 0, 1], publish_port).into(), &mut child, "pushpin")
+        });
+        let pushpin = Self { child, dir };
+        match started {
+            Ok(()) => Ok(pushpin),
+            Err(error) => Err(format!("{error:#}; its logs:\n{}", pushpin.logs())),
+        }
     }
 
     /// Pushpin's own logs, for failure messages.
@@ -897,7 +924,7 @@ pub async fn registered(
     base: &str,
     name: &str,
     role: rcs_client::Role,
-    delivery: Option<rcs_core::server::Delivery>,
+    delivery: Option<rcs_core::service::Delivery>,
     timeout: Duration,
 ) -> Result<rcs_client::Client> {
     let options = rcs_client::Options {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use rcs_client::{Client, Error, Role};
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
-use rcs_core::server::Delivery;
+use rcs_core::service::Delivery;
 use rcs_e2e::{Host, HostOptions, Relay, SIGNING_SECRET, make_file, sha256_file};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use rcs_client::{Client, Options, Role};
-use rcs_core::server::Delivery;
+use rcs_core::service::Delivery;
 use rcs_e2e::{Host, HostOptions, make_file, sha256_file};
 
 const MIB: u64 = 1024 * 1024;

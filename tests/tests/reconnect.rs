@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use rcs_client::{Client, Error as ClientError, Role};
-use rcs_core::server::Delivery;
+use rcs_core::service::Delivery;
 use rcs_e2e::{Host, HostOptions, make_file, sha256_file, spin_or_skip};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -15,18 +15,14 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a replaced connection is watched for anything that should not reach it.
 const WATCH: Duration = Duration::from_secs(3);
 
-/// `name` registered with the receiver AS, its operations failing after `timeout` of silence.
-async fn recipient(
-    base: &str,
-    name: &str,
-    delivery: Delivery,
-    timeout: Duration,
-) -> Result<Client> {
-    rcs_e2e::registered(base, name, Role::Receiver, Some(delivery), timeout).await
+/// `name` registered with the receiver AS.
+async fn recipient(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
+    rcs_e2e::registered(base, name, Role::Receiver, Some(delivery), TIMEOUT).await
 }
 
 /// Nothing for the user reaches `replaced`: no file offer, no chat, while it is watched.
 async fn gets_nothing(replaced: &mut Client, what: &str) -> Result<()> {
+    replaced.set_timeout(WATCH);
     match replaced.next_offer().await {
         Err(ClientError::Timeout { .. }) => {}
         Ok(offer) => bail!("the replaced connection was offered {what}: {offer:?}"),
@@ -46,8 +42,8 @@ async fn only_the_new_connection_is_served(host: &Host) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut alice = rcs_e2e::registered(&base, "alice", Role::Sender, None, TIMEOUT).await?;
     for (name, delivery, seed) in [("bob", Delivery::Push, 1), ("carol", Delivery::Pull, 2)] {
-        let mut first = recipient(&base, name, delivery, WATCH).await?;
-        let mut second = recipient(&base, name, delivery, TIMEOUT).await?;
+        let mut first = recipient(&base, name, delivery).await?;
+        let mut second = recipient(&base, name, delivery).await?;
         let path = dir.path().join(format!("for-{name}.bin"));
         let digest = make_file(&path, 300 * 1024, seed)?;
         let out = dir.path().join(name);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use rcs_client::{Client, ReceivedFile, Role, SendOutcome};
-use rcs_core::server::Delivery;
+use rcs_core::service::Delivery;
 use rcs_e2e::{
     Host, HostOptions, Redis, Runtime, make_file, peer_traffic, sha256_file, spin_or_skip,
 };

@@ -21,7 +21,7 @@ use rcs_core::client::{
     TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
-use rcs_core::server::{Delivery, Side};
+use rcs_core::service::{Delivery, Side};
 use rcs_core::time::Timestamp;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;

@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{Entropy, TokenSource};
 use crate::msrp::{self, Frame, MsrpError, MsrpUri};
 use crate::sdp::SdpError;
-use crate::server::Delivery;
+use crate::service::Delivery;
 use crate::sip::{self, Method, NameAddr, RequestBuilder, SipError, SipMessage, SipUri, Transport};
 use crate::time::Timestamp;
 

@@ -31,7 +31,7 @@ use super::multipart::{Event, Limits, MultipartParser, PartHeaders};
 use super::{Answer, AnswerBody};
 use crate::first_value::FirstValue;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
-use crate::server::ServerConfig;
+use crate::server_config::ServerConfig;
 use crate::store::{
     FileDescription, Manifest, StoreError, StoreOp, UploadEvent, UploadState, UploadWriter,
     VALUE_LIMIT, keys,
@@ -1010,7 +1010,7 @@ impl Aligner {
 mod tests {
     use super::*;
     use crate::first_value::{ContentDigest, SigningKey, Url};
-    use crate::server::Delivery;
+    use crate::service::Delivery;
     use crate::store::{KeyValue, LayoutConfig, MemoryStore, apply};
 
     const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);

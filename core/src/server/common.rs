@@ -6,11 +6,13 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::Output;
 use super::engine::{Miss, Tx};
-use super::{Delivery, Output, ServerConfig, Side};
 use crate::first_value::{ContentDigest, SigningKey};
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
+use crate::server_config::ServerConfig;
+use crate::service::{Delivery, Side};
 use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use crate::store::keys;
 use crate::time::Timestamp;

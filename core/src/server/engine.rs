@@ -30,7 +30,7 @@ pub trait Logic {
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss>;
 
     /// Which server the logic is (its timers and routes are its own).
-    fn side(&self) -> crate::server::Side;
+    fn side(&self) -> crate::service::Side;
 }
 
 /// One input's view of the store and its pending effects.
@@ -253,8 +253,8 @@ mod tests {
     struct Follow;
 
     impl Logic for Follow {
-        fn side(&self) -> crate::server::Side {
-            crate::server::Side::Receiver
+        fn side(&self) -> crate::service::Side {
+            crate::service::Side::Receiver
         }
 
         fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
-use super::{ConfigError, Delivery, Input, Output, ServerConfig, Side};
+use super::{Input, Output};
 use crate::first_value::{self, ContentDigest};
 use crate::ft_http::{self, FileInfoDocument};
 use crate::ids::TokenSource;
@@ -30,6 +30,8 @@ use crate::sdp::{
     self, AnswerParams, Connection, Direction, FileHash, FileSelector, FileTransferOffer,
     Operation, SessionDescription, Setup,
 };
+use crate::server_config::{ServerConfig, ServerConfigError};
+use crate::service::{Delivery, Side};
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use crate::store::{Manifest, keys};
 
@@ -45,7 +47,7 @@ pub struct ReceiverLogic {
 
 impl ReceiverLogic {
     /// The receiver AS with its configuration, once the configuration is found sound.
-    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: ServerConfig) -> Result<Self, ServerConfigError> {
         let contact = config.validate()?;
         Ok(Self { config, contact })
     }
@@ -843,7 +845,8 @@ impl ReceiverLogic {
         let mut ids = tx.ids();
         let mut plans = Vec::new();
         // What one reply can carry: at least one chunk, and no more than the gateway takes.
-        let chunk_room = self.config.msrp_chunk_size as usize + super::MSRP_HEADER_ROOM;
+        let chunk_room =
+            self.config.msrp_chunk_size as usize + crate::server_config::MSRP_HEADER_ROOM;
         let mut room = self.config.max_reply_bytes;
         while room >= chunk_room
             && let Some(plan) = window.next_chunk(&mut ids, tx.now)

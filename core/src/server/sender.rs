@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Logic, Miss, Tx};
-use super::{ConfigError, Input, Output, ServerConfig, Side};
+use super::{Input, Output};
 use crate::first_value;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::http_files;
@@ -30,6 +30,8 @@ use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{
     self, AnswerParams, Attribute, Connection, Direction, FileRange, SessionDescription,
 };
+use crate::server_config::{ServerConfig, ServerConfigError};
+use crate::service::Side;
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use crate::store::{
     FileDescription, Manifest, StoreError, UploadEvent, UploadState, UploadWriter, VALUE_LIMIT,
@@ -48,7 +50,7 @@ pub struct SenderLogic {
 
 impl SenderLogic {
     /// The sender AS with its configuration, once the configuration is found sound.
-    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: ServerConfig) -> Result<Self, ServerConfigError> {
         let contact = config.validate()?;
         Ok(Self { config, contact })
     }

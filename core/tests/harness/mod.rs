@@ -13,7 +13,7 @@ use rcs_core::sdp::{
     self, AnswerParams, Attribute, Connection, FileHash, FileSelector, FileTransferOffer,
     Operation, SessionDescription, Setup,
 };
-use rcs_core::server::Side;
+use rcs_core::service::Side;
 use rcs_core::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 
 pub use rcs_testkit::{DOMAIN, Net, file_bytes, server_config as config};

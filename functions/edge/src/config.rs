@@ -7,7 +7,8 @@
 
 use rcs_core::first_value::{SigningKey, Url};
 use rcs_core::grip;
-use rcs_core::server::{ConfigError as CoreConfigError, Delivery, ServerConfig};
+use rcs_core::server_config::{ServerConfig, ServerConfigError};
+use rcs_core::service::Delivery;
 use rcs_core::store::LayoutConfig;
 
 /// Every variable the AS components read, as named in `spin.toml`.
@@ -55,7 +56,7 @@ pub enum ConfigError {
     },
     /// The values parse but the servers refuse the combination.
     #[error("server configuration refused: {0}")]
-    Server(#[from] CoreConfigError),
+    Server(#[from] ServerConfigError),
 }
 
 /// Everything a component needs: the core's configuration and the edge's own settings.

@@ -33,7 +33,8 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 
 pub use config::EdgeConfig;
 pub use rcs_core::edge_request::Protocol;
-pub use rcs_core::server::Side;
+pub use rcs_core::service::Side;
+use rcs_core::service::{PEER_ROUTE, UPLOAD_ROUTE};
 pub use runtime::{Runtime, RuntimeError};
 
 /// What a request of an AS component is for.
@@ -151,8 +152,8 @@ pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, HttpRefus
         (_, p) if p.strip_prefix(prefix) == Some("sip") => (Route::Grip(Protocol::Sip), "POST"),
         (_, p) if p.strip_prefix(prefix) == Some("msrp") => (Route::Grip(Protocol::Msrp), "POST"),
         (_, p) if p.strip_prefix(prefix) == Some("tick") => (Route::Tick, "POST"),
-        (Side::Receiver, "/receiver/peer") => (Route::Peer, "POST"),
-        (Side::Sender, "/sender/upload") => (Route::Upload, "GET, POST"),
+        (Side::Receiver, PEER_ROUTE) => (Route::Peer, "POST"),
+        (Side::Sender, UPLOAD_ROUTE) => (Route::Upload, "GET, POST"),
         _ => {
             return Err(HttpRefusal::NoRoute {
                 path: path.to_owned(),

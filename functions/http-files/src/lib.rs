@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 use rcs_core::http_files::download::{self, DownloadRequest};
 use rcs_core::http_files::upload::{self, Action, UploadHead};
 use rcs_core::http_files::{Answer, AnswerBody};
-use rcs_core::server::ServerConfig;
+use rcs_core::server_config::ServerConfig;
 use rcs_core::store::{Manifest, StoreOp};
 use rcs_core::time::Timestamp;
 use spin_sdk::key_value::Store;

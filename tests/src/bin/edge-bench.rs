@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use rcs_client::{Client, Role};
-use rcs_core::server::Delivery;
+use rcs_core::service::Delivery;
 use rcs_e2e::{GATEWAY_ECHO, Host, HostOptions, Redis, Relay, Runtime, free_port, make_file};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

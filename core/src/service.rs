@@ -1,0 +1,52 @@
+//! What the service is made of, for every part of the crate: which of the two application servers
+//! ([`Side`], with the first segment of its routes, and the other routes), and how a file reaches
+//! its recipient ([`Delivery`]). The store layout, the HTTP file paths, the clients and the servers
+//! all build on this module, which builds on nothing else.
+
+use serde::{Deserialize, Serialize};
+
+/// The route on which the receiver AS takes SIP from the sender AS (`message/sip` over HTTP).
+pub const PEER_ROUTE: &str = "/receiver/peer";
+
+/// The route of FT-HTTP uploads to the sender AS.
+pub const UPLOAD_ROUTE: &str = "/sender/upload";
+
+/// How a file reaches its recipient (claim 12).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    /// The receiver AS invites the recipient and sends the file at once.
+    #[default]
+    Push,
+    /// The receiver AS tells the recipient about the file; the recipient's INVITE (`a=recvonly` with
+    /// the file's selector) is the download request.
+    Pull,
+}
+
+/// Which of the two application servers: a user registers with each one separately, the sender AS
+/// for what the user sends, the receiver AS for what the user receives. The two registrations are
+/// independent records, so a user's two connections never overwrite each other's binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Side {
+    /// The sender AS: a user's outgoing files and chats.
+    Sender,
+    /// The receiver AS: a user's incoming files and chats.
+    Receiver,
+}
+
+impl Side {
+    /// `sender` or `receiver`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sender => "sender",
+            Self::Receiver => "receiver",
+        }
+    }
+
+    /// The first path segment of the server's routes: `/sender/` or `/receiver/`.
+    pub fn path_prefix(self) -> &'static str {
+        match self {
+            Self::Sender => "/sender/",
+            Self::Receiver => "/receiver/",
+        }
+    }
+}
