@@ -54,6 +54,18 @@ pub struct UtcDateTime {
 }
 
 impl UtcDateTime {
+    /// The date and time with these fields (not checked: see [`UtcDateTime::to_unix_secs`]).
+    pub const fn new(year: i64, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Self {
+        Self {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        }
+    }
+
     /// The calendar form of whole Unix seconds (proleptic Gregorian calendar).
     pub fn from_unix_secs(secs: u64) -> Self {
         let days = (secs / 86_400) as i64;
@@ -142,14 +154,7 @@ mod tests {
             let dt = UtcDateTime::from_unix_secs(secs);
             assert_eq!(
                 dt,
-                UtcDateTime {
-                    year,
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second
-                },
+                UtcDateTime::new(year, month, day, hour, minute, second),
                 "{secs}"
             );
             assert_eq!(dt.to_unix_secs(), Some(secs));

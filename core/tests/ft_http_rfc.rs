@@ -31,15 +31,7 @@ fn parse_and_round_trip(name: &str) -> FileInfoDocument {
 }
 
 fn unix(year: i64, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Option<u64> {
-    UtcDateTime {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    }
-    .to_unix_secs()
+    UtcDateTime::new(year, month, day, hour, minute, second).to_unix_secs()
 }
 
 #[test]

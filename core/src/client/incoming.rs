@@ -14,7 +14,7 @@ use crate::sdp::{
     self, AnswerParams, Attribute, Connection, FileHash, FileRange, FileSelector,
     FileTransferOffer, Operation, SessionDescription, Setup,
 };
-use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::sip::{self, Dialog, Method, SipMessage, SipUri};
 
 /// Where an incoming transfer stands.
 enum Phase {
@@ -308,18 +308,7 @@ impl Incoming {
                 stop: Some(self.file.size),
             }));
         }
-        let invite = RequestBuilder::new(
-            Method::Invite,
-            sender.clone(),
-            NameAddr::new(ua.aor.clone()),
-            NameAddr::new(sender),
-        )
-        .transport(ua.transport())
-        .local_host(&ua.host)
-        .contact_user(&ua.config.user)
-        .body("application/sdp", Bytes::from(request.to_bytes()))
-        .build(&mut ua.ids)?;
-        ua.transmit_sip(&invite);
+        let invite = ua.invite(sender, Bytes::from(request.to_bytes()))?;
         self.resume_from = resume_from;
         self.phase = Phase::Requesting { invite };
         Ok(())

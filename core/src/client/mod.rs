@@ -603,9 +603,8 @@ impl UserAgent {
         let to = self.resolve(to)?;
         let session = self.ids.msrp_id();
         let local = self.msrp_uri(&session);
-        let (transfer, invite) = Outgoing::offer(self, to, file, session, local)?;
+        let transfer = Outgoing::offer(self, to, file, session, local)?;
         let id = TransferId(self.next_id());
-        self.transmit_sip(&invite);
         self.outgoing.insert(id, transfer);
         Ok(id)
     }
@@ -988,6 +987,23 @@ impl UserAgent {
             }
             self.transmit_sip(&response);
         }
+    }
+
+    /// An INVITE from this agent to `to` with an SDP body, transmitted; the INVITE for its dialog.
+    fn invite(&mut self, to: SipUri, sdp: Bytes) -> Result<SipMessage, ClientError> {
+        let invite = RequestBuilder::new(
+            Method::Invite,
+            to.clone(),
+            NameAddr::new(self.aor.clone()),
+            NameAddr::new(to),
+        )
+        .transport(self.transport())
+        .local_host(&self.host)
+        .contact_user(&self.config.user)
+        .body("application/sdp", sdp)
+        .build(&mut self.ids)?;
+        self.transmit_sip(&invite);
+        Ok(invite)
     }
 
     fn transmit_sip(&mut self, message: &SipMessage) {

@@ -11,7 +11,7 @@ use crate::sdp::{
     self, Connection, FileHash, FileSelector, FileTransferOffer, Operation, SessionDescription,
     Setup,
 };
-use crate::sip::{Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::sip::{Dialog, Method, SipMessage, SipUri};
 use crate::time::Timestamp;
 
 /// Where an outgoing transfer stands.
@@ -40,14 +40,14 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    /// The INVITE offering `file`, and the transfer waiting for its answer.
+    /// Sends the INVITE offering `file`; the transfer waiting for its answer.
     pub(super) fn offer(
         ua: &mut UserAgent,
         to: SipUri,
         file: OutgoingFile,
         session: String,
         local: MsrpUri,
-    ) -> Result<(Self, SipMessage), ClientError> {
+    ) -> Result<Self, ClientError> {
         let offer = FileTransferOffer {
             username: ua.config.user.clone(),
             session_id: u64::from(ua.ids.number(1_000_000)),
@@ -77,25 +77,14 @@ impl Outgoing {
             file_range: None,
         }
         .build()?;
-        let invite = RequestBuilder::new(
-            Method::Invite,
-            to.clone(),
-            NameAddr::new(ua.aor.clone()),
-            NameAddr::new(to),
-        )
-        .transport(ua.transport())
-        .local_host(&ua.host)
-        .contact_user(&ua.config.user)
-        .body("application/sdp", Bytes::from(offer.to_bytes()))
-        .build(&mut ua.ids)?;
-        let transfer = Self {
+        let invite = ua.invite(to, Bytes::from(offer.to_bytes()))?;
+        Ok(Self {
             session,
             local,
-            invite: invite.clone(),
+            invite,
             file,
             phase: Phase::Inviting,
-        };
-        Ok((transfer, invite))
+        })
     }
 
     pub(super) fn session(&self) -> &str {

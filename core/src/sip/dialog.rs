@@ -109,31 +109,47 @@ fn check_pair(invite: &SipMessage, response: &SipMessage) -> Result<u16, SipErro
     Ok(status)
 }
 
+/// The INVITE's From tag and the response's To tag.
+fn tags<'m>(
+    invite: &'m SipMessage,
+    response: &'m SipMessage,
+) -> Result<(&'m str, &'m str), SipError> {
+    let from = invite
+        .from()
+        .tag()
+        .ok_or(SipError::MissingTag { header: "From" })?;
+    let to = response
+        .to()
+        .tag()
+        .ok_or(SipError::MissingTag { header: "To" })?;
+    Ok((from, to))
+}
+
+impl DialogState {
+    /// The state a response with `status` (101-299) leaves a new dialog in.
+    fn after(status: u16) -> Self {
+        if status < 200 {
+            Self::Early
+        } else {
+            Self::Confirmed
+        }
+    }
+}
+
 impl Dialog {
     /// The UAC side: from the INVITE we sent and a 101-299 response with a To tag we received
     /// (section 12.1.2). The remote target is the response's Contact; the route set is its
     /// Record-Route, reversed; the local CSeq is the INVITE's.
     pub fn uac(invite: &SipMessage, response: &SipMessage) -> Result<Dialog, SipError> {
         let status = check_pair(invite, response)?;
-        let local_tag = invite
-            .from()
-            .tag()
-            .ok_or(SipError::MissingTag { header: "From" })?;
-        let remote_tag = response
-            .to()
-            .tag()
-            .ok_or(SipError::MissingTag { header: "To" })?;
+        let (local_tag, remote_tag) = tags(invite, response)?;
         let target = response
             .contact()
             .ok_or(SipError::MissingHeader { header: "Contact" })?;
         let via = invite.via();
         Ok(Dialog {
             role: DialogRole::Uac,
-            state: if status < 200 {
-                DialogState::Early
-            } else {
-                DialogState::Confirmed
-            },
+            state: DialogState::after(status),
             call_id: invite.call_id().to_owned(),
             local_tag: local_tag.to_owned(),
             remote_tag: remote_tag.to_owned(),
@@ -156,14 +172,7 @@ impl Dialog {
     /// Contact as Via sent-by.
     pub fn uas(invite: &SipMessage, response: &SipMessage) -> Result<Dialog, SipError> {
         let status = check_pair(invite, response)?;
-        let remote_tag = invite
-            .from()
-            .tag()
-            .ok_or(SipError::MissingTag { header: "From" })?;
-        let local_tag = response
-            .to()
-            .tag()
-            .ok_or(SipError::MissingTag { header: "To" })?;
+        let (remote_tag, local_tag) = tags(invite, response)?;
         let target = invite
             .contact()
             .ok_or(SipError::MissingHeader { header: "Contact" })?;
@@ -177,11 +186,7 @@ impl Dialog {
         };
         Ok(Dialog {
             role: DialogRole::Uas,
-            state: if status < 200 {
-                DialogState::Early
-            } else {
-                DialogState::Confirmed
-            },
+            state: DialogState::after(status),
             call_id: invite.call_id().to_owned(),
             local_tag: local_tag.to_owned(),
             remote_tag: remote_tag.to_owned(),

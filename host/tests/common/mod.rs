@@ -118,14 +118,8 @@ impl Host {
     /// Starts the host on `manifest` with its state in `state_dir`, plus extra arguments and
     /// environment variables.
     pub fn start(manifest: &Path, state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rcs-edge"));
+        let mut command = up(manifest, state_dir);
         command
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(["--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0"])
             .args(["--grip-sig-key", "test-grip-key", "--quiet"])
             .args(args)
             .envs(env.iter().copied())
@@ -164,13 +158,7 @@ impl Host {
 
     /// Runs the host expecting it to refuse to start; returns its stderr.
     pub fn refuse(manifest: &Path, state_dir: &Path, env: &[(&str, &str)]) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_rcs-edge"))
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(["--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0"])
+        let output = up(manifest, state_dir)
             .envs(env.iter().copied())
             .output()
             .expect("running rcs-edge");
@@ -246,4 +234,17 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `rcs-edge up` on `manifest` with its state in `state_dir`, on free loopback ports.
+fn up(manifest: &Path, state_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rcs-edge"));
+    command
+        .arg("up")
+        .arg("--from")
+        .arg(manifest)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(["--listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0"]);
+    command
 }
