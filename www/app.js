@@ -11,6 +11,7 @@ const status = $('status');
 const contacts = new Map(); // aor -> { button, messages: [li] }
 const transfers = new Map(); // id -> { card, peer, name, size, done }
 const connections = new Map(); // "side/channel" -> state
+const signedIn = new Set(); // the servers the user is registered with
 let client = null;
 let me = null;
 let current = null;
@@ -206,12 +207,17 @@ function link(label, href, download) {
   return a;
 }
 
+/** Whether all four sockets are open and both servers have the user registered. */
+function ready() {
+  const states = [...connections.values()];
+  return states.length === 4 && states.every((s) => s === 'open') && signedIn.size === 2;
+}
+
 function onEvent(event) {
   switch (event.type) {
     case 'connection': {
       connections.set(`${event.side}/${event.channel}`, event.state);
-      const states = [...connections.values()];
-      if (states.length === 4 && states.every((s) => s === 'open')) {
+      if (ready()) {
         setStatus(`Connected as ${me}.`);
       } else if (event.state === 'lost' || event.state === 'reconnecting') {
         setStatus('Connection lost, reconnecting…', true);
@@ -224,6 +230,12 @@ function onEvent(event) {
       break;
     }
     case 'registered':
+      signedIn.add(event.side);
+      if (ready()) setStatus(`Connected as ${me}.`);
+      break;
+    case 'unregistered':
+      signedIn.delete(event.side);
+      setStatus(`Signed out of the ${event.side} server.`, true);
       break;
     case 'registration-failed':
       setStatus(`Could not sign in (${event.side}): ${event.status} ${event.reason}`, true);
@@ -231,6 +243,14 @@ function onEvent(event) {
     case 'chat': {
       const from = aorOf(event.from);
       say(from, event.text, 'theirs');
+      break;
+    }
+    case 'chat-sent': {
+      const li = document.querySelector(`[data-chat="${event.id}"]`);
+      if (li) {
+        li.classList.add('sent');
+        li.title = 'Delivered to the server';
+      }
       break;
     }
     case 'chat-failed': {
@@ -292,6 +312,14 @@ function onEvent(event) {
       if (event.bytesPerSec) parts.push(`${bytes(event.bytesPerSec)}/s`);
       if (event.secsLeft != null) parts.push(`${duration(event.secsLeft)} left`);
       detail(t, parts.join(' · '));
+      break;
+    }
+    case 'uploaded': {
+      const t = transfers.get(event.id);
+      if (t) {
+        t.bar.value = 100;
+        detail(t, 'Uploaded: the server is checking the file…');
+      }
       break;
     }
     case 'report': {

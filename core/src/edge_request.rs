@@ -88,6 +88,9 @@ pub struct Reply {
     /// The server's answer to a peer request ([`EdgeRequest::peer`]); `None` if the request was
     /// not one a server answers.
     pub peer_answer: Option<Bytes>,
+    /// What the server found wrong with the store while it served the request (a record it could
+    /// not read), for the operator's log.
+    pub faults: Vec<String>,
 }
 
 impl Reply {
@@ -332,6 +335,10 @@ impl<L: Logic> EdgeRequest<L> {
                 self.reply.peer_answer = Some(message);
                 None
             }
+            Output::Fault(fault) => {
+                self.reply.faults.push(fault);
+                None
+            }
         }
     }
 
@@ -366,7 +373,7 @@ fn unavailable(request: &[u8], reason: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::engine::{Miss, Tx};
+    use crate::server::engine::{Interrupt, Tx};
 
     /// Echoes each SIP message back to its connection, forwards it to the connection its text
     /// names after `to:`, counts it in the store, and asks the peer for `peer` messages.
@@ -377,7 +384,9 @@ mod tests {
             crate::service::Side::Receiver
         }
 
-        fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+        fn fail(&self, _: &mut Tx<'_>, _: &Input, _: &crate::store::StoreError) {}
+
+        fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
             match input {
                 Input::Sip {
                     connection,

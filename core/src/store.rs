@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
@@ -322,6 +323,13 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("stored record {key} is corrupt: {reason}")]
     CorruptRecord { key: String, reason: String },
+    /// A stored record is in another format than the one this build reads.
+    #[error("stored record {key} has format version {found:?}, not {expected}")]
+    RecordVersion {
+        key: String,
+        found: Option<u32>,
+        expected: u32,
+    },
     /// A chunk the layout needs is missing from the store.
     #[error("chunk {key} is missing from the store")]
     MissingChunk { key: String },
@@ -331,6 +339,64 @@ pub enum StoreError {
     /// The upload has already completed or failed.
     #[error("upload {upload_id} is finished")]
     Finished { upload_id: String },
+}
+
+impl StoreError {
+    /// The status code that answers a request refused for this error: the same number in SIP, MSRP
+    /// and HTTP (413 too large, 400 out of bounds, 500 for what the server, not the request, got
+    /// wrong).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::FileTooLarge { .. } | Self::TooManyRanges(_) => 413,
+            Self::OutOfBounds { .. } => 400,
+            _ => 500,
+        }
+    }
+}
+
+/// A record of the shared store, stored as JSON with the version of its format beside its fields
+/// (`{"version":1,…}`). A record written in another format, or not decodable at all, is an error
+/// ([`StoreError::RecordVersion`], [`StoreError::CorruptRecord`]), never taken for an absent one.
+pub trait Record: Serialize + DeserializeOwned {
+    /// The version of the record's stored format; it changes whenever the format does.
+    const VERSION: u32;
+
+    /// The record as stored.
+    fn encode(&self) -> Bytes {
+        #[derive(Serialize)]
+        struct Stored<'r, R> {
+            version: u32,
+            #[serde(flatten)]
+            record: &'r R,
+        }
+        let stored = Stored {
+            version: Self::VERSION,
+            record: self,
+        };
+        // Serializing plain data structures to JSON cannot fail.
+        Bytes::from(serde_json::to_vec(&stored).unwrap_or_default())
+    }
+
+    /// The record stored under `key`.
+    fn decode(key: &str, value: &[u8]) -> Result<Self, StoreError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: Option<u32>,
+        }
+        let corrupt = |error: serde_json::Error| StoreError::CorruptRecord {
+            key: key.to_owned(),
+            reason: error.to_string(),
+        };
+        let Version { version } = serde_json::from_slice(value).map_err(corrupt)?;
+        if version != Some(Self::VERSION) {
+            return Err(StoreError::RecordVersion {
+                key: key.to_owned(),
+                found: version,
+                expected: Self::VERSION,
+            });
+        }
+        serde_json::from_slice(value).map_err(corrupt)
+    }
 }
 
 /// The manifest of a completed file (`file/<sha256-hex>`): where its chunks are and what it is.
@@ -414,16 +480,10 @@ impl Manifest {
         ops.push(StoreOp::Delete { key: self.key() });
         ops
     }
+}
 
-    /// The manifest as stored.
-    pub fn encode(&self) -> Bytes {
-        encode_record(self)
-    }
-
-    /// A manifest read from the store under `key`.
-    pub fn decode(key: &str, value: &[u8]) -> Result<Self, StoreError> {
-        decode_record(key, value)
-    }
+impl Record for Manifest {
+    const VERSION: u32 = 1;
 }
 
 /// What the sender announced about a file before its bytes arrive.
@@ -529,20 +589,14 @@ impl UploadState {
         ops
     }
 
-    /// The state as stored.
-    pub fn encode(&self) -> Bytes {
-        encode_record(self)
-    }
-
-    /// An upload state read from the store under `key`.
-    pub fn decode(key: &str, value: &[u8]) -> Result<Self, StoreError> {
-        decode_record(key, value)
-    }
-
     fn chunk_range(&self, index: u64) -> Range<u64> {
         let chunk = u64::from(self.chunk_size);
         index * chunk..((index + 1) * chunk).min(self.file.size)
     }
+}
+
+impl Record for UploadState {
+    const VERSION: u32 = 1;
 }
 
 /// What an [`UploadWriter`] reports besides store operations.
@@ -951,18 +1005,6 @@ fn overlay(buffer: &mut BytesMut, at: usize, bytes: &[u8]) {
         buffer.resize(end, 0);
     }
     buffer[at..end].copy_from_slice(bytes);
-}
-
-fn encode_record<T: Serialize>(record: &T) -> Bytes {
-    // Serializing plain data structures to JSON cannot fail.
-    Bytes::from(serde_json::to_vec(record).unwrap_or_default())
-}
-
-fn decode_record<T: for<'de> Deserialize<'de>>(key: &str, value: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(value).map_err(|error| StoreError::CorruptRecord {
-        key: key.to_owned(),
-        reason: error.to_string(),
-    })
 }
 
 mod hex_bytes {
@@ -1433,6 +1475,63 @@ mod tests {
         );
         assert!(expired("file/x", b"not json", NOW.plus_secs(1 << 40)).is_empty());
         assert!(expired("reg/sip:a@b", b"{}", NOW).is_empty());
+    }
+
+    #[test]
+    fn records_carry_their_format_version_and_another_one_is_an_error() {
+        let manifest = Manifest {
+            digest: ContentDigest([0xab; 32]),
+            size: 2500,
+            name: Some("a.txt".into()),
+            content_type: "a/b".into(),
+            chunk_size: 1000,
+            chunks: "u".into(),
+            created: 1,
+            expires: 2,
+        };
+        let stored = manifest.encode();
+        let json: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["expires"], 2, "the fields stay beside the version");
+        assert_eq!(Manifest::decode("file/x", &stored).unwrap(), manifest);
+        let text = String::from_utf8(stored.to_vec()).unwrap();
+        for (value, found) in [
+            (text.replace("\"version\":1", "\"version\":2"), Some(2)),
+            (text.replace("\"version\":1,", ""), None),
+        ] {
+            assert_eq!(
+                Manifest::decode("file/x", value.as_bytes()),
+                Err(StoreError::RecordVersion {
+                    key: "file/x".into(),
+                    found,
+                    expected: 1
+                })
+            );
+        }
+        assert_eq!(
+            StoreError::RecordVersion {
+                key: "k".into(),
+                found: None,
+                expected: 1
+            }
+            .status(),
+            500
+        );
+    }
+
+    #[test]
+    fn store_errors_pick_their_status_in_one_place() {
+        let too_large = StoreError::FileTooLarge { size: 2, max: 1 };
+        let beyond = StoreError::OutOfBounds {
+            start: 0,
+            end: 2,
+            size: 1,
+        };
+        let missing = StoreError::MissingChunk { key: "k".into() };
+        assert_eq!(
+            [too_large.status(), beyond.status(), missing.status()],
+            [413, 400, 500]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rcs_core::client::{
 };
 use rcs_core::first_value::ContentDigest;
 use rcs_core::service::{Delivery, Side};
+use rcs_core::store::{KeyValue, keys};
 use rcs_testkit::{Net, Phone, file_bytes, run};
 
 fn alice_and_bob(net: &mut Net, delivery: Delivery) -> (Phone, Phone) {
@@ -351,4 +352,44 @@ fn server_urls_become_websocket_bases() {
     for (server, expected) in cases {
         assert_eq!(websocket_base(server).as_deref(), expected, "{server}");
     }
+}
+
+#[test]
+fn a_record_in_another_format_is_a_reported_failure_not_an_absent_record() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    // Alice's registration as an older build would have written it: no format version.
+    let key = keys::registration(Side::Sender, &alice.aor());
+    let stored = net.store.get(&key).unwrap().expect("alice is registered");
+    let mut old: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    old.as_object_mut().unwrap().remove("version");
+    net.store
+        .set(&key, Bytes::from(serde_json::to_vec(&old).unwrap()))
+        .unwrap();
+    let chat = alice
+        .ua
+        .chat(&bob.aor(), "text/plain", Bytes::from_static(b"hi"))
+        .unwrap();
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    // Not "you are not registered" (403): the server says which record it cannot read.
+    let refusal = alice
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::ChatFailed { chat: c, refusal } if *c == chat => Some(refusal),
+            _ => None,
+        })
+        .expect("the chat is refused");
+    assert_eq!(refusal.status, 500, "{refusal:?}");
+    assert!(
+        refusal.reason.contains(&key) && refusal.reason.contains("format version None, not 1"),
+        "{refusal:?}"
+    );
+    assert_eq!(net.faults.len(), 1, "{:?}", net.faults);
+    assert!(bob.chats().is_empty());
+    // Nothing was written over the record: it is there for the operator to look at.
+    assert_eq!(
+        net.store.get(&key).unwrap().unwrap(),
+        serde_json::to_vec(&old).unwrap()
+    );
 }

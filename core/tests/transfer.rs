@@ -14,7 +14,7 @@ use rcs_core::server::common;
 use rcs_core::server_config::MSRP_HEADER_ROOM;
 use rcs_core::service::Side;
 use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
-use rcs_core::store::{KeyValue, Manifest, StoreOp, apply};
+use rcs_core::store::{KeyValue, Manifest, Record, StoreOp, apply};
 
 const TEN_MIB: usize = 10 << 20;
 

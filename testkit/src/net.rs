@@ -39,6 +39,8 @@ pub struct Net {
     pub peer_messages: Vec<Bytes>,
     /// Edge requests made so far.
     pub requests: usize,
+    /// The store faults the servers reported, in order (an edge function logs them).
+    pub faults: Vec<String>,
     /// The largest value the store was asked to hold.
     pub largest_value: usize,
     /// Writes of a delivery's window record (`msrp/<session>/window/<connection>`).
@@ -68,6 +70,7 @@ impl Net {
             peer_bytes: 0,
             peer_messages: Vec::new(),
             requests: 0,
+            faults: Vec::new(),
             largest_value: 0,
             window_writes: 0,
         }
@@ -169,7 +172,10 @@ impl Net {
                     request.answer_peer(answer);
                 }
                 Action::Publish(body) => self.gateway.publish(&body),
-                Action::Done(reply) => return reply,
+                Action::Done(reply) => {
+                    self.faults.extend(reply.faults.iter().cloned());
+                    return reply;
+                }
             }
         }
     }

@@ -48,6 +48,9 @@ test('chat, then a file by the picker, accepted by the recipient, arrives byte-i
   await bob.fill('#text', 'Hi Alice');
   await bob.click('#send-text');
   await alice.waitForSelector('#messages li.theirs:text("Hi Alice")');
+  // The servers took both messages: each sender's own line is marked sent.
+  await alice.waitForSelector('#messages li.mine.sent[title="Delivered to the server"]');
+  await bob.waitForSelector('#messages li.mine.sent:text("Hi Alice")');
   await screenshot(bob, '02-chat');
 
   const data = fileBytes(FIVE_MIB, 7);

@@ -30,6 +30,7 @@ use web_sys::{
     BinaryType, Blob, BlobPropertyBag, CloseEvent, File, MessageEvent, Url, WebSocket, Worker,
 };
 
+use crate::page_event::{ChannelState, Direction, PageEvent, Value};
 use crate::parts::{assembly, contiguous_prefix};
 use crate::progress::{Progress, ProgressMeter};
 
@@ -42,9 +43,8 @@ const PART_BYTES: usize = 1 << 20;
 /// How often a waiting chunk looks at `bufferedAmount` again, in milliseconds.
 const DRAIN_POLL_MS: i32 = 10;
 
-/// The browser client of one user. Events reach `on_event` as objects with a `type`:
-/// `connection`, `registered`, `registration-failed`, `chat`, `chat-sent`, `chat-failed`,
-/// `outgoing`, `offer`, `progress`, `sent`, `received`, `failed`, `ended`.
+/// The browser client of one user. Events reach `on_event` as objects with a `type`: the
+/// [`PageEvent`]s, by [`PageEvent::name`].
 #[wasm_bindgen]
 pub struct RcsClient {
     inner: Rc<RefCell<Inner>>,
@@ -147,15 +147,12 @@ impl RcsClient {
     pub fn send_file(&self, to: &str, file: File) -> f64 {
         let local = with(&self.inner, |inner| {
             let local = inner.next_local();
-            inner.emit(
-                "outgoing",
-                &[
-                    ("id", (local as f64).into()),
-                    ("to", to.into()),
-                    ("name", file.name().into()),
-                    ("size", file.size().into()),
-                ],
-            );
+            inner.emit(PageEvent::Outgoing {
+                id: local,
+                to: to.to_owned(),
+                name: file.name(),
+                size: file.size() as u64,
+            });
             local
         });
         with(&self.inner, |inner| {
@@ -388,7 +385,7 @@ impl Inner {
         let ws = match WebSocket::new_with_str(&url, protocol) {
             Ok(ws) => ws,
             Err(reason) => {
-                self.emit_connection(side, channel, "lost", Some(&js_text(&reason)));
+                self.emit_connection(side, channel, ChannelState::Lost, Some(&js_text(&reason)));
                 self.reopen_later(side, channel);
                 return;
             }
@@ -450,9 +447,14 @@ impl Inner {
             }
         };
         if let Err(reason) = result {
-            self.emit_connection(side, channel, "failed", Some(&reason.to_string()));
+            self.emit_connection(
+                side,
+                channel,
+                ChannelState::Failed,
+                Some(&reason.to_string()),
+            );
         }
-        self.emit_connection(side, channel, "open", None);
+        self.emit_connection(side, channel, ChannelState::Open, None);
         self.flush_queued(side, channel);
         self.drive(side);
     }
@@ -482,7 +484,7 @@ impl Inner {
             return;
         }
         let reason = (!reason.is_empty()).then_some(reason);
-        self.emit_connection(side, channel, "lost", reason);
+        self.emit_connection(side, channel, ChannelState::Lost, reason);
         self.reopen_later(side, channel);
     }
 
@@ -491,7 +493,7 @@ impl Inner {
         set_timeout(RECONNECT_MS, move || {
             if let Some(inner) = weak.upgrade() {
                 with(&inner, |inner| {
-                    inner.emit_connection(side, channel, "reconnecting", None);
+                    inner.emit_connection(side, channel, ChannelState::Reconnecting, None);
                     inner.open(side, channel);
                 });
             }
@@ -561,7 +563,9 @@ impl Inner {
                     let agent = inner.agent_mut(side);
                     agent.timer = None;
                     if let Err(reason) = agent.ua.handle_timeout(now()) {
-                        inner.emit("error", &[("reason", reason.to_string().into())]);
+                        inner.emit(PageEvent::Error {
+                            reason: reason.to_string(),
+                        });
                     }
                     inner.drive(side);
                 });
@@ -571,45 +575,31 @@ impl Inner {
     }
 
     fn on_agent_event(&mut self, side: Side, event: Event) {
-        let side_name = side.as_str();
         match event {
-            Event::Registered { expires } => self.emit(
-                "registered",
-                &[("side", side_name.into()), ("expires", expires.into())],
-            ),
-            Event::Unregistered => self.emit("unregistered", &[("side", side_name.into())]),
-            Event::RegistrationFailed(refusal) => self.emit(
-                "registration-failed",
-                &[
-                    ("side", side_name.into()),
-                    ("status", refusal.status.into()),
-                    ("reason", refusal.reason.into()),
-                ],
-            ),
-            Event::ChatSent { chat, status } => self.emit(
-                "chat-sent",
-                &[("id", (chat.0 as f64).into()), ("status", status.into())],
-            ),
-            Event::ChatFailed { chat, refusal } => self.emit(
-                "chat-failed",
-                &[
-                    ("id", (chat.0 as f64).into()),
-                    ("status", refusal.status.into()),
-                    ("reason", refusal.reason.into()),
-                ],
-            ),
+            Event::Registered { expires } => self.emit(PageEvent::Registered { side, expires }),
+            Event::Unregistered => self.emit(PageEvent::Unregistered { side }),
+            Event::RegistrationFailed(refusal) => self.emit(PageEvent::RegistrationFailed {
+                side,
+                status: refusal.status,
+                reason: refusal.reason,
+            }),
+            Event::ChatSent { chat, status } => {
+                self.emit(PageEvent::ChatSent { id: chat.0, status })
+            }
+            Event::ChatFailed { chat, refusal } => self.emit(PageEvent::ChatFailed {
+                id: chat.0,
+                status: refusal.status,
+                reason: refusal.reason,
+            }),
             Event::ChatReceived {
                 from,
                 content_type,
                 body,
-            } => self.emit(
-                "chat",
-                &[
-                    ("from", from.into()),
-                    ("contentType", content_type.into()),
-                    ("text", String::from_utf8_lossy(&body).into_owned().into()),
-                ],
-            ),
+            } => self.emit(PageEvent::Chat {
+                from,
+                content_type,
+                text: String::from_utf8_lossy(&body).into_owned(),
+            }),
             Event::Transfer { id, event } => {
                 let local = self.local_of(side, id);
                 self.on_transfer_event(side, id, local, event);
@@ -622,13 +612,10 @@ impl Inner {
         match event {
             TransferEvent::Offered(offer) => self.offered(local, offer),
             TransferEvent::Accepted { resume_from } => {
-                self.emit(
-                    "accepted",
-                    &[
-                        ("id", (local as f64).into()),
-                        ("resumeFrom", (resume_from as f64).into()),
-                    ],
-                );
+                self.emit(PageEvent::Accepted {
+                    id: local,
+                    resume_from,
+                });
             }
             TransferEvent::NeedBytes { range } => self.read_chunk(side, id, local, range),
             TransferEvent::Progress { acknowledged } => {
@@ -637,18 +624,15 @@ impl Inner {
                     .get_mut(&local)
                     .and_then(|sending| sending.meter.report(now().unix_millis(), acknowledged))
                 {
-                    self.emit_progress(local, "out", progress);
+                    self.emit_progress(local, Direction::Out, progress);
                 }
             }
-            TransferEvent::Uploaded => self.emit("uploaded", &[("id", (local as f64).into())]),
-            TransferEvent::Report { status, comment } => self.emit(
-                "report",
-                &[
-                    ("id", (local as f64).into()),
-                    ("status", status.into()),
-                    ("comment", comment.unwrap_or_default().into()),
-                ],
-            ),
+            TransferEvent::Uploaded => self.emit(PageEvent::Uploaded { id: local }),
+            TransferEvent::Report { status, comment } => self.emit(PageEvent::Report {
+                id: local,
+                status,
+                comment: comment.unwrap_or_default(),
+            }),
             TransferEvent::Write { offset, data } => self.write(local, offset, &data),
             TransferEvent::Received { size } => self.verify(side, id, local, size),
             TransferEvent::Verified => self.deliver(local),
@@ -666,14 +650,11 @@ impl Inner {
                 let (cause, text) = reason
                     .map(|reason| (reason.cause.unwrap_or(0), reason.text.unwrap_or_default()))
                     .unwrap_or_default();
-                self.emit(
-                    "ended",
-                    &[
-                        ("id", (local as f64).into()),
-                        ("cause", cause.into()),
-                        ("reason", text.into()),
-                    ],
-                );
+                self.emit(PageEvent::Ended {
+                    id: local,
+                    cause,
+                    reason: text,
+                });
             }
             _ => {}
         }
@@ -754,18 +735,15 @@ impl Inner {
             OfferKind::Push => "push",
             OfferKind::Pull => "pull",
         };
-        self.emit(
-            "offer",
-            &[
-                ("id", (local as f64).into()),
-                ("kind", kind.into()),
-                ("from", offer.from.clone().into()),
-                ("name", offer.name.clone().unwrap_or_default().into()),
-                ("contentType", offer.content_type.clone().into()),
-                ("size", (offer.size as f64).into()),
-                ("url", offer.url.clone().map_or(JsValue::NULL, Into::into)),
-            ],
-        );
+        self.emit(PageEvent::Offer {
+            id: local,
+            kind,
+            from: offer.from.clone(),
+            name: offer.name.clone().unwrap_or_default(),
+            content_type: offer.content_type.clone(),
+            size: offer.size,
+            url: offer.url.clone(),
+        });
         let push = offer.kind == OfferKind::Push;
         self.receiving.insert(local, Receiving::new(offer));
         if push && self.auto_accept {
@@ -799,7 +777,7 @@ impl Inner {
             .report(now().unix_millis(), receiving.written);
         self.post_parts(local);
         if let Some(progress) = progress {
-            self.emit_progress(local, "in", progress);
+            self.emit_progress(local, Direction::In, progress);
         }
     }
 
@@ -919,74 +897,65 @@ impl Inner {
         match assemble(&receiving.parts, &offer.content_type)
             .and_then(|blob| Url::create_object_url_with_blob(&blob))
         {
-            Ok(url) => self.emit(
-                "received",
-                &[
-                    ("id", (local as f64).into()),
-                    ("from", offer.from.clone().into()),
-                    ("name", offer.name.clone().unwrap_or_default().into()),
-                    ("contentType", offer.content_type.clone().into()),
-                    ("size", (offer.size as f64).into()),
-                    (
-                        "sha256",
-                        hex::encode(offer.sha256.unwrap_or_default()).into(),
-                    ),
-                    ("objectUrl", url.into()),
-                ],
-            ),
+            Ok(url) => self.emit(PageEvent::Received {
+                id: local,
+                from: offer.from.clone(),
+                name: offer.name.clone().unwrap_or_default(),
+                content_type: offer.content_type.clone(),
+                size: offer.size,
+                sha256: hex::encode(offer.sha256.unwrap_or_default()),
+                object_url: url,
+            }),
             Err(reason) => self.emit_failed(local, 0, &js_text(&reason)),
         }
     }
 
-    fn emit(&mut self, kind: &str, fields: &[(&str, JsValue)]) {
-        let event = Object::new();
-        let _ = Reflect::set(&event, &"type".into(), &kind.into());
-        for (name, value) in fields {
-            let _ = Reflect::set(&event, &(*name).into(), value);
+    fn emit(&mut self, event: PageEvent) {
+        let object = Object::new();
+        let _ = Reflect::set(&object, &"type".into(), &event.name().into());
+        for (name, value) in event.fields() {
+            let value = match value {
+                Value::Text(text) => JsValue::from(text),
+                Value::Number(number) => JsValue::from(number),
+                Value::Null => JsValue::NULL,
+            };
+            let _ = Reflect::set(&object, &name.into(), &value);
         }
-        self.events.push(event);
+        self.events.push(object);
     }
 
     fn emit_failed(&mut self, local: u64, status: u16, reason: &str) {
-        self.emit(
-            "failed",
-            &[
-                ("id", (local as f64).into()),
-                ("status", status.into()),
-                ("reason", reason.into()),
-            ],
-        );
+        self.emit(PageEvent::Failed {
+            id: local,
+            status,
+            reason: reason.to_owned(),
+        });
     }
 
-    fn emit_progress(&mut self, local: u64, direction: &str, progress: Progress) {
-        let optional = |value: Option<f64>| value.map_or(JsValue::NULL, JsValue::from);
-        self.emit(
-            "progress",
-            &[
-                ("id", (local as f64).into()),
-                ("direction", direction.into()),
-                ("done", (progress.done as f64).into()),
-                ("size", (progress.size as f64).into()),
-                ("bytesPerSec", optional(progress.bytes_per_sec)),
-                ("secsLeft", optional(progress.secs_left)),
-            ],
-        );
+    fn emit_progress(&mut self, local: u64, direction: Direction, progress: Progress) {
+        self.emit(PageEvent::Progress {
+            id: local,
+            direction,
+            done: progress.done,
+            size: progress.size,
+            bytes_per_sec: progress.bytes_per_sec,
+            secs_left: progress.secs_left,
+        });
     }
 
-    fn emit_connection(&mut self, side: Side, channel: Channel, state: &str, reason: Option<&str>) {
-        let channel = match channel {
-            Channel::Sip => "sip",
-            Channel::Msrp => "msrp",
-        };
-        self.emit(
-            "connection",
-            &[
-                ("side", side.as_str().into()),
-                ("channel", channel.into()),
-                ("state", state.into()),
-                ("reason", reason.map_or(JsValue::NULL, JsValue::from)),
-            ],
-        );
+    fn emit_connection(
+        &mut self,
+        side: Side,
+        channel: Channel,
+        state: ChannelState,
+        reason: Option<&str>,
+    ) {
+        self.emit(PageEvent::Connection {
+            side,
+            channel,
+            state,
+            reason: reason.map(str::to_owned),
+        });
     }
 }
 

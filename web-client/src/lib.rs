@@ -21,6 +21,7 @@
 //! [`progress`], [`digest`] and [`parts`] hold the logic that needs no browser, tested natively.
 
 pub mod digest;
+pub mod page_event;
 pub mod parts;
 pub mod progress;
 

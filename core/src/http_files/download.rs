@@ -70,7 +70,7 @@ pub fn check(
 }
 
 /// The answer to a verified request, given the manifest stored under the file's key (`None` if
-/// there is none, or it does not decode).
+/// there is none).
 pub fn plan(
     request: &DownloadRequest<'_>,
     verified: &VerifiedFileRef,

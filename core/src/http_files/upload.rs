@@ -33,7 +33,7 @@ use crate::first_value::FirstValue;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::server_config::ServerConfig;
 use crate::store::{
-    FileDescription, Manifest, StoreError, StoreOp, UploadEvent, UploadState, UploadWriter,
+    FileDescription, Manifest, Record, StoreOp, UploadEvent, UploadState, UploadWriter,
     VALUE_LIMIT, keys,
 };
 use crate::time::Timestamp;
@@ -297,7 +297,7 @@ pub fn resume_info_answer(config: &ServerConfig, tid: &str, value: Option<&[u8]>
     let key = keys::upload(&upload_id(tid));
     match value.map(|v| UploadState::decode(&key, v)) {
         None => Answer::reason(404, format!("no upload in progress for tid {tid}")),
-        Some(Err(error)) => Answer::reason(500, error),
+        Some(Err(error)) => Answer::reason(error.status(), error),
         Some(Ok(state)) if state.resume_offset() == 0 => {
             Answer::reason(404, format!("nothing received yet for tid {tid}"))
         }
@@ -660,7 +660,7 @@ impl UploadRequest {
                 state
             }
             Some(Err(error)) => {
-                self.refuse(500, error);
+                self.refuse(error.status(), error);
                 return;
             }
             None if span.offset > 0 => {
@@ -690,12 +690,7 @@ impl UploadRequest {
                 ) {
                     Ok(state) => state,
                     Err(error) => {
-                        let status = if matches!(error, StoreError::FileTooLarge { .. }) {
-                            413
-                        } else {
-                            500
-                        };
-                        self.refuse(status, error);
+                        self.refuse(error.status(), error);
                         return;
                     }
                 }

@@ -3,18 +3,17 @@
 //! error answers.
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::Output;
-use super::engine::{Miss, Tx};
+use super::engine::{Interrupt, Tx};
+use super::{Input, Output};
 use crate::first_value::{ContentDigest, SigningKey};
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::server_config::ServerConfig;
 use crate::service::{Delivery, Side};
 use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
-use crate::store::keys;
+use crate::store::{Record, StoreError, keys};
 use crate::time::Timestamp;
 
 /// Registration lifetime when the REGISTER does not ask for one (RFC 3261 section 10.2.1.1).
@@ -40,6 +39,10 @@ pub struct Registration {
     pub delivery: Delivery,
 }
 
+impl Record for Registration {
+    const VERSION: u32 = 1;
+}
+
 impl Registration {
     /// Whether messages for the user can be sent now.
     pub fn is_reachable(&self, now: Timestamp) -> bool {
@@ -57,6 +60,10 @@ pub struct ConnectionRecord {
     pub role: ConnectionRole,
     /// When a sweep may remove the record, in Unix seconds.
     pub expires: u64,
+}
+
+impl Record for ConnectionRecord {
+    const VERSION: u32 = 1;
 }
 
 /// What a gateway connection carries.
@@ -77,7 +84,7 @@ pub fn remember_connection(tx: &mut Tx<'_>, connection: &str, role: ConnectionRo
 }
 
 /// Writes a session record, pushing its expiry a [`SESSION_IDLE_SECS`] past now.
-pub fn save_session<S: Serialize>(
+pub fn save_session<S: Record>(
     tx: &mut Tx<'_>,
     key: &str,
     session: &mut S,
@@ -119,10 +126,12 @@ pub fn aor_of(uri: &SipUri) -> Option<String> {
 }
 
 /// The parsed registration of `aor` with the `side` server, if there is a readable one.
-pub fn registration(tx: &mut Tx<'_>, side: Side, aor: &str) -> Result<Option<Registration>, Miss> {
-    Ok(tx
-        .record::<Registration>(&keys::registration(side, aor))?
-        .and_then(Result::ok))
+pub fn registration(
+    tx: &mut Tx<'_>,
+    side: Side,
+    aor: &str,
+) -> Result<Option<Registration>, Interrupt> {
+    tx.record::<Registration>(&keys::registration(side, aor))
 }
 
 /// Sends a SIP message over a connection (the one being handled, or another one).
@@ -142,7 +151,7 @@ pub fn send_to_user(
     side: Side,
     aor: &str,
     message: &SipMessage,
-) -> Result<(), Miss> {
+) -> Result<(), Interrupt> {
     if let Some(registered) = registration(tx, side, aor)?.filter(|r| r.is_reachable(tx.now))
         && let Some(connection) = registered.connection
     {
@@ -251,7 +260,7 @@ pub fn authenticated_caller(
     side: Side,
     connection: &str,
     request: &SipMessage,
-) -> Result<Option<String>, Miss> {
+) -> Result<Option<String>, Interrupt> {
     let Some(aor) = aor_of(request.from().uri()) else {
         reply(tx, connection, request, 400, Some("From has no user part"));
         return Ok(None);
@@ -278,7 +287,7 @@ pub fn reachable_recipient(
     tx: &mut Tx<'_>,
     connection: &str,
     request: &SipMessage,
-) -> Result<Option<Registration>, Miss> {
+) -> Result<Option<Registration>, Interrupt> {
     let Some(aor) = aor_of(request.to().uri()) else {
         reply(
             tx,
@@ -316,7 +325,7 @@ pub fn register(
     side: Side,
     connection: &str,
     request: &SipMessage,
-) -> Result<(), Miss> {
+) -> Result<(), Interrupt> {
     let Some(aor) = aor_of(request.to().uri()) else {
         reply(tx, connection, request, 400, Some("To has no user part"));
         return Ok(());
@@ -438,10 +447,10 @@ pub fn connection_closed(
     tx: &mut Tx<'_>,
     side: Side,
     connection: &str,
-    on_msrp_closed: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), Miss>,
-) -> Result<(), Miss> {
+    on_msrp_closed: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), Interrupt>,
+) -> Result<(), Interrupt> {
     let key = keys::connection(connection);
-    let Some(record) = tx.record::<ConnectionRecord>(&key)?.and_then(Result::ok) else {
+    let Some(record) = tx.record::<ConnectionRecord>(&key)? else {
         return Ok(());
     };
     tx.delete(&key);
@@ -467,7 +476,7 @@ pub fn relay_message(
     side: Side,
     connection: &str,
     request: &SipMessage,
-) -> Result<(), Miss> {
+) -> Result<(), Interrupt> {
     let Some(_) = authenticated_caller(tx, side, connection, request)? else {
         return Ok(());
     };
@@ -632,29 +641,80 @@ pub fn reply_unparsable_msrp(
     });
 }
 
+/// Answers an input whose handling read a record that does not decode ([`Logic::fail`]): a user's
+/// SIP request gets `500` and an MSRP request `481` (its session cannot go on), each naming the
+/// record; a peer request gets `500`, so that the other server ends its transfer with the reason.
+///
+/// [`Logic::fail`]: super::engine::Logic::fail
+pub fn answer_failure(tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
+    let reason = error.to_string();
+    match input {
+        Input::Sip {
+            connection,
+            message,
+        } => {
+            if let Ok(request) = sip::parse(message, &sip::Limits::default())
+                && request.is_request()
+            {
+                reply(tx, connection, &request, 500, Some(&reason));
+            }
+        }
+        Input::Msrp {
+            connection,
+            messages,
+        } => {
+            for message in messages {
+                let limits = msrp::Limits {
+                    max_body_bytes: message.len(),
+                    ..msrp::Limits::default()
+                };
+                if let Ok(Frame::Request(request)) = msrp::parse_message(message, &limits)
+                    && let Some(local) = request.headers.to_path().last().cloned()
+                {
+                    msrp_reply(tx, connection, &request, &local, 481, Some(&reason));
+                }
+            }
+        }
+        Input::PeerRequest { message } => {
+            if let Ok(request) = sip::parse(message, &sip::Limits::default())
+                && let Some(response) = response_to(tx, &request, 500, None, Some(&reason))
+            {
+                tx.emit(Output::PeerResponse {
+                    message: response.to_bytes(),
+                });
+            }
+        }
+        Input::Closed { .. } | Input::PeerResponse { .. } | Input::Timer { .. } => {}
+    }
+}
+
 /// What both servers do with the SIP requests of their users; [`on_sip`] dispatches to it.
 pub trait UserAgentServer: super::engine::Logic {
     /// The server's configuration.
     fn config(&self) -> &ServerConfig;
     /// An INVITE from a user.
-    fn on_invite(&self, tx: &mut Tx<'_>, connection: &str, invite: &SipMessage)
-    -> Result<(), Miss>;
+    fn on_invite(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        invite: &SipMessage,
+    ) -> Result<(), Interrupt>;
     /// A BYE from a user.
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss>;
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Interrupt>;
     /// A user's answer to a request of this server.
     fn on_response(
         &self,
         tx: &mut Tx<'_>,
         connection: &str,
         response: &SipMessage,
-    ) -> Result<(), Miss>;
+    ) -> Result<(), Interrupt>;
     /// A MESSAGE from a user: relayed to the recipient as chat unless a server takes it otherwise.
     fn on_message(
         &self,
         tx: &mut Tx<'_>,
         connection: &str,
         message: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         relay_message(tx, self.config(), self.side(), connection, message)
     }
 }
@@ -665,7 +725,7 @@ pub fn on_sip(
     tx: &mut Tx<'_>,
     connection: &str,
     bytes: &Bytes,
-) -> Result<(), Miss> {
+) -> Result<(), Interrupt> {
     let message = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
         Ok(message) => message,
         Err(error) => {
@@ -699,7 +759,7 @@ pub fn on_sip(
 }
 
 /// A session record that carries an MSRP session between this server and a user.
-pub trait MsrpSession: DeserializeOwned {
+pub trait MsrpSession: Record {
     /// This server's MSRP URI in the session.
     fn local_uri(&self) -> &MsrpUri;
     /// The user's MSRP path.
@@ -712,11 +772,11 @@ pub fn session_of_request<S: MsrpSession>(
     tx: &mut Tx<'_>,
     connection: &str,
     request: &MsrpRequest,
-) -> Result<Option<(String, S)>, Miss> {
+) -> Result<Option<(String, S)>, Interrupt> {
     let Some(session_id) = addressed_session(&request.headers).map(str::to_owned) else {
         return Ok(None);
     };
-    let Some(Ok(session)) = tx.record::<S>(&keys::msrp_session(&session_id))? else {
+    let Some(session) = tx.record::<S>(&keys::msrp_session(&session_id))? else {
         if let Some(local) = request.headers.to_path().last().cloned() {
             msrp_reply(
                 tx,

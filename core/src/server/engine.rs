@@ -12,22 +12,34 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use serde::{Serialize, de::DeserializeOwned};
 
 use super::{Input, Output};
 use crate::ids::{Entropy, TokenSource};
-use crate::store::StoreOp;
+use crate::store::{Record, StoreError, StoreOp};
 use crate::time::Timestamp;
 
-/// A handler asked for a key the engine does not have yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Miss;
+/// Why a handler stopped before its end. Its transaction is dropped either way: nothing it wrote
+/// or sent leaves the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupt {
+    /// It asked for a key the engine does not have yet: the input is handled again from the start
+    /// once the value is read.
+    Miss,
+    /// A record it read does not decode (another format version, or corrupt): the input is
+    /// answered as the server's failure ([`Logic::fail`]), and the fault is reported
+    /// ([`Output::Fault`]).
+    Unreadable(StoreError),
+}
 
 /// The application logic an [`Engine`] runs.
 pub trait Logic {
-    /// Handles one input. Returning `Err(Miss)` (from [`Tx::get`]) drops the transaction; the input is
-    /// handled again once the missing values are in.
-    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss>;
+    /// Handles one input. Returning an [`Interrupt`] (from [`Tx::get`] or [`Tx::record`]) drops the
+    /// transaction; after a miss the input is handled again once the missing values are in.
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt>;
+
+    /// Answers an input whose handling read a record it cannot decode: a request gets a server
+    /// error naming the record. It reads nothing (a read it tries finds nothing cached).
+    fn fail(&self, tx: &mut Tx<'_>, input: &Input, error: &StoreError);
 
     /// Which server the logic is (its timers and routes are its own).
     fn side(&self) -> crate::service::Side;
@@ -46,8 +58,9 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    /// The value under `key` as this transaction sees it, or a [`Miss`] if it must be read first.
-    pub fn get(&mut self, key: &str) -> Result<Option<Bytes>, Miss> {
+    /// The value under `key` as this transaction sees it, or [`Interrupt::Miss`] if it must be read
+    /// first.
+    pub fn get(&mut self, key: &str) -> Result<Option<Bytes>, Interrupt> {
         if let Some(value) = self.written.get(key) {
             return Ok(value.clone());
         }
@@ -55,37 +68,41 @@ impl Tx<'_> {
             Some(value) => Ok(value.clone()),
             None => {
                 self.missing.insert(key.to_owned());
-                Err(Miss)
+                Err(Interrupt::Miss)
             }
         }
     }
 
     /// Like [`Tx::get`] for a value needed once (a file chunk): it leaves the cache when the
     /// transaction commits, so a request never holds more chunks than it is sending.
-    pub fn get_once(&mut self, key: &str) -> Result<Option<Bytes>, Miss> {
+    pub fn get_once(&mut self, key: &str) -> Result<Option<Bytes>, Interrupt> {
         let value = self.get(key)?;
         self.evict.push(key.to_owned());
         Ok(value)
     }
 
-    /// Asks for several keys at once, so that their reads go out together; a [`Miss`] if any is
+    /// Asks for several keys at once, so that their reads go out together; [`Interrupt::Miss`] if any is
     /// missing.
-    pub fn prefetch<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) -> Result<(), Miss> {
+    pub fn prefetch<'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<(), Interrupt> {
         let mut missed = false;
         for key in keys {
             missed |= self.get(key).is_err();
         }
-        if missed { Err(Miss) } else { Ok(()) }
+        if missed { Err(Interrupt::Miss) } else { Ok(()) }
     }
 
-    /// A JSON record under `key`: `Ok(None)` when absent, `Ok(Some(Err(..)))` when it does not decode.
-    pub fn record<T: DeserializeOwned>(
-        &mut self,
-        key: &str,
-    ) -> Result<Option<Result<T, String>>, Miss> {
-        Ok(self
-            .get(key)?
-            .map(|value| serde_json::from_slice(&value).map_err(|e| e.to_string())))
+    /// The record under `key`, `None` when there is none; one that does not decode interrupts the
+    /// handling ([`Interrupt::Unreadable`]).
+    pub fn record<T: Record>(&mut self, key: &str) -> Result<Option<T>, Interrupt> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(value) => T::decode(key, &value)
+                .map(Some)
+                .map_err(Interrupt::Unreadable),
+        }
     }
 
     /// Writes `value` under `key` (emitted when the transaction commits).
@@ -97,13 +114,9 @@ impl Tx<'_> {
         }));
     }
 
-    /// Writes a JSON record under `key`.
-    pub fn set_record<T: Serialize>(&mut self, key: &str, record: &T) {
-        // Serializing plain data structures to JSON cannot fail.
-        self.set(
-            key,
-            Bytes::from(serde_json::to_vec(record).unwrap_or_default()),
-        );
+    /// Writes a record under `key`.
+    pub fn set_record<T: Record>(&mut self, key: &str, record: &T) {
+        self.set(key, record.encode());
     }
 
     /// Deletes `key`.
@@ -115,7 +128,7 @@ impl Tx<'_> {
     }
 
     /// Applies a store operation yielded by a lower layer (a `Get` is answered from this transaction).
-    pub fn apply(&mut self, op: StoreOp) -> Result<Option<Bytes>, Miss> {
+    pub fn apply(&mut self, op: StoreOp) -> Result<Option<Bytes>, Interrupt> {
         match op {
             StoreOp::Get { key } => self.get(&key),
             StoreOp::Set { key, value } => {
@@ -228,14 +241,28 @@ impl<L: Logic> Engine<L> {
                     self.outputs.extend(effects);
                     self.queue.pop_front();
                 }
-                Err(Miss) => {
+                Err(Interrupt::Unreadable(error)) => {
+                    let mut tx = Tx {
+                        cache: &BTreeMap::new(),
+                        written: BTreeMap::new(),
+                        effects: vec![Output::Fault(error.to_string())],
+                        missing: BTreeSet::new(),
+                        evict: Vec::new(),
+                        now: *now,
+                        ids: TokenSource::new(*entropy),
+                    };
+                    self.logic.fail(&mut tx, input, &error);
+                    self.outputs.extend(tx.effects);
+                    self.queue.pop_front();
+                }
+                Err(Interrupt::Miss) => {
                     for key in missing {
                         if self.pending_reads.insert(key.clone()) {
                             self.outputs.push_back(Output::Store(StoreOp::Get { key }));
                         }
                     }
                     if self.pending_reads.is_empty() {
-                        // A handler returned Miss without a missing key: a logic error. Drop the input
+                        // A handler missed without a missing key: a logic error. Drop the input
                         // rather than spin.
                         self.queue.pop_front();
                     }
@@ -257,7 +284,9 @@ mod tests {
             crate::service::Side::Receiver
         }
 
-        fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+        fn fail(&self, _: &mut Tx<'_>, _: &Input, _: &StoreError) {}
+
+        fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
             let Input::Timer { key: name } = input else {
                 return Ok(());
             };

@@ -14,14 +14,14 @@ use bytes::Bytes;
 
 use crate::server_config::{ServerConfig, ServerConfigError};
 use crate::service::Side;
-use crate::store::StoreOp;
+use crate::store::{StoreError, StoreOp};
 use crate::time::Timestamp;
 
 pub use engine::Engine;
 pub use receiver::ReceiverAs;
 pub use sender::SenderAs;
 
-use engine::{Logic, Miss, Tx};
+use engine::{Interrupt, Logic, Tx};
 use receiver::ReceiverLogic;
 use sender::SenderLogic;
 
@@ -52,7 +52,14 @@ impl Logic for ServerLogic {
         }
     }
 
-    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+    fn fail(&self, tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
+        match self {
+            Self::Sender(logic) => logic.fail(tx, input, error),
+            Self::Receiver(logic) => logic.fail(tx, input, error),
+        }
+    }
+
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
         match self {
             Self::Sender(logic) => logic.handle(tx, input),
             Self::Receiver(logic) => logic.handle(tx, input),
@@ -100,4 +107,7 @@ pub enum Output {
     Store(StoreOp),
     /// Feed [`Input::Timer`] with this key at `at` (or later).
     Timer { at: Timestamp, key: String },
+    /// Something the server found wrong with the store (a record it cannot read), for the
+    /// operator's log; the input that met it has been answered as a failure.
+    Fault(String),
 }

@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use super::common::{self, ConnectionRole};
-use super::engine::{Engine, Logic, Miss, Tx};
+use super::engine::{Engine, Interrupt, Logic, Tx};
 use super::{Input, Output};
 use crate::first_value::{self, ContentDigest};
 use crate::ft_http::{self, FileInfoDocument};
@@ -33,7 +33,7 @@ use crate::sdp::{
 use crate::server_config::{ServerConfig, ServerConfigError};
 use crate::service::{Delivery, Side};
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
-use crate::store::{Manifest, keys};
+use crate::store::{Manifest, Record, StoreError, keys};
 
 /// The receiver AS: an [`Engine`] running [`ReceiverLogic`].
 pub type ReceiverAs = Engine<ReceiverLogic>;
@@ -96,6 +96,10 @@ struct DeliverySession {
     expires: u64,
 }
 
+impl Record for DeliverySession {
+    const VERSION: u32 = 1;
+}
+
 /// Writes a delivery, pushing its expiry forward.
 fn save(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) {
     common::save_session(tx, key, delivery, |d| &mut d.expires);
@@ -114,15 +118,18 @@ struct WindowRecord {
     expires: u64,
 }
 
+impl Record for WindowRecord {
+    const VERSION: u32 = 1;
+}
+
 /// The window of `connection`'s binding to the session at `session_key`, if it has one.
 fn load_window(
     tx: &mut Tx<'_>,
     session_key: &str,
     connection: &str,
-) -> Result<Option<WindowedSender>, Miss> {
+) -> Result<Option<WindowedSender>, Interrupt> {
     Ok(tx
         .record::<WindowRecord>(&keys::window(session_key, connection))?
-        .and_then(Result::ok)
         .map(|record| record.window))
 }
 
@@ -137,12 +144,9 @@ fn save_window(tx: &mut Tx<'_>, session_key: &str, connection: &str, window: Win
     );
 }
 
-/// The manifest of the stored file with this digest, if it is there and readable (expired or not).
-fn stored_manifest(tx: &mut Tx<'_>, digest: &ContentDigest) -> Result<Option<Manifest>, Miss> {
-    let key = digest.storage_key();
-    Ok(tx
-        .get(&key)?
-        .and_then(|value| Manifest::decode(&key, &value).ok()))
+/// The manifest of the stored file with this digest, if it is there (expired or not).
+fn stored_manifest(tx: &mut Tx<'_>, digest: &ContentDigest) -> Result<Option<Manifest>, Interrupt> {
+    tx.record::<Manifest>(&digest.storage_key())
 }
 
 /// A pull offer waiting for the user's download request (`offer/<aor>/<digest>`).
@@ -152,6 +156,10 @@ struct OfferRecord {
     session: String,
     /// When a sweep may remove it: when its signed URL expires.
     expires: u64,
+}
+
+impl Record for OfferRecord {
+    const VERSION: u32 = 1;
 }
 
 impl common::MsrpSession for DeliverySession {
@@ -174,11 +182,11 @@ impl common::UserAgentServer for ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         invite: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         self.on_download_request(tx, connection, invite)
     }
 
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Interrupt> {
         self.end_delivery_session(tx, connection, bye)
     }
 
@@ -187,7 +195,7 @@ impl common::UserAgentServer for ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         response: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         self.on_invite_answer(tx, connection, response)
     }
 }
@@ -197,7 +205,11 @@ impl Logic for ReceiverLogic {
         Side::Receiver
     }
 
-    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+    fn fail(&self, tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
+        common::answer_failure(tx, input, error);
+    }
+
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
         match input {
             Input::PeerRequest { message } => self.on_peer_request(tx, message),
             Input::Sip {
@@ -223,7 +235,7 @@ impl Logic for ReceiverLogic {
 
 /// Forgets the bound connection and its chunks in flight; the next bind resumes from what its
 /// window acknowledged.
-fn pause(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) -> Result<(), Miss> {
+fn pause(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) -> Result<(), Interrupt> {
     if let Some(connection) = delivery.connection.take() {
         if let Some(window) = load_window(tx, key, &connection)? {
             delivery.resume_from = window.acknowledged();
@@ -239,7 +251,7 @@ fn pause(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) -> Result<(
 impl ReceiverLogic {
     /// Claims 9, 10, 15: the first value arrives in a SIP MESSAGE; its URL is verified and resolved
     /// to the stored file's manifest.
-    fn on_peer_request(&self, tx: &mut Tx<'_>, bytes: &Bytes) -> Result<(), Miss> {
+    fn on_peer_request(&self, tx: &mut Tx<'_>, bytes: &Bytes) -> Result<(), Interrupt> {
         let request = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
             Ok(request) if request.is_request() => request,
             Ok(_) => return Ok(()),
@@ -270,7 +282,7 @@ impl ReceiverLogic {
         &self,
         tx: &mut Tx<'_>,
         request: &SipMessage,
-    ) -> Result<Result<(), (u16, String)>, Miss> {
+    ) -> Result<Result<(), (u16, String)>, Interrupt> {
         if !common::peer_request_is_sealed(request, &self.config.signing_keys) {
             return Ok(Err((
                 403,
@@ -435,14 +447,14 @@ impl ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         response: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let (Method::Invite, Some(status), Some(session_id)) =
             (response.method(), response.status(), response.from().tag())
         else {
             return Ok(());
         };
         let key = keys::msrp_session(session_id);
-        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
+        let Some(mut delivery) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
         };
         // Only the recipient, on the connection it registered, answers for the recipient.
@@ -514,7 +526,7 @@ impl ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         invite: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         if invite.to().tag().is_some() {
             common::reply(
                 tx,
@@ -539,10 +551,10 @@ impl ReceiverLogic {
         // An offer that was made but has run out is 410 Gone (RFC 3261 21.4.11), told apart from
         // one that never was (404): the user can ask the sender for the file again.
         let offer = tx.record::<OfferRecord>(&keys::offer(&caller, &request.digest))?;
-        let Some(Ok(OfferRecord {
+        let Some(OfferRecord {
             session: session_id,
             expires,
-        })) = offer
+        }) = offer
         else {
             common::reply(
                 tx,
@@ -555,7 +567,7 @@ impl ReceiverLogic {
         };
         let key = keys::msrp_session(&session_id);
         let mut delivery = match tx.record::<DeliverySession>(&key)? {
-            Some(Ok(delivery)) if tx.now.unix_secs() <= expires => delivery,
+            Some(delivery) if tx.now.unix_secs() <= expires => delivery,
             _ => {
                 common::reply(tx, connection, invite, 410, Some("the offer has expired"));
                 return Ok(());
@@ -628,14 +640,14 @@ impl ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         bye: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let Some(session_id) = bye.to().tag() else {
             common::reply(tx, connection, bye, 481, None);
             return Ok(());
         };
         let key = keys::msrp_session(session_id);
         match tx.record::<DeliverySession>(&key)? {
-            Some(Ok(delivery)) if delivery.dialog.as_ref().is_some_and(|d| d.matches(bye)) => {
+            Some(delivery) if delivery.dialog.as_ref().is_some_and(|d| d.matches(bye)) => {
                 self.finish(tx, &key, &delivery)?;
                 common::reply(tx, connection, bye, 200, None);
             }
@@ -647,7 +659,12 @@ impl ReceiverLogic {
     /// The messages of the user's MSRP connection, in order. Consecutive responses for the same
     /// delivery are taken together: the window takes them all, then one refill sends what they
     /// freed, reading its chunks in one round.
-    fn on_msrp(&self, tx: &mut Tx<'_>, connection: &str, messages: &[Bytes]) -> Result<(), Miss> {
+    fn on_msrp(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        messages: &[Bytes],
+    ) -> Result<(), Interrupt> {
         let mut answers: Vec<MsrpResponse> = Vec::new();
         for bytes in messages {
             let frame = match msrp::parse_message(bytes, &msrp::Limits::default()) {
@@ -683,7 +700,7 @@ impl ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         request: &msrp::Request,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let Some((session_id, mut delivery)) =
             common::session_of_request::<DeliverySession>(tx, connection, request)?
         else {
@@ -739,7 +756,7 @@ impl ReceiverLogic {
         key: &str,
         session_id: &str,
         delivery: &mut DeliverySession,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         if !matches!(delivery.phase, Phase::Connecting | Phase::Sending) {
             return Ok(());
         }
@@ -780,7 +797,7 @@ impl ReceiverLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         responses: &mut Vec<MsrpResponse>,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let Some(session_id) = responses
             .first()
             .and_then(|first| common::addressed_session(&first.headers))
@@ -792,7 +809,7 @@ impl ReceiverLogic {
         // The session and the connection's window, read in one round.
         tx.prefetch([key.as_str(), keys::window(&key, connection).as_str()])?;
         let answered = std::mem::take(responses);
-        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(&key)? else {
+        let Some(mut delivery) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
         };
         if delivery.connection.as_deref() != Some(connection) {
@@ -841,7 +858,7 @@ impl ReceiverLogic {
         connection: &str,
         window: &mut WindowedSender,
         manifest: &Manifest,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let mut ids = tx.ids();
         let mut plans = Vec::new();
         // What one reply can carry: at least one chunk, and no more than the gateway takes.
@@ -906,8 +923,8 @@ impl ReceiverLogic {
 
     /// The delivery's timer: a transaction timed out means the user's connection is taken as lost
     /// (the next bind resumes); otherwise the timer is set again for the next deadline.
-    fn on_timer(&self, tx: &mut Tx<'_>, key: &str) -> Result<(), Miss> {
-        let Some(Ok(mut delivery)) = tx.record::<DeliverySession>(key)? else {
+    fn on_timer(&self, tx: &mut Tx<'_>, key: &str) -> Result<(), Interrupt> {
+        let Some(mut delivery) = tx.record::<DeliverySession>(key)? else {
             return Ok(());
         };
         let Some(connection) = delivery.connection.clone() else {
@@ -930,7 +947,12 @@ impl ReceiverLogic {
 
     /// Forgets a finished or failed delivery, and its pull offer unless a newer offer of the same
     /// file has taken the key.
-    fn finish(&self, tx: &mut Tx<'_>, key: &str, delivery: &DeliverySession) -> Result<(), Miss> {
+    fn finish(
+        &self,
+        tx: &mut Tx<'_>,
+        key: &str,
+        delivery: &DeliverySession,
+    ) -> Result<(), Interrupt> {
         tx.delete(key);
         if let Some(connection) = &delivery.connection {
             tx.delete(&keys::window(key, connection));
@@ -938,7 +960,7 @@ impl ReceiverLogic {
         if delivery.mode == Delivery::Pull {
             let offer_key = keys::offer(&delivery.recipient, &delivery.digest);
             let session = key.trim_start_matches("msrp/");
-            if let Some(Ok(offer)) = tx.record::<OfferRecord>(&offer_key)?
+            if let Some(offer) = tx.record::<OfferRecord>(&offer_key)?
                 && offer.session == session
             {
                 tx.delete(&offer_key);
@@ -947,7 +969,7 @@ impl ReceiverLogic {
         Ok(())
     }
 
-    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) -> Result<(), Miss> {
+    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) -> Result<(), Interrupt> {
         let mut ids = tx.ids();
         if let Some(dialog) = delivery.dialog.as_mut()
             && let Ok(bye) = dialog.request(Method::Bye, &mut ids)

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::common::{self, ConnectionRole};
-use super::engine::{Engine, Logic, Miss, Tx};
+use super::engine::{Engine, Interrupt, Logic, Tx};
 use super::{Input, Output};
 use crate::first_value;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
@@ -34,8 +34,8 @@ use crate::server_config::{ServerConfig, ServerConfigError};
 use crate::service::Side;
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use crate::store::{
-    FileDescription, Manifest, StoreError, UploadEvent, UploadState, UploadWriter, VALUE_LIMIT,
-    keys,
+    FileDescription, Manifest, Record, StoreError, UploadEvent, UploadState, UploadWriter,
+    VALUE_LIMIT, keys,
 };
 
 /// The sender AS: an [`Engine`] running [`SenderLogic`].
@@ -85,6 +85,10 @@ struct UploadSession {
     expires: u64,
 }
 
+impl Record for UploadSession {
+    const VERSION: u32 = 1;
+}
+
 /// Writes an upload session, pushing its expiry forward.
 fn save(tx: &mut Tx<'_>, key: &str, session: &mut UploadSession) {
     common::save_session(tx, key, session, |s| &mut s.expires);
@@ -110,16 +114,16 @@ impl common::UserAgentServer for SenderLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         invite: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         self.accept_upload(tx, connection, invite)
     }
 
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Miss> {
+    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Interrupt> {
         self.end_upload_session(tx, connection, bye)
     }
 
     // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
-    fn on_response(&self, _: &mut Tx<'_>, _: &str, _: &SipMessage) -> Result<(), Miss> {
+    fn on_response(&self, _: &mut Tx<'_>, _: &str, _: &SipMessage) -> Result<(), Interrupt> {
         Ok(())
     }
     fn on_message(
@@ -127,7 +131,7 @@ impl common::UserAgentServer for SenderLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         message: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         if message.has_content_type(ft_http::CONTENT_TYPE) {
             self.forward_file_info(tx, connection, message)
         } else {
@@ -141,7 +145,11 @@ impl Logic for SenderLogic {
         Side::Sender
     }
 
-    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Miss> {
+    fn fail(&self, tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
+        common::answer_failure(tx, input, error);
+    }
+
+    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
         match input {
             Input::Sip {
                 connection,
@@ -156,7 +164,7 @@ impl Logic for SenderLogic {
             Input::Closed { connection } => {
                 common::connection_closed(tx, Side::Sender, connection, |tx, session| {
                     let key = keys::msrp_session(session);
-                    if let Some(Ok(mut upload)) = tx.record::<UploadSession>(&key)?
+                    if let Some(mut upload) = tx.record::<UploadSession>(&key)?
                         && upload.connection.as_deref() == Some(connection.as_str())
                     {
                         upload.connection = None;
@@ -188,7 +196,7 @@ impl SenderLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         invite: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         if invite.to().tag().is_some() {
             common::reply(
                 tx,
@@ -216,7 +224,7 @@ impl SenderLogic {
         let upload_id = upload_id(&sender, &offer);
         let upload_key = keys::upload(&upload_id);
         let state = match tx.record::<UploadState>(&upload_key)? {
-            Some(Ok(state)) if state.file == offer.file => state,
+            Some(state) if state.file == offer.file => state,
             _ => {
                 let chunks = tx.ids().token(16);
                 let created = UploadState::new(
@@ -233,11 +241,7 @@ impl SenderLogic {
                         state
                     }
                     Err(error) => {
-                        let code = if matches!(error, StoreError::FileTooLarge { .. }) {
-                            413
-                        } else {
-                            500
-                        };
+                        let code = error.status();
                         common::reply(tx, connection, invite, code, Some(&error.to_string()));
                         return Ok(());
                     }
@@ -354,14 +358,14 @@ impl SenderLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         bye: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let Some(session_id) = bye.to().tag() else {
             common::reply(tx, connection, bye, 481, None);
             return Ok(());
         };
         let key = keys::msrp_session(session_id);
         match tx.record::<UploadSession>(&key)? {
-            Some(Ok(mut session)) if session.dialog.matches(bye) => {
+            Some(mut session) if session.dialog.matches(bye) => {
                 // The upload itself stays, to be resumed by a new offer until it expires.
                 let _ = session.dialog.on_request(bye);
                 tx.delete(&key);
@@ -372,7 +376,7 @@ impl SenderLogic {
         Ok(())
     }
 
-    fn on_msrp(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Miss> {
+    fn on_msrp(&self, tx: &mut Tx<'_>, connection: &str, bytes: &Bytes) -> Result<(), Interrupt> {
         let frame = match msrp::parse_message(bytes, &self.msrp_limits()) {
             Ok(frame) => frame,
             Err(error) => {
@@ -423,10 +427,10 @@ impl SenderLogic {
         mut session: UploadSession,
         request: &MsrpRequest,
         body: Bytes,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let local = session.local_uri.clone();
         let upload_key = keys::upload(&session.upload_id);
-        let Some(Ok(state)) = tx.record::<UploadState>(&upload_key)? else {
+        let Some(state) = tx.record::<UploadState>(&upload_key)? else {
             // Complete already (a late duplicate chunk), or expired and discarded.
             let (code, why) = if session.phase == Phase::Published {
                 (200, None)
@@ -459,17 +463,12 @@ impl SenderLogic {
         }
         let mut writer = UploadWriter::new(state, self.config.layout, tx.now);
         if let Err(error) = writer.write(offset, body) {
-            let code = match error {
-                StoreError::FileTooLarge { .. } | StoreError::TooManyRanges(_) => 413,
-                StoreError::OutOfBounds { .. } => 400,
-                _ => 500,
-            };
             common::msrp_reply(
                 tx,
                 connection,
                 request,
                 &local,
-                code,
+                error.status(),
                 Some(&error.to_string()),
             );
             return Ok(());
@@ -578,7 +577,7 @@ impl SenderLogic {
         tx: &mut Tx<'_>,
         connection: &str,
         message: &SipMessage,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let Some(sender) = common::authenticated_caller(tx, Side::Sender, connection, message)?
         else {
             return Ok(());
@@ -608,8 +607,8 @@ impl SenderLogic {
             }
         };
         let manifest = match tx.record::<Manifest>(&verified.storage_key())? {
-            Some(Ok(manifest)) if !manifest.is_expired(tx.now) => manifest,
-            Some(Ok(_)) => {
+            Some(manifest) if !manifest.is_expired(tx.now) => manifest,
+            Some(_) => {
                 common::reply(tx, connection, message, 404, Some("the file has expired"));
                 return Ok(());
             }
@@ -627,7 +626,7 @@ impl SenderLogic {
 
     /// The receiver AS answered the first value: the transfer ends for the sender, with the answer in
     /// the BYE's Reason header.
-    fn on_peer_response(&self, tx: &mut Tx<'_>, bytes: &Bytes) -> Result<(), Miss> {
+    fn on_peer_response(&self, tx: &mut Tx<'_>, bytes: &Bytes) -> Result<(), Interrupt> {
         let Ok(response) = sip::parse_bytes(bytes.clone(), &sip::Limits::default()) else {
             return Ok(());
         };
@@ -638,7 +637,7 @@ impl SenderLogic {
             return Ok(());
         }
         let key = keys::msrp_session(session_id);
-        let Some(Ok(mut session)) = tx.record::<UploadSession>(&key)? else {
+        let Some(mut session) = tx.record::<UploadSession>(&key)? else {
             return Ok(());
         };
         let text = response
@@ -659,7 +658,7 @@ impl SenderLogic {
         session: &mut UploadSession,
         cause: u16,
         text: &str,
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Interrupt> {
         let mut ids = tx.ids();
         if let Ok(mut bye) = session.dialog.request(Method::Bye, &mut ids) {
             let text = text.replace(['"', '\\', '\r', '\n'], " ");
@@ -703,7 +702,7 @@ fn upload_id(sender: &str, offer: &Offer) -> String {
 
 /// Runs an upload writer's store operations through the transaction, fetching the reads it asks for
 /// one after another together.
-fn drive(tx: &mut Tx<'_>, writer: &mut UploadWriter) -> Result<(), Miss> {
+fn drive(tx: &mut Tx<'_>, writer: &mut UploadWriter) -> Result<(), Interrupt> {
     loop {
         let mut reads = Vec::new();
         let mut next = writer.poll_op();

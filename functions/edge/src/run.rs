@@ -13,7 +13,8 @@ use crate::runtime::{Runtime, RuntimeError};
 /// Carries `request` out to its reply. A store failure ends it (the caller answers 500); a failed
 /// peer request is answered for the server (a 503 with the reason) and a failed publish is logged:
 /// the store already holds the new state, and a message lost there is one the user's client times
-/// out on, as with any lost WebSocket message.
+/// out on, as with any lost WebSocket message. What the server found wrong with the store (a
+/// record it could not read) is logged.
 pub async fn carry_out<R: Runtime>(
     rt: &R,
     config: &EdgeConfig,
@@ -39,7 +40,12 @@ pub async fn carry_out<R: Runtime>(
                     rt.log(&format!("publish failed: {error}"));
                 }
             }
-            Action::Done(reply) => return Ok(reply),
+            Action::Done(reply) => {
+                for fault in &reply.faults {
+                    rt.log(&format!("store fault: {fault}"));
+                }
+                return Ok(reply);
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ use rcs_core::http_files::download::{self, DownloadRequest};
 use rcs_core::http_files::upload::{self, Action, UploadHead};
 use rcs_core::http_files::{Answer, AnswerBody};
 use rcs_core::server_config::ServerConfig;
-use rcs_core::store::{Manifest, StoreOp};
+use rcs_core::store::{Manifest, Record, StoreOp};
 use rcs_core::time::Timestamp;
 use spin_sdk::key_value::Store;
 
@@ -152,7 +152,14 @@ pub async fn download(
     };
     let key = verified.storage_key();
     let manifest = match store.get(&key).await {
-        Ok(value) => value.and_then(|v| Manifest::decode(&key, &v).ok()),
+        Ok(None) => None,
+        Ok(Some(value)) => match Manifest::decode(&key, &value) {
+            Ok(manifest) => Some(manifest),
+            Err(error) => {
+                eprintln!("download: {error}");
+                return respond(Answer::reason(error.status(), error), None);
+            }
+        },
         Err(error) => return respond(Answer::reason(503, format!("store: {error}")), None),
     };
     let answer = download::plan(&request, &verified, manifest.as_ref(), now);
