@@ -39,11 +39,12 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use indicatif::ProgressBar;
 use rcs_core::client::{
-    ByeReason, Channel, Config, Event, IncomingFile, OfferKind, OutgoingFile, Output,
-    TransferEvent, TransferId, UserAgent, websocket_base,
+    Channel, Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, TransferEvent,
+    TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
 use rcs_core::service::Delivery;
+use rcs_core::sip::Reason;
 use rcs_core::time::Timestamp;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -208,7 +209,7 @@ pub struct SendOutcome {
     /// The status of the sender AS's REPORT (200: stored and verified), if one came.
     pub report: Option<u16>,
     /// The Reason of the sender AS's BYE: the receiver AS's answer to the first value.
-    pub bye_reason: Option<ByeReason>,
+    pub bye_reason: Option<Reason>,
 }
 
 impl SendOutcome {
@@ -923,10 +924,10 @@ mod tests {
             bytes: 1,
             resumed_from: 0,
             report: Some(200),
-            bye_reason: Some(ByeReason::parse("SIP ;cause=202 ;text=\"Accepted\"")),
+            bye_reason: Some(Reason::sip(202, "Accepted")),
         };
         assert!(outcome.delivered());
-        outcome.bye_reason = Some(ByeReason::parse("SIP ;cause=404 ;text=\"unknown user\""));
+        outcome.bye_reason = Some(Reason::sip(404, "unknown user"));
         assert!(!outcome.delivered());
         outcome.bye_reason = None;
         assert!(!outcome.delivered());

@@ -154,13 +154,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 outcome
                     .report
                     .map_or_else(|| "none".into(), |s| s.to_string()),
-                reason.map_or("no reason given".to_owned(), |r| r.raw.clone()),
+                reason.map_or("no reason given".to_owned(), ToString::to_string),
             );
             client.close().await?;
             if !outcome.delivered() {
                 bail!(
                     "the file was not delivered: {}",
-                    reason.map_or("no answer from the receiver AS", |r| r.raw.as_str())
+                    reason.map_or(
+                        "no answer from the receiver AS".to_owned(),
+                        ToString::to_string
+                    )
                 );
             }
         }

@@ -364,9 +364,9 @@ fn unavailable(request: &[u8], reason: &str) -> Bytes {
     let Ok(mut response) = sip::response(&request, 503, "Service Unavailable", None) else {
         return Bytes::new();
     };
-    let text = reason.replace(['"', '\\', '\r', '\n'], " ");
     // A warning that does not fit is dropped rather than losing the answer.
-    let _ = response.push_header("Warning", &format!("399 rcs-edge \"{text}\""));
+    let warning = sip::Warning::miscellaneous(crate::service::WARNING_AGENT, reason);
+    let _ = response.push_header("Warning", &warning.to_string());
     response.to_bytes()
 }
 

@@ -11,6 +11,9 @@ pub const PEER_ROUTE: &str = "/receiver/peer";
 /// The route of FT-HTTP uploads to the sender AS.
 pub const UPLOAD_ROUTE: &str = "/sender/upload";
 
+/// The agent the servers name in the `Warning`s they add (RFC 3261 section 20.43: a pseudonym).
+pub const WARNING_AGENT: &str = "rcs-ft";
+
 /// How a file reaches its recipient (claim 12).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Delivery {

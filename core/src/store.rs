@@ -101,7 +101,7 @@ pub mod keys {
         /// A timer, with its server and its name.
         Timer(Side, &'k str),
         /// A record that expires on its own: a manifest, an upload, a session or one of its
-        /// windows, an offer, a connection ([`crate::server::common::expired`] judges it).
+        /// windows, an offer, a connection ([`crate::server::common::sweep`] judges it).
         Expiring,
         /// A record that something else takes along or keeps: a file chunk (its manifest or
         /// upload takes it), a registration (kept, offline once expired).
@@ -982,7 +982,7 @@ impl UploadWriter {
 /// chunks with it, an upload left unfinished past its lifetime is discarded, anything else stays. The
 /// edge runs this over the keys it lists under `file/` and `up/` (Spin's `get-keys`); a record that
 /// does not decode is left for a person to look at rather than deleted.
-pub fn expired(key: &str, value: &[u8], now: Timestamp) -> Vec<StoreOp> {
+pub fn sweep_files(key: &str, value: &[u8], now: Timestamp) -> Vec<StoreOp> {
     if keys::is_file(key) {
         match Manifest::decode(key, value) {
             Ok(manifest) if manifest.is_expired(now) => manifest.deletion_ops(),
@@ -1449,7 +1449,7 @@ mod tests {
                 let Some(value) = store.get(&key).unwrap() else {
                     continue;
                 };
-                for op in expired(&key, &value, now) {
+                for op in sweep_files(&key, &value, now) {
                     apply(store, op).unwrap();
                 }
             }
@@ -1473,8 +1473,8 @@ mod tests {
             0,
             "the expired file is gone: {manifest:?}"
         );
-        assert!(expired("file/x", b"not json", NOW.plus_secs(1 << 40)).is_empty());
-        assert!(expired("reg/sip:a@b", b"{}", NOW).is_empty());
+        assert!(sweep_files("file/x", b"not json", NOW.plus_secs(1 << 40)).is_empty());
+        assert!(sweep_files("reg/sip:a@b", b"{}", NOW).is_empty());
     }
 
     #[test]

@@ -743,7 +743,7 @@ fn abandoned_sessions_offers_and_connections_are_swept() {
             let Some(value) = net.store.get(&key).unwrap() else {
                 continue;
             };
-            for op in common::expired(&key, &value, now) {
+            for op in common::sweep(&key, &value, now) {
                 rcs_core::store::apply(&mut net.store, op).unwrap();
             }
         }

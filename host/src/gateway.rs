@@ -49,7 +49,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes, handshake::derive_accept_key};
 
-use crate::runtime::{HostBody, Runtime, text_response};
+use crate::runtime::{Application, HostBody, text_response};
 
 /// Most bytes of client events waiting for the next request of one connection.
 pub const BATCH_BYTES: usize = 1 << 20;
@@ -82,7 +82,7 @@ const BACKEND_ERROR_CODE: u16 = 1011;
 
 /// The gateway: its subscriptions and how it reaches components.
 pub struct Gateway {
-    runtime: Arc<Runtime>,
+    runtime: Arc<Application>,
     key: Vec<u8>,
     /// Paths under this prefix are echoed by the gateway itself.
     echo_prefix: Option<String>,
@@ -173,7 +173,7 @@ impl GripMode {
 
 /// What a connection sends with every request to its component.
 struct Exchange {
-    runtime: Arc<Runtime>,
+    runtime: Arc<Application>,
     key: Vec<u8>,
     /// Answered by the gateway's own echo instead of a component.
     echo: bool,
@@ -309,7 +309,7 @@ const HANDSHAKE_ONLY: [HeaderName; 9] = [
 impl Gateway {
     /// A gateway that signs `Grip-Sig` with `key`, and echoes sockets opened under `echo_prefix`
     /// itself.
-    pub fn new(runtime: Arc<Runtime>, key: Vec<u8>, echo_prefix: Option<String>) -> Arc<Self> {
+    pub fn new(runtime: Arc<Application>, key: Vec<u8>, echo_prefix: Option<String>) -> Arc<Self> {
         Arc::new(Self {
             runtime,
             key,

@@ -74,7 +74,7 @@ use tokio::net::TcpListener;
 use crate::gateway::Gateway;
 use crate::kv::Stores;
 use crate::manifest::Manifest;
-use crate::runtime::Runtime;
+use crate::runtime::Application;
 use crate::server::Service;
 
 /// The local edge host for the project's Spin components.
@@ -161,7 +161,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     } else {
         args.compile_cache.or_else(compile_cache::default_dir)
     };
-    let runtime = Runtime::new(manifest, stores, args.env, compile_cache.as_deref())?;
+    let runtime = Application::new(manifest, stores, args.env, compile_cache.as_deref())?;
     let gateway = Gateway::new(
         runtime.clone(),
         grip_sig_key.into_bytes(),

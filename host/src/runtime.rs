@@ -130,7 +130,7 @@ pub struct ComponentRuntime {
 }
 
 /// The whole application: every component, the routes and the key-value stores.
-pub struct Runtime {
+pub struct Application {
     components: HashMap<String, Arc<ComponentRuntime>>,
     router: Router,
     stores: Stores,
@@ -190,7 +190,7 @@ impl WasiHttpView for State {
     }
 }
 
-impl Runtime {
+impl Application {
     /// Compiles (or loads from `compile_cache`) and links every component of `manifest`.
     /// `extra_env` is given to every component as environment variables (after the manifest's own).
     pub fn new(

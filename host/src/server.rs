@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
 use crate::gateway::{self, Gateway};
-use crate::runtime::{HostBody, Runtime, text_response};
+use crate::runtime::{Application, HostBody, text_response};
 
 /// What one listener serves.
 #[derive(Clone)]
@@ -26,7 +26,7 @@ pub enum Service {
     /// The application: components by route, WebSocket upgrades through the gateway.
     App {
         /// The components.
-        runtime: Arc<Runtime>,
+        runtime: Arc<Application>,
         /// The GRIP gateway.
         gateway: Arc<Gateway>,
     },

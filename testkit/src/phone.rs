@@ -4,14 +4,15 @@
 
 use bytes::Bytes;
 use rcs_core::client::{
-    ByeReason, Channel, Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent,
-    TransferId, UserAgent,
+    Channel, Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent, TransferId,
+    UserAgent,
 };
 use rcs_core::edge_request::Protocol;
 use rcs_core::first_value::ContentDigest;
 use rcs_core::grip::WsEvent;
 use rcs_core::ids::Entropy;
 use rcs_core::service::{Delivery, Side};
+use rcs_core::sip::Reason;
 use rcs_core::time::Timestamp;
 
 use crate::config::DOMAIN;
@@ -180,7 +181,7 @@ impl Phone {
     }
 
     /// The Reason of the BYE that ended a transfer.
-    pub fn bye_reason(&self) -> Option<ByeReason> {
+    pub fn bye_reason(&self) -> Option<Reason> {
         self.transfer_events().into_iter().find_map(|e| match e {
             TransferEvent::Ended { reason } => reason.clone(),
             _ => None,

@@ -3,7 +3,7 @@
 //!
 //! - [`build`] builds the Spin components (wasm32-wasip2, release) and the local edge host once per
 //!   test process, exactly as `scripts/build-components.sh` does;
-//! - [`Host`] runs `spin.toml` as a child process on one of two [`Runtime`]s: the local edge host
+//! - [`Host`] runs `spin.toml` as a child process on one of two [`HostBinary`]s: the local edge host
 //!   (`rcs-edge up`, with its built-in gateway or behind a [`Pushpin`]) or real Spin (`spin up`, always
 //!   behind a [`Pushpin`], since Spin has no inbound WebSockets), on SQLite (a fresh state folder) or on
 //!   a [`Redis`];
@@ -218,14 +218,14 @@ pub const SPIN_BIN: &str = "SPIN_BIN";
 
 /// What serves `spin.toml`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Runtime {
+pub enum HostBinary {
     /// The project's local edge host, `rcs-edge up`.
     Local,
     /// Real Spin: this `spin` binary, `spin up`.
     Spin(PathBuf),
 }
 
-impl Runtime {
+impl HostBinary {
     /// Real Spin, from the [`SPIN_BIN`] environment variable or else `spin` on `PATH`; or the
     /// sentence a test prints when it is skipped for want of it.
     pub fn real_spin() -> std::result::Result<Self, String> {
@@ -261,8 +261,8 @@ impl Runtime {
 }
 
 /// Real Spin for a test, or `None` after printing why the test is skipped.
-pub fn spin_or_skip(test: &str) -> Option<Runtime> {
-    match Runtime::real_spin() {
+pub fn spin_or_skip(test: &str) -> Option<HostBinary> {
+    match HostBinary::real_spin() {
         Ok(spin) => Some(spin),
         Err(why) => {
             eprintln!("skipped {test}: {why}");
@@ -301,7 +301,7 @@ impl Log {
 #[derive(Clone, Debug)]
 pub struct HostOptions {
     /// What serves the application.
-    pub runtime: Runtime,
+    pub runtime: HostBinary,
     /// The shared store.
     pub store: Store,
     /// Spin variables set through `SPIN_VARIABLE_<NAME>`.
@@ -319,7 +319,7 @@ impl HostOptions {
     /// The local host on SQLite, the tests' keys, nothing else changed.
     pub fn sqlite() -> Self {
         Self {
-            runtime: Runtime::Local,
+            runtime: HostBinary::Local,
             store: Store::Sqlite,
             variables: Vec::new(),
             behind_pushpin: false,
@@ -337,8 +337,8 @@ impl HostOptions {
     }
 
     /// Runs on `runtime` instead (real Spin puts a Pushpin in front).
-    pub fn on(mut self, runtime: Runtime) -> Self {
-        self.behind_pushpin |= matches!(runtime, Runtime::Spin(_));
+    pub fn on(mut self, runtime: HostBinary) -> Self {
+        self.behind_pushpin |= matches!(runtime, HostBinary::Spin(_));
         self.runtime = runtime;
         self
     }
@@ -350,7 +350,7 @@ impl HostOptions {
     }
 }
 
-/// `spin.toml` served on 127.0.0.1 by a [`Runtime`], with a [`Pushpin`] in front when asked.
+/// `spin.toml` served on 127.0.0.1 by a [`HostBinary`], with a [`Pushpin`] in front when asked.
 pub struct Host {
     child: Option<Child>,
     options: HostOptions,
@@ -416,7 +416,7 @@ impl Host {
     }
 
     /// The runtime serving the application.
-    pub fn runtime(&self) -> &Runtime {
+    pub fn runtime(&self) -> &HostBinary {
         &self.options.runtime
     }
 
@@ -467,8 +467,8 @@ impl Host {
             }
         };
         let mut command = Command::new(match &self.options.runtime {
-            Runtime::Local => local_host,
-            Runtime::Spin(spin) => spin.as_path(),
+            HostBinary::Local => local_host,
+            HostBinary::Spin(spin) => spin.as_path(),
         });
         command
             .arg("up")
@@ -479,7 +479,7 @@ impl Host {
             .arg("--state-dir")
             .arg(self.state.path());
         match &self.options.runtime {
-            Runtime::Local => {
+            HostBinary::Local => {
                 command
                     .arg("--publish-listen")
                     .arg(self.publish.to_string())
@@ -489,7 +489,7 @@ impl Host {
                     command.arg("--gateway-echo").arg(GATEWAY_ECHO);
                 }
             }
-            Runtime::Spin(_) => {
+            HostBinary::Spin(_) => {
                 // Spin copies component output to its own stdout and stderr, and to files in
                 // the state folder.
                 command.arg("--log-dir").arg(self.state.path().join("logs"));

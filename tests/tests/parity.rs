@@ -8,7 +8,7 @@
 //! when `SPIN_BIN` or `spin` on `PATH` gives one (otherwise that half says it was skipped).
 
 use anyhow::{Context, Result, ensure};
-use rcs_e2e::{Host, HostOptions, Runtime, spin_or_skip};
+use rcs_e2e::{Host, HostBinary, HostOptions, spin_or_skip};
 
 const MIB: usize = 1024 * 1024;
 
@@ -141,7 +141,7 @@ async fn run_probes(host: &Host) -> Result<Vec<(&'static str, Outcome)>> {
     Ok(outcomes)
 }
 
-async fn outcomes_on(runtime: Runtime) -> Result<Vec<(&'static str, Outcome)>> {
+async fn outcomes_on(runtime: HostBinary) -> Result<Vec<(&'static str, Outcome)>> {
     let host = Host::start(HostOptions {
         with_echo: true,
         ..HostOptions::sqlite().on(runtime)
@@ -170,7 +170,7 @@ async fn outcomes_on(runtime: Runtime) -> Result<Vec<(&'static str, Outcome)>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_host_answers_as_spin_does() -> Result<()> {
-    let local = outcomes_on(Runtime::Local).await?;
+    let local = outcomes_on(HostBinary::Local).await?;
     if let Some(spin) = spin_or_skip("the real-Spin half of the_local_host_answers_as_spin_does") {
         let spin = outcomes_on(spin).await?;
         let differences: Vec<String> = local

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, ensure};
 use rcs_client::{Client, ReceivedFile, Role, SendOutcome};
 use rcs_core::service::Delivery;
 use rcs_e2e::{
-    Host, HostOptions, Redis, Runtime, make_file, peer_traffic, sha256_file, spin_or_skip,
+    Host, HostBinary, HostOptions, Redis, make_file, peer_traffic, sha256_file, spin_or_skip,
 };
 
 const KIB: u64 = 1024;
@@ -115,7 +115,7 @@ async fn scenarios(host: &Host, sizes: &[u64]) -> Result<()> {
     // Only the first value crossed between the servers: one small MESSAGE and its answer per
     // transfer, the same size (but for the digits of the file size) whatever the file's size. The
     // local host logs those bytes; Spin does not.
-    if *host.runtime() == Runtime::Local {
+    if *host.runtime() == HostBinary::Local {
         first_values_only(host, 2 * sizes.len())?;
     }
     chat_in_order(&mut alice, &mut bob).await

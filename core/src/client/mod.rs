@@ -54,7 +54,10 @@ use crate::ids::{Entropy, TokenSource};
 use crate::msrp::{self, Frame, MsrpError, MsrpUri};
 use crate::sdp::SdpError;
 use crate::service::Delivery;
-use crate::sip::{self, Method, NameAddr, RequestBuilder, SipError, SipMessage, SipUri, Transport};
+use crate::sip::{
+    self, Method, NameAddr, Reason, RequestBuilder, SipError, SipMessage, SipUri, Transport,
+    Warning,
+};
 use crate::time::Timestamp;
 
 pub use incoming::IncomingCheckpoint;
@@ -148,15 +151,9 @@ pub struct Refusal {
 impl Refusal {
     /// The refusal a final response carries.
     pub fn of(response: &SipMessage) -> Self {
-        let reason = response
-            .header("Warning")
-            .and_then(|w| w.split('"').nth(1))
-            .or(response.reason())
-            .unwrap_or("")
-            .to_owned();
         Self {
             status: response.status().unwrap_or(0),
-            reason,
+            reason: Warning::explanation(response),
         }
     }
 }
@@ -164,40 +161,6 @@ impl Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.status, self.reason)
-    }
-}
-
-/// The `Reason` header of a BYE (RFC 3326), e.g. `SIP ;cause=202 ;text="Accepted"`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ByeReason {
-    /// The `cause` parameter, if it is a number.
-    pub cause: Option<u16>,
-    /// The `text` parameter, unquoted.
-    pub text: Option<String>,
-    /// The header value as received.
-    pub raw: String,
-}
-
-impl ByeReason {
-    /// Reads a `Reason` header value; unknown parts are kept in `raw` only.
-    pub fn parse(raw: &str) -> Self {
-        let mut cause = None;
-        let mut text = None;
-        for param in raw.split(';').skip(1) {
-            let Some((name, value)) = param.split_once('=') else {
-                continue;
-            };
-            match name.trim().to_ascii_lowercase().as_str() {
-                "cause" => cause = value.trim().parse().ok(),
-                "text" => text = Some(value.trim().trim_matches('"').to_owned()),
-                _ => {}
-            }
-        }
-        Self {
-            cause,
-            text,
-            raw: raw.to_owned(),
-        }
     }
 }
 
@@ -301,7 +264,7 @@ pub enum TransferEvent {
     /// The session ended with the server's BYE; the transfer is over.
     Ended {
         /// The BYE's Reason header, if any.
-        reason: Option<ByeReason>,
+        reason: Option<Reason>,
     },
 }
 
@@ -924,7 +887,7 @@ impl UserAgent {
             }
         };
         self.reply(bye, 200, None);
-        let reason = bye.header("Reason").map(ByeReason::parse);
+        let reason = Reason::of(bye);
         self.emit_transfer(id, TransferEvent::Ended { reason });
     }
 
@@ -982,8 +945,8 @@ impl UserAgent {
         let reason = sip::reason_phrase(code).unwrap_or("Unknown");
         if let Ok(mut response) = sip::response(request, code, reason, tag.as_deref()) {
             if let Some(why) = why {
-                let text = why.replace(['"', '\\', '\r', '\n'], " ");
-                let _ = response.push_header("Warning", &format!("399 {} \"{text}\"", self.host));
+                let warning = Warning::miscellaneous(&self.host, why);
+                let _ = response.push_header("Warning", &warning.to_string());
             }
             self.transmit_sip(&response);
         }

@@ -11,8 +11,8 @@ use crate::first_value::{ContentDigest, SigningKey};
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::server_config::ServerConfig;
-use crate::service::{Delivery, Side};
-use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::service::{Delivery, Side, WARNING_AGENT};
+use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
 use crate::store::{Record, StoreError, keys};
 use crate::time::Timestamp;
 
@@ -95,11 +95,11 @@ pub fn save_session<S: Record>(
 }
 
 /// What to delete, at `now`, for one record of the store: the files and uploads of
-/// [`store::expired`](crate::store::expired), and the servers' session, offer and connection records
+/// [`store::sweep_files`](crate::store::sweep_files), and the servers' session, offer and connection records
 /// once their `expires` has passed. The edge runs this over the keys it lists.
-pub fn expired(key: &str, value: &[u8], now: Timestamp) -> Vec<crate::store::StoreOp> {
+pub fn sweep(key: &str, value: &[u8], now: Timestamp) -> Vec<crate::store::StoreOp> {
     if !keys::is_session_record(key) {
-        return crate::store::expired(key, value, now);
+        return crate::store::sweep_files(key, value, now);
     }
     #[derive(Deserialize)]
     struct Expiring {
@@ -198,9 +198,9 @@ pub fn response_to(
     let reason = sip::reason_phrase(code).unwrap_or("Error");
     let mut response = sip::response(request, code, reason, tag).ok()?;
     if let Some(text) = warning {
-        let quoted = text.replace(['"', '\\', '\r', '\n'], " ");
         // A Warning that does not fit is dropped rather than failing the answer.
-        let _ = response.push_header("Warning", &format!("399 rcs-ft \"{quoted}\""));
+        let warning = Warning::miscellaneous(WARNING_AGENT, text);
+        let _ = response.push_header("Warning", &warning.to_string());
     }
     Some(response)
 }
@@ -238,15 +238,13 @@ pub fn reply_unparsable(tx: &mut Tx<'_>, connection: &str, message: &[u8], error
     }
     let code = error.response_code();
     let reason = sip::reason_phrase(code).unwrap_or("Bad Request");
-    let detail = error.to_string().replace(['"', '\\', '\r', '\n'], " ");
     let mut answer = format!("SIP/2.0 {code} {reason}\r\n");
     for line in copied {
         answer.push_str(line);
         answer.push_str("\r\n");
     }
-    answer.push_str(&format!(
-        "Warning: 399 rcs-ft \"{detail}\"\r\nContent-Length: 0\r\n\r\n"
-    ));
+    let warning = Warning::miscellaneous(WARNING_AGENT, &error.to_string());
+    answer.push_str(&format!("Warning: {warning}\r\nContent-Length: 0\r\n\r\n"));
     tx.emit(Output::Send {
         connection: connection.to_owned(),
         message: Bytes::from(answer),

@@ -31,8 +31,8 @@ use crate::sdp::{
     Operation, SessionDescription, Setup,
 };
 use crate::server_config::{ServerConfig, ServerConfigError};
-use crate::service::{Delivery, Side};
-use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::service::{Delivery, Side, WARNING_AGENT};
+use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
 use crate::store::{Manifest, Record, StoreError, keys};
 
 /// The receiver AS: an [`Engine`] running [`ReceiverLogic`].
@@ -256,9 +256,9 @@ impl ReceiverLogic {
             Ok(request) if request.is_request() => request,
             Ok(_) => return Ok(()),
             Err(error) => {
+                let warning = Warning::miscellaneous(WARNING_AGENT, &error.to_string());
                 let answer = format!(
-                    "SIP/2.0 400 Bad Request\r\nWarning: 399 rcs-ft \"{}\"\r\nContent-Length: 0\r\n\r\n",
-                    error.to_string().replace(['"', '\\', '\r', '\n'], " ")
+                    "SIP/2.0 400 Bad Request\r\nWarning: {warning}\r\nContent-Length: 0\r\n\r\n"
                 );
                 tx.emit(Output::PeerResponse {
                     message: Bytes::from(answer),

@@ -32,7 +32,9 @@ use crate::sdp::{
 };
 use crate::server_config::{ServerConfig, ServerConfigError};
 use crate::service::Side;
-use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use crate::sip::{
+    self, Dialog, Method, NameAddr, Reason, RequestBuilder, SipMessage, SipUri, Warning,
+};
 use crate::store::{
     FileDescription, Manifest, Record, StoreError, UploadEvent, UploadState, UploadWriter,
     VALUE_LIMIT, keys,
@@ -640,12 +642,7 @@ impl SenderLogic {
         let Some(mut session) = tx.record::<UploadSession>(&key)? else {
             return Ok(());
         };
-        let text = response
-            .header("Warning")
-            .and_then(|w| w.split('"').nth(1))
-            .or(response.reason())
-            .unwrap_or("")
-            .to_owned();
+        let text = Warning::explanation(&response);
         self.hang_up(tx, &mut session, status, &text)?;
         tx.delete(&key);
         Ok(())
@@ -661,8 +658,7 @@ impl SenderLogic {
     ) -> Result<(), Interrupt> {
         let mut ids = tx.ids();
         if let Ok(mut bye) = session.dialog.request(Method::Bye, &mut ids) {
-            let text = text.replace(['"', '\\', '\r', '\n'], " ");
-            let _ = bye.push_header("Reason", &format!("SIP ;cause={cause} ;text=\"{text}\""));
+            let _ = bye.push_header("Reason", &Reason::sip(cause, text).to_string());
             common::send_to_user(tx, Side::Sender, &session.sender, &bye)?;
         }
         Ok(())

@@ -30,6 +30,7 @@
 //! grammar and no `rsip` type appears anywhere in it.
 
 mod builder;
+mod diagnostics;
 mod dialog;
 mod grammar;
 mod header;
@@ -40,6 +41,7 @@ pub use builder::{
     RequestBuilder, ack_for_failure, cancel_for, is_cancel_of, random_invalid_host, reason_phrase,
     response,
 };
+pub use diagnostics::{MISCELLANEOUS_WARNING, Reason, Warning};
 pub use dialog::{Dialog, DialogEvent, DialogRole, DialogState};
 pub use header::{CSeq, MAX_CSEQ, Method, NameAddr, Transport, Via};
 pub use message::{Header, SipMessage, parse, parse_bytes};

@@ -1,4 +1,4 @@
-//! The HTTP handlers of the AS components, over any [`Runtime`]: GRIP WebSocket-over-HTTP requests
+//! The HTTP handlers of the AS components, over any [`Platform`]: GRIP WebSocket-over-HTTP requests
 //! (`/…/sip`, `/…/msrp`), SIP from the other application server (`/receiver/peer`), and the
 //! maintenance call that fires due timers and sweeps expired records (`/…/tick`). Each checks what
 //! HTTP carries, hands the rest to one [`EdgeRequest`] and carries it out ([`carry_out`]); every
@@ -11,7 +11,7 @@ use rcs_core::edge_request::{EdgeRequest, Protocol, timer_due};
 use rcs_core::grip::{self, Limits};
 use rcs_core::ids::Entropy;
 use rcs_core::server::ServerLogic;
-use rcs_core::server::common::expired;
+use rcs_core::server::common::sweep;
 use rcs_core::server::engine::Logic as _;
 use rcs_core::service::Side;
 use rcs_core::store::StoreOp;
@@ -20,8 +20,8 @@ use subtle::ConstantTimeEq;
 
 use crate::HttpRefusal;
 use crate::config::EdgeConfig;
+use crate::platform::{Platform, PlatformError};
 use crate::run::carry_out;
-use crate::runtime::{Runtime, RuntimeError};
 
 /// The media type of SIP carried over HTTP between the servers.
 pub const MESSAGE_SIP: &str = "message/sip";
@@ -32,7 +32,7 @@ const SWEEP_BATCH: usize = 64;
 /// Handles a GRIP request: checks `Grip-Sig` and `Connection-Id`, runs the events through one
 /// [`EdgeRequest`], and answers with the events for the connection (`OPEN` first if the connection
 /// opened, `m:` messages, `c:` control messages, `PONG`s, `CLOSE`).
-pub async fn handle_grip<R: Runtime>(
+pub async fn handle_grip<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
@@ -42,7 +42,7 @@ pub async fn handle_grip<R: Runtime>(
     answer(rt, grip_request(rt, config, side, protocol, request).await)
 }
 
-async fn grip_request<R: Runtime>(
+async fn grip_request<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
@@ -74,7 +74,7 @@ async fn grip_request<R: Runtime>(
 
 /// Handles `POST /receiver/peer`: a SIP request (`message/sip`) from the sender AS, answered `200`
 /// with the receiver AS's SIP response as `message/sip`.
-pub async fn handle_peer<R: Runtime>(
+pub async fn handle_peer<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
@@ -83,7 +83,7 @@ pub async fn handle_peer<R: Runtime>(
     answer(rt, peer_request(rt, config, side, request).await)
 }
 
-async fn peer_request<R: Runtime>(
+async fn peer_request<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
@@ -105,7 +105,7 @@ async fn peer_request<R: Runtime>(
 /// Handles `POST /…/tick` (`Authorization: Bearer <admin_token>`): fires every timer that is due,
 /// then deletes what has expired, and answers `200` with a JSON summary
 /// `{"timers_fired":n,"records_checked":n,"keys_deleted":n}`.
-pub async fn handle_tick<R: Runtime>(
+pub async fn handle_tick<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
@@ -114,7 +114,7 @@ pub async fn handle_tick<R: Runtime>(
     answer(rt, tick_request(rt, config, side, &request).await)
 }
 
-async fn tick_request<R: Runtime>(
+async fn tick_request<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
@@ -134,7 +134,7 @@ async fn tick_request<R: Runtime>(
 }
 
 /// The logic of the `side` server and a seed for the request's randomness.
-fn prepare<R: Runtime>(
+fn prepare<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     side: Side,
@@ -146,12 +146,12 @@ fn prepare<R: Runtime>(
 
 /// Fires this server's timers that are due (deleted first, so that a timer the server sets again survives),
 /// then deletes what has expired.
-async fn tick<R: Runtime>(
+async fn tick<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     logic: ServerLogic,
     seed: Entropy,
-) -> Result<serde_json::Value, RuntimeError> {
+) -> Result<serde_json::Value, PlatformError> {
     let now = rt.now();
     let side = logic.side();
     let listed = rt
@@ -191,7 +191,7 @@ async fn tick<R: Runtime>(
         let values = join_all(batch.iter().map(|key| rt.get(key))).await;
         for (key, value) in batch.iter().zip(values) {
             let Some(value) = value? else { continue };
-            for op in expired(key, &value, now) {
+            for op in sweep(key, &value, now) {
                 if let StoreOp::Delete { key } = op {
                     rt.delete(&key).await?;
                     deleted += 1;
@@ -220,7 +220,7 @@ fn ok(content_type: &'static str, body: Bytes) -> Response<Bytes> {
 }
 
 /// The answer to a request: its response, or its refusal (logged when the platform failed).
-fn answer<R: Runtime>(rt: &R, outcome: Result<Response<Bytes>, HttpRefusal>) -> Response<Bytes> {
+fn answer<R: Platform>(rt: &R, outcome: Result<Response<Bytes>, HttpRefusal>) -> Response<Bytes> {
     outcome.unwrap_or_else(|refusal| {
         if refusal.status() == StatusCode::INTERNAL_SERVER_ERROR {
             rt.log(&format!("request failed: {refusal}"));

@@ -9,8 +9,8 @@
 //!   events handed to one `EdgeRequest`), SIP from the other server (`/receiver/peer`), and
 //!   `/…/tick` (the server's due timers, the expiry sweep); every refusal is a [`HttpRefusal`];
 //! - [`run`]: the one loop that carries out the actions of the core's edge request driver
-//!   ([`rcs_core::edge_request`]) over a [`Runtime`];
-//! - [`runtime`]: the platform as one async trait, so every handler runs natively in tests;
+//!   ([`rcs_core::edge_request`]) over a [`Platform`];
+//! - [`platform`]: the platform as one async trait, so every handler runs natively in tests;
 //! - [`spin`]: that trait over Spin's key-value, variables and outbound HTTP, and the request and
 //!   response conversions of the components.
 //!
@@ -24,18 +24,18 @@
 
 pub mod config;
 pub mod handler;
+pub mod platform;
 pub mod run;
-pub mod runtime;
 pub mod spin;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 
 pub use config::EdgeConfig;
+pub use platform::{Platform, PlatformError};
 pub use rcs_core::edge_request::Protocol;
 pub use rcs_core::service::Side;
 use rcs_core::service::{PEER_ROUTE, UPLOAD_ROUTE};
-pub use runtime::{Runtime, RuntimeError};
 
 /// What a request of an AS component is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub enum HttpRefusal {
     Configuration(String),
     /// The platform failed: the store, the random source (500).
     #[error(transparent)]
-    Platform(#[from] RuntimeError),
+    Platform(#[from] PlatformError),
 }
 
 impl HttpRefusal {

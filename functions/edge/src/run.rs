@@ -1,4 +1,4 @@
-//! The one loop that carries out an [`EdgeRequest`]'s actions over a [`Runtime`]: reads answered
+//! The one loop that carries out an [`EdgeRequest`]'s actions over a [`Platform`]: reads answered
 //! together (concurrently), writes applied in order, the peer request POSTed to the receiver AS,
 //! publishes POSTed to the gateway. What the actions are and when they come is the core's
 //! ([`rcs_core::edge_request`]); this loop only does the I/O.
@@ -8,18 +8,18 @@ use rcs_core::edge_request::{Action, EdgeRequest, Reply};
 use rcs_core::server::ServerLogic;
 
 use crate::config::EdgeConfig;
-use crate::runtime::{Runtime, RuntimeError};
+use crate::platform::{Platform, PlatformError};
 
 /// Carries `request` out to its reply. A store failure ends it (the caller answers 500); a failed
 /// peer request is answered for the server (a 503 with the reason) and a failed publish is logged:
 /// the store already holds the new state, and a message lost there is one the user's client times
 /// out on, as with any lost WebSocket message. What the server found wrong with the store (a
 /// record it could not read) is logged.
-pub async fn carry_out<R: Runtime>(
+pub async fn carry_out<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
     mut request: EdgeRequest<ServerLogic>,
-) -> Result<Reply, RuntimeError> {
+) -> Result<Reply, PlatformError> {
     loop {
         match request.next_action() {
             Action::Read(keys) => {

@@ -1,4 +1,4 @@
-//! The Spin side: [`Runtime`] over Spin's key-value store, outbound HTTP, the WASI clock and WASI
+//! The Spin side: [`Platform`] over Spin's key-value store, outbound HTTP, the WASI clock and WASI
 //! randomness; configuration read from the component's variables; and the entry points the
 //! components call with Spin's request, each answering with a WASI response.
 
@@ -18,7 +18,7 @@ use spin_sdk::wasip3::http_compat::IncomingBody;
 
 use crate::config::{EdgeConfig, VARIABLES};
 use crate::handler::{self, MESSAGE_SIP};
-use crate::runtime::{Runtime, RuntimeError};
+use crate::platform::{Platform, PlatformError};
 use crate::{HttpRefusal, Protocol, Route, Side};
 
 /// The time now, from the WASI wall clock.
@@ -39,38 +39,38 @@ pub const MAX_BODY: usize = 4 << 20;
 /// The largest answer read from the other application server (one SIP response).
 const MAX_PEER_ANSWER: usize = 1 << 20;
 
-/// [`Runtime`] on Spin: the `default` key-value store and outbound HTTP.
+/// [`Platform`] on Spin: the `default` key-value store and outbound HTTP.
 pub struct SpinRuntime {
     store: Store,
 }
 
 impl SpinRuntime {
     /// Opens the `default` key-value store.
-    pub async fn open() -> Result<Self, RuntimeError> {
+    pub async fn open() -> Result<Self, PlatformError> {
         let store = Store::open_default().await.map_err(store_error)?;
         Ok(Self { store })
     }
 }
 
-fn store_error(error: spin_sdk::key_value::Error) -> RuntimeError {
-    RuntimeError::Store(error.to_string())
+fn store_error(error: spin_sdk::key_value::Error) -> PlatformError {
+    PlatformError::Store(error.to_string())
 }
 
-impl Runtime for SpinRuntime {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, RuntimeError> {
+impl Platform for SpinRuntime {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, PlatformError> {
         let value = self.store.get(key).await.map_err(store_error)?;
         Ok(value.map(Bytes::from))
     }
 
-    async fn set(&self, key: &str, value: Bytes) -> Result<(), RuntimeError> {
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), PlatformError> {
         self.store.set(key, &value).await.map_err(store_error)
     }
 
-    async fn delete(&self, key: &str) -> Result<(), RuntimeError> {
+    async fn delete(&self, key: &str) -> Result<(), PlatformError> {
         self.store.delete(key).await.map_err(store_error)
     }
 
-    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, RuntimeError> {
+    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, PlatformError> {
         let mut keys = self.store.get_keys().await;
         let mut kept = Vec::new();
         while let Some(key) = keys.next().await {
@@ -82,13 +82,13 @@ impl Runtime for SpinRuntime {
         Ok(kept)
     }
 
-    async fn publish(&self, url: &str, body: String) -> Result<(), RuntimeError> {
+    async fn publish(&self, url: &str, body: String) -> Result<(), PlatformError> {
         post(url, "application/json", Bytes::from(body), 64 * 1024)
             .await
             .map(drop)
     }
 
-    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, RuntimeError> {
+    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, PlatformError> {
         post(url, MESSAGE_SIP, message, MAX_PEER_ANSWER).await
     }
 
@@ -96,9 +96,9 @@ impl Runtime for SpinRuntime {
         wall_clock()
     }
 
-    fn entropy(&self) -> Result<Entropy, RuntimeError> {
+    fn entropy(&self) -> Result<Entropy, PlatformError> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| RuntimeError::Random(e.to_string()))?;
+        getrandom::fill(&mut bytes).map_err(|e| PlatformError::Random(e.to_string()))?;
         Ok(Entropy(bytes))
     }
 
@@ -113,8 +113,8 @@ async fn post(
     content_type: &str,
     body: Bytes,
     limit: usize,
-) -> Result<Bytes, RuntimeError> {
-    let failed = |reason: String| RuntimeError::Outbound {
+) -> Result<Bytes, PlatformError> {
+    let failed = |reason: String| PlatformError::Outbound {
         url: url.to_owned(),
         reason,
     };

@@ -22,7 +22,7 @@ use rcs_testkit::{Edge, Gateway, Phone, file_bytes, run};
 use crate::config::EdgeConfig;
 use crate::config::tests::defaults;
 use crate::handler::{handle_grip, handle_peer, handle_tick};
-use crate::runtime::{Runtime, RuntimeError};
+use crate::platform::{Platform, PlatformError};
 use crate::{Protocol, Route, Side, route};
 
 const START: u64 = 1_800_000_000_000;
@@ -159,25 +159,25 @@ impl Edge for &Net {
     }
 }
 
-impl Runtime for Net {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, RuntimeError> {
+impl Platform for Net {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, PlatformError> {
         Ok(self.store.borrow().get(key).cloned())
     }
 
-    async fn set(&self, key: &str, value: Bytes) -> Result<(), RuntimeError> {
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), PlatformError> {
         if value.len() > rcs_core::store::VALUE_LIMIT {
-            return Err(RuntimeError::Store(format!("{key} is too large")));
+            return Err(PlatformError::Store(format!("{key} is too large")));
         }
         self.store.borrow_mut().insert(key.into(), value);
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<(), RuntimeError> {
+    async fn delete(&self, key: &str) -> Result<(), PlatformError> {
         self.store.borrow_mut().remove(key);
         Ok(())
     }
 
-    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, RuntimeError> {
+    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, PlatformError> {
         Ok(self
             .store
             .borrow()
@@ -187,7 +187,7 @@ impl Runtime for Net {
             .collect())
     }
 
-    async fn publish(&self, url: &str, body: String) -> Result<(), RuntimeError> {
+    async fn publish(&self, url: &str, body: String) -> Result<(), PlatformError> {
         assert_eq!(url, "http://127.0.0.1:5561/publish/");
         assert!(body.len() <= grip::PUBLISH_LIMIT);
         self.gateway.borrow_mut().publish(&body);
@@ -195,9 +195,9 @@ impl Runtime for Net {
         Ok(())
     }
 
-    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, RuntimeError> {
+    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, PlatformError> {
         if self.peer_down.get() {
-            return Err(RuntimeError::Outbound {
+            return Err(PlatformError::Outbound {
                 url: url.into(),
                 reason: "connection refused".into(),
             });
@@ -220,7 +220,7 @@ impl Runtime for Net {
         Timestamp::from_unix_millis(self.now.get())
     }
 
-    fn entropy(&self) -> Result<Entropy, RuntimeError> {
+    fn entropy(&self) -> Result<Entropy, PlatformError> {
         self.seed.set(self.seed.get() + 1);
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&self.seed.get().to_be_bytes());
@@ -621,7 +621,11 @@ fn an_unreachable_receiver_ends_the_upload_with_a_503_reason() {
     run(&mut &net, &mut [&mut alice], |_| false);
     let reason = alice.bye_reason().expect("a BYE for Alice");
     assert!(
-        reason.cause == Some(503) && reason.raw.contains("connection refused"),
+        reason.cause == Some(503)
+            && reason
+                .text
+                .as_deref()
+                .is_some_and(|text| text.contains("connection refused")),
         "{reason:?}"
     );
     assert!(

@@ -31,7 +31,7 @@ use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use rcs_client::{Client, Role};
 use rcs_core::service::Delivery;
-use rcs_e2e::{GATEWAY_ECHO, Host, HostOptions, Redis, Relay, Runtime, free_port, make_file};
+use rcs_e2e::{GATEWAY_ECHO, Host, HostBinary, HostOptions, Redis, Relay, free_port, make_file};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -51,7 +51,7 @@ const HTTP_REQUESTS: usize = 300;
 /// One configuration: a runtime (and its gateway) and a store.
 #[derive(Clone)]
 struct Config {
-    runtime: Runtime,
+    runtime: HostBinary,
     behind_pushpin: bool,
     on_redis: bool,
 }
@@ -283,7 +283,7 @@ async fn measure_on(
 
     // Floors.
     let echo_count = if config.behind_pushpin { 1024 } else { 4096 };
-    let gateway_floor = if *host.runtime() == Runtime::Local && !config.behind_pushpin {
+    let gateway_floor = if *host.runtime() == HostBinary::Local && !config.behind_pushpin {
         let url = format!("{ws_base}{GATEWAY_ECHO}ws");
         let floor = echo_throughput(&url, Some("msrp"), echo_count, IN_FLIGHT).await?;
         format!("{floor:.1} MiB/s")
@@ -493,9 +493,9 @@ async fn main() -> Result<()> {
     let mut configs = Vec::new();
     for runtime in &runtimes {
         let (runtime, behind_pushpin) = match runtime.as_str() {
-            "local" => (Runtime::Local, false),
-            "local+pushpin" => (Runtime::Local, true),
-            "spin" => (Runtime::real_spin().map_err(anyhow::Error::msg)?, true),
+            "local" => (HostBinary::Local, false),
+            "local+pushpin" => (HostBinary::Local, true),
+            "spin" => (HostBinary::real_spin().map_err(anyhow::Error::msg)?, true),
             other => bail!("unknown runtime {other:?}: local, local+pushpin or spin"),
         };
         for store in &stores {

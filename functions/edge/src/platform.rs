@@ -10,7 +10,7 @@ use rcs_core::time::Timestamp;
 /// A platform operation that failed; the text is the platform's own.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum RuntimeError {
+pub enum PlatformError {
     /// The key-value store failed.
     #[error("key-value store: {0}")]
     Store(String),
@@ -30,25 +30,25 @@ pub enum RuntimeError {
 /// The platform under a handler. A component serves one request at a time per instance, so the
 /// futures need not be `Send`.
 #[allow(async_fn_in_trait)]
-pub trait Runtime {
+pub trait Platform {
     /// The value under `key`, if any.
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, RuntimeError>;
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, PlatformError>;
     /// Stores `value` under `key`.
-    async fn set(&self, key: &str, value: Bytes) -> Result<(), RuntimeError>;
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), PlatformError>;
     /// Removes `key` (a missing key is not an error).
-    async fn delete(&self, key: &str) -> Result<(), RuntimeError>;
+    async fn delete(&self, key: &str) -> Result<(), PlatformError>;
     /// The keys for which `keep` holds. Implementations filter while listing, so that the keys of
     /// file chunks, the bulk of a store, are never all held at once.
-    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, RuntimeError>;
+    async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, PlatformError>;
     /// POSTs a JSON publish body to the gateway's publish endpoint at `url`.
-    async fn publish(&self, url: &str, body: String) -> Result<(), RuntimeError>;
+    async fn publish(&self, url: &str, body: String) -> Result<(), PlatformError>;
     /// POSTs a SIP request (`message/sip`) to the other application server at `url` and returns
     /// its SIP answer.
-    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, RuntimeError>;
+    async fn peer_request(&self, url: &str, message: Bytes) -> Result<Bytes, PlatformError>;
     /// The wall clock.
     fn now(&self) -> Timestamp;
     /// Fresh randomness, for one input.
-    fn entropy(&self) -> Result<Entropy, RuntimeError>;
+    fn entropy(&self) -> Result<Entropy, PlatformError>;
     /// Writes a line to the component's log.
     fn log(&self, line: &str);
 }
