@@ -5,14 +5,13 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::outgoing::proto;
 use super::{ClientError, IncomingFile, OfferKind, Refusal, TransferEvent, TransferId, UserAgent};
 use crate::ft_http::FileInfoDocument;
 use crate::msrp::{self, ByteRange, Frame, MsrpError, MsrpUri, Reassembly, Request, StatusHeader};
 use crate::ranges::RangeSet;
 use crate::sdp::{
-    self, AnswerParams, Attribute, Connection, FileHash, FileRange, FileSelector,
-    FileTransferOffer, Operation, SessionDescription, Setup,
+    self, AnswerParams, Attribute, Connection, FileHash, FileRange, FileSelector, Operation,
+    SessionDescription, Setup,
 };
 use crate::sip::{self, Dialog, Method, SipMessage, SipUri};
 
@@ -266,40 +265,23 @@ impl Incoming {
         resume_from: u64,
     ) -> Result<(), ClientError> {
         let (_, local) = self.open_session(ua);
-        let mut request = FileTransferOffer {
-            username: ua.config.user.clone(),
-            session_id: u64::from(ua.ids.number(1_000_000)),
-            session_version: 1,
-            connection: Connection::ip4(&ua.host),
-            port: 9,
-            proto: proto(ua.config.secure).into(),
-            path: vec![local.to_string()],
-            accept_types: vec![self.file.content_type.clone()],
-            accept_wrapped_types: Vec::new(),
-            max_size: None,
-            setup: Setup::Active,
-            operation: Operation::Pull,
-            file_selector: FileSelector {
-                name: self.file.name.clone(),
-                content_type: Some(self.file.content_type.clone()),
-                size: Some(self.file.size),
-                hashes: self
-                    .file
-                    .sha256
-                    .map(|sha| FileHash {
-                        algorithm: "sha-256".into(),
-                        bytes: sha.to_vec(),
-                    })
-                    .into_iter()
-                    .collect(),
-            },
-            file_transfer_id: ua.ids.token(8),
-            file_disposition: None,
-            file_date: None,
-            file_icon: None,
-            file_range: None,
-        }
-        .build()?;
+        let selector = FileSelector {
+            name: self.file.name.clone(),
+            content_type: Some(self.file.content_type.clone()),
+            size: Some(self.file.size),
+            hashes: self
+                .file
+                .sha256
+                .map(|sha| FileHash {
+                    algorithm: "sha-256".into(),
+                    bytes: sha.to_vec(),
+                })
+                .into_iter()
+                .collect(),
+        };
+        let mut request = ua
+            .file_offer(&local, Operation::Pull, selector, None)
+            .build()?;
         if resume_from > 0
             && let Some(media) = request.msrp_media_mut()
         {

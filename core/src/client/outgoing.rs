@@ -48,35 +48,18 @@ impl Outgoing {
         session: String,
         local: MsrpUri,
     ) -> Result<Self, ClientError> {
-        let offer = FileTransferOffer {
-            username: ua.config.user.clone(),
-            session_id: u64::from(ua.ids.number(1_000_000)),
-            session_version: 1,
-            connection: Connection::ip4(&ua.host),
-            port: 9,
-            proto: proto(ua.config.secure).into(),
-            path: vec![local.to_string()],
-            accept_types: vec![file.content_type.clone()],
-            accept_wrapped_types: Vec::new(),
-            max_size: None,
-            setup: Setup::Active,
-            operation: Operation::Push,
-            file_selector: FileSelector {
-                name: Some(file.name.clone()),
-                content_type: Some(file.content_type.clone()),
-                size: Some(file.size),
-                hashes: vec![FileHash {
-                    algorithm: "sha-256".into(),
-                    bytes: file.sha256.to_vec(),
-                }],
-            },
-            file_transfer_id: ua.ids.token(8),
-            file_disposition: Some("attachment".into()),
-            file_date: None,
-            file_icon: None,
-            file_range: None,
-        }
-        .build()?;
+        let selector = FileSelector {
+            name: Some(file.name.clone()),
+            content_type: Some(file.content_type.clone()),
+            size: Some(file.size),
+            hashes: vec![FileHash {
+                algorithm: "sha-256".into(),
+                bytes: file.sha256.to_vec(),
+            }],
+        };
+        let offer = ua
+            .file_offer(&local, Operation::Push, selector, Some("attachment"))
+            .build()?;
         let invite = ua.invite(to, Bytes::from(offer.to_bytes()))?;
         Ok(Self {
             session,
@@ -369,6 +352,39 @@ impl Outgoing {
 }
 
 /// The SDP protocol a WebSocket client writes (RFC 7977 section 5.2.2).
+impl UserAgent {
+    /// This agent's SDP offer of an MSRP session at `local` for the file `file_selector`: to send
+    /// it (push) or to fetch it (pull), RFC 5547 section 5.
+    pub(super) fn file_offer(
+        &mut self,
+        local: &MsrpUri,
+        operation: Operation,
+        file_selector: FileSelector,
+        file_disposition: Option<&str>,
+    ) -> FileTransferOffer {
+        FileTransferOffer {
+            username: self.config.user.clone(),
+            session_id: u64::from(self.ids.number(1_000_000)),
+            session_version: 1,
+            connection: Connection::ip4(&self.host),
+            port: 9,
+            proto: proto(self.config.secure).into(),
+            path: vec![local.to_string()],
+            accept_types: file_selector.content_type.iter().cloned().collect(),
+            accept_wrapped_types: Vec::new(),
+            max_size: None,
+            setup: Setup::Active,
+            operation,
+            file_selector,
+            file_transfer_id: self.ids.token(8),
+            file_disposition: file_disposition.map(str::to_owned),
+            file_date: None,
+            file_icon: None,
+            file_range: None,
+        }
+    }
+}
+
 pub(super) fn proto(secure: bool) -> &'static str {
     if secure {
         sdp::PROTO_TLS

@@ -6,14 +6,15 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Interrupt, Tx};
-use super::{Input, Output};
-use crate::first_value::{ContentDigest, SigningKey};
+use super::{Input, Output, Rejection};
+use crate::first_value::{self, ContentDigest, SigningKey, VerifiedFileRef};
+use crate::ft_http::FileInfoDocument;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::server_config::ServerConfig;
 use crate::service::{Delivery, Side, WARNING_AGENT};
 use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
-use crate::store::{Record, StoreError, keys};
+use crate::store::{Manifest, Record, StoreError, keys};
 use crate::time::Timestamp;
 
 /// Registration lifetime when the REGISTER does not ask for one (RFC 3261 section 10.2.1.1).
@@ -160,6 +161,17 @@ pub fn send_to_user(
     Ok(())
 }
 
+/// Answers `request` on `connection` as `rejection` says: its status, and its reason as a Warning.
+pub fn reject(tx: &mut Tx<'_>, connection: &str, request: &SipMessage, rejection: &Rejection) {
+    reply(
+        tx,
+        connection,
+        request,
+        rejection.status(),
+        Some(&rejection.to_string()),
+    );
+}
+
 /// Answers `request` on `connection` with `code`; error answers carry `warning` as a Warning header
 /// (RFC 3261 section 20.43, code 399: miscellaneous) so that clients can say what went wrong.
 pub fn reply(
@@ -278,41 +290,63 @@ pub fn authenticated_caller(
     }
 }
 
-/// The registration of the request's recipient with the receiver AS (where users are reached) if
-/// the user can be reached now; otherwise answers 404 (unknown user) or 480 (offline) and returns
-/// `None`.
+/// The registration of the request's recipient with the receiver AS (where users are reached), if
+/// the user can be reached now.
+pub fn recipient_registration(
+    tx: &mut Tx<'_>,
+    request: &SipMessage,
+) -> Result<Result<Registration, Rejection>, Interrupt> {
+    let Some(aor) = aor_of(request.to().uri()) else {
+        return Ok(Err(Rejection::NoRecipientUser));
+    };
+    Ok(match registration(tx, Side::Receiver, &aor)? {
+        None => Err(Rejection::UnknownUser),
+        Some(registered) if !registered.is_reachable(tx.now) => Err(Rejection::Offline),
+        Some(registered) => Ok(registered),
+    })
+}
+
+/// Like [`recipient_registration`], answering the request when the recipient cannot be reached
+/// (404 unknown, 480 offline) and returning `None`.
 pub fn reachable_recipient(
     tx: &mut Tx<'_>,
     connection: &str,
     request: &SipMessage,
 ) -> Result<Option<Registration>, Interrupt> {
-    let Some(aor) = aor_of(request.to().uri()) else {
-        reply(
-            tx,
-            connection,
-            request,
-            404,
-            Some("the recipient has no user part"),
-        );
-        return Ok(None);
-    };
-    match registration(tx, Side::Receiver, &aor)? {
-        None => {
-            reply(tx, connection, request, 404, Some("unknown user"));
+    match recipient_registration(tx, request)? {
+        Ok(registered) => Ok(Some(registered)),
+        Err(rejection) => {
+            reject(tx, connection, request, &rejection);
             Ok(None)
         }
-        Some(registered) if !registered.is_reachable(tx.now) => {
-            reply(
-                tx,
-                connection,
-                request,
-                480,
-                Some("the recipient is offline"),
-            );
-            Ok(None)
-        }
-        Some(registered) => Ok(Some(registered)),
     }
+}
+
+/// The stored, unexpired file a file-info body names by its first value, with its verified URL:
+/// the document parsed, its URL verified as one this deployment signed, its manifest read.
+pub fn resolve_file_info(
+    tx: &mut Tx<'_>,
+    config: &ServerConfig,
+    body: &[u8],
+) -> Result<Result<(Manifest, VerifiedFileRef), Rejection>, Interrupt> {
+    let document = match FileInfoDocument::parse(body) {
+        Ok(document) => document,
+        Err(error) => return Ok(Err(Rejection::BadFileInfo(error.to_string()))),
+    };
+    let verified = match first_value::verify(
+        document.file.url.as_str(),
+        &config.public_base,
+        &config.signing_keys,
+        tx.now,
+    ) {
+        Ok(verified) => verified,
+        Err(error) => return Ok(Err(Rejection::FirstValue(error.to_string()))),
+    };
+    Ok(match tx.record::<Manifest>(&verified.storage_key())? {
+        Some(manifest) if !manifest.is_expired(tx.now) => Ok((manifest, verified)),
+        Some(_) => Err(Rejection::Expired),
+        None => Err(Rejection::NotStored),
+    })
 }
 
 /// REGISTER (RFC 3261 section 10.3): binds the address of record to this connection, so that what
@@ -825,35 +859,29 @@ pub struct TransferOffer {
     pub range_start: u64,
 }
 
-/// The file transfer offer of an INVITE whose media must have `direction`, or the status and reason
-/// to refuse it with.
+/// The file transfer offer of an INVITE whose media must have `direction`, or why it is refused.
 pub fn transfer_offer(
     invite: &SipMessage,
     direction: Direction,
-) -> Result<TransferOffer, (u16, String)> {
+) -> Result<TransferOffer, Rejection> {
     if !invite.has_content_type("application/sdp") {
-        return Err((415, "the INVITE must carry application/sdp".into()));
+        return Err(Rejection::NotSdp);
     }
     let sdp =
-        SessionDescription::parse(invite.body()).map_err(|e| (400, format!("bad SDP: {e}")))?;
-    let media = sdp
-        .msrp_media()
-        .ok_or((488, "no MSRP media in the offer".to_owned()))?;
+        SessionDescription::parse(invite.body()).map_err(|e| Rejection::BadSdp(e.to_string()))?;
+    let media = sdp.msrp_media().ok_or(Rejection::NoMsrpMedia)?;
     if sdp.direction_of(media) != direction {
-        return Err((
-            488,
-            format!("this server takes a={direction} file transfer offers only"),
-        ));
+        return Err(Rejection::WrongDirection(direction));
     }
     let selector = media
         .file_selector()
-        .ok_or((488, "the offer has no a=file-selector".to_owned()))?
+        .ok_or(Rejection::NoFileSelector)?
         .clone();
     let sha256 = match selector.hash("sha-256") {
         Some(hash) => Some(
             <[u8; 32]>::try_from(hash.bytes.as_slice())
                 .map(ContentDigest)
-                .map_err(|_| (400, "the sha-256 file hash is not 32 bytes".to_owned()))?,
+                .map_err(|_| Rejection::BadHashLength)?,
         ),
         None => None,
     };
@@ -863,9 +891,9 @@ pub fn transfer_offer(
         .iter()
         .map(|uri| uri.parse::<MsrpUri>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (400, format!("bad a=path: {e}")))?;
+        .map_err(|e| Rejection::BadPath(e.to_string()))?;
     if remote_path.is_empty() {
-        return Err((488, "the offer has no a=path".into()));
+        return Err(Rejection::NoPath);
     }
     Ok(TransferOffer {
         selector,

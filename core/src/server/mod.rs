@@ -8,6 +8,7 @@
 pub mod common;
 pub mod engine;
 pub mod receiver;
+pub mod rejection;
 pub mod sender;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use crate::time::Timestamp;
 
 pub use engine::Engine;
 pub use receiver::ReceiverAs;
+pub use rejection::Rejection;
 pub use sender::SenderAs;
 
 use engine::{Interrupt, Logic, Tx};

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Interrupt, Logic, Tx};
-use super::{Input, Output};
-use crate::first_value::{self, ContentDigest};
-use crate::ft_http::{self, FileInfoDocument};
+use super::{Input, Output, Rejection};
+use crate::first_value::ContentDigest;
+use crate::ft_http;
 use crate::ids::TokenSource;
 use crate::msrp::{
     self, Chunker, Frame, MsrpUri, Response as MsrpResponse, SenderEvent, WindowedSender,
@@ -268,7 +268,7 @@ impl ReceiverLogic {
         };
         let (code, warning) = match self.accept_first_value(tx, &request)? {
             Ok(()) => (202, None),
-            Err((code, why)) => (code, Some(why)),
+            Err(rejection) => (rejection.status(), Some(rejection.to_string())),
         };
         if let Some(response) = common::response_to(tx, &request, code, None, warning.as_deref()) {
             tx.emit(Output::PeerResponse {
@@ -282,62 +282,31 @@ impl ReceiverLogic {
         &self,
         tx: &mut Tx<'_>,
         request: &SipMessage,
-    ) -> Result<Result<(), (u16, String)>, Interrupt> {
+    ) -> Result<Result<(), Rejection>, Interrupt> {
         if !common::peer_request_is_sealed(request, &self.config.signing_keys) {
-            return Ok(Err((
-                403,
-                "the request is not sealed by a trusted server".into(),
-            )));
+            return Ok(Err(Rejection::NotSealed));
         }
         if *request.method() != Method::Message {
-            return Ok(Err((
-                405,
-                "only MESSAGE is taken from other servers".into(),
-            )));
+            return Ok(Err(Rejection::NotMessage));
         }
         if !request.has_content_type(ft_http::CONTENT_TYPE) {
-            return Ok(Err((
-                415,
-                format!("the body must be {}", ft_http::CONTENT_TYPE),
-            )));
+            return Ok(Err(Rejection::NotFileInfo));
         }
-        let document = match FileInfoDocument::parse(request.body().as_ref()) {
-            Ok(document) => document,
-            Err(error) => return Ok(Err((400, format!("bad file-info: {error}")))),
-        };
-        let verified = first_value::verify(
-            document.file.url.as_str(),
-            &self.config.public_base,
-            &self.config.signing_keys,
-            tx.now,
-        );
-        let verified = match verified {
-            Ok(verified) => verified,
-            Err(error) => return Ok(Err((403, format!("first value refused: {error}")))),
-        };
-        let Some(manifest) =
-            stored_manifest(tx, &verified.digest)?.filter(|m| !m.is_expired(tx.now))
-        else {
-            return Ok(Err((404, "the file is not in the store".into())));
-        };
-        let Some(recipient_aor) = common::aor_of(request.to().uri()) else {
-            return Ok(Err((404, "the recipient has no user part".into())));
-        };
+        let (manifest, verified) =
+            match common::resolve_file_info(tx, &self.config, request.body())? {
+                Ok(resolved) => resolved,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
         let Some(sender_aor) = common::aor_of(request.from().uri()) else {
-            return Ok(Err((400, "the sender has no user part".into())));
+            return Ok(Err(Rejection::NoSenderUser));
         };
-        let recipient = match common::registration(tx, Side::Receiver, &recipient_aor)? {
-            None => return Ok(Err((404, "unknown user".into()))),
-            Some(registered) if !registered.is_reachable(tx.now) => {
-                return Ok(Err((480, "the recipient is offline".into())));
-            }
-            Some(registered) => registered,
+        let recipient = match common::recipient_registration(tx, request)? {
+            Ok(recipient) => recipient,
+            Err(rejection) => return Ok(Err(rejection)),
         };
+        let recipient_aor = recipient.aor.clone();
         let Ok(target) = SipUri::parse(&recipient.contact) else {
-            return Ok(Err((
-                500,
-                "the recipient's registration is unreadable".into(),
-            )));
+            return Ok(Err(Rejection::UnreadableContact));
         };
         let mut ids = tx.ids();
         let session_id = ids.msrp_id();
@@ -370,7 +339,7 @@ impl ReceiverLogic {
                     tx.now.unix_secs(),
                 ) {
                     Ok(offer) => offer,
-                    Err(error) => return Ok(Err((500, error.to_string()))),
+                    Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
                 };
                 RequestBuilder::new(Method::Invite, target, from, to)
                     .local_host(&self.config.host)
@@ -387,7 +356,7 @@ impl ReceiverLogic {
         };
         let outgoing = match outgoing {
             Ok(outgoing) => outgoing,
-            Err(error) => return Ok(Err((500, error.to_string()))),
+            Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
         };
         if recipient.delivery == Delivery::Push {
             delivery.phase = Phase::Inviting;
@@ -543,8 +512,8 @@ impl ReceiverLogic {
         };
         let request = match parse_download_request(invite) {
             Ok(request) => request,
-            Err((code, why)) => {
-                common::reply(tx, connection, invite, code, Some(&why));
+            Err(rejection) => {
+                common::reject(tx, connection, invite, &rejection);
                 return Ok(());
             }
         };
@@ -988,12 +957,9 @@ struct DownloadRequest {
     sdp: SessionDescription,
 }
 
-fn parse_download_request(invite: &SipMessage) -> Result<DownloadRequest, (u16, String)> {
+fn parse_download_request(invite: &SipMessage) -> Result<DownloadRequest, Rejection> {
     let offer = common::transfer_offer(invite, Direction::RecvOnly)?;
-    let digest = offer.sha256.ok_or((
-        488,
-        "the file-selector must name the file by its sha-256 hash".to_owned(),
-    ))?;
+    let digest = offer.sha256.ok_or(Rejection::NoDigest)?;
     Ok(DownloadRequest {
         digest,
         remote_path: offer.remote_path,

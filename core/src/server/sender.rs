@@ -22,8 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::common::{self, ConnectionRole};
 use super::engine::{Engine, Interrupt, Logic, Tx};
-use super::{Input, Output};
-use crate::first_value;
+use super::{Input, Output, Rejection};
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::http_files;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
@@ -218,8 +217,8 @@ impl SenderLogic {
         };
         let offer = match self.check_offer(invite) {
             Ok(offer) => offer,
-            Err((code, why)) => {
-                common::reply(tx, connection, invite, code, Some(&why));
+            Err(rejection) => {
+                common::reject(tx, connection, invite, &rejection);
                 return Ok(());
             }
         };
@@ -243,8 +242,7 @@ impl SenderLogic {
                         state
                     }
                     Err(error) => {
-                        let code = error.status();
-                        common::reply(tx, connection, invite, code, Some(&error.to_string()));
+                        common::reject(tx, connection, invite, &error.into());
                         return Ok(());
                     }
                 }
@@ -321,23 +319,15 @@ impl SenderLogic {
         Ok(())
     }
 
-    /// The file transfer offer of an INVITE, or the status and reason to refuse it with.
-    fn check_offer(&self, invite: &SipMessage) -> Result<Offer, (u16, String)> {
+    /// The file transfer offer of an INVITE, or why it is refused.
+    fn check_offer(&self, invite: &SipMessage) -> Result<Offer, Rejection> {
         let offer = common::transfer_offer(invite, Direction::SendOnly)?;
-        let size = offer
-            .selector
-            .size
-            .ok_or((488, "the file-selector has no size".to_owned()))?;
+        let size = offer.selector.size.ok_or(Rejection::NoSize)?;
         let max = self.config.layout.max_file_size;
         if size > max {
-            return Err((
-                413,
-                format!("file of {size} bytes exceeds the maximum of {max}"),
-            ));
+            return Err(StoreError::FileTooLarge { size, max }.into());
         }
-        let transfer_id = offer
-            .transfer_id
-            .ok_or((488, "the offer has no a=file-transfer-id".to_owned()))?;
+        let transfer_id = offer.transfer_id.ok_or(Rejection::NoTransferId)?;
         let file = FileDescription {
             size,
             name: offer.selector.name,
@@ -587,35 +577,10 @@ impl SenderLogic {
         let Some(recipient) = common::reachable_recipient(tx, connection, message)? else {
             return Ok(());
         };
-        let document = match FileInfoDocument::parse(message.body().as_ref()) {
-            Ok(document) => document,
-            Err(error) => {
-                let why = format!("bad file-info: {error}");
-                common::reply(tx, connection, message, 400, Some(&why));
-                return Ok(());
-            }
-        };
-        let verified = match first_value::verify(
-            document.file.url.as_str(),
-            &self.config.public_base,
-            &self.config.signing_keys,
-            tx.now,
-        ) {
-            Ok(verified) => verified,
-            Err(error) => {
-                let why = format!("the file URL is not one this server issued: {error}");
-                common::reply(tx, connection, message, 403, Some(&why));
-                return Ok(());
-            }
-        };
-        let manifest = match tx.record::<Manifest>(&verified.storage_key())? {
-            Some(manifest) if !manifest.is_expired(tx.now) => manifest,
-            Some(_) => {
-                common::reply(tx, connection, message, 404, Some("the file has expired"));
-                return Ok(());
-            }
-            _ => {
-                common::reply(tx, connection, message, 404, Some("no such file is stored"));
+        let manifest = match common::resolve_file_info(tx, &self.config, message.body())? {
+            Ok((manifest, _)) => manifest,
+            Err(rejection) => {
+                common::reject(tx, connection, message, &rejection);
                 return Ok(());
             }
         };
