@@ -720,82 +720,59 @@ pub fn answer_failure(tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
     }
 }
 
-/// What both servers do with the SIP requests of their users; [`on_sip`] dispatches to it.
-pub trait UserAgentServer: super::engine::Logic {
-    /// The server's configuration.
-    fn config(&self) -> &ServerConfig;
-    /// An INVITE from a user.
-    fn on_invite(
-        &self,
-        tx: &mut Tx<'_>,
-        connection: &str,
-        invite: &SipMessage,
-    ) -> Result<(), Interrupt>;
-    /// A BYE from a user.
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Interrupt>;
-    /// A user's answer to a request of this server.
-    fn on_response(
-        &self,
-        tx: &mut Tx<'_>,
-        connection: &str,
-        response: &SipMessage,
-    ) -> Result<(), Interrupt>;
-    /// A MESSAGE from a user: relayed to the recipient as chat unless a server takes it otherwise.
-    fn on_message(
-        &self,
-        tx: &mut Tx<'_>,
-        connection: &str,
-        message: &SipMessage,
-    ) -> Result<(), Interrupt> {
-        relay_message(tx, self.config(), self.side(), connection, message)
-    }
+/// A user's SIP message that [`on_sip`] leaves to the server, sorted by what it is.
+#[derive(Debug)]
+pub enum UserSip {
+    /// An INVITE.
+    Invite(SipMessage),
+    /// A BYE.
+    Bye(SipMessage),
+    /// A MESSAGE.
+    Message(SipMessage),
+    /// A response to a request of the server.
+    Response(SipMessage),
+    /// Nothing is left to do: the message was answered (REGISTER, OPTIONS, CANCEL, an unknown
+    /// method, an unparsable message) or needs no answer (ACK).
+    Handled,
 }
 
-/// One SIP message from a user's connection: parsed (or answered 400), then dispatched.
+/// One SIP message from a user's connection, as both servers take it: parsed (or answered 400);
+/// REGISTER, OPTIONS, CANCEL and unknown methods answered here; the rest handed back.
 pub fn on_sip(
-    server: &impl UserAgentServer,
     tx: &mut Tx<'_>,
+    config: &ServerConfig,
+    side: Side,
     connection: &str,
     bytes: &Bytes,
-) -> Result<(), Interrupt> {
+) -> Result<UserSip, Interrupt> {
     let message = match sip::parse_bytes(bytes.clone(), &sip::Limits::default()) {
         Ok(message) => message,
         Err(error) => {
             reply_unparsable(tx, connection, bytes, &error);
-            return Ok(());
+            return Ok(UserSip::Handled);
         }
     };
     if message.is_response() {
-        return server.on_response(tx, connection, &message);
+        return Ok(UserSip::Response(message));
     }
     match message.method() {
-        Method::Register => register(tx, server.config(), server.side(), connection, &message),
-        Method::Invite => server.on_invite(tx, connection, &message),
-        Method::Ack => Ok(()),
-        Method::Bye => server.on_bye(tx, connection, &message),
-        Method::Message => server.on_message(tx, connection, &message),
-        Method::Options => {
-            options(tx, connection, &message);
-            Ok(())
-        }
+        Method::Register => register(tx, config, side, connection, &message)?,
+        Method::Invite => return Ok(UserSip::Invite(message)),
+        Method::Bye => return Ok(UserSip::Bye(message)),
+        Method::Message => return Ok(UserSip::Message(message)),
+        Method::Ack => {}
+        Method::Options => options(tx, connection, &message),
         // INVITEs are answered at once, so there is never a transaction left to cancel.
-        Method::Cancel => {
-            reply(tx, connection, &message, 481, None);
-            Ok(())
-        }
-        _ => {
-            reply(tx, connection, &message, 501, None);
-            Ok(())
-        }
+        Method::Cancel => reply(tx, connection, &message, 481, None),
+        _ => reply(tx, connection, &message, 501, None),
     }
+    Ok(UserSip::Handled)
 }
 
 /// A session record that carries an MSRP session between this server and a user.
 pub trait MsrpSession: Record {
-    /// This server's MSRP URI in the session.
-    fn local_uri(&self) -> &MsrpUri;
-    /// The user's MSRP path.
-    fn remote_path(&self) -> &[MsrpUri];
+    /// This server's MSRP URI in the session, and the user's MSRP path.
+    fn endpoints(&self) -> (&MsrpUri, &[MsrpUri]);
 }
 
 /// The session an MSRP request is addressed to, with its id, if the session exists and the request
@@ -823,13 +800,13 @@ pub fn session_of_request<S: MsrpSession>(
     };
     let from_peer = match (
         request.headers.from_path().first(),
-        session.remote_path().last(),
+        session.endpoints().1.last(),
     ) {
         (Some(from), Some(expected)) => from.same_endpoint(expected),
         _ => false,
     };
     if !from_peer {
-        let local = session.local_uri().clone();
+        let local = session.endpoints().0.clone();
         msrp_reply(
             tx,
             connection,

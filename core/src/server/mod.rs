@@ -19,9 +19,7 @@ use crate::store::{StoreError, StoreOp};
 use crate::time::Timestamp;
 
 pub use engine::Engine;
-pub use receiver::ReceiverAs;
 pub use rejection::Rejection;
-pub use sender::SenderAs;
 
 use engine::{Interrupt, Logic, Tx};
 use receiver::ReceiverLogic;
@@ -55,10 +53,7 @@ impl Logic for ServerLogic {
     }
 
     fn fail(&self, tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
-        match self {
-            Self::Sender(logic) => logic.fail(tx, input, error),
-            Self::Receiver(logic) => logic.fail(tx, input, error),
-        }
+        common::answer_failure(tx, input, error);
     }
 
     fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {

@@ -17,8 +17,8 @@
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use super::common::{self, ConnectionRole};
-use super::engine::{Engine, Interrupt, Logic, Tx};
+use super::common::{self, ConnectionRole, UserSip};
+use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
 use crate::first_value::ContentDigest;
 use crate::ft_http;
@@ -33,10 +33,7 @@ use crate::sdp::{
 use crate::server_config::{ServerConfig, ServerConfigError};
 use crate::service::{Delivery, Side, WARNING_AGENT};
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
-use crate::store::{Manifest, Record, StoreError, keys};
-
-/// The receiver AS: an [`Engine`] running [`ReceiverLogic`].
-pub type ReceiverAs = Engine<ReceiverLogic>;
+use crate::store::{Manifest, Record, keys};
 
 /// The receiver AS's handlers.
 #[derive(Clone, Debug)]
@@ -163,59 +160,28 @@ impl Record for OfferRecord {
 }
 
 impl common::MsrpSession for DeliverySession {
-    fn local_uri(&self) -> &MsrpUri {
-        &self.local_uri
-    }
-
-    fn remote_path(&self) -> &[MsrpUri] {
-        &self.remote_path
+    fn endpoints(&self) -> (&MsrpUri, &[MsrpUri]) {
+        (&self.local_uri, &self.remote_path)
     }
 }
 
-impl common::UserAgentServer for ReceiverLogic {
-    fn config(&self) -> &ServerConfig {
-        &self.config
-    }
-
-    fn on_invite(
-        &self,
-        tx: &mut Tx<'_>,
-        connection: &str,
-        invite: &SipMessage,
-    ) -> Result<(), Interrupt> {
-        self.on_download_request(tx, connection, invite)
-    }
-
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Interrupt> {
-        self.end_delivery_session(tx, connection, bye)
-    }
-
-    fn on_response(
-        &self,
-        tx: &mut Tx<'_>,
-        connection: &str,
-        response: &SipMessage,
-    ) -> Result<(), Interrupt> {
-        self.on_invite_answer(tx, connection, response)
-    }
-}
-
-impl Logic for ReceiverLogic {
-    fn side(&self) -> Side {
-        Side::Receiver
-    }
-
-    fn fail(&self, tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
-        common::answer_failure(tx, input, error);
-    }
-
-    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
+impl ReceiverLogic {
+    /// Handles one input of the receiver AS ([`Logic::handle`](super::engine::Logic::handle)).
+    pub(super) fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
         match input {
             Input::PeerRequest { message } => self.on_peer_request(tx, message),
             Input::Sip {
                 connection,
                 message,
-            } => common::on_sip(self, tx, connection, message),
+            } => match common::on_sip(tx, &self.config, Side::Receiver, connection, message)? {
+                UserSip::Invite(invite) => self.on_download_request(tx, connection, &invite),
+                UserSip::Bye(bye) => self.end_delivery_session(tx, connection, &bye),
+                UserSip::Message(message) => {
+                    common::relay_message(tx, &self.config, Side::Receiver, connection, &message)
+                }
+                UserSip::Response(response) => self.on_invite_answer(tx, connection, &response),
+                UserSip::Handled => Ok(()),
+            },
             Input::Msrp {
                 connection,
                 messages,

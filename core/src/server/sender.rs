@@ -20,8 +20,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::common::{self, ConnectionRole};
-use super::engine::{Engine, Interrupt, Logic, Tx};
+use super::common::{self, ConnectionRole, UserSip};
+use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::http_files;
@@ -38,9 +38,6 @@ use crate::store::{
     FileDescription, Manifest, Record, StoreError, UploadEvent, UploadState, UploadWriter,
     VALUE_LIMIT, keys,
 };
-
-/// The sender AS: an [`Engine`] running [`SenderLogic`].
-pub type SenderAs = Engine<SenderLogic>;
 
 /// The sender AS's handlers.
 #[derive(Clone, Debug)]
@@ -96,66 +93,30 @@ fn save(tx: &mut Tx<'_>, key: &str, session: &mut UploadSession) {
 }
 
 impl common::MsrpSession for UploadSession {
-    fn local_uri(&self) -> &MsrpUri {
-        &self.local_uri
-    }
-
-    fn remote_path(&self) -> &[MsrpUri] {
-        &self.remote_path
+    fn endpoints(&self) -> (&MsrpUri, &[MsrpUri]) {
+        (&self.local_uri, &self.remote_path)
     }
 }
 
-impl common::UserAgentServer for SenderLogic {
-    fn config(&self) -> &ServerConfig {
-        &self.config
-    }
-
-    fn on_invite(
-        &self,
-        tx: &mut Tx<'_>,
-        connection: &str,
-        invite: &SipMessage,
-    ) -> Result<(), Interrupt> {
-        self.accept_upload(tx, connection, invite)
-    }
-
-    fn on_bye(&self, tx: &mut Tx<'_>, connection: &str, bye: &SipMessage) -> Result<(), Interrupt> {
-        self.end_upload_session(tx, connection, bye)
-    }
-
-    // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
-    fn on_response(&self, _: &mut Tx<'_>, _: &str, _: &SipMessage) -> Result<(), Interrupt> {
-        Ok(())
-    }
-    fn on_message(
-        &self,
-        tx: &mut Tx<'_>,
-        connection: &str,
-        message: &SipMessage,
-    ) -> Result<(), Interrupt> {
-        if message.has_content_type(ft_http::CONTENT_TYPE) {
-            self.forward_file_info(tx, connection, message)
-        } else {
-            common::relay_message(tx, &self.config, Side::Sender, connection, message)
-        }
-    }
-}
-
-impl Logic for SenderLogic {
-    fn side(&self) -> Side {
-        Side::Sender
-    }
-
-    fn fail(&self, tx: &mut Tx<'_>, input: &Input, error: &StoreError) {
-        common::answer_failure(tx, input, error);
-    }
-
-    fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
+impl SenderLogic {
+    /// Handles one input of the sender AS ([`Logic::handle`](super::engine::Logic::handle)).
+    pub(super) fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
         match input {
             Input::Sip {
                 connection,
                 message,
-            } => common::on_sip(self, tx, connection, message),
+            } => match common::on_sip(tx, &self.config, Side::Sender, connection, message)? {
+                UserSip::Invite(invite) => self.accept_upload(tx, connection, &invite),
+                UserSip::Bye(bye) => self.end_upload_session(tx, connection, &bye),
+                UserSip::Message(message) if message.has_content_type(ft_http::CONTENT_TYPE) => {
+                    self.forward_file_info(tx, connection, &message)
+                }
+                UserSip::Message(message) => {
+                    common::relay_message(tx, &self.config, Side::Sender, connection, &message)
+                }
+                // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
+                UserSip::Response(_) | UserSip::Handled => Ok(()),
+            },
             Input::Msrp {
                 connection,
                 messages,
