@@ -17,7 +17,7 @@
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use super::common::{self, ConnectionRole, UserSip};
+use super::common::{self, ConnectionRole, MsrpSession, UserSip};
 use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
 use crate::first_value::ContentDigest;
@@ -55,19 +55,58 @@ impl ReceiverLogic {
     }
 }
 
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum Phase {
-    /// Push: the INVITE is out, waiting for the user's answer.
-    Inviting,
+/// The session a delivery has with its user once the user has agreed to it: the INVITE dialog
+/// (whichever side sent the INVITE) and the user's MSRP path.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Established {
+    dialog: Dialog,
+    remote_path: Vec<MsrpUri>,
+}
+
+/// Where a delivery stands, with what that stage needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum DeliveryStage {
+    /// Push: the INVITE (as sent, to build the dialog from the answer) is out, waiting for the
+    /// user's answer.
+    AwaitingInviteAnswer { invite: String },
     /// Pull: the file-info is out, waiting for the user's download request.
     Offered,
-    /// The session is set up; waiting for the user's MSRP connection to bind.
-    Connecting,
-    /// Chunks are going out.
-    Sending,
+    /// The session is set up; waiting for the user's MSRP connection to bind. Sending starts at
+    /// `resume_from`: a pull request's `a=file-range`, or what was acknowledged before the
+    /// connection was lost.
+    AwaitingMsrpBind {
+        session: Established,
+        resume_from: u64,
+    },
+    /// Chunks are going out over `connection`, from `resume_from` on; its chunks in flight are
+    /// a [`WindowRecord`].
+    Sending {
+        session: Established,
+        connection: String,
+        resume_from: u64,
+    },
     /// Every chunk is acknowledged; waiting for the user's REPORT.
-    Sent,
+    Sent { session: Established },
+}
+
+impl DeliveryStage {
+    /// The session with the user, once there is one.
+    fn established(&self) -> Option<&Established> {
+        match self {
+            Self::AwaitingInviteAnswer { .. } | Self::Offered => None,
+            Self::AwaitingMsrpBind { session, .. }
+            | Self::Sending { session, .. }
+            | Self::Sent { session } => Some(session),
+        }
+    }
+
+    /// The MSRP connection chunks are going out over.
+    fn sending_over(&self) -> Option<&str> {
+        match self {
+            Self::Sending { connection, .. } => Some(connection),
+            _ => None,
+        }
+    }
 }
 
 /// A delivery (`msrp/<session-id>`): one file to one user over one MSRP session.
@@ -77,24 +116,16 @@ struct DeliverySession {
     sender: String,
     digest: ContentDigest,
     mode: Delivery,
-    phase: Phase,
+    stage: DeliveryStage,
     local_uri: MsrpUri,
-    remote_path: Vec<MsrpUri>,
-    /// The INVITE this server sent (push), kept to build the dialog from the answer.
-    invite: Option<String>,
-    dialog: Option<Dialog>,
     message_id: String,
-    /// Where sending starts when the user binds (a pull request's `a=file-range`, or what was
-    /// acknowledged before a disconnect).
-    resume_from: u64,
-    /// The MSRP connection the session is bound to; its chunks in flight are a [`WindowRecord`].
-    connection: Option<String>,
     /// When a sweep may remove the record, in Unix seconds (pushed forward at every write).
     expires: u64,
 }
 
 impl Record for DeliverySession {
-    const VERSION: u32 = 1;
+    // 2: the stage carries the invite, the dialog, the connection and where to resume.
+    const VERSION: u32 = 2;
 }
 
 /// Writes a delivery, pushing its expiry forward.
@@ -159,9 +190,10 @@ impl Record for OfferRecord {
     const VERSION: u32 = 1;
 }
 
-impl common::MsrpSession for DeliverySession {
+impl MsrpSession for DeliverySession {
     fn endpoints(&self) -> (&MsrpUri, &[MsrpUri]) {
-        (&self.local_uri, &self.remote_path)
+        let remote_path = self.stage.established().map(|s| s.remote_path.as_slice());
+        (&self.local_uri, remote_path.unwrap_or_default())
     }
 }
 
@@ -199,18 +231,25 @@ impl ReceiverLogic {
     }
 }
 
-/// Forgets the bound connection and its chunks in flight; the next bind resumes from what its
-/// window acknowledged.
-fn pause(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) -> Result<(), Interrupt> {
-    if let Some(connection) = delivery.connection.take() {
-        if let Some(window) = load_window(tx, key, &connection)? {
-            delivery.resume_from = window.acknowledged();
+/// Forgets the connection chunks are going out over and its chunks in flight: the delivery waits
+/// for a bind again, which resumes from what that connection's window acknowledged.
+fn pause(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliveryStage) -> Result<(), Interrupt> {
+    let stage = std::mem::replace(delivery, DeliveryStage::Offered);
+    *delivery = match stage {
+        DeliveryStage::Sending {
+            session,
+            connection,
+            resume_from,
+        } => {
+            let acknowledged = load_window(tx, key, &connection)?.map(|w| w.acknowledged());
+            tx.delete(&keys::window(key, &connection));
+            DeliveryStage::AwaitingMsrpBind {
+                session,
+                resume_from: acknowledged.unwrap_or(resume_from),
+            }
         }
-        tx.delete(&keys::window(key, &connection));
-    }
-    if delivery.phase == Phase::Sending {
-        delivery.phase = Phase::Connecting;
-    }
+        other => other,
+    };
     Ok(())
 }
 
@@ -276,21 +315,8 @@ impl ReceiverLogic {
         };
         let mut ids = tx.ids();
         let session_id = ids.msrp_id();
-        let mut delivery = DeliverySession {
-            recipient: recipient_aor.clone(),
-            sender: sender_aor.clone(),
-            digest: manifest.digest,
-            mode: recipient.delivery,
-            phase: Phase::Offered,
-            local_uri: self.config.msrp_uri(&session_id),
-            remote_path: Vec::new(),
-            invite: None,
-            dialog: None,
-            message_id: ids.msrp_id(),
-            resume_from: 0,
-            connection: None,
-            expires: 0,
-        };
+        let local_uri = self.config.msrp_uri(&session_id);
+        let message_id = ids.msrp_id();
         let mut from = NameAddr::new(request.from().uri().clone());
         // The From tag names the session: the user's answers carry it back.
         let _ = from.set_param("tag", Some(&session_id));
@@ -299,7 +325,7 @@ impl ReceiverLogic {
             Delivery::Push => {
                 let offer = match self.push_offer(
                     &manifest,
-                    &delivery.local_uri,
+                    &local_uri,
                     &session_id,
                     &mut ids,
                     tx.now.unix_secs(),
@@ -324,10 +350,23 @@ impl ReceiverLogic {
             Ok(outgoing) => outgoing,
             Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
         };
-        if recipient.delivery == Delivery::Push {
-            delivery.phase = Phase::Inviting;
-            delivery.invite = Some(String::from_utf8_lossy(&outgoing.to_bytes()).into_owned());
-        } else {
+        let stage = match recipient.delivery {
+            Delivery::Push => DeliveryStage::AwaitingInviteAnswer {
+                invite: String::from_utf8_lossy(&outgoing.to_bytes()).into_owned(),
+            },
+            Delivery::Pull => DeliveryStage::Offered,
+        };
+        let mut delivery = DeliverySession {
+            recipient: recipient_aor.clone(),
+            sender: sender_aor.clone(),
+            digest: manifest.digest,
+            mode: recipient.delivery,
+            stage,
+            local_uri,
+            message_id,
+            expires: 0,
+        };
+        if recipient.delivery == Delivery::Pull {
             let offer = OfferRecord {
                 session: session_id.clone(),
                 expires: verified.expires_unix_secs,
@@ -397,19 +436,22 @@ impl ReceiverLogic {
         if registered.and_then(|r| r.connection).as_deref() != Some(connection) || status < 200 {
             return Ok(());
         }
-        let invite = delivery
-            .invite
-            .as_deref()
-            .and_then(|text| sip::parse(text.as_bytes(), &sip::Limits::default()).ok());
-        if let Some(dialog) = &delivery.dialog {
-            // A retransmitted 2xx: our ACK was lost.
-            if status < 300
-                && let Ok(ack) = dialog.ack(&mut tx.ids())
-            {
-                common::send_sip(tx, connection, &ack);
+        let invite = match &delivery.stage {
+            DeliveryStage::AwaitingInviteAnswer { invite } => {
+                sip::parse(invite.as_bytes(), &sip::Limits::default()).ok()
             }
-            return Ok(());
-        }
+            DeliveryStage::Offered => None,
+            established => {
+                // A retransmitted 2xx: our ACK was lost.
+                if let Some(session) = established.established()
+                    && status < 300
+                    && let Ok(ack) = session.dialog.ack(&mut tx.ids())
+                {
+                    common::send_sip(tx, connection, &ack);
+                }
+                return Ok(());
+            }
+        };
         let Some(invite) = invite else { return Ok(()) };
         if status >= 300 {
             // Declined, busy or gone (RFC 3261 section 17.1.1.3: the final answer is ACKed in its
@@ -447,10 +489,13 @@ impl ReceiverLogic {
             tx.delete(&key);
             return Ok(());
         };
-        delivery.dialog = Some(dialog);
-        delivery.invite = None;
-        delivery.remote_path = remote_path;
-        delivery.phase = Phase::Connecting;
+        delivery.stage = DeliveryStage::AwaitingMsrpBind {
+            session: Established {
+                dialog,
+                remote_path,
+            },
+            resume_from: 0,
+        };
         save(tx, &key, &mut delivery);
         Ok(())
     }
@@ -558,13 +603,18 @@ impl ReceiverLogic {
             );
             return Ok(());
         };
-        delivery.dialog = Some(dialog);
-        delivery.remote_path = request.remote_path;
-        if let Some(previous) = delivery.connection.take() {
-            tx.delete(&keys::window(&key, &previous));
+        // A new request for the same offer (the user asks again, say from further in) replaces
+        // the session it had: the connection it was sending over is left.
+        if let Some(previous) = delivery.stage.sending_over() {
+            tx.delete(&keys::window(&key, previous));
         }
-        delivery.resume_from = request.resume_from;
-        delivery.phase = Phase::Connecting;
+        delivery.stage = DeliveryStage::AwaitingMsrpBind {
+            session: Established {
+                dialog,
+                remote_path: request.remote_path,
+            },
+            resume_from: request.resume_from,
+        };
         save(tx, &key, &mut delivery);
         common::send_sip(tx, connection, &response);
         Ok(())
@@ -582,7 +632,12 @@ impl ReceiverLogic {
         };
         let key = keys::msrp_session(session_id);
         match tx.record::<DeliverySession>(&key)? {
-            Some(delivery) if delivery.dialog.as_ref().is_some_and(|d| d.matches(bye)) => {
+            Some(delivery)
+                if delivery
+                    .stage
+                    .established()
+                    .is_some_and(|session| session.dialog.matches(bye)) =>
+            {
                 self.finish(tx, &key, &delivery)?;
                 common::reply(tx, connection, bye, 200, None);
             }
@@ -692,23 +747,36 @@ impl ReceiverLogic {
         session_id: &str,
         delivery: &mut DeliverySession,
     ) -> Result<(), Interrupt> {
-        if !matches!(delivery.phase, Phase::Connecting | Phase::Sending) {
+        if !matches!(
+            delivery.stage,
+            DeliveryStage::AwaitingMsrpBind { .. } | DeliveryStage::Sending { .. }
+        ) {
             return Ok(());
         }
         let Some(manifest) = stored_manifest(tx, &delivery.digest)? else {
             return Ok(());
         };
         // Takes over from the connection bound before, if any: from what it acknowledged.
-        pause(tx, key, delivery)?;
-        delivery.connection = Some(connection.to_owned());
-        delivery.phase = Phase::Sending;
+        pause(tx, key, &mut delivery.stage)?;
+        let DeliveryStage::AwaitingMsrpBind {
+            session,
+            resume_from,
+        } = std::mem::replace(&mut delivery.stage, DeliveryStage::Offered)
+        else {
+            return Ok(());
+        };
         let mut window = WindowedSender::new(
             &delivery.message_id,
             manifest.size,
             u64::from(self.config.msrp_chunk_size),
             self.config.window,
-            delivery.resume_from.min(manifest.size),
+            resume_from.min(manifest.size),
         );
+        delivery.stage = DeliveryStage::Sending {
+            session,
+            connection: connection.to_owned(),
+            resume_from,
+        };
         let role = ConnectionRole::Msrp {
             session: session_id.to_owned(),
         };
@@ -747,7 +815,7 @@ impl ReceiverLogic {
         let Some(mut delivery) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
         };
-        if delivery.connection.as_deref() != Some(connection) {
+        if delivery.stage.sending_over() != Some(connection) {
             return Ok(()); // Answers from a connection the session has left.
         }
         let Some(mut window) = load_window(tx, &key, connection)? else {
@@ -759,8 +827,11 @@ impl ReceiverLogic {
                 Ok(SenderEvent::Acknowledged { .. }) => slots_freed = true,
                 Ok(SenderEvent::Finished) => {
                     tx.delete(&keys::window(&key, connection));
-                    delivery.phase = Phase::Sent;
-                    delivery.resume_from = window.acknowledged();
+                    if let DeliveryStage::Sending { session, .. } =
+                        std::mem::replace(&mut delivery.stage, DeliveryStage::Offered)
+                    {
+                        delivery.stage = DeliveryStage::Sent { session };
+                    }
                     save(tx, &key, &mut delivery);
                     return Ok(());
                 }
@@ -817,7 +888,7 @@ impl ReceiverLogic {
             &manifest.content_type,
             Some(manifest.size),
             u64::from(self.config.msrp_chunk_size),
-            delivery.remote_path.clone(),
+            delivery.endpoints().1.to_vec(),
             vec![delivery.local_uri.clone()],
         )
         .and_then(|chunker| chunker.with_header("Success-Report", "yes"));
@@ -862,14 +933,14 @@ impl ReceiverLogic {
         let Some(mut delivery) = tx.record::<DeliverySession>(key)? else {
             return Ok(());
         };
-        let Some(connection) = delivery.connection.clone() else {
+        let Some(connection) = delivery.stage.sending_over().map(str::to_owned) else {
             return Ok(());
         };
         let Some(mut window) = load_window(tx, key, &connection)? else {
             return Ok(());
         };
         if let Some(SenderEvent::Aborted { .. }) = window.on_timeout(tx.now) {
-            pause(tx, key, &mut delivery)?;
+            pause(tx, key, &mut delivery.stage)?;
             save(tx, key, &mut delivery);
         } else if let Some(at) = window.next_deadline() {
             tx.emit(Output::Timer {
@@ -889,7 +960,7 @@ impl ReceiverLogic {
         delivery: &DeliverySession,
     ) -> Result<(), Interrupt> {
         tx.delete(key);
-        if let Some(connection) = &delivery.connection {
+        if let Some(connection) = delivery.stage.sending_over() {
             tx.delete(&keys::window(key, connection));
         }
         if delivery.mode == Delivery::Pull {
@@ -906,8 +977,8 @@ impl ReceiverLogic {
 
     fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) -> Result<(), Interrupt> {
         let mut ids = tx.ids();
-        if let Some(dialog) = delivery.dialog.as_mut()
-            && let Ok(bye) = dialog.request(Method::Bye, &mut ids)
+        if let Some(session) = delivery.stage.established()
+            && let Ok(bye) = session.dialog.clone().request(Method::Bye, &mut ids)
         {
             common::send_to_user(tx, Side::Receiver, &delivery.recipient, &bye)?;
         }

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::common::{self, ConnectionRole, UserSip};
 use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
+use crate::first_value::ContentDigest;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::http_files;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
@@ -59,13 +60,16 @@ impl SenderLogic {
     }
 }
 
-/// Where an upload session stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum Phase {
-    /// Chunks are arriving.
-    Receiving,
-    /// The file is stored; the first value went to the receiver AS.
-    Published,
+/// Where an upload session stands, with what that stage needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum UploadStage {
+    /// The session is set up; waiting for the user's MSRP connection to bind (again, after one
+    /// closed).
+    AwaitingMsrpBind,
+    /// Chunks arrive over `connection`.
+    Receiving { connection: String },
+    /// The file is stored under `digest`; its first value went to the receiver AS.
+    Published { digest: ContentDigest },
 }
 
 /// An upload session (`msrp/<session-id>`): one INVITE dialog, one MSRP session, one file.
@@ -77,14 +81,14 @@ struct UploadSession {
     sender: String,
     recipient: String,
     upload_id: String,
-    connection: Option<String>,
-    phase: Phase,
+    stage: UploadStage,
     /// When a sweep may remove the record, in Unix seconds (pushed forward at every write).
     expires: u64,
 }
 
 impl Record for UploadSession {
-    const VERSION: u32 = 1;
+    // 2: the stage carries its connection and digest.
+    const VERSION: u32 = 2;
 }
 
 /// Writes an upload session, pushing its expiry forward.
@@ -127,9 +131,9 @@ impl SenderLogic {
                 common::connection_closed(tx, Side::Sender, connection, |tx, session| {
                     let key = keys::msrp_session(session);
                     if let Some(mut upload) = tx.record::<UploadSession>(&key)?
-                        && upload.connection.as_deref() == Some(connection.as_str())
+                        && matches!(&upload.stage, UploadStage::Receiving { connection: bound } if bound == connection)
                     {
-                        upload.connection = None;
+                        upload.stage = UploadStage::AwaitingMsrpBind;
                         save(tx, &key, &mut upload);
                     }
                     Ok(())
@@ -271,8 +275,7 @@ impl SenderLogic {
             sender,
             recipient: recipient.aor,
             upload_id,
-            connection: None,
-            phase: Phase::Receiving,
+            stage: UploadStage::AwaitingMsrpBind,
             expires: 0,
         };
         save(tx, &keys::msrp_session(&session_id), &mut session);
@@ -355,8 +358,17 @@ impl SenderLogic {
             }
             return Ok(());
         }
-        if session.connection.as_deref() != Some(connection) {
-            session.connection = Some(connection.to_owned());
+        // A SEND over another connection than the bound one moves the upload there (the user
+        // reconnected); a published upload only answers late chunks.
+        let bound = match &session.stage {
+            UploadStage::AwaitingMsrpBind => false,
+            UploadStage::Receiving { connection: bound } => bound == connection,
+            UploadStage::Published { .. } => true,
+        };
+        if !bound {
+            session.stage = UploadStage::Receiving {
+                connection: connection.to_owned(),
+            };
             save(tx, &key, &mut session);
             let expires = session.expires;
             let role = ConnectionRole::Msrp {
@@ -385,7 +397,7 @@ impl SenderLogic {
         let upload_key = keys::upload(&session.upload_id);
         let Some(state) = tx.record::<UploadState>(&upload_key)? else {
             // Complete already (a late duplicate chunk), or expired and discarded.
-            let (code, why) = if session.phase == Phase::Published {
+            let (code, why) = if matches!(session.stage, UploadStage::Published { .. }) {
                 (200, None)
             } else {
                 (481, Some("the upload no longer exists"))
@@ -444,7 +456,9 @@ impl SenderLogic {
                     }
                 }
                 self.publish(tx, &mut session, &manifest);
-                session.phase = Phase::Published;
+                session.stage = UploadStage::Published {
+                    digest: manifest.digest,
+                };
                 save(tx, session_key, &mut session);
             }
             Some(UploadEvent::Failed(error)) => {
