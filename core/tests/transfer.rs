@@ -6,15 +6,17 @@ mod harness;
 
 use bytes::Bytes;
 use harness::{FileReceiver, FileSender, Net, User, file_bytes};
+use rcs_core::client::{OfferKind, TransferEvent};
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::ft_http::{self, FileInfoDocument};
 use rcs_core::http_files::AnswerBody;
 use rcs_core::http_files::upload::{self, Action, Route, UploadHead};
 use rcs_core::server::common;
 use rcs_core::server_config::MSRP_HEADER_ROOM;
-use rcs_core::service::Side;
+use rcs_core::service::{Delivery, Side};
 use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use rcs_core::store::{KeyValue, Manifest, Record, StoreOp, apply};
+use rcs_testkit::{Phone, run};
 
 const TEN_MIB: usize = 10 << 20;
 
@@ -23,6 +25,15 @@ fn alice_and_bob(net: &mut Net, bob_delivery: &str) -> (User, User) {
     let mut bob = User::new("bob", Side::Receiver, 2);
     assert_eq!(alice.register(net, None).status(), Some(200));
     assert_eq!(bob.register(net, Some(bob_delivery)).status(), Some(200));
+    (alice, bob)
+}
+
+/// Alice on the sender AS and Bob on the receiver AS, both the real client agent, registered.
+fn phones(net: &mut Net, bob_delivery: Delivery) -> (Phone, Phone) {
+    let mut alice = Phone::new("alice", Side::Sender, 1);
+    let mut bob = Phone::new("bob", Side::Receiver, 2);
+    alice.register(net, None);
+    bob.register(net, Some(bob_delivery));
     (alice, bob)
 }
 
@@ -39,30 +50,36 @@ fn manifest(net: &mut Net, data: &[u8]) -> Manifest {
 #[test]
 fn push_delivers_ten_mib_byte_identical_with_a_constant_server_hop() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = phones(&mut net, Delivery::Push);
     let data = file_bytes(TEN_MIB, 7);
-    let upload = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
-    assert_eq!(upload.answer.status(), Some(200));
+    alice.send_file(&bob.aor(), "holiday photo.jpg", "image/jpeg", &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(alice.failure(), None, "the sender AS takes the upload");
     assert_eq!(
-        upload.report,
+        alice.report(),
         Some(200),
         "the sender AS reports the stored file"
     );
-    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
-    assert!(received.data == data[..], "byte-identical");
-    assert_eq!(received.digest, Some(ContentDigest::of(&data)));
-    assert_eq!(received.name.as_deref(), Some("holiday photo.jpg"));
+    assert!(bob.written == data[..], "byte-identical");
     assert!(
-        received.bye_received,
-        "the receiver AS ends the session after the REPORT"
+        bob.transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Verified)),
+        "the digest the offer announced matches"
+    );
+    assert_eq!(
+        bob.offers().first().and_then(|offer| offer.name.as_deref()),
+        Some("holiday photo.jpg")
     );
     assert!(
-        upload
-            .bye_reason
-            .as_deref()
-            .is_some_and(|r| r.contains("cause=202")),
-        "{:?}",
-        upload.bye_reason
+        bob.ended(),
+        "the receiver AS ends the session after the REPORT"
+    );
+    let reason = alice.bye_reason();
+    assert_eq!(
+        reason.as_ref().and_then(|r| r.cause),
+        Some(202),
+        "{reason:?}"
     );
     assert_eq!(net.peer_messages.len(), 2, "one MESSAGE and its answer");
     assert!(
@@ -135,14 +152,19 @@ fn no_reply_carries_more_than_a_gateway_takes() {
 #[test]
 fn pull_delivers_on_the_recipients_download_request() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let (mut alice, mut bob) = phones(&mut net, Delivery::Pull);
     let data = file_bytes(TEN_MIB, 8);
-    let upload = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
-    assert_eq!(upload.report, Some(200));
-    let received = FileReceiver::default().pull(&mut net, &mut bob);
-    assert!(received.data == data[..], "byte-identical");
-    let info = received.file_info.expect("the offer carried the file-info");
-    assert_eq!(info.file.digest, Some(ContentDigest::of(&data)));
+    alice.send_file(&bob.aor(), "report.pdf", "application/pdf", &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(alice.report(), Some(200));
+    assert!(bob.written == data[..], "byte-identical");
+    let offer = bob.offers().first().cloned().cloned().expect("an offer");
+    assert_eq!(
+        offer.kind,
+        OfferKind::Pull,
+        "the offer carried the file-info"
+    );
+    assert_eq!(offer.sha256, Some(ContentDigest::of(&data).0));
     assert!(
         net.peer_bytes < 2048,
         "AS-to-AS traffic is {} bytes",
@@ -186,11 +208,11 @@ fn the_server_hop_stays_constant_whatever_the_file_size() {
     let mut sizes = Vec::new();
     for size in [1usize, 1024, 1 << 20, 4 << 20] {
         let mut net = Net::default();
-        let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+        let (mut alice, mut bob) = phones(&mut net, Delivery::Push);
         let data = file_bytes(size, size as u64);
-        FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
-        let received = FileReceiver::default().accept_push(&mut net, &mut bob);
-        assert!(received.data == data[..]);
+        alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
+        run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+        assert!(bob.written == data[..]);
         sizes.push(net.peer_bytes);
     }
     let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
@@ -227,12 +249,13 @@ fn an_empty_file_and_unaligned_chunks_arrive_intact() {
 #[test]
 fn identical_files_are_stored_once() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = phones(&mut net, Delivery::Push);
     let data = file_bytes(300_000, 9);
     for _ in 0..2 {
-        FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
-        let received = FileReceiver::default().accept_push(&mut net, &mut bob);
-        assert!(received.data == data[..]);
+        bob.written.clear();
+        alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
+        run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+        assert!(bob.written == data[..]);
     }
     assert_eq!(net.store.keys_with_prefix("file/").count(), 1);
     let chunk_keys = net.store.keys_with_prefix("up/").count();

@@ -355,7 +355,6 @@ pub struct Received {
     pub acknowledged: u64,
     /// The file-info a pull offer carried.
     pub file_info: Option<FileInfoDocument>,
-    pub bye_received: bool,
     /// The client's MSRP session, the server's path and the file, to bind again after a drop.
     pub session: String,
     pub server_path: Option<MsrpUri>,
@@ -590,13 +589,13 @@ impl FileReceiver {
             )
             .unwrap();
         user.send_msrp(net, vec![encode(&Frame::Request(report))]);
-        let requests = user.answer_requests(net);
+        // The receiver AS hangs up after the REPORT: the BYE is answered.
+        user.answer_requests(net);
         Received {
             data,
             name: selector.name.clone(),
             digest: Some(digest),
             acknowledged: size,
-            bye_received: requests.iter().any(|m| *m.method() == Method::Bye),
             session: session.to_owned(),
             server_path: Some(server_path),
             selector: Some(selector.clone()),
