@@ -13,7 +13,7 @@ use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::server_config::ServerConfig;
 use crate::service::{Delivery, Side, WARNING_AGENT};
-use crate::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
+use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
 use crate::store::{Manifest, Record, StoreError, keys};
 use crate::time::Timestamp;
 
@@ -159,6 +159,37 @@ pub fn send_to_user(
         send_sip(tx, &connection, message);
     }
     Ok(())
+}
+
+/// Accepts a user's INVITE: answers `200` with `answer` (SDP), this server's `contact` and the To
+/// tag `session_id` (which names the session), and returns the dialog it makes; an answer that
+/// cannot be built is a `500` and `None`.
+pub fn accept_invite(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    invite: &SipMessage,
+    session_id: &str,
+    contact: &SipUri,
+    answer: &SessionDescription,
+) -> Option<Dialog> {
+    let mut response = response_to(tx, invite, 200, Some(session_id), None)?;
+    let ready = response
+        .push_header("Contact", &format!("<{contact}>"))
+        .is_ok()
+        && response
+            .set_body(Some("application/sdp"), Bytes::from(answer.to_bytes()))
+            .is_ok();
+    match (ready, Dialog::uas(invite, &response)) {
+        (true, Ok(dialog)) => {
+            send_sip(tx, connection, &response);
+            Some(dialog)
+        }
+        _ => {
+            let unbuildable = Rejection::Internal("the answer could not be built".into());
+            reject(tx, connection, invite, &unbuildable);
+            None
+        }
+    }
 }
 
 /// Answers `request` on `connection` as `rejection` says: its status, and its reason as a Warning.
@@ -757,6 +788,9 @@ pub fn on_sip(
     }
     match message.method() {
         Method::Register => register(tx, config, side, connection, &message)?,
+        Method::Invite if message.to().tag().is_some() => {
+            reject(tx, connection, &message, &Rejection::ReInvite);
+        }
         Method::Invite => return Ok(UserSip::Invite(message)),
         Method::Bye => return Ok(UserSip::Bye(message)),
         Method::Message => return Ok(UserSip::Message(message)),

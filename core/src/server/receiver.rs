@@ -507,16 +507,6 @@ impl ReceiverLogic {
         connection: &str,
         invite: &SipMessage,
     ) -> Result<(), Interrupt> {
-        if invite.to().tag().is_some() {
-            common::reply(
-                tx,
-                connection,
-                invite,
-                488,
-                Some("re-INVITE is not supported"),
-            );
-            return Ok(());
-        }
         let Some(caller) = common::authenticated_caller(tx, Side::Receiver, connection, invite)?
         else {
             return Ok(());
@@ -579,28 +569,14 @@ impl ReceiverLogic {
         let answer = match sdp::answer(&request.sdp, &params) {
             Ok(answer) => answer,
             Err(error) => {
-                common::reply(tx, connection, invite, 488, Some(&error.to_string()));
+                let unanswerable = Rejection::Unanswerable(error.to_string());
+                common::reject(tx, connection, invite, &unanswerable);
                 return Ok(());
             }
         };
-        let Some(mut response) = common::response_to(tx, invite, 200, Some(&session_id), None)
+        let Some(dialog) =
+            common::accept_invite(tx, connection, invite, &session_id, &self.contact, &answer)
         else {
-            return Ok(());
-        };
-        let ready = response
-            .push_header("Contact", &format!("<{}>", self.contact))
-            .is_ok()
-            && response
-                .set_body(Some("application/sdp"), Bytes::from(answer.to_bytes()))
-                .is_ok();
-        let (true, Ok(dialog)) = (ready, Dialog::uas(invite, &response)) else {
-            common::reply(
-                tx,
-                connection,
-                invite,
-                500,
-                Some("the answer could not be built"),
-            );
             return Ok(());
         };
         // A new request for the same offer (the user asks again, say from further in) replaces
@@ -616,7 +592,6 @@ impl ReceiverLogic {
             resume_from: request.resume_from,
         };
         save(tx, &key, &mut delivery);
-        common::send_sip(tx, connection, &response);
         Ok(())
     }
 

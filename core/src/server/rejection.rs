@@ -19,6 +19,12 @@ pub enum Rejection {
     /// An SDP body that does not parse (400).
     #[error("bad SDP: {0}")]
     BadSdp(String),
+    /// An INVITE inside a dialog: sessions are never changed once set up (488).
+    #[error("re-INVITE is not supported")]
+    ReInvite,
+    /// An offer no answer can be made to (488).
+    #[error("{0}")]
+    Unanswerable(String),
     /// An offer without an MSRP media line (488).
     #[error("no MSRP media in the offer")]
     NoMsrpMedia,
@@ -104,7 +110,9 @@ impl Rejection {
             Self::NotMessage => 405,
             Self::NotSdp | Self::NotFileInfo => 415,
             Self::Offline => 480,
-            Self::NoMsrpMedia
+            Self::ReInvite
+            | Self::Unanswerable(_)
+            | Self::NoMsrpMedia
             | Self::WrongDirection(_)
             | Self::NoFileSelector
             | Self::NoPath

@@ -163,16 +163,6 @@ impl SenderLogic {
         connection: &str,
         invite: &SipMessage,
     ) -> Result<(), Interrupt> {
-        if invite.to().tag().is_some() {
-            common::reply(
-                tx,
-                connection,
-                invite,
-                488,
-                Some("re-INVITE is not supported"),
-            );
-            return Ok(());
-        }
         let Some(sender) = common::authenticated_caller(tx, Side::Sender, connection, invite)?
         else {
             return Ok(());
@@ -231,7 +221,8 @@ impl SenderLogic {
         let mut answer = match sdp::answer(&offer.sdp, &params) {
             Ok(answer) => answer,
             Err(error) => {
-                common::reply(tx, connection, invite, 488, Some(&error.to_string()));
+                let unanswerable = Rejection::Unanswerable(error.to_string());
+                common::reject(tx, connection, invite, &unanswerable);
                 return Ok(());
             }
         };
@@ -247,25 +238,9 @@ impl SenderLogic {
                 }));
             }
         }
-        let Some(mut response) = common::response_to(tx, invite, 200, Some(&session_id), None)
+        let Some(dialog) =
+            common::accept_invite(tx, connection, invite, &session_id, &self.contact, &answer)
         else {
-            return Ok(());
-        };
-        let ready = response
-            .push_header("Contact", &format!("<{}>", self.contact))
-            .is_ok()
-            && response
-                .set_body(Some("application/sdp"), Bytes::from(answer.to_bytes()))
-                .is_ok();
-        let dialog = Dialog::uas(invite, &response);
-        let (true, Ok(dialog)) = (ready, dialog) else {
-            common::reply(
-                tx,
-                connection,
-                invite,
-                500,
-                Some("the answer could not be built"),
-            );
             return Ok(());
         };
         let mut session = UploadSession {
@@ -279,7 +254,6 @@ impl SenderLogic {
             expires: 0,
         };
         save(tx, &keys::msrp_session(&session_id), &mut session);
-        common::send_sip(tx, connection, &response);
         Ok(())
     }
 
