@@ -125,6 +125,37 @@ fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str) -> Result<()> 
     }
 }
 
+/// Waits until a request through Pushpin at `http` reaches the origin and comes back: Pushpin
+/// listens before its services have connected to one another, and a request that comes in
+/// between fails (`502`, or a WebSocket handshake cut short).
+fn wait_for_proxying(http: SocketAddr) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answered =
+            TcpStream::connect_timeout(&http, Duration::from_millis(500)).and_then(|mut stream| {
+                use std::io::Write;
+                stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+                stream
+                    .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+                let mut status = String::new();
+                BufReader::new(stream).read_line(&mut status)?;
+                Ok(status)
+            });
+        // Any answer of the origin will do; Pushpin's own are 502 to 504.
+        let from_origin = |status: String| {
+            let code = status.split(' ').nth(1).unwrap_or("");
+            status.starts_with("HTTP/1.") && !["502", "503", "504", ""].contains(&code)
+        };
+        if answered.is_ok_and(from_origin) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("Pushpin did not proxy a request to the origin within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A `redis-server` on 127.0.0.1 that keeps nothing on disk.
 pub struct Redis {
     child: Child,
@@ -730,9 +761,11 @@ impl Pushpin {
             .context("start pushpin (apt-get install pushpin)")
             .map_err(failed)?;
         let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
-        let started = wait_for_port(http, &mut child, "pushpin").and_then(|()| {
-            wait_for_port(([127, 0, 0, 1], publish_port).into(), &mut child, "pushpin")
-        });
+        let started = wait_for_port(http, &mut child, "pushpin")
+            .and_then(|()| {
+                wait_for_port(([127, 0, 0, 1], publish_port).into(), &mut child, "pushpin")
+            })
+            .and_then(|()| wait_for_proxying(http));
         let pushpin = Self { child, dir };
         match started {
             Ok(()) => Ok(pushpin),
