@@ -39,11 +39,11 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use indicatif::ProgressBar;
 use rcs_core::client::{
-    Channel, Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, TransferEvent,
-    TransferId, UserAgent, websocket_base,
+    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, TransferEvent, TransferId,
+    UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
-use rcs_core::service::Delivery;
+use rcs_core::service::{Delivery, Protocol};
 use rcs_core::sip::Reason;
 use rcs_core::time::Timestamp;
 use tokio::net::TcpStream;
@@ -802,7 +802,7 @@ impl Client {
         while let Some(output) = self.ua.poll_output() {
             match output {
                 Output::Transmit {
-                    channel: Channel::Sip,
+                    protocol: Protocol::Sip,
                     message,
                 } => {
                     let message = match String::from_utf8(message.to_vec()) {

@@ -37,28 +37,10 @@ use crate::grip::{self, Control, PUBLISH_LIMIT, Publish, WsEvent};
 use crate::ids::Entropy;
 use crate::server::engine::Logic;
 use crate::server::{Engine, Input, Output};
+use crate::service::Protocol;
 use crate::sip;
 use crate::store::{StoreOp, keys};
 use crate::time::Timestamp;
-
-/// The WebSocket subprotocol of a gateway connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// SIP over WebSocket (RFC 7118).
-    Sip,
-    /// MSRP over WebSocket (RFC 7977).
-    Msrp,
-}
-
-impl Protocol {
-    /// The subprotocol's name, as in `Sec-WebSocket-Protocol`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Sip => "sip",
-            Protocol::Msrp => "msrp",
-        }
-    }
-}
 
 /// Something for the caller to carry out; see the module doc for the order and the answers.
 #[derive(Clone, Debug, PartialEq, Eq)]

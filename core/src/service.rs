@@ -1,6 +1,7 @@
 //! What the service is made of, for every part of the crate: which of the two application servers
 //! ([`Side`], with the first segment of its routes, and the other routes), and how a file reaches
-//! its recipient ([`Delivery`]). The store layout, the HTTP file paths, the clients and the servers
+//! its recipient ([`Delivery`]), and which of a user's two connections to a server ([`Protocol`]).
+//! The store layout, the HTTP file paths, the clients and the servers
 //! all build on this module, which builds on nothing else.
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,26 @@ pub const UPLOAD_ROUTE: &str = "/sender/upload";
 
 /// The agent the servers name in the `Warning`s they add (RFC 3261 section 20.43: a pseudonym).
 pub const WARNING_AGENT: &str = "rcs-ft";
+
+/// Which of a user's two WebSocket connections to a server: the one each message travels over, in
+/// the clients and in the servers' edge requests alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// SIP over WebSocket (RFC 7118; subprotocol `sip`, text messages).
+    Sip,
+    /// MSRP over WebSocket (RFC 7977; subprotocol `msrp`, binary messages).
+    Msrp,
+}
+
+impl Protocol {
+    /// The subprotocol's name, as in `Sec-WebSocket-Protocol`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Sip => "sip",
+            Protocol::Msrp => "msrp",
+        }
+    }
+}
 
 /// How a file reaches its recipient (claim 12).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -377,7 +377,9 @@ pub trait Record: Serialize + DeserializeOwned {
         Bytes::from(serde_json::to_vec(&stored).unwrap_or_default())
     }
 
-    /// The record stored under `key`.
+    /// The record stored under `key`. A record this build wrote begins with its version, which is
+    /// read off the front so that the JSON is parsed once; anything else has its version looked up
+    /// in a parse of its own.
     fn decode(key: &str, value: &[u8]) -> Result<Self, StoreError> {
         #[derive(Deserialize)]
         struct Version {
@@ -387,7 +389,13 @@ pub trait Record: Serialize + DeserializeOwned {
             key: key.to_owned(),
             reason: error.to_string(),
         };
-        let Version { version } = serde_json::from_slice(value).map_err(corrupt)?;
+        let version = match leading_version(value) {
+            Some(version) => Some(version),
+            None => {
+                let Version { version } = serde_json::from_slice(value).map_err(corrupt)?;
+                version
+            }
+        };
         if version != Some(Self::VERSION) {
             return Err(StoreError::RecordVersion {
                 key: key.to_owned(),
@@ -397,6 +405,17 @@ pub trait Record: Serialize + DeserializeOwned {
         }
         serde_json::from_slice(value).map_err(corrupt)
     }
+}
+
+/// The version of a record that begins the way [`Record::encode`] writes one (`{"version":N,` or
+/// `{"version":N}`), or `None` for any other text.
+fn leading_version(value: &[u8]) -> Option<u32> {
+    let rest = value.strip_prefix(br#"{"version":"#)?;
+    let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    if !matches!(rest.get(digits), Some(b',' | b'}')) {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 /// The manifest of a completed file (`file/<sha256-hex>`): where its chunks are and what it is.
@@ -1508,6 +1527,18 @@ mod tests {
                 })
             );
         }
+        // Written another way (the version last, spaces), it is read all the same.
+        let reordered = format!(
+            "{} , \"version\" : 1}}",
+            text.replace("\"version\":1,", "").trim_end_matches('}')
+        );
+        assert_eq!(
+            Manifest::decode("file/x", reordered.as_bytes()).unwrap(),
+            manifest
+        );
+        assert_eq!(leading_version(b"{\"version\":12}"), Some(12));
+        assert_eq!(leading_version(b"{\"version\":12x"), None);
+        assert_eq!(leading_version(b"{\"version\":99999999999,"), None);
         assert_eq!(
             StoreError::RecordVersion {
                 key: "k".into(),

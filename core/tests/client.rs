@@ -10,15 +10,7 @@ use rcs_core::client::{
 use rcs_core::first_value::ContentDigest;
 use rcs_core::service::{Delivery, Side};
 use rcs_core::store::{KeyValue, keys};
-use rcs_testkit::{Net, Phone, file_bytes, run};
-
-fn alice_and_bob(net: &mut Net, delivery: Delivery) -> (Phone, Phone) {
-    let mut alice = Phone::new("alice", Side::Sender, 1);
-    let mut bob = Phone::new("bob", Side::Receiver, 2);
-    alice.register(net, None);
-    bob.register(net, Some(delivery));
-    (alice, bob)
-}
+use rcs_testkit::{Net, Phone, alice_and_bob, file_bytes, run};
 
 fn send(alice: &mut Phone, bob: &Phone, data: &Bytes) -> TransferId {
     alice.send_file(&bob.aor(), "report final.pdf", "application/pdf", data)

@@ -16,24 +16,16 @@ use rcs_core::server_config::MSRP_HEADER_ROOM;
 use rcs_core::service::{Delivery, Side};
 use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 use rcs_core::store::{KeyValue, Manifest, Record, StoreOp, apply};
-use rcs_testkit::{Phone, run};
+use rcs_testkit::{alice_and_bob, run};
 
 const TEN_MIB: usize = 10 << 20;
 
-fn alice_and_bob(net: &mut Net, bob_delivery: &str) -> (User, User) {
+/// Alice on the sender AS and Bob on the receiver AS as raw users, registered.
+fn raw_alice_and_bob(net: &mut Net, bob_delivery: &str) -> (User, User) {
     let mut alice = User::new("alice", Side::Sender, 1);
     let mut bob = User::new("bob", Side::Receiver, 2);
     assert_eq!(alice.register(net, None).status(), Some(200));
     assert_eq!(bob.register(net, Some(bob_delivery)).status(), Some(200));
-    (alice, bob)
-}
-
-/// Alice on the sender AS and Bob on the receiver AS, both the real client agent, registered.
-fn phones(net: &mut Net, bob_delivery: Delivery) -> (Phone, Phone) {
-    let mut alice = Phone::new("alice", Side::Sender, 1);
-    let mut bob = Phone::new("bob", Side::Receiver, 2);
-    alice.register(net, None);
-    bob.register(net, Some(bob_delivery));
     (alice, bob)
 }
 
@@ -50,7 +42,7 @@ fn manifest(net: &mut Net, data: &[u8]) -> Manifest {
 #[test]
 fn push_delivers_ten_mib_byte_identical_with_a_constant_server_hop() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = phones(&mut net, Delivery::Push);
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(TEN_MIB, 7);
     alice.send_file(&bob.aor(), "holiday photo.jpg", "image/jpeg", &data);
     run(&mut net, &mut [&mut alice, &mut bob], |_| false);
@@ -109,7 +101,7 @@ fn push_delivers_ten_mib_byte_identical_with_a_constant_server_hop() {
 #[test]
 fn a_batch_of_acknowledgements_gets_one_refill_of_the_window() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(1 << 20, 11);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     net.window_writes = 0;
@@ -132,7 +124,7 @@ fn no_reply_carries_more_than_a_gateway_takes() {
     receiver.window = 16;
     receiver.max_reply_bytes = 3 * chunk_room;
     let mut net = Net::new(harness::config("sender-as.example.com"), receiver);
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(2 << 20, 12);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     net.gateway.largest_burst = 0;
@@ -152,7 +144,7 @@ fn no_reply_carries_more_than_a_gateway_takes() {
 #[test]
 fn pull_delivers_on_the_recipients_download_request() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = phones(&mut net, Delivery::Pull);
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Pull);
     let data = file_bytes(TEN_MIB, 8);
     alice.send_file(&bob.aor(), "report.pdf", "application/pdf", &data);
     run(&mut net, &mut [&mut alice, &mut bob], |_| false);
@@ -180,7 +172,7 @@ fn pull_delivers_on_the_recipients_download_request() {
 #[test]
 fn a_pull_offer_past_its_links_expiry_is_gone_and_one_never_made_is_not_found() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "pull");
     let data = file_bytes(100_000, 21);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     let offers = bob.answer_requests(&mut net);
@@ -208,7 +200,7 @@ fn the_server_hop_stays_constant_whatever_the_file_size() {
     let mut sizes = Vec::new();
     for size in [1usize, 1024, 1 << 20, 4 << 20] {
         let mut net = Net::default();
-        let (mut alice, mut bob) = phones(&mut net, Delivery::Push);
+        let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
         let data = file_bytes(size, size as u64);
         alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
         run(&mut net, &mut [&mut alice, &mut bob], |_| false);
@@ -225,7 +217,7 @@ fn the_server_hop_stays_constant_whatever_the_file_size() {
 #[test]
 fn an_empty_file_and_unaligned_chunks_arrive_intact() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let empty = Bytes::new();
     let upload = FileSender::new(&empty).send(&mut net, &mut alice, &bob.aor);
     assert_eq!(
@@ -249,7 +241,7 @@ fn an_empty_file_and_unaligned_chunks_arrive_intact() {
 #[test]
 fn identical_files_are_stored_once() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = phones(&mut net, Delivery::Push);
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(300_000, 9);
     for _ in 0..2 {
         bob.written.clear();
@@ -268,7 +260,7 @@ fn identical_files_are_stored_once() {
 #[test]
 fn chat_messages_arrive_in_order() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     for i in 0..20 {
         let answer = alice.chat(&mut net, &bob.aor, &format!("message {i}"));
         assert_eq!(answer.status(), Some(202));
@@ -309,7 +301,7 @@ fn second_connection(user: &User, server: Side, seed: u8) -> User {
 #[test]
 fn a_user_sends_and_receives_at_once_from_two_connections() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     // Bob sends too, and Alice receives too: each registers with the other server as well. The
     // registrations are separate, so neither moves the other.
     let mut bob_out = second_connection(&bob, Side::Sender, 7);
@@ -344,7 +336,7 @@ fn a_user_sends_and_receives_at_once_from_two_connections() {
 #[test]
 fn unknown_offline_and_unregistered_users_get_clear_answers() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(1000, 1);
     let unknown = FileSender::new(&data).send(&mut net, &mut alice, "sip:carol@example.com");
     assert_eq!(unknown.answer.status(), Some(404));
@@ -376,7 +368,7 @@ fn unknown_offline_and_unregistered_users_get_clear_answers() {
 #[test]
 fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() {
     let mut net = Net::default();
-    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(1000, 2);
     let mut sender = FileSender::new(&data);
     sender.announced_size = Some(net.sender.layout.max_file_size + 1);
@@ -395,7 +387,7 @@ fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() {
 #[test]
 fn the_sender_disconnects_mid_upload_and_resumes() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(3 << 20, 11);
     let mut first = FileSender::new(&data);
     first.stop_after = Some(1 << 20);
@@ -421,7 +413,7 @@ fn the_sender_disconnects_mid_upload_and_resumes() {
 #[test]
 fn the_recipient_disconnects_mid_delivery_and_resumes_from_the_last_acknowledged_byte() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(4 << 20, 12);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     let cut = FileReceiver {
@@ -454,7 +446,7 @@ fn the_recipient_disconnects_mid_delivery_and_resumes_from_the_last_acknowledged
 #[test]
 fn a_silent_recipient_times_out_and_the_delivery_resumes_when_it_binds_again() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(2 << 20, 13);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     let cut = FileReceiver {
@@ -490,7 +482,7 @@ fn a_silent_recipient_times_out_and_the_delivery_resumes_when_it_binds_again() {
 #[test]
 fn the_host_restarts_mid_transfer_and_completed_files_stay_intact() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "pull");
     let done = file_bytes(500_000, 20);
     FileSender::new(&done).send(&mut net, &mut alice, &bob.aor);
     let partial = file_bytes(2 << 20, 21);
@@ -520,7 +512,7 @@ fn the_host_restarts_mid_transfer_and_completed_files_stay_intact() {
 #[test]
 fn forged_expired_and_foreign_first_values_are_refused() {
     let mut net = Net::default();
-    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(2000, 30);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     let genuine = String::from_utf8(net.peer_messages[0].to_vec()).unwrap();
@@ -591,7 +583,7 @@ fn forged_expired_and_foreign_first_values_are_refused() {
 #[test]
 fn malformed_sip_and_msrp_get_400_with_a_reason_and_the_connection_keeps_working() {
     let mut net = Net::default();
-    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, bob) = raw_alice_and_bob(&mut net, "push");
     // Content-Length contradicts the body.
     alice.send_raw_sip(
         &mut net,
@@ -647,7 +639,7 @@ fn malformed_sip_and_msrp_get_400_with_a_reason_and_the_connection_keeps_working
 #[test]
 fn a_user_cannot_send_in_someone_elses_name() {
     let mut net = Net::default();
-    let (_alice, bob) = alice_and_bob(&mut net, "push");
+    let (_alice, bob) = raw_alice_and_bob(&mut net, "push");
     let mut mallory = User::new("mallory", Side::Sender, 9);
     assert_eq!(mallory.register(&mut net, None).status(), Some(200));
     // Mallory's own connection, claiming to be Alice.
@@ -666,7 +658,7 @@ fn a_user_cannot_send_in_someone_elses_name() {
 #[test]
 fn registering_again_from_a_new_connection_moves_the_user_there() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let old = bob.sip.clone();
     bob.reconnect();
     assert_eq!(bob.register(&mut net, Some("push")).status(), Some(200));
@@ -684,7 +676,7 @@ fn registering_again_from_a_new_connection_moves_the_user_there() {
 #[test]
 fn an_old_connection_closing_late_does_not_stop_a_resumed_delivery() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(3 << 20, 14);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     // Bob's first MSRP connection goes quiet; his client binds a new one before the gateway
@@ -707,7 +699,7 @@ fn an_old_connection_closing_late_does_not_stop_a_resumed_delivery() {
 #[test]
 fn a_declined_push_is_acknowledged_and_forgotten() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(10_000, 15);
     FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
     let invite = bob
@@ -740,7 +732,7 @@ fn a_declined_push_is_acknowledged_and_forgotten() {
 #[test]
 fn a_chunk_far_beyond_the_stored_bytes_is_refused() {
     let mut net = Net::default();
-    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(4 << 20, 16);
     let mut sender = FileSender::new(&data);
     sender.start_at = Some(2 << 20);
@@ -752,7 +744,7 @@ fn a_chunk_far_beyond_the_stored_bytes_is_refused() {
 #[test]
 fn abandoned_sessions_offers_and_connections_are_swept() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "pull");
     let data = file_bytes(2 << 20, 17);
     let mut sender = FileSender::new(&data);
     sender.stop_after = Some(600_000);
@@ -880,7 +872,7 @@ fn warning(answer: &SipMessage) -> String {
 #[test]
 fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(300_000, 11);
     let info = upload_over_http(&mut net, "t-push", &data);
     let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
@@ -897,7 +889,7 @@ fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
 #[test]
 fn a_file_uploaded_over_http_is_pulled_by_bob_byte_identical() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, "pull");
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "pull");
     let data = file_bytes(200_000, 12);
     let info = upload_over_http(&mut net, "t-pull", &data);
     let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
@@ -911,7 +903,7 @@ fn a_file_uploaded_over_http_is_pulled_by_bob_byte_identical() {
 #[test]
 fn urls_not_signed_here_files_not_stored_and_offline_users_are_refused() {
     let mut net = Net::default();
-    let (mut alice, bob) = alice_and_bob(&mut net, "push");
+    let (mut alice, bob) = raw_alice_and_bob(&mut net, "push");
     let data = file_bytes(1000, 13);
     let info = upload_over_http(&mut net, "t-bad", &data);
     let document = FileInfoDocument::parse(&info).unwrap();

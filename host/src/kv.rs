@@ -33,7 +33,7 @@ pub const DEFAULT_SQLITE_FILE: &str = "sqlite_key_value.db";
 /// Errors setting up or using a key-value backend.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum KvError {
+pub enum BackendError {
     /// The runtime config cannot be read or is not understood.
     #[error("runtime config {path}: {reason}")]
     Config { path: PathBuf, reason: String },
@@ -74,10 +74,13 @@ pub struct Stores {
 impl Stores {
     /// Opens the stores: the default one is SQLite in `state_dir` unless `runtime_config` (a Spin
     /// runtime-config file) says otherwise.
-    pub async fn open(state_dir: &Path, runtime_config: Option<&Path>) -> Result<Self, KvError> {
+    pub async fn open(
+        state_dir: &Path,
+        runtime_config: Option<&Path>,
+    ) -> Result<Self, BackendError> {
         let mut configs = BTreeMap::new();
         if let Some(path) = runtime_config {
-            let config_error = |reason: String| KvError::Config {
+            let config_error = |reason: String| BackendError::Config {
                 path: path.to_owned(),
                 reason,
             };
@@ -107,7 +110,7 @@ impl Stores {
                         Some(file) => file,
                         None => {
                             std::fs::create_dir_all(state_dir).map_err(|source| {
-                                KvError::StateDir {
+                                BackendError::StateDir {
                                     path: state_dir.to_owned(),
                                     source,
                                 }
@@ -146,7 +149,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    fn sqlite(file: &Path) -> Result<Self, KvError> {
+    fn sqlite(file: &Path) -> Result<Self, BackendError> {
         let connection = rusqlite::Connection::open(file)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -163,7 +166,7 @@ impl Backend {
         Ok(Self::Sqlite(Arc::new(Mutex::new(connection))))
     }
 
-    async fn redis(url: &str) -> Result<Self, KvError> {
+    async fn redis(url: &str) -> Result<Self, BackendError> {
         let client = redis::Client::open(url)?;
         Ok(Self::Redis(
             redis::aio::ConnectionManager::new(client).await?,
@@ -174,7 +177,7 @@ impl Backend {
     fn with_sqlite<R>(
         connection: &Arc<Mutex<rusqlite::Connection>>,
         work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<R>,
-    ) -> Result<R, KvError> {
+    ) -> Result<R, BackendError> {
         let run = || {
             // A panic while holding the lock cannot leave SQLite half-written: every statement is
             // its own transaction, so a poisoned lock is still safe to use.
@@ -192,7 +195,7 @@ impl Backend {
     }
 
     /// The value of `key` in `store`.
-    pub async fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    pub async fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         match self {
             Self::Sqlite(connection) => {
                 let (store, key) = (store.to_owned(), key.to_owned());
@@ -210,7 +213,7 @@ impl Backend {
     }
 
     /// Sets `key` in `store` to `value`.
-    pub async fn set(&self, store: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+    pub async fn set(&self, store: &str, key: &str, value: Vec<u8>) -> Result<(), BackendError> {
         match self {
             Self::Sqlite(connection) => {
                 let (store, key) = (store.to_owned(), key.to_owned());
@@ -228,7 +231,7 @@ impl Backend {
     }
 
     /// Deletes `key` from `store`; deleting a missing key is not an error.
-    pub async fn delete(&self, store: &str, key: &str) -> Result<(), KvError> {
+    pub async fn delete(&self, store: &str, key: &str) -> Result<(), BackendError> {
         match self {
             Self::Sqlite(connection) => {
                 let (store, key) = (store.to_owned(), key.to_owned());
@@ -243,7 +246,7 @@ impl Backend {
     }
 
     /// Whether `key` exists in `store`.
-    pub async fn exists(&self, store: &str, key: &str) -> Result<bool, KvError> {
+    pub async fn exists(&self, store: &str, key: &str) -> Result<bool, BackendError> {
         match self {
             Self::Sqlite(connection) => {
                 let (store, key) = (store.to_owned(), key.to_owned());
@@ -257,7 +260,7 @@ impl Backend {
     }
 
     /// Every key of `store`.
-    pub async fn keys(&self, store: &str) -> Result<Vec<String>, KvError> {
+    pub async fn keys(&self, store: &str) -> Result<Vec<String>, BackendError> {
         match self {
             Self::Sqlite(connection) => {
                 let store = store.to_owned();
@@ -315,7 +318,10 @@ mod tests {
         ] {
             std::fs::write(&config, text).unwrap();
             let error = Stores::open(dir.path(), Some(&config)).await.err().unwrap();
-            assert!(matches!(error, KvError::Config { .. }), "{text}: {error}");
+            assert!(
+                matches!(error, BackendError::Config { .. }),
+                "{text}: {error}"
+            );
         }
     }
 }

@@ -56,11 +56,11 @@
 mod compile_cache;
 mod gateway;
 mod kv;
+mod listener;
 mod manifest;
 mod outbound;
 mod routes;
 mod runtime;
-mod server;
 mod spin_api;
 
 use std::io::Write as _;
@@ -73,9 +73,9 @@ use tokio::net::TcpListener;
 
 use crate::gateway::Gateway;
 use crate::kv::Stores;
+use crate::listener::Service;
 use crate::manifest::Manifest;
 use crate::runtime::Application;
-use crate::server::Service;
 
 /// The local edge host for the project's Spin components.
 #[derive(Parser)]
@@ -186,8 +186,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let log = !args.quiet;
     runtime::LOG_REQUESTS.store(log, std::sync::atomic::Ordering::Relaxed);
     tokio::select! {
-        () = server::serve(publish, Service::Publish(gateway.clone()), log) => {}
-        () = server::serve(app, Service::App { runtime, gateway }, log) => {}
+        () = listener::serve(publish, Service::Publish(gateway.clone()), log) => {}
+        () = listener::serve(app, Service::App { runtime, gateway }, log) => {}
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     Ok(())

@@ -7,7 +7,8 @@
 //! - [`Gateway`]: the GRIP gateway in front of them: open connections, their channels, what reached
 //!   each; it reads replies and publishes with the core's codecs;
 //! - [`Phone`]: a user with the real client [`rcs_core::client::UserAgent`], over any [`Edge`]
-//!   (the [`Net`], or the edge's HTTP handlers), and [`run`] to move messages until all is quiet;
+//!   (the [`Net`], or the edge's HTTP handlers), [`alice_and_bob`] registered, and [`run`] to move
+//!   messages until all is quiet;
 //! - [`server_config`] and [`file_bytes`]: the test servers' configuration and file contents.
 
 mod config;
@@ -20,4 +21,4 @@ pub use config::{DOMAIN, START, server_config, signing_key};
 pub use files::file_bytes;
 pub use gateway::Gateway;
 pub use net::Net;
-pub use phone::{Edge, Phone, run};
+pub use phone::{Edge, Phone, alice_and_bob, run};

@@ -5,12 +5,12 @@
 //! to the gateway). Nothing survives between requests but the store, as on the edge.
 
 use bytes::Bytes;
-use rcs_core::edge_request::{Action, EdgeRequest, Protocol, Reply, timer_due};
+use rcs_core::edge_request::{Action, EdgeRequest, Reply, timer_due};
 use rcs_core::grip::WsEvent;
 use rcs_core::ids::Entropy;
 use rcs_core::server::ServerLogic;
 use rcs_core::server_config::ServerConfig;
-use rcs_core::service::Side;
+use rcs_core::service::{Protocol, Side};
 use rcs_core::store::keys::{self, KeyKind};
 use rcs_core::store::{KeyValue, MemoryStore};
 use rcs_core::time::Timestamp;

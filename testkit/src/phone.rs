@@ -4,14 +4,13 @@
 
 use bytes::Bytes;
 use rcs_core::client::{
-    Channel, Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent, TransferId,
+    Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent, TransferId,
     UserAgent,
 };
-use rcs_core::edge_request::Protocol;
 use rcs_core::first_value::ContentDigest;
 use rcs_core::grip::WsEvent;
 use rcs_core::ids::Entropy;
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::{Delivery, Protocol, Side};
 use rcs_core::sip::Reason;
 use rcs_core::time::Timestamp;
 
@@ -45,6 +44,16 @@ impl Edge for crate::Net {
     fn now(&self) -> Timestamp {
         self.now
     }
+}
+
+/// Alice's phone on the sender AS and Bob's on the receiver AS, both registered, Bob with
+/// `bob_delivery`: the two users most tests need.
+pub fn alice_and_bob(edge: &mut impl Edge, bob_delivery: Delivery) -> (Phone, Phone) {
+    let mut alice = Phone::new("alice", Side::Sender, 1);
+    let mut bob = Phone::new("bob", Side::Receiver, 2);
+    alice.register(edge, None);
+    bob.register(edge, Some(bob_delivery));
+    (alice, bob)
 }
 
 /// One user's agent, connections and file; see the module doc.
@@ -252,7 +261,7 @@ impl Phone {
             any = true;
             match output {
                 Output::Transmit {
-                    channel: Channel::Sip,
+                    protocol: Protocol::Sip,
                     message,
                 } => {
                     self.send_msrp(edge, &mut msrp);

@@ -17,11 +17,11 @@ use std::rc::{Rc, Weak};
 use bytes::Bytes;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use rcs_core::client::{
-    Channel, Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Refusal, TransferEvent,
+    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Refusal, TransferEvent,
     TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::{Delivery, Protocol, Side};
 use rcs_core::time::Timestamp;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -123,8 +123,8 @@ impl RcsClient {
     pub fn start(&self) {
         with(&self.inner, |inner| {
             for side in [Side::Sender, Side::Receiver] {
-                inner.open(side, Channel::Sip);
-                inner.open(side, Channel::Msrp);
+                inner.open(side, Protocol::Sip);
+                inner.open(side, Protocol::Msrp);
             }
         });
     }
@@ -240,14 +240,14 @@ struct Agent {
     /// The pending `setTimeout` for the agent's next deadline: its handle and the deadline.
     timer: Option<(i32, Timestamp)>,
     /// Messages for a connection that is not open yet.
-    queued: Vec<(Channel, Bytes)>,
+    queued: Vec<(Protocol, Bytes)>,
 }
 
 impl Agent {
-    fn socket(&self, channel: Channel) -> Option<&Socket> {
+    fn socket(&self, channel: Protocol) -> Option<&Socket> {
         match channel {
-            Channel::Sip => self.sip.as_ref(),
-            Channel::Msrp => self.msrp.as_ref(),
+            Protocol::Sip => self.sip.as_ref(),
+            Protocol::Msrp => self.msrp.as_ref(),
         }
     }
 }
@@ -373,13 +373,13 @@ impl Inner {
         local
     }
 
-    fn open(&mut self, side: Side, channel: Channel) {
+    fn open(&mut self, side: Side, channel: Protocol) {
         if self.closed {
             return;
         }
         let (path, protocol) = match channel {
-            Channel::Sip => ("sip", "sip"),
-            Channel::Msrp => ("msrp", "msrp"),
+            Protocol::Sip => ("sip", "sip"),
+            Protocol::Msrp => ("msrp", "msrp"),
         };
         let url = format!("{}/{}/{path}", self.ws_base, side.as_str());
         let ws = match WebSocket::new_with_str(&url, protocol) {
@@ -421,27 +421,27 @@ impl Inner {
         };
         let agent = self.agent_mut(side);
         match channel {
-            Channel::Sip => agent.sip = Some(socket),
-            Channel::Msrp => agent.msrp = Some(socket),
+            Protocol::Sip => agent.sip = Some(socket),
+            Protocol::Msrp => agent.msrp = Some(socket),
         }
     }
 
-    fn opened(&mut self, side: Side, channel: Channel) {
+    fn opened(&mut self, side: Side, channel: Protocol) {
         let delivery = self.delivery;
         let agent = self.agent_mut(side);
         let socket = match channel {
-            Channel::Sip => agent.sip.as_mut(),
-            Channel::Msrp => agent.msrp.as_mut(),
+            Protocol::Sip => agent.sip.as_mut(),
+            Protocol::Msrp => agent.msrp.as_mut(),
         };
         if let Some(socket) = socket {
             socket.open = true;
         }
         let result = match channel {
             // Registering again on a new connection moves the binding there.
-            Channel::Sip => agent
+            Protocol::Sip => agent
                 .ua
                 .register((side == Side::Receiver).then_some(delivery)),
-            Channel::Msrp => {
+            Protocol::Msrp => {
                 agent.ua.msrp_connected();
                 Ok(())
             }
@@ -459,7 +459,7 @@ impl Inner {
         self.drive(side);
     }
 
-    fn received(&mut self, side: Side, channel: Channel, data: &JsValue) {
+    fn received(&mut self, side: Side, channel: Protocol, data: &JsValue) {
         let now = now();
         let agent = self.agent_mut(side);
         let bytes = if let Some(text) = data.as_string() {
@@ -468,17 +468,17 @@ impl Inner {
             Bytes::from(Uint8Array::new(data).to_vec())
         };
         match channel {
-            Channel::Sip => agent.ua.handle_sip(&bytes, now),
-            Channel::Msrp => agent.ua.handle_msrp(bytes, now),
+            Protocol::Sip => agent.ua.handle_sip(&bytes, now),
+            Protocol::Msrp => agent.ua.handle_msrp(bytes, now),
         }
         self.drive(side);
     }
 
-    fn lost(&mut self, side: Side, channel: Channel, reason: &str) {
+    fn lost(&mut self, side: Side, channel: Protocol, reason: &str) {
         let agent = self.agent_mut(side);
         match channel {
-            Channel::Sip => agent.sip = None,
-            Channel::Msrp => agent.msrp = None,
+            Protocol::Sip => agent.sip = None,
+            Protocol::Msrp => agent.msrp = None,
         }
         if self.closed {
             return;
@@ -488,7 +488,7 @@ impl Inner {
         self.reopen_later(side, channel);
     }
 
-    fn reopen_later(&mut self, side: Side, channel: Channel) {
+    fn reopen_later(&mut self, side: Side, channel: Protocol) {
         let weak = self.me.clone();
         set_timeout(RECONNECT_MS, move || {
             if let Some(inner) = weak.upgrade() {
@@ -507,7 +507,7 @@ impl Inner {
                 break;
             };
             match output {
-                Output::Transmit { channel, message } => self.transmit(side, channel, message),
+                Output::Transmit { protocol, message } => self.transmit(side, protocol, message),
                 Output::Event(event) => self.on_agent_event(side, event),
             }
         }
@@ -515,7 +515,7 @@ impl Inner {
     }
 
     /// Sends a message now, or once its connection is open.
-    fn transmit(&mut self, side: Side, channel: Channel, message: Bytes) {
+    fn transmit(&mut self, side: Side, channel: Protocol, message: Bytes) {
         let agent = self.agent_mut(side);
         let sent = agent
             .socket(channel)
@@ -527,13 +527,13 @@ impl Inner {
     }
 
     /// Sends what waited for `channel` to open.
-    fn flush_queued(&mut self, side: Side, channel: Channel) {
+    fn flush_queued(&mut self, side: Side, channel: Protocol) {
         let agent = self.agent_mut(side);
         let (ready, waiting) = std::mem::take(&mut agent.queued)
             .into_iter()
             .partition(|(queued_for, _)| *queued_for == channel);
         agent.queued = waiting;
-        let ready: Vec<(Channel, Bytes)> = ready;
+        let ready: Vec<(Protocol, Bytes)> = ready;
         for (channel, message) in ready {
             self.transmit(side, channel, message);
         }
@@ -946,7 +946,7 @@ impl Inner {
     fn emit_connection(
         &mut self,
         side: Side,
-        channel: Channel,
+        channel: Protocol,
         state: ChannelState,
         reason: Option<&str>,
     ) {
@@ -976,10 +976,10 @@ fn agent_index(side: Side) -> usize {
 }
 
 /// Sends one message: SIP as text, MSRP as binary (RFC 7118, RFC 7977).
-fn send(ws: &WebSocket, channel: Channel, message: &[u8]) -> bool {
+fn send(ws: &WebSocket, channel: Protocol, message: &[u8]) -> bool {
     match channel {
-        Channel::Sip => ws.send_with_str(&String::from_utf8_lossy(message)),
-        Channel::Msrp => ws.send_with_u8_array(message),
+        Protocol::Sip => ws.send_with_str(&String::from_utf8_lossy(message)),
+        Protocol::Msrp => ws.send_with_u8_array(message),
     }
     .is_ok()
 }

@@ -2,7 +2,7 @@
 //! page) and the fields the page reads. The page's handler (`www/app.js`) has a case for every
 //! name in [`PageEvent::NAMES`]; a test holds it to that.
 
-use rcs_core::client::Channel;
+use rcs_core::service::Protocol;
 use rcs_core::service::Side;
 
 /// Where a WebSocket stands.
@@ -81,7 +81,7 @@ pub enum PageEvent {
     /// `connection`: one of the four WebSockets changed state.
     Connection {
         side: Side,
-        channel: Channel,
+        channel: Protocol,
         state: ChannelState,
         reason: Option<String>,
     },
@@ -230,8 +230,8 @@ impl PageEvent {
                 (
                     "channel",
                     match channel {
-                        Channel::Sip => "sip",
-                        Channel::Msrp => "msrp",
+                        Protocol::Sip => "sip",
+                        Protocol::Msrp => "msrp",
                     }
                     .into(),
                 ),

@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{Entropy, TokenSource};
 use crate::msrp::{self, Frame, MsrpError, MsrpUri};
 use crate::sdp::SdpError;
-use crate::service::Delivery;
+use crate::service::{Delivery, Protocol};
 use crate::sip::{
     self, Method, NameAddr, Reason, RequestBuilder, SipError, SipMessage, SipUri, Transport,
     Warning,
@@ -119,15 +119,6 @@ impl Config {
             msrp_timeout_ms: msrp::DEFAULT_TRANSACTION_TIMEOUT_MS,
         }
     }
-}
-
-/// Which of the agent's two connections a message goes over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Channel {
-    /// The SIP WebSocket (subprotocol `sip`, text messages).
-    Sip,
-    /// The MSRP WebSocket (subprotocol `msrp`, binary messages).
-    Msrp,
 }
 
 /// Identifies one transfer (either direction) of one agent.
@@ -319,7 +310,7 @@ pub enum Output {
     /// Send this whole message over this connection (one WebSocket message).
     Transmit {
         /// Which connection.
-        channel: Channel,
+        protocol: Protocol,
         /// The message.
         message: Bytes,
     },
@@ -971,7 +962,7 @@ impl UserAgent {
 
     fn transmit_sip(&mut self, message: &SipMessage) {
         self.outputs.push_back(Output::Transmit {
-            channel: Channel::Sip,
+            protocol: Protocol::Sip,
             message: message.to_bytes(),
         });
     }
@@ -980,7 +971,7 @@ impl UserAgent {
         let mut out = Vec::new();
         frame.encode(&mut out);
         self.outputs.push_back(Output::Transmit {
-            channel: Channel::Msrp,
+            protocol: Protocol::Msrp,
             message: Bytes::from(out),
         });
     }

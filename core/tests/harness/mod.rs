@@ -3,7 +3,6 @@
 //! never would (malformed messages, a cut mid-chunk, a forged offer).
 
 use bytes::Bytes;
-use rcs_core::edge_request::Protocol;
 use rcs_core::first_value::ContentDigest;
 use rcs_core::ft_http::{self, FileInfoDocument};
 use rcs_core::grip::WsEvent;
@@ -13,6 +12,7 @@ use rcs_core::sdp::{
     self, AnswerParams, Attribute, Connection, FileHash, FileSelector, FileTransferOffer,
     Operation, SessionDescription, Setup,
 };
+use rcs_core::service::Protocol;
 use rcs_core::service::Side;
 use rcs_core::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 

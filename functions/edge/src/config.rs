@@ -37,7 +37,7 @@ pub const MAX_REGISTRATION_SECS: u32 = 3600;
 /// A configuration the components cannot run with; answered as HTTP 500 with this text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum EdgeConfigError {
     /// A variable has no value.
     #[error("variable {name} is not set")]
     Missing {
@@ -77,25 +77,27 @@ pub struct EdgeConfig {
 
 impl EdgeConfig {
     /// Parses the variables `lookup` returns (`None` for an unset variable).
-    pub fn from_variables(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| lookup(name).ok_or(ConfigError::Missing { name });
-        let invalid = |name: &'static str, value: &str, reason: &str| ConfigError::Invalid {
+    pub fn from_variables(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, EdgeConfigError> {
+        let get = |name: &'static str| lookup(name).ok_or(EdgeConfigError::Missing { name });
+        let invalid = |name: &'static str, value: &str, reason: &str| EdgeConfigError::Invalid {
             name,
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
-        let number = |name: &'static str| -> Result<u64, ConfigError> {
+        let number = |name: &'static str| -> Result<u64, EdgeConfigError> {
             let value = get(name)?;
             value
                 .trim()
                 .parse::<u64>()
                 .map_err(|_| invalid(name, &value, "not a whole number"))
         };
-        let small = |name: &'static str| -> Result<u32, ConfigError> {
+        let small = |name: &'static str| -> Result<u32, EdgeConfigError> {
             let value = number(name)?;
             u32::try_from(value).map_err(|_| invalid(name, &value.to_string(), "too large"))
         };
-        let secret = |name: &'static str| -> Result<String, ConfigError> {
+        let secret = |name: &'static str| -> Result<String, EdgeConfigError> {
             let value = get(name)?;
             if value.is_empty() {
                 // Secrets are never echoed, not even in an error.
@@ -103,7 +105,7 @@ impl EdgeConfig {
             }
             Ok(value)
         };
-        let http_url = |name: &'static str| -> Result<String, ConfigError> {
+        let http_url = |name: &'static str| -> Result<String, EdgeConfigError> {
             let value = get(name)?;
             match Url::parse(value.trim()) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
@@ -130,7 +132,7 @@ impl EdgeConfig {
         let signing_keys = secret("signing_secret")?
             .split(',')
             .map(|key| {
-                SigningKey::new(key.as_bytes().to_vec()).map_err(|e| ConfigError::Invalid {
+                SigningKey::new(key.as_bytes().to_vec()).map_err(|e| EdgeConfigError::Invalid {
                     name: "signing_secret",
                     value: String::new(),
                     reason: e.to_string(),
@@ -174,10 +176,10 @@ impl EdgeConfig {
     }
 }
 
-fn nonempty(value: String, name: &'static str) -> Result<String, ConfigError> {
+fn nonempty(value: String, name: &'static str) -> Result<String, EdgeConfigError> {
     let value = value.trim().to_owned();
     if value.is_empty() {
-        return Err(ConfigError::Invalid {
+        return Err(EdgeConfigError::Invalid {
             name,
             value,
             reason: "must not be empty".into(),
@@ -219,7 +221,7 @@ pub(crate) mod tests {
         .collect()
     }
 
-    fn parse(vars: &BTreeMap<&'static str, String>) -> Result<EdgeConfig, ConfigError> {
+    fn parse(vars: &BTreeMap<&'static str, String>) -> Result<EdgeConfig, EdgeConfigError> {
         EdgeConfig::from_variables(|name| vars.get(name).cloned())
     }
 
@@ -281,7 +283,7 @@ pub(crate) mod tests {
             let mut vars = defaults();
             vars.insert(name, value.into());
             match parse(&vars) {
-                Err(ConfigError::Invalid {
+                Err(EdgeConfigError::Invalid {
                     name: got,
                     reason: why,
                     ..
@@ -296,13 +298,13 @@ pub(crate) mod tests {
         vars.remove("grip_sig_key");
         assert_eq!(
             parse(&vars).unwrap_err(),
-            ConfigError::Missing {
+            EdgeConfigError::Missing {
                 name: "grip_sig_key"
             }
         );
         let mut vars = defaults();
         vars.insert("window", "0".into());
-        assert!(matches!(parse(&vars), Err(ConfigError::Server(_))));
+        assert!(matches!(parse(&vars), Err(EdgeConfigError::Server(_))));
         let message = parse(&vars).unwrap_err().to_string();
         assert!(message.contains("window"), "{message}");
     }

@@ -7,13 +7,13 @@
 use bytes::Bytes;
 use futures::future::join_all;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use rcs_core::edge_request::{EdgeRequest, Protocol, timer_due};
+use rcs_core::edge_request::{EdgeRequest, timer_due};
 use rcs_core::grip::{self, Limits};
 use rcs_core::ids::Entropy;
 use rcs_core::server::ServerLogic;
 use rcs_core::server::common::sweep;
 use rcs_core::server::engine::Logic as _;
-use rcs_core::service::Side;
+use rcs_core::service::{Protocol, Side};
 use rcs_core::store::StoreOp;
 use rcs_core::store::keys::{self, KeyKind};
 use subtle::ConstantTimeEq;

@@ -33,7 +33,7 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 
 pub use config::EdgeConfig;
 pub use platform::{Platform, PlatformError};
-pub use rcs_core::edge_request::Protocol;
+pub use rcs_core::service::Protocol;
 pub use rcs_core::service::Side;
 use rcs_core::service::{PEER_ROUTE, UPLOAD_ROUTE};
 
