@@ -10,12 +10,13 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rcs_client::Error> {
-//! use rcs_client::{Client, Options, Role};
+//! use rcs_client::{Client, Options};
+//! use rcs_core::service::Side;
 //! use rcs_core::service::Delivery;
 //!
-//! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", Role::Receiver, Options::default()).await?;
+//! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", Side::Receiver, Options::default()).await?;
 //! bob.register(Some(Delivery::Push)).await?;
-//! let mut alice = Client::connect("http://127.0.0.1:3000", "alice", Role::Sender, Options::default()).await?;
+//! let mut alice = Client::connect("http://127.0.0.1:3000", "alice", Side::Sender, Options::default()).await?;
 //! alice.register(None).await?;
 //! let sent = alice.send_file("bob", "photo.jpg".as_ref()).await?;
 //! let received = bob.receive_next("downloads".as_ref()).await?;
@@ -43,7 +44,7 @@ use rcs_core::client::{
     UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
-use rcs_core::service::{Delivery, Protocol};
+use rcs_core::service::{Delivery, Protocol, Side};
 use rcs_core::sip::Reason;
 use rcs_core::time::Timestamp;
 use tokio::net::TcpStream;
@@ -57,24 +58,6 @@ pub use download::{Downloaded, download};
 pub use file::{OutputFile, SourceFile, content_type_for, safe_name, sha256_of};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Which application server a client talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// The sender AS (`/sender/...`): send files and chats.
-    Sender,
-    /// The receiver AS (`/receiver/...`): receive files and chats.
-    Receiver,
-}
-
-impl Role {
-    fn prefix(self) -> &'static str {
-        match self {
-            Self::Sender => "sender",
-            Self::Receiver => "receiver",
-        }
-    }
-}
 
 /// How a client behaves.
 #[derive(Clone, Debug)]
@@ -343,19 +326,19 @@ enum Arrival {
 }
 
 impl Client {
-    /// Opens the SIP and MSRP WebSockets of `user` to the `role` server at `server`
+    /// Opens the SIP and MSRP WebSockets of `user` to the `side` server at `server`
     /// (`http://127.0.0.1:3000`).
     pub async fn connect(
         server: &str,
         user: &str,
-        role: Role,
+        side: Side,
         options: Options,
     ) -> Result<Self, Error> {
         let base = websocket_base(server).ok_or_else(|| Error::BadServer {
             url: server.to_owned(),
         })?;
-        let sip_url = format!("{base}/{}/sip", role.prefix());
-        let msrp_url = format!("{base}/{}/msrp", role.prefix());
+        let sip_url = format!("{base}/{}/sip", side.as_str());
+        let msrp_url = format!("{base}/{}/msrp", side.as_str());
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| Error::Entropy(e.to_string()))?;
         let mut config = Config::new(user, &options.domain);
@@ -952,7 +935,7 @@ mod tests {
         let error = Client::connect(
             &format!("http://{addr}"),
             "alice",
-            Role::Sender,
+            Side::Sender,
             Options::default(),
         )
         .await

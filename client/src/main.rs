@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use rcs_client::{Client, Options, Role, download};
-use rcs_core::service::Delivery;
+use rcs_client::{Client, Options, download};
+use rcs_core::service::{Delivery, Side};
 
 /// RCS file transfer client: SIP and MSRP over WebSockets to the edge.
 #[derive(Debug, Parser)]
@@ -105,9 +105,9 @@ impl Cli {
             .context("--user is needed for this command")
     }
 
-    async fn connect(&self, role: Role, delivery: Option<Delivery>) -> anyhow::Result<Client> {
+    async fn connect(&self, side: Side, delivery: Option<Delivery>) -> anyhow::Result<Client> {
         let user = self.user()?;
-        let mut client = Client::connect(&self.server, user, role, self.options())
+        let mut client = Client::connect(&self.server, user, side, self.options())
             .await
             .with_context(|| format!("connecting to {}", self.server))?;
         client.register(delivery).await?;
@@ -129,19 +129,19 @@ fn download_name(url: &str) -> PathBuf {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Register { pull, sender } => {
-            let role = if *sender {
-                Role::Sender
+            let side = if *sender {
+                Side::Sender
             } else {
-                Role::Receiver
+                Side::Receiver
             };
             let user = cli.user()?;
-            let mut client = Client::connect(&cli.server, user, role, cli.options()).await?;
+            let mut client = Client::connect(&cli.server, user, side, cli.options()).await?;
             let expires = client.register(Some(delivery(*pull))).await?;
             println!("registered {} for {expires} s", client.aor());
             client.close().await?;
         }
         Command::Send { to, file } => {
-            let mut client = cli.connect(Role::Sender, None).await?;
+            let mut client = cli.connect(Side::Sender, None).await?;
             let outcome = client.send_file(to, file).await?;
             let reason = outcome.bye_reason.as_ref();
             if outcome.resumed_from > 0 {
@@ -169,7 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Receive { pull, out, count } => {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let mut client = cli.connect(Role::Receiver, Some(delivery(*pull))).await?;
+            let mut client = cli.connect(Side::Receiver, Some(delivery(*pull))).await?;
             for _ in 0..*count {
                 let file = client.receive_next(out).await?;
                 println!(
@@ -183,13 +183,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client.close().await?;
         }
         Command::Chat { to, text } => {
-            let mut client = cli.connect(Role::Sender, None).await?;
+            let mut client = cli.connect(Side::Sender, None).await?;
             let status = client.chat(to, text).await?;
             println!("sent ({status})");
             client.close().await?;
         }
         Command::Listen => {
-            let mut client = cli.connect(Role::Receiver, None).await?;
+            let mut client = cli.connect(Side::Receiver, None).await?;
             eprintln!("listening as {}", client.aor());
             loop {
                 match client.next_chat().await {

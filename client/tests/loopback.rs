@@ -11,12 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use rcs_client::{Client, Error, Options, Role, sha256_of};
+use rcs_client::{Client, Error, Options, sha256_of};
 use rcs_core::client::OfferKind;
 use rcs_core::first_value::Url;
 use rcs_core::server_config::ServerConfig;
-use rcs_core::service::Protocol;
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::{Delivery, Protocol, Side};
 use rcs_core::time::Timestamp;
 use rcs_testkit::{Net, server_config};
 use tokio::net::TcpListener;
@@ -199,11 +198,11 @@ fn write_file(path: &Path, len: usize, seed: u8) {
 }
 
 async fn pair(server: &str, delivery: Delivery) -> (Client, Client) {
-    let mut bob = Client::connect(server, "bob", Role::Receiver, options())
+    let mut bob = Client::connect(server, "bob", Side::Receiver, options())
         .await
         .unwrap();
     bob.register(Some(delivery)).await.unwrap();
-    let mut alice = Client::connect(server, "alice", Role::Sender, options())
+    let mut alice = Client::connect(server, "alice", Side::Sender, options())
         .await
         .unwrap();
     alice.register(None).await.unwrap();

@@ -951,12 +951,12 @@ async fn relay_one(
     }
 }
 
-/// A user connected to the `role` server of the edge at `base` and registered, with `delivery`
+/// A user connected to the `side` server of the edge at `base` and registered, with `delivery`
 /// (`None`: the server's default) and operations failing after `timeout` with nothing arriving.
 pub async fn registered(
     base: &str,
     name: &str,
-    role: rcs_client::Role,
+    side: rcs_core::service::Side,
     delivery: Option<rcs_core::service::Delivery>,
     timeout: Duration,
 ) -> Result<rcs_client::Client> {
@@ -964,7 +964,7 @@ pub async fn registered(
         timeout,
         ..rcs_client::Options::default()
     };
-    let mut client = rcs_client::Client::connect(base, name, role, options).await?;
+    let mut client = rcs_client::Client::connect(base, name, side, options).await?;
     client.register(delivery).await?;
     Ok(client)
 }

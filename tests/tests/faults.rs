@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
-use rcs_client::{Client, Error, Role};
+use rcs_client::{Client, Error};
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
-use rcs_core::service::Delivery;
+use rcs_core::service::{Delivery, Side};
 use rcs_e2e::{Host, HostOptions, Relay, SIGNING_SECRET, make_file, sha256_file};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const MIB: u64 = 1024 * 1024;
 
-async fn connect(base: &str, name: &str, role: Role, delivery: Delivery) -> Result<Client> {
-    rcs_e2e::registered(base, name, role, Some(delivery), Duration::from_secs(30)).await
+async fn connect(base: &str, name: &str, side: Side, delivery: Delivery) -> Result<Client> {
+    rcs_e2e::registered(base, name, side, Some(delivery), Duration::from_secs(30)).await
 }
 
 fn refusal_status(error: &Error) -> Option<u16> {
@@ -59,7 +59,7 @@ async fn unknown_and_offline_recipients_are_refused() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("f.bin");
     make_file(&path, 4096, 1)?;
-    let mut alice = connect(&base, "alice", Role::Sender, Delivery::Push).await?;
+    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
 
     let error = alice.send_file("nobody", &path).await.unwrap_err();
     ensure!(refusal_status(&error) == Some(404), "unknown user: {error}");
@@ -70,7 +70,7 @@ async fn unknown_and_offline_recipients_are_refused() -> Result<()> {
     );
 
     // Bob registered once, then his connection went away: he is known but offline.
-    let bob = connect(&base, "bob", Role::Receiver, Delivery::Push).await?;
+    let bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
     drop(bob);
     let mut last = None;
     for _ in 0..50 {
@@ -91,8 +91,8 @@ async fn a_recipient_who_loses_the_connection_resumes_where_it_stopped() -> Resu
     let path = dir.path().join("big.bin");
     let size = 24 * MIB;
     let digest = make_file(&path, size, 7)?;
-    let mut bob = connect(&relay.base_url(), "bob", Role::Receiver, Delivery::Push).await?;
-    let mut alice = connect(&host.base_url(), "alice", Role::Sender, Delivery::Push).await?;
+    let mut bob = connect(&relay.base_url(), "bob", Side::Receiver, Delivery::Push).await?;
+    let mut alice = connect(&host.base_url(), "alice", Side::Sender, Delivery::Push).await?;
     let written = bob.watch_progress();
     let cut = async {
         reached(written.clone(), 6 * MIB).await;
@@ -120,8 +120,8 @@ async fn a_sender_who_loses_the_connection_resumes_the_upload() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("big.bin");
     let digest = make_file(&path, 24 * MIB, 8)?;
-    let mut bob = connect(&host.base_url(), "bob", Role::Receiver, Delivery::Push).await?;
-    let mut alice = connect(&relay.base_url(), "alice", Role::Sender, Delivery::Push).await?;
+    let mut bob = connect(&host.base_url(), "bob", Side::Receiver, Delivery::Push).await?;
+    let mut alice = connect(&relay.base_url(), "alice", Side::Sender, Delivery::Push).await?;
     let acknowledged = alice.watch_progress();
     let cut = async {
         reached(acknowledged, 6 * MIB).await;
@@ -152,8 +152,8 @@ async fn forged_expired_and_foreign_urls_are_refused() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("f.bin");
     let digest = make_file(&path, 300_000, 9)?;
-    let mut alice = connect(&base, "alice", Role::Sender, Delivery::Push).await?;
-    let mut carol = connect(&base, "carol", Role::Receiver, Delivery::Pull).await?;
+    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
+    let mut carol = connect(&base, "carol", Side::Receiver, Delivery::Pull).await?;
     let (sent, received) = tokio::join!(
         alice.send_file("carol", &path),
         carol.receive_next(dir.path())
@@ -208,8 +208,8 @@ async fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() -> Result<()
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("big.bin");
     make_file(&path, 2 * MIB, 10)?;
-    let _bob = connect(&base, "bob", Role::Receiver, Delivery::Push).await?;
-    let mut alice = connect(&base, "alice", Role::Sender, Delivery::Push).await?;
+    let _bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
+    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
     let error = alice.send_file("bob", &path).await.unwrap_err();
     ensure!(refusal_status(&error) == Some(413), "oversize: {error}");
     let keys = stored_keys(&host)?;
@@ -301,7 +301,7 @@ fn sip_request(method: &str, uri: &str, to: &str, n: u32, extra: &str, body: &st
 async fn malformed_sip_msrp_and_xml_get_400_and_the_connection_stays() -> Result<()> {
     let host = Host::start(HostOptions::sqlite())?;
     let base = host.base_url();
-    let _bob = connect(&base, "bob", Role::Receiver, Delivery::Push).await?;
+    let _bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
     let mut sip = raw_socket(&base, "/sender/sip", "sip").await?;
 
     // A request with a broken header.
@@ -394,8 +394,8 @@ async fn a_host_killed_mid_transfer_keeps_finished_files_and_resumes_the_rest() 
     // A finished file, fetched later through its URL.
     let done = dir.path().join("done.bin");
     let done_digest = make_file(&done, 3 * MIB, 11)?;
-    let mut alice = connect(&base, "alice", Role::Sender, Delivery::Push).await?;
-    let mut carol = connect(&base, "carol", Role::Receiver, Delivery::Pull).await?;
+    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
+    let mut carol = connect(&base, "carol", Side::Receiver, Delivery::Pull).await?;
     let (sent, received) = tokio::join!(
         alice.send_file("carol", &done),
         carol.receive_next(dir.path())
@@ -406,7 +406,7 @@ async fn a_host_killed_mid_transfer_keeps_finished_files_and_resumes_the_rest() 
     // The host dies while a second file is being uploaded.
     let big = dir.path().join("big.bin");
     let big_digest = make_file(&big, 32 * MIB, 12)?;
-    let bob = connect(&base, "bob", Role::Receiver, Delivery::Push).await?;
+    let bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
     let acknowledged = alice.watch_progress();
     let big_path = big.clone();
     let upload = tokio::spawn(async move {
@@ -435,8 +435,8 @@ async fn a_host_killed_mid_transfer_keeps_finished_files_and_resumes_the_rest() 
     );
 
     // The upload resumes where the store left it, and the file arrives whole.
-    let mut alice = connect(&base, "alice", Role::Sender, Delivery::Push).await?;
-    let mut bob = connect(&base, "bob", Role::Receiver, Delivery::Push).await?;
+    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
+    let mut bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
     let (sent, received) = tokio::join!(alice.send_file("bob", &big), bob.receive_next(dir.path()));
     let sent = sent?;
     ensure!(

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use rcs_client::{Client, Options, Role};
-use rcs_core::service::Delivery;
+use rcs_client::{Client, Options};
+use rcs_core::service::{Delivery, Side};
 use rcs_e2e::{Host, HostOptions, make_file, sha256_file};
 
 const MIB: u64 = 1024 * 1024;
@@ -23,9 +23,9 @@ async fn files_and_chat_through_pushpin() -> Result<()> {
         ..Options::default()
     };
 
-    let mut bob = Client::connect(&base, "bob", Role::Receiver, options.clone()).await?;
+    let mut bob = Client::connect(&base, "bob", Side::Receiver, options.clone()).await?;
     bob.register(Some(Delivery::Push)).await?;
-    let mut alice = Client::connect(&base, "alice", Role::Sender, options).await?;
+    let mut alice = Client::connect(&base, "alice", Side::Sender, options).await?;
     alice.register(None).await?;
 
     let dir = tempfile::tempdir()?;
