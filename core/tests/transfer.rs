@@ -6,7 +6,7 @@ mod harness;
 
 use bytes::Bytes;
 use harness::{FileReceiver, FileSender, Net, User, file_bytes};
-use rcs_core::client::{OfferKind, TransferEvent};
+use rcs_core::client::{ChatId, OfferKind, TransferEvent};
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::ft_http::{self, FileInfoDocument};
 use rcs_core::http_files::AnswerBody;
@@ -14,9 +14,9 @@ use rcs_core::http_files::upload::{self, Action, Route, UploadHead};
 use rcs_core::server::common;
 use rcs_core::server_config::MSRP_HEADER_ROOM;
 use rcs_core::service::{Delivery, Side};
-use rcs_core::sip::{self, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
+use rcs_core::sip::{self, Method};
 use rcs_core::store::{KeyValue, Manifest, Record, StoreOp, apply};
-use rcs_testkit::{alice_and_bob, run};
+use rcs_testkit::{Phone, alice_and_bob, run};
 
 const TEN_MIB: usize = 10 << 20;
 
@@ -260,72 +260,85 @@ fn identical_files_are_stored_once() {
 #[test]
 fn chat_messages_arrive_in_order() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
-    for i in 0..20 {
-        let answer = alice.chat(&mut net, &bob.aor, &format!("message {i}"));
-        assert_eq!(answer.status(), Some(202));
-    }
-    let received: Vec<String> = bob
-        .answer_requests(&mut net)
-        .iter()
-        .map(harness::text)
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let chats: Vec<ChatId> = (0..20)
+        .map(|i| alice.chat(&bob.aor(), &format!("message {i}")))
         .collect();
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    for chat in chats {
+        assert_eq!(alice.chat_status(chat), Some(202));
+    }
     let expected: Vec<String> = (0..20).map(|i| format!("message {i}")).collect();
-    assert_eq!(received, expected);
+    assert_eq!(bob.chats(), expected);
     // Alice is registered to send only: a reply waits until she registers to receive.
+    let reply = bob.chat(&alice.aor(), "got them");
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(bob.chat_status(reply), Some(404));
+    let mut alice_in = other_connection(&alice, Side::Receiver, 9);
+    alice_in.register(&mut net, None);
+    let back = bob.chat(&alice.aor(), "got them");
+    run(&mut net, &mut [&mut alice, &mut bob, &mut alice_in], |_| {
+        false
+    });
+    assert_eq!(bob.chat_status(back), Some(202));
+    assert!(alice.chats().is_empty(), "not on her sending connection");
     assert_eq!(
-        bob.chat(&mut net, &alice.aor, "got them").status(),
-        Some(404)
+        alice_in.chats_from(),
+        vec![(bob.aor(), "got them".to_owned())]
     );
-    let mut alice_in = second_connection(&alice, Side::Receiver, 9);
-    assert_eq!(alice_in.register(&mut net, None).status(), Some(200));
-    let back = bob.chat(&mut net, &alice.aor, "got them");
-    assert_eq!(back.status(), Some(202));
-    assert!(
-        alice.answer_requests(&mut net).is_empty(),
-        "not on her sending connection"
-    );
-    let at_alice = alice_in.answer_requests(&mut net);
-    assert_eq!(harness::text(&at_alice[0]), "got them");
-    assert_eq!(at_alice[0].from().uri().to_string(), bob.aor);
 }
 
-/// The same user's connection to the other server.
-fn second_connection(user: &User, server: Side, seed: u8) -> User {
-    let mut other = User::new(&user.name, server, seed);
-    other.sip = format!("{}-in-sip-0", user.name);
-    other.msrp = format!("{}-in-msrp-0", user.name);
+/// The same user's phone connected to the other server.
+fn other_connection(user: &Phone, server: Side, seed: u8) -> Phone {
+    let name = &user.ua.config().user;
+    let mut other = Phone::new(name, server, seed);
+    other.sip = format!("{name}-in-sip-0");
+    other.msrp = format!("{name}-in-msrp-0");
     other
 }
 
 #[test]
 fn a_user_sends_and_receives_at_once_from_two_connections() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     // Bob sends too, and Alice receives too: each registers with the other server as well. The
     // registrations are separate, so neither moves the other.
-    let mut bob_out = second_connection(&bob, Side::Sender, 7);
-    let mut alice_in = second_connection(&alice, Side::Receiver, 8);
-    assert_eq!(bob_out.register(&mut net, None).status(), Some(200));
-    assert_eq!(
-        alice_in.register(&mut net, Some("push")).status(),
-        Some(200)
-    );
+    let mut bob_out = other_connection(&bob, Side::Sender, 7);
+    let mut alice_in = other_connection(&alice, Side::Receiver, 8);
+    bob_out.register(&mut net, None);
+    alice_in.register(&mut net, Some(Delivery::Push));
     let to_bob = file_bytes(200_000, 21);
     let to_alice = file_bytes(300_000, 22);
-    let upload = FileSender::new(&to_bob).send(&mut net, &mut alice, &bob.aor);
-    assert_eq!(upload.report, Some(200));
-    let upload = FileSender::new(&to_alice).send(&mut net, &mut bob_out, &alice.aor);
-    assert_eq!(upload.report, Some(200));
-    let at_bob = FileReceiver::default().accept_push(&mut net, &mut bob);
-    let at_alice = FileReceiver::default().accept_push(&mut net, &mut alice_in);
-    assert!(at_bob.data == to_bob[..] && at_alice.data == to_alice[..]);
+    alice.send_file(
+        &bob.aor(),
+        "to bob.bin",
+        "application/octet-stream",
+        &to_bob,
+    );
+    bob_out.send_file(
+        &alice.aor(),
+        "to alice.bin",
+        "application/octet-stream",
+        &to_alice,
+    );
+    run(
+        &mut net,
+        &mut [&mut alice, &mut bob, &mut bob_out, &mut alice_in],
+        |_| false,
+    );
+    assert_eq!(alice.report(), Some(200));
+    assert_eq!(bob_out.report(), Some(200));
+    assert!(bob.written == to_bob[..] && alice_in.written == to_alice[..]);
     // A chat reaches the recipient once, on the connection it receives on.
-    assert_eq!(alice.chat(&mut net, &bob.aor, "hello").status(), Some(202));
-    assert!(bob_out.answer_requests(&mut net).is_empty());
-    let chats = bob.answer_requests(&mut net);
-    assert_eq!(chats.len(), 1);
-    assert_eq!(harness::text(&chats[0]), "hello");
+    let hello = alice.chat(&bob.aor(), "hello");
+    run(
+        &mut net,
+        &mut [&mut alice, &mut bob, &mut bob_out, &mut alice_in],
+        |_| false,
+    );
+    assert_eq!(alice.chat_status(hello), Some(202));
+    assert!(bob_out.chats().is_empty());
+    assert_eq!(bob.chats(), ["hello"]);
     assert_eq!(
         net.store.keys_with_prefix("reg/").count(),
         4,
@@ -336,33 +349,33 @@ fn a_user_sends_and_receives_at_once_from_two_connections() {
 #[test]
 fn unknown_offline_and_unregistered_users_get_clear_answers() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(1000, 1);
-    let unknown = FileSender::new(&data).send(&mut net, &mut alice, "sip:carol@example.com");
-    assert_eq!(unknown.answer.status(), Some(404));
-    assert_eq!(
-        alice.chat(&mut net, "sip:carol@example.com", "hi").status(),
-        Some(404)
-    );
+    let carol = "sip:carol@example.com";
+    let unknown = alice.send_file(carol, "a.bin", "application/octet-stream", &data);
+    let chat = alice.chat(carol, "hi");
+    run(&mut net, &mut [&mut alice], |_| false);
+    assert_eq!(alice.failure_of(unknown).map(|r| r.status), Some(404));
+    assert_eq!(alice.chat_status(chat), Some(404));
     net.disconnect(Side::Receiver, &bob.sip.clone());
-    let offline = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
-    assert_eq!(offline.answer.status(), Some(480));
-    assert!(
-        offline
-            .answer
-            .header("Warning")
-            .is_some_and(|w| w.contains("offline"))
-    );
-    assert_eq!(alice.chat(&mut net, &bob.aor, "hi").status(), Some(480));
+    let offline = alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
+    let chat = alice.chat(&bob.aor(), "hi");
+    run(&mut net, &mut [&mut alice], |_| false);
+    let refusal = alice.failure_of(offline).expect("refused");
+    assert_eq!(refusal.status, 480);
+    assert!(refusal.reason.contains("offline"), "{refusal:?}");
+    assert_eq!(alice.chat_status(chat), Some(480));
     // A user who never registered on this connection may not send.
     let mut mallory = User::new("mallory", Side::Sender, 9);
-    let forged = FileSender::new(&data).send(&mut net, &mut mallory, &alice.aor);
+    let forged = FileSender::new(&data).send(&mut net, &mut mallory, &alice.aor());
     assert_eq!(forged.answer.status(), Some(403));
     bob.reconnect();
-    assert_eq!(bob.register(&mut net, Some("push")).status(), Some(200));
-    let online = FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
-    assert_eq!(online.report, Some(200));
-    assert!(FileReceiver::default().accept_push(&mut net, &mut bob).data == data[..]);
+    bob.register(&mut net, Some(Delivery::Push));
+    let online = alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(alice.failure_of(online), None);
+    assert_eq!(alice.report(), Some(200));
+    assert!(bob.written == data[..]);
 }
 
 #[test]
@@ -658,19 +671,18 @@ fn a_user_cannot_send_in_someone_elses_name() {
 #[test]
 fn registering_again_from_a_new_connection_moves_the_user_there() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let old = bob.sip.clone();
     bob.reconnect();
-    assert_eq!(bob.register(&mut net, Some("push")).status(), Some(200));
-    assert_eq!(
-        alice.chat(&mut net, &bob.aor, "where are you?").status(),
-        Some(202)
-    );
+    bob.register(&mut net, Some(Delivery::Push));
+    let chat = alice.chat(&bob.aor(), "where are you?");
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(alice.chat_status(chat), Some(202));
     assert!(
         net.take(&old).is_empty(),
         "the old connection no longer gets Bob's messages"
     );
-    assert_eq!(bob.answer_requests(&mut net).len(), 1);
+    assert_eq!(bob.chats().len(), 1);
 }
 
 #[test]
@@ -841,46 +853,41 @@ fn upload_over_http(net: &mut Net, tid: &str, data: &[u8]) -> String {
     }
 }
 
-/// Alice's MESSAGE to `to` carrying `file_info`; returns the sender AS's answer.
-fn send_file_info(net: &mut Net, alice: &mut User, to: &str, file_info: &str) -> SipMessage {
-    let to = SipUri::parse(to).unwrap();
-    let message = RequestBuilder::new(
-        Method::Message,
-        to.clone(),
-        NameAddr::new(alice.uri()),
-        NameAddr::new(to),
-    )
-    .local_host(&alice.host)
-    .body(
-        ft_http::CONTENT_TYPE,
-        Bytes::copy_from_slice(file_info.as_bytes()),
-    )
-    .build(&mut alice.ids)
-    .unwrap();
-    alice.send_sip(net, &message);
+/// Alice's MESSAGE to `to` carrying `file_info`, sent by her agent as any chat is.
+fn send_file_info(alice: &mut Phone, to: &str, file_info: &str) -> ChatId {
     alice
-        .sip_inbox(net)
-        .into_iter()
-        .find(|m| m.is_response())
-        .expect("an answer to MESSAGE")
-}
-
-fn warning(answer: &SipMessage) -> String {
-    answer.header("Warning").unwrap_or_default().to_owned()
+        .ua
+        .chat(
+            to,
+            ft_http::CONTENT_TYPE,
+            Bytes::copy_from_slice(file_info.as_bytes()),
+        )
+        .expect("a MESSAGE")
 }
 
 #[test]
 fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(300_000, 11);
     let info = upload_over_http(&mut net, "t-push", &data);
-    let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
-    assert_eq!(answer.status(), Some(202), "{}", warning(&answer));
-    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
-    assert!(received.data == data[..], "byte-identical");
-    assert_eq!(received.digest, Some(ContentDigest::of(&data)));
-    assert_eq!(received.name.as_deref(), Some("notes.txt"));
+    let announce = send_file_info(&mut alice, &bob.aor(), &info);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(
+        alice.chat_status(announce),
+        Some(202),
+        "{:?}",
+        alice.chat_refusal(announce)
+    );
+    assert!(bob.written == data[..], "byte-identical");
+    assert!(
+        bob.transfer_events()
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Verified)),
+        "the digest the offer announced matches"
+    );
+    assert_eq!(bob.offers()[0].sha256, Some(ContentDigest::of(&data).0));
+    assert_eq!(bob.offers()[0].name.as_deref(), Some("notes.txt"));
     // Only the first value crossed between the servers: one sealed MESSAGE and its answer.
     assert_eq!(net.peer_messages.len(), 2);
     assert!(net.peer_bytes < 2048, "{}", net.peer_bytes);
@@ -889,21 +896,27 @@ fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
 #[test]
 fn a_file_uploaded_over_http_is_pulled_by_bob_byte_identical() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "pull");
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Pull);
     let data = file_bytes(200_000, 12);
     let info = upload_over_http(&mut net, "t-pull", &data);
-    let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
-    assert_eq!(answer.status(), Some(202), "{}", warning(&answer));
-    let received = FileReceiver::default().pull(&mut net, &mut bob);
-    assert!(received.data == data[..], "byte-identical");
-    let offered = received.file_info.expect("the pull offer's file-info");
-    assert_eq!(offered.file.digest, Some(ContentDigest::of(&data)));
+    let announce = send_file_info(&mut alice, &bob.aor(), &info);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(
+        alice.chat_status(announce),
+        Some(202),
+        "{:?}",
+        alice.chat_refusal(announce)
+    );
+    assert!(bob.written == data[..], "byte-identical");
+    let offered = bob.offers()[0];
+    assert_eq!(offered.kind, OfferKind::Pull, "a pull offer");
+    assert_eq!(offered.sha256, Some(ContentDigest::of(&data).0));
 }
 
 #[test]
 fn urls_not_signed_here_files_not_stored_and_offline_users_are_refused() {
     let mut net = Net::default();
-    let (mut alice, bob) = raw_alice_and_bob(&mut net, "push");
+    let (mut alice, bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(1000, 13);
     let info = upload_over_http(&mut net, "t-bad", &data);
     let document = FileInfoDocument::parse(&info).unwrap();
@@ -940,22 +953,22 @@ fn urls_not_signed_here_files_not_stored_and_offline_users_are_refused() {
         ),
     ];
     for (body, status, why) in cases {
-        let answer = send_file_info(&mut net, &mut alice, &bob.aor, &body);
-        assert_eq!(answer.status(), Some(status), "{why}: {}", warning(&answer));
-        assert!(
-            warning(&answer).contains(why),
-            "{why}: {}",
-            warning(&answer)
-        );
+        let announce = send_file_info(&mut alice, &bob.aor(), &body);
+        run(&mut net, &mut [&mut alice], |_| false);
+        let refusal = alice.chat_refusal(announce).expect("refused");
+        assert_eq!(refusal.status, status, "{why}: {refusal:?}");
+        assert!(refusal.reason.contains(why), "{why}: {refusal:?}");
     }
     assert!(
         net.peer_messages.is_empty(),
         "nothing went to the receiver AS"
     );
     // An unknown recipient, then an offline one.
-    let answer = send_file_info(&mut net, &mut alice, "sip:carol@example.com", &info);
-    assert_eq!(answer.status(), Some(404), "{}", warning(&answer));
+    let announce = send_file_info(&mut alice, "sip:carol@example.com", &info);
+    run(&mut net, &mut [&mut alice], |_| false);
+    assert_eq!(alice.chat_status(announce), Some(404));
     net.disconnect(Side::Receiver, &bob.sip.clone());
-    let answer = send_file_info(&mut net, &mut alice, &bob.aor, &info);
-    assert_eq!(answer.status(), Some(480), "{}", warning(&answer));
+    let announce = send_file_info(&mut alice, &bob.aor(), &info);
+    run(&mut net, &mut [&mut alice], |_| false);
+    assert_eq!(alice.chat_status(announce), Some(480));
 }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use rcs_core::client::{
-    Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent, TransferId,
+    ChatId, Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent, TransferId,
     UserAgent,
 };
 use rcs_core::first_value::ContentDigest;
@@ -144,15 +144,33 @@ impl Phone {
         self.ua.send_file(to, file).expect("an offer")
     }
 
-    /// Sends a text chat to `to`.
-    pub fn chat(&mut self, to: &str, text: &str) {
+    /// Sends a text chat to `to`; [`Phone::chat_status`] tells how it was answered once the phones
+    /// ran.
+    pub fn chat(&mut self, to: &str, text: &str) -> ChatId {
         self.ua
             .chat(
                 to,
                 "text/plain;charset=UTF-8",
                 Bytes::copy_from_slice(text.as_bytes()),
             )
-            .expect("a chat");
+            .expect("a chat")
+    }
+
+    /// The status of the answer to `chat`, accepted or refused; `None` while unanswered.
+    pub fn chat_status(&self, chat: ChatId) -> Option<u16> {
+        self.events.iter().find_map(|event| match event {
+            Event::ChatSent { chat: id, status } if *id == chat => Some(*status),
+            Event::ChatFailed { chat: id, refusal } if *id == chat => Some(refusal.status),
+            _ => None,
+        })
+    }
+
+    /// Why `chat` was refused, if it was.
+    pub fn chat_refusal(&self, chat: ChatId) -> Option<&Refusal> {
+        self.events.iter().find_map(|event| match event {
+            Event::ChatFailed { chat: id, refusal } if *id == chat => Some(refusal),
+            _ => None,
+        })
     }
 
     /// The MSRP connection drops and a new one opens; the agent binds its deliveries to it.
@@ -185,6 +203,17 @@ impl Phone {
     pub fn failure(&self) -> Option<&Refusal> {
         self.transfer_events().into_iter().find_map(|e| match e {
             TransferEvent::Failed(refusal) => Some(refusal),
+            _ => None,
+        })
+    }
+
+    /// How `transfer` failed, if it did.
+    pub fn failure_of(&self, transfer: TransferId) -> Option<&Refusal> {
+        self.events.iter().find_map(|event| match event {
+            Event::Transfer {
+                id,
+                event: TransferEvent::Failed(refusal),
+            } if *id == transfer => Some(refusal),
             _ => None,
         })
     }
@@ -242,11 +271,19 @@ impl Phone {
 
     /// The chats that arrived, as text, in order.
     pub fn chats(&self) -> Vec<String> {
+        self.chats_from()
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    /// The chats that arrived, each with its sender's URI, in order.
+    pub fn chats_from(&self) -> Vec<(String, String)> {
         self.events
             .iter()
             .filter_map(|event| match event {
-                Event::ChatReceived { body, .. } => {
-                    Some(String::from_utf8_lossy(body).into_owned())
+                Event::ChatReceived { from, body, .. } => {
+                    Some((from.clone(), String::from_utf8_lossy(body).into_owned()))
                 }
                 _ => None,
             })

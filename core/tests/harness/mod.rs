@@ -347,7 +347,6 @@ impl<'a> FileSender<'a> {
 #[derive(Debug, Default)]
 pub struct Received {
     pub data: Vec<u8>,
-    pub name: Option<String>,
     pub digest: Option<ContentDigest>,
     /// Whether the connection was dropped on purpose before the end.
     pub interrupted: bool,
@@ -593,7 +592,6 @@ impl FileReceiver {
         user.answer_requests(net);
         Received {
             data,
-            name: selector.name.clone(),
             digest: Some(digest),
             acknowledged: size,
             session: session.to_owned(),
@@ -608,11 +606,6 @@ pub fn encode(frame: &Frame) -> Bytes {
     let mut out = Vec::new();
     frame.encode(&mut out);
     Bytes::from(out)
-}
-
-/// The first body of a message as text.
-pub fn text(message: &SipMessage) -> String {
-    String::from_utf8_lossy(message.body()).into_owned()
 }
 
 /// A download request sent and the server's answer to it.
