@@ -124,12 +124,14 @@ fn no_reply_carries_more_than_a_gateway_takes() {
     receiver.window = 16;
     receiver.max_reply_bytes = 3 * chunk_room;
     let mut net = Net::new(harness::config("sender-as.example.com"), receiver);
-    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(2 << 20, 12);
-    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    alice.send_file(&bob.aor(), "big.bin", "application/octet-stream", &data);
+    run(&mut net, &mut [&mut alice], |_| false);
+    assert_eq!(alice.report(), Some(200), "stored before Bob answers");
     net.gateway.largest_burst = 0;
-    let received = FileReceiver::default().accept_push(&mut net, &mut bob);
-    assert!(received.data == data[..], "byte-identical");
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert!(bob.written == data[..], "byte-identical");
     assert!(
         net.gateway.largest_burst <= 3 * chunk_room,
         "one request sent {} bytes to one connection",
@@ -380,18 +382,18 @@ fn unknown_offline_and_unregistered_users_get_clear_answers() {
 
 #[test]
 fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() {
-    let mut net = Net::default();
-    let (mut alice, bob) = raw_alice_and_bob(&mut net, "push");
+    let mut sender = harness::config("sender-as.example.com");
+    sender.layout.max_file_size = 999;
+    let mut net = Net::new(sender, harness::config("receiver-as.example.com"));
+    let (mut alice, bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(1000, 2);
-    let mut sender = FileSender::new(&data);
-    sender.announced_size = Some(net.sender.layout.max_file_size + 1);
-    let upload = sender.send(&mut net, &mut alice, &bob.aor);
-    assert_eq!(upload.answer.status(), Some(413));
+    let upload = alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
+    run(&mut net, &mut [&mut alice], |_| false);
+    let refusal = alice.failure_of(upload).expect("refused");
+    assert_eq!(refusal.status, 413);
     assert!(
-        upload
-            .answer
-            .header("Warning")
-            .is_some_and(|w| w.contains("exceeds the maximum"))
+        refusal.reason.contains("exceeds the maximum"),
+        "{refusal:?}"
     );
     assert_eq!(net.store.keys_with_prefix("up/").count(), 0);
     assert_eq!(net.store.keys_with_prefix("file/").count(), 0);

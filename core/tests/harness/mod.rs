@@ -165,19 +165,20 @@ pub struct Upload {
     pub bye_reason: Option<String>,
 }
 
+/// The name of the file a [`FileSender`] offers.
+const SENT_NAME: &str = "holiday photo.jpg";
+/// The type of the file a [`FileSender`] offers.
+const SENT_TYPE: &str = "image/jpeg";
+/// SENDs per edge request (the gateway batches several WebSocket events into one).
+const SENDS_PER_REQUEST: usize = 4;
+
 /// What a sender does: offer, answer, ACK, then the file in MSRP chunks with a window in flight.
 pub struct FileSender<'a> {
     pub data: &'a Bytes,
-    pub name: &'a str,
-    pub content_type: &'a str,
     pub chunk_size: u64,
     pub window: usize,
-    /// SENDs per edge request (the gateway batches several WebSocket events into one).
-    pub batch: usize,
     /// Stop (drop the MSRP connection) once this many bytes are acknowledged.
     pub stop_after: Option<u64>,
-    /// Announce this size instead of the real one.
-    pub announced_size: Option<u64>,
     /// Start sending at this byte instead of where the server asks.
     pub start_at: Option<u64>,
 }
@@ -186,13 +187,9 @@ impl<'a> FileSender<'a> {
     pub fn new(data: &'a Bytes) -> Self {
         Self {
             data,
-            name: "holiday photo.jpg",
-            content_type: "image/jpeg",
             chunk_size: 64 * 1024,
             window: 8,
-            batch: 4,
             stop_after: None,
-            announced_size: None,
             start_at: None,
         }
     }
@@ -206,15 +203,15 @@ impl<'a> FileSender<'a> {
             port: 9,
             proto: sdp::PROTO_TLS.into(),
             path: vec![user.msrp_uri(session).to_string()],
-            accept_types: vec![self.content_type.into()],
+            accept_types: vec![SENT_TYPE.into()],
             accept_wrapped_types: Vec::new(),
             max_size: None,
             setup: Setup::Active,
             operation: Operation::Push,
             file_selector: FileSelector {
-                name: Some(self.name.into()),
-                content_type: Some(self.content_type.into()),
-                size: Some(self.announced_size.unwrap_or(self.data.len() as u64)),
+                name: Some(SENT_NAME.into()),
+                content_type: Some(SENT_TYPE.into()),
+                size: Some(self.data.len() as u64),
                 hashes: vec![FileHash {
                     algorithm: "sha-256".into(),
                     bytes: ContentDigest::of(self.data).as_bytes().to_vec(),
@@ -276,7 +273,7 @@ impl<'a> FileSender<'a> {
         );
         let chunker = Chunker::new(
             &message_id,
-            self.content_type,
+            SENT_TYPE,
             Some(total),
             self.chunk_size,
             vec![server_path],
@@ -291,7 +288,7 @@ impl<'a> FileSender<'a> {
             while let Some(plan) = window.next_chunk(&mut user.ids, net.now) {
                 plans.push(plan);
             }
-            for batch in plans.chunks(self.batch.max(1)) {
+            for batch in plans.chunks(SENDS_PER_REQUEST) {
                 let frames = batch
                     .iter()
                     .map(|plan| {
