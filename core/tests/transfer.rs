@@ -867,14 +867,14 @@ fn send_file_info(alice: &mut Phone, to: &str, file_info: &str) -> ChatId {
         .expect("a MESSAGE")
 }
 
-#[test]
-fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
-    let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
-    let data = file_bytes(300_000, 11);
-    let info = upload_over_http(&mut net, "t-push", &data);
+/// Alice uploads `data` over HTTP and announces it to Bob, who receives with `delivery`; the phones
+/// run until quiet. Asserts that the sender AS took the announcement and that Bob holds the file,
+/// byte-identical; returns Bob's phone.
+fn uploaded_and_announced(net: &mut Net, delivery: Delivery, data: &Bytes) -> Phone {
+    let (mut alice, mut bob) = alice_and_bob(net, delivery);
+    let info = upload_over_http(net, "t-announced", data);
     let announce = send_file_info(&mut alice, &bob.aor(), &info);
-    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    run(net, &mut [&mut alice, &mut bob], |_| false);
     assert_eq!(
         alice.chat_status(announce),
         Some(202),
@@ -882,6 +882,14 @@ fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
         alice.chat_refusal(announce)
     );
     assert!(bob.written == data[..], "byte-identical");
+    bob
+}
+
+#[test]
+fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
+    let mut net = Net::default();
+    let data = file_bytes(300_000, 11);
+    let bob = uploaded_and_announced(&mut net, Delivery::Push, &data);
     assert!(
         bob.transfer_events()
             .iter()
@@ -898,18 +906,8 @@ fn a_file_uploaded_over_http_is_pushed_to_bob_byte_identical() {
 #[test]
 fn a_file_uploaded_over_http_is_pulled_by_bob_byte_identical() {
     let mut net = Net::default();
-    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Pull);
     let data = file_bytes(200_000, 12);
-    let info = upload_over_http(&mut net, "t-pull", &data);
-    let announce = send_file_info(&mut alice, &bob.aor(), &info);
-    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
-    assert_eq!(
-        alice.chat_status(announce),
-        Some(202),
-        "{:?}",
-        alice.chat_refusal(announce)
-    );
-    assert!(bob.written == data[..], "byte-identical");
+    let bob = uploaded_and_announced(&mut net, Delivery::Pull, &data);
     let offered = bob.offers()[0];
     assert_eq!(offered.kind, OfferKind::Pull, "a pull offer");
     assert_eq!(offered.sha256, Some(ContentDigest::of(&data).0));
