@@ -1,7 +1,8 @@
 //! The client library over real WebSockets on 127.0.0.1 against the core's two application servers,
 //! run in-process by the test kit: every WebSocket message is one edge request of the core's driver
-//! over the kit's in-memory store, and what its gateway delivers goes out over the sockets. It checks the client's wire behaviour (subprotocols, text SIP, binary MSRP, one
-//! message per WebSocket message), not the edge.
+//! over the kit's in-memory store, and what its gateway delivers goes out over the sockets. It
+//! checks the client's wire behaviour (subprotocols, text SIP, binary MSRP, one message per
+//! WebSocket message), not the edge.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
