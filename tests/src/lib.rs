@@ -767,9 +767,47 @@ impl Pushpin {
             })
             .and_then(|()| wait_for_proxying(http));
         let pushpin = Self { child, dir };
+        let started = started.and_then(|()| pushpin.wait_for_subscriptions(http));
         match started {
             Ok(()) => Ok(pushpin),
             Err(error) => Err(format!("{error:#}; its logs:\n{}", pushpin.logs())),
+        }
+    }
+
+    /// Waits until a WebSocket's subscription reaches Pushpin's handler. A channel the origin
+    /// subscribes a connection to takes effect only once the proxy's control link to the handler
+    /// is up, and at start that link may take a reconnect interval to come up: a message
+    /// published to a new connection in between has no receiver and is lost. A probe WebSocket
+    /// opens through Pushpin (its OPEN reaches the origin, which subscribes it to its channel),
+    /// and the handler's log says when the subscription is in effect.
+    fn wait_for_subscriptions(&self, http: SocketAddr) -> Result<()> {
+        use std::io::Write;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut probe = TcpStream::connect_timeout(&http, Duration::from_secs(2))?;
+        probe.set_read_timeout(Some(Duration::from_secs(5)))?;
+        probe.write_all(
+            b"GET /sender/sip HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n",
+        )?;
+        let mut status = String::new();
+        BufReader::new(probe.try_clone()?).read_line(&mut status)?;
+        if !status.starts_with("HTTP/1.1 101") {
+            bail!("the probe WebSocket through Pushpin was answered {status:?}");
+        }
+        loop {
+            let subscribed = self
+                .logs()
+                .lines()
+                .any(|line| line.contains("subscribe ") && line.contains("channel=conn:"));
+            if subscribed {
+                // Dropping the probe closes it; the origin is told and forgets it.
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("a WebSocket through Pushpin was not subscribed to its channel within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
