@@ -158,11 +158,11 @@ impl Phone {
 
     /// The status of the answer to `chat`, accepted or refused; `None` while unanswered.
     pub fn chat_status(&self, chat: ChatId) -> Option<u16> {
-        self.events.iter().find_map(|event| match event {
+        let accepted = self.events.iter().find_map(|event| match event {
             Event::ChatSent { chat: id, status } if *id == chat => Some(*status),
-            Event::ChatFailed { chat: id, refusal } if *id == chat => Some(refusal.status),
             _ => None,
-        })
+        });
+        accepted.or_else(|| self.chat_refusal(chat).map(|refusal| refusal.status))
     }
 
     /// Why `chat` was refused, if it was.
