@@ -40,8 +40,8 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use indicatif::ProgressBar;
 use rcs_core::client::{
-    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, TransferEvent, TransferId,
-    UserAgent, websocket_base,
+    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Password, TransferEvent,
+    TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
 use rcs_core::service::{Delivery, Protocol, Side};
@@ -78,6 +78,8 @@ pub struct Options {
     pub reconnect_attempts: u32,
     /// Draw progress bars on stderr (only when it is a terminal).
     pub progress: bool,
+    /// The account's password, which answers the servers' digest challenges (it is never sent).
+    pub password: Option<Password>,
 }
 
 impl Default for Options {
@@ -91,6 +93,7 @@ impl Default for Options {
             register_expires: 600,
             reconnect_attempts: 3,
             progress: false,
+            password: None,
         }
     }
 }
@@ -346,7 +349,10 @@ impl Client {
         config.chunk_size = options.chunk_size.max(1);
         config.window = options.window.max(1);
         config.register_expires = options.register_expires;
-        let ua = UserAgent::new(config, Entropy(seed))?;
+        let mut ua = UserAgent::new(config, Entropy(seed))?;
+        if let Some(password) = options.password.clone() {
+            ua.set_password(password);
+        }
         let sip = open(&sip_url, "sip").await?;
         let msrp = open(&msrp_url, "msrp").await?;
         Ok(Self {

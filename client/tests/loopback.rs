@@ -13,12 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rcs_client::{Client, Error, Options, sha256_of};
-use rcs_core::client::OfferKind;
+use rcs_core::accounts::AccountChange;
+use rcs_core::client::{OfferKind, Password};
 use rcs_core::first_value::Url;
 use rcs_core::server_config::ServerConfig;
 use rcs_core::service::{Delivery, Protocol, Side};
 use rcs_core::time::Timestamp;
-use rcs_testkit::{Net, server_config};
+use rcs_testkit::{Net, password_of, server_config};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
@@ -45,12 +46,18 @@ struct World {
 }
 
 impl Default for World {
+    /// The servers with the accounts of alice and bob.
     fn default() -> Self {
+        let mut net = Net::new(
+            config("sender-as.localhost"),
+            config("receiver-as.localhost"),
+        );
+        for user in ["alice", "bob"] {
+            let account = AccountChange::new(user, "localhost", &password_of(user));
+            net.create_account(account.into_account(net.now));
+        }
         Self {
-            net: Net::new(
-                config("sender-as.localhost"),
-                config("receiver-as.localhost"),
-            ),
+            net,
             sockets: BTreeMap::new(),
             cut_msrp_after: None,
         }
@@ -177,9 +184,11 @@ async fn serve() -> (String, Arc<Mutex<World>>) {
     (format!("http://{addr}"), world)
 }
 
-fn options() -> Options {
+/// The options of `user`, whose account the [`World`] holds.
+fn options(user: &str) -> Options {
     Options {
         timeout: Duration::from_secs(10),
+        password: Some(Password::new(password_of(user))),
         ..Options::default()
     }
 }
@@ -199,11 +208,11 @@ fn write_file(path: &Path, len: usize, seed: u8) {
 }
 
 async fn pair(server: &str, delivery: Delivery) -> (Client, Client) {
-    let mut bob = Client::connect(server, "bob", Side::Receiver, options())
+    let mut bob = Client::connect(server, "bob", Side::Receiver, options("bob"))
         .await
         .unwrap();
     bob.register(Some(delivery)).await.unwrap();
-    let mut alice = Client::connect(server, "alice", Side::Sender, options())
+    let mut alice = Client::connect(server, "alice", Side::Sender, options("alice"))
         .await
         .unwrap();
     alice.register(None).await.unwrap();

@@ -7,8 +7,12 @@
 //! in tests driven in virtual time.
 //!
 //! ## What lives here
+//! - [`accounts`]: accounts (a user name and password verifiers, never the password), the requests
+//!   that create and change them, and the throttle on failed sign-ins.
 //! - [`client`]: the user agent of a client (CLI, browser) as a sans-IO state machine: registration,
 //!   chat, sending and receiving files.
+//! - [`digest`]: Digest authentication (RFC 7616, RFC 8760, RFC 3261 section 22): challenges,
+//!   credentials, password verifiers, and the stateless nonces the servers issue.
 //! - [`edge_request`]: one edge request of an application server, driven once: the gateway's events
 //!   (or a peer request, or due timers) to engine inputs, and the engine's outputs to actions (reads,
 //!   writes, the peer request, publishes) and the reply. The one place to learn how a request runs.
@@ -43,7 +47,9 @@
 //! - Parsers never panic on untrusted input; they return typed errors that say what was being parsed.
 //! - Everything that must outlive one edge-function request serializes with serde.
 
+pub mod accounts;
 pub mod client;
+pub mod digest;
 pub mod edge_request;
 pub mod first_value;
 pub mod ft_http;

@@ -48,6 +48,25 @@ pub mod keys {
     const CONNECTION: &str = "conn/";
     /// The prefix of timers.
     const TIMER: &str = "timer/";
+    /// The prefix of accounts.
+    const ACCOUNT: &str = "account/";
+    /// The prefix of failed-attempt counters.
+    const THROTTLE: &str = "throttle/";
+
+    /// The account of `user` (a validated user name, [`crate::accounts::validate_user_name`]).
+    pub fn account(user: &str) -> String {
+        format!("{ACCOUNT}{user}")
+    }
+
+    /// The failed sign-ins of `user`.
+    pub fn user_throttle(user: &str) -> String {
+        format!("{THROTTLE}user/{user}")
+    }
+
+    /// The failed sign-ins on one gateway connection.
+    pub fn connection_throttle(connection: &str) -> String {
+        format!("{THROTTLE}conn/{connection}")
+    }
 
     /// The manifest of the completed file with this digest.
     pub fn file(digest: &ContentDigest) -> String {
@@ -101,10 +120,10 @@ pub mod keys {
         /// A timer, with its server and its name.
         Timer(Side, &'k str),
         /// A record that expires on its own: a manifest, an upload, a session or one of its
-        /// windows, an offer, a connection ([`crate::server::common::sweep`] judges it).
+        /// windows, an offer, a connection, a failed-attempt counter ([`crate::server::common::sweep`] judges it).
         Expiring,
         /// A record that something else takes along or keeps: a file chunk (its manifest or
-        /// upload takes it), a registration (kept, offline once expired).
+        /// upload takes it), a registration (kept, offline once expired), an account.
         Dependent,
     }
 
@@ -123,6 +142,7 @@ pub mod keys {
             || key.starts_with(MSRP_SESSION)
             || key.starts_with(OFFER)
             || key.starts_with(CONNECTION)
+            || key.starts_with(THROTTLE)
         {
             KeyKind::Expiring
         } else {
@@ -141,9 +161,9 @@ pub mod keys {
     }
 
     /// Whether `key` is a server record with an `expires` of its own: a session or its window, an
-    /// offer, a connection.
+    /// offer, a connection, a failed-attempt counter.
     pub fn is_session_record(key: &str) -> bool {
-        [MSRP_SESSION, OFFER, CONNECTION]
+        [MSRP_SESSION, OFFER, CONNECTION, THROTTLE]
             .iter()
             .any(|prefix| key.starts_with(prefix))
     }

@@ -350,9 +350,9 @@ fn server_urls_become_websocket_bases() {
 fn a_record_in_another_format_is_a_reported_failure_not_an_absent_record() {
     let mut net = Net::default();
     let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
-    // Alice's registration as an older build would have written it: no format version.
-    let key = keys::registration(Side::Sender, &alice.aor());
-    let stored = net.store.get(&key).unwrap().expect("alice is registered");
+    // The record of Alice's connection as an older build would have written it: no format version.
+    let key = keys::connection(&alice.sip);
+    let stored = net.store.get(&key).unwrap().expect("alice is signed in");
     let mut old: serde_json::Value = serde_json::from_slice(&stored).unwrap();
     old.as_object_mut().unwrap().remove("version");
     net.store
@@ -363,7 +363,7 @@ fn a_record_in_another_format_is_a_reported_failure_not_an_absent_record() {
         .chat(&bob.aor(), "text/plain", Bytes::from_static(b"hi"))
         .unwrap();
     run(&mut net, &mut [&mut alice, &mut bob], |_| false);
-    // Not "you are not registered" (403): the server says which record it cannot read.
+    // Not "you are not signed in" (401): the server says which record it cannot read.
     let refusal = alice
         .events
         .iter()

@@ -120,10 +120,13 @@ fn a_batch_of_acknowledgements_gets_one_refill_of_the_window() {
 #[test]
 fn no_reply_carries_more_than_a_gateway_takes() {
     let chunk_room = 64 * 1024 + MSRP_HEADER_ROOM;
-    let mut receiver = harness::config("receiver-as.example.com");
+    let mut receiver = rcs_testkit::server_config("receiver-as.example.com");
     receiver.window = 16;
     receiver.max_reply_bytes = 3 * chunk_room;
-    let mut net = Net::new(harness::config("sender-as.example.com"), receiver);
+    let mut net = Net::new(
+        rcs_testkit::server_config("sender-as.example.com"),
+        receiver,
+    );
     let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(2 << 20, 12);
     alice.send_file(&bob.aor(), "big.bin", "application/octet-stream", &data);
@@ -184,7 +187,7 @@ fn a_pull_offer_past_its_links_expiry_is_gone_and_one_never_made_is_not_found() 
         .expect("the server offers the file");
     let info = FileInfoDocument::parse(message.body().as_ref()).unwrap();
     let sender = message.from().uri().clone();
-    let lifetime = harness::config("receiver-as.example.com").url_lifetime_secs;
+    let lifetime = rcs_testkit::server_config("receiver-as.example.com").url_lifetime_secs;
     net.now = net.now.plus_secs(lifetime + 1);
     let late = harness::download_request(&mut net, &mut bob, &info, sender.clone(), 0);
     let answer = String::from_utf8_lossy(&late.answer.to_bytes()).into_owned();
@@ -367,10 +370,10 @@ fn unknown_offline_and_unregistered_users_get_clear_answers() {
     assert_eq!(refusal.status, 480);
     assert!(refusal.reason.contains("offline"), "{refusal:?}");
     assert_eq!(alice.chat_status(chat), Some(480));
-    // A user who never registered on this connection may not send.
+    // A user who never signed in on this connection may not send: the server asks who it is.
     let mut mallory = User::new("mallory", Side::Sender, 9);
     let forged = FileSender::new(&data).send(&mut net, &mut mallory, &alice.aor());
-    assert_eq!(forged.answer.status(), Some(403));
+    assert_eq!(forged.answer.status(), Some(401));
     bob.reconnect();
     bob.register(&mut net, Some(Delivery::Push));
     let online = alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
@@ -382,9 +385,12 @@ fn unknown_offline_and_unregistered_users_get_clear_answers() {
 
 #[test]
 fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() {
-    let mut sender = harness::config("sender-as.example.com");
+    let mut sender = rcs_testkit::server_config("sender-as.example.com");
     sender.layout.max_file_size = 999;
-    let mut net = Net::new(sender, harness::config("receiver-as.example.com"));
+    let mut net = Net::new(
+        sender,
+        rcs_testkit::server_config("receiver-as.example.com"),
+    );
     let (mut alice, bob) = alice_and_bob(&mut net, Delivery::Push);
     let data = file_bytes(1000, 2);
     let upload = alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);

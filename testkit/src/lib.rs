@@ -21,4 +21,4 @@ pub use config::{DOMAIN, START, server_config, signing_key};
 pub use files::file_bytes;
 pub use gateway::Gateway;
 pub use net::Net;
-pub use phone::{Edge, Phone, alice_and_bob, run};
+pub use phone::{Edge, Phone, alice_and_bob, password_of, run};

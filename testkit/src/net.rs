@@ -5,6 +5,7 @@
 //! to the gateway). Nothing survives between requests but the store, as on the edge.
 
 use bytes::Bytes;
+use rcs_core::accounts::Account;
 use rcs_core::edge_request::{Action, EdgeRequest, Reply, timer_due};
 use rcs_core::grip::WsEvent;
 use rcs_core::ids::Entropy;
@@ -12,7 +13,7 @@ use rcs_core::server::ServerLogic;
 use rcs_core::server_config::ServerConfig;
 use rcs_core::service::{Protocol, Side};
 use rcs_core::store::keys::{self, KeyKind};
-use rcs_core::store::{KeyValue, MemoryStore};
+use rcs_core::store::{KeyValue, MemoryStore, Record};
 use rcs_core::time::Timestamp;
 
 use crate::config::{START, server_config};
@@ -74,6 +75,14 @@ impl Net {
             largest_value: 0,
             window_writes: 0,
         }
+    }
+
+    /// Creates (or replaces) an account in the store.
+    pub fn create_account(&mut self, account: Account) {
+        let key = keys::account(&account.user);
+        self.store
+            .set(&key, account.encode())
+            .expect("an account fits the store");
     }
 
     /// The configuration of the `side` server.

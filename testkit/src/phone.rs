@@ -3,9 +3,10 @@
 //! far of the file it receives. A test moves messages with [`run`] until nothing moves any more.
 
 use bytes::Bytes;
+use rcs_core::accounts::{Account, AccountChange};
 use rcs_core::client::{
-    ChatId, Config, Event, IncomingFile, OutgoingFile, Output, Refusal, TransferEvent, TransferId,
-    UserAgent,
+    ChatId, Config, Event, IncomingFile, OutgoingFile, Output, Password, Refusal, TransferEvent,
+    TransferId, UserAgent,
 };
 use rcs_core::first_value::ContentDigest;
 use rcs_core::grip::WsEvent;
@@ -26,6 +27,13 @@ pub trait Edge {
     fn disconnect(&mut self, side: Side, connection: &str);
     /// The time now.
     fn now(&self) -> Timestamp;
+    /// Creates (or replaces) an account, as the deployment's administrator does.
+    fn create_account(&mut self, account: Account);
+}
+
+/// The password of `user`'s account in tests.
+pub fn password_of(user: &str) -> String {
+    format!("{user}'s password")
 }
 
 impl Edge for crate::Net {
@@ -43,6 +51,10 @@ impl Edge for crate::Net {
 
     fn now(&self) -> Timestamp {
         self.now
+    }
+
+    fn create_account(&mut self, account: Account) {
+        crate::Net::create_account(self, account);
     }
 }
 
@@ -90,7 +102,8 @@ impl Phone {
     pub fn in_domain(domain: &str, name: &str, side: Side, seed: u8) -> Self {
         let mut config = Config::new(name, domain);
         config.secure = true;
-        let ua = UserAgent::new(config, Entropy([seed; 32])).expect("a valid user name");
+        let mut ua = UserAgent::new(config, Entropy([seed; 32])).expect("a valid user name");
+        ua.set_password(Password::new(password_of(name)));
         Self {
             ua,
             side,
@@ -110,11 +123,16 @@ impl Phone {
         self.ua.aor().to_string()
     }
 
-    /// Registers with `delivery` (`None`: the server's default) and asserts it was granted.
+    /// Creates the user's account with [`password_of`] the user (if the test has not already),
+    /// registers with `delivery` (`None`: the server's default), answering the digest challenge,
+    /// and asserts it was granted.
     ///
     /// # Panics
     /// If the server does not grant the registration.
     pub fn register(&mut self, edge: &mut impl Edge, delivery: Option<Delivery>) {
+        let config = self.ua.config();
+        let account = AccountChange::new(&config.user, &config.domain, &password_of(&config.user));
+        edge.create_account(account.into_account(edge.now()));
         self.ua.register(delivery).expect("a REGISTER");
         run(edge, &mut [self], |_| false);
         assert!(

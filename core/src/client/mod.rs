@@ -50,6 +50,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::{Challenge, Credentials};
 use crate::ids::{Entropy, TokenSource};
 use crate::msrp::{self, Frame, MsrpError, MsrpUri};
 use crate::sdp::SdpError;
@@ -359,15 +360,45 @@ pub enum ClientError {
 }
 
 /// The registration's state, kept across refreshes (same Call-ID, rising CSeq, RFC 3261 10.2.4).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Registration {
     call_id: Option<String>,
     cseq: u32,
     delivery: Option<Delivery>,
-    /// The CSeq of the REGISTER awaiting its answer and whether it removes the binding.
-    pending: Option<(u32, bool)>,
+    /// The REGISTER awaiting its answer.
+    pending: Option<PendingRegister>,
     /// When to refresh, while registered.
     refresh_at: Option<Timestamp>,
+    /// The challenge last answered and how many requests answered it (the next `nc`).
+    challenge: Option<(Challenge, u32)>,
+}
+
+/// A REGISTER awaiting its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PendingRegister {
+    cseq: u32,
+    /// Whether it removes the binding (`Expires: 0`).
+    removing: bool,
+    /// Whether it carried credentials: a second `401` to it means they were refused.
+    answered: bool,
+}
+
+/// A user's password, held in memory only to answer digest challenges (RFC 3261 section 22): never
+/// written into a message, an event, a checkpoint or a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps the password the user typed.
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
 }
 
 /// A client's user agent: registration, chats and transfers over one SIP and one MSRP connection.
@@ -377,6 +408,7 @@ pub struct UserAgent {
     /// The `.invalid` host of RFC 7118 clients, written in Via, Contact, SDP and MSRP URIs.
     host: String,
     aor: SipUri,
+    password: Option<Password>,
     registration: Registration,
     chats: BTreeMap<String, ChatId>,
     next_id: u64,
@@ -417,12 +449,14 @@ impl UserAgent {
             ids,
             host,
             aor,
+            password: None,
             registration: Registration {
                 call_id: None,
                 cseq: 0,
                 delivery: None,
                 pending: None,
                 refresh_at: None,
+                challenge: None,
             },
             chats: BTreeMap::new(),
             next_id: 0,
@@ -478,19 +512,31 @@ impl UserAgent {
         })
     }
 
+    /// The password the agent answers the registrar's digest challenges with (RFC 3261 section 22,
+    /// RFC 8760: the strongest algorithm offered). Without one, a challenge ends the registration
+    /// with [`Event::RegistrationFailed`].
+    pub fn set_password(&mut self, password: Password) {
+        self.password = Some(password);
+    }
+
     /// Registers (or refreshes) with the chosen delivery mode (`None`: the server's default).
     pub fn register(&mut self, delivery: Option<Delivery>) -> Result<(), ClientError> {
         self.registration.delivery = delivery;
-        self.send_register(self.config.register_expires)
+        self.send_register(self.config.register_expires, None)
     }
 
     /// Removes the registration (`Expires: 0`).
     pub fn unregister(&mut self) -> Result<(), ClientError> {
         self.registration.refresh_at = None;
-        self.send_register(0)
+        self.send_register(0, None)
     }
 
-    fn send_register(&mut self, expires: u32) -> Result<(), ClientError> {
+    /// Sends a REGISTER for `expires` seconds, with `authorization` answering a challenge.
+    fn send_register(
+        &mut self,
+        expires: u32,
+        authorization: Option<Credentials>,
+    ) -> Result<(), ClientError> {
         let registrar = SipUri::parse(&format!("sip:{}", self.config.domain)).map_err(|_| {
             ClientError::BadAddress {
                 address: self.config.domain.clone(),
@@ -520,10 +566,18 @@ impl UserAgent {
             };
             builder = builder.contact_param(DELIVERY_PARAM, Some(mode));
         }
+        let answered = authorization.is_some();
+        if let Some(credentials) = authorization {
+            builder = builder.header("Authorization", &credentials.to_string());
+        }
         let register = builder.build(&mut self.ids)?;
         self.registration.call_id = Some(call_id);
         self.registration.cseq = cseq;
-        self.registration.pending = Some((cseq, expires == 0));
+        self.registration.pending = Some(PendingRegister {
+            cseq,
+            removing: expires == 0,
+            answered,
+        });
         self.transmit_sip(&register);
         Ok(())
     }
@@ -652,7 +706,7 @@ impl UserAgent {
         }
         if self.registration.refresh_at.is_some_and(|at| at <= now) {
             self.registration.refresh_at = None;
-            self.send_register(self.config.register_expires)?;
+            self.send_register(self.config.register_expires, None)?;
         }
         Ok(())
     }
@@ -761,13 +815,17 @@ impl UserAgent {
     }
 
     fn on_register_response(&mut self, response: &SipMessage, status: u16, now: Timestamp) {
-        let Some((cseq, removing)) = self.registration.pending else {
+        let Some(pending) = self.registration.pending else {
             return;
         };
-        if response.cseq().seq != cseq || status < 200 {
+        if response.cseq().seq != pending.cseq || status < 200 {
             return;
         }
         self.registration.pending = None;
+        if status == 401 && self.answer_challenge(response, pending) {
+            return;
+        }
+        let removing = pending.removing;
         if status >= 300 {
             self.registration.refresh_at = None;
             self.emit(Event::RegistrationFailed(Refusal::of(response)));
@@ -787,6 +845,45 @@ impl UserAgent {
         self.registration.refresh_at =
             (expires > 0).then(|| now.plus_millis(u64::from(expires) * 800));
         self.emit(Event::Registered { expires });
+    }
+
+    /// Answers the registrar's `401` with credentials, unless there is no password, no challenge
+    /// the agent can answer, or the credentials just sent were refused (a challenge that is not
+    /// `stale`). Whether a REGISTER with credentials went out.
+    fn answer_challenge(&mut self, response: &SipMessage, pending: PendingRegister) -> bool {
+        let Some(password) = self.password.clone() else {
+            return false;
+        };
+        let offered = response
+            .header_values("WWW-Authenticate")
+            .filter_map(|value| Challenge::parse(value).ok());
+        let Some(challenge) = Challenge::strongest(offered) else {
+            return false;
+        };
+        if pending.answered && !challenge.stale {
+            return false;
+        }
+        let nc = match &self.registration.challenge {
+            Some((known, count)) if known.nonce == challenge.nonce => count.saturating_add(1),
+            _ => 1,
+        };
+        let registrar = format!("sip:{}", self.config.domain);
+        let cnonce = self.ids.token(16);
+        let credentials = challenge.answer(
+            &self.config.user,
+            &password.0,
+            Method::Register.as_str(),
+            &registrar,
+            &cnonce,
+            nc,
+        );
+        self.registration.challenge = Some((challenge, nc));
+        let expires = if pending.removing {
+            0
+        } else {
+            self.config.register_expires
+        };
+        self.send_register(expires, Some(credentials)).is_ok()
     }
 
     fn on_request(&mut self, request: &SipMessage) {

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::authentication;
 use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
 use crate::first_value::{self, ContentDigest, SigningKey, VerifiedFileRef};
@@ -294,11 +295,10 @@ pub fn reply_unparsable(tx: &mut Tx<'_>, connection: &str, message: &[u8], error
     });
 }
 
-/// The address of record of the request's sender, if it is registered over this very connection;
-/// otherwise answers 403 and returns `None`.
+/// The address of record of the request's sender, if this connection is authenticated as the
+/// sender ([`authentication`]); otherwise answers 403 and returns `None`.
 pub fn authenticated_caller(
     tx: &mut Tx<'_>,
-    side: Side,
     connection: &str,
     request: &SipMessage,
 ) -> Result<Option<String>, Interrupt> {
@@ -306,8 +306,7 @@ pub fn authenticated_caller(
         reply(tx, connection, request, 400, Some("From has no user part"));
         return Ok(None);
     };
-    let registered = registration(tx, side, &aor)?;
-    if registered.as_ref().and_then(|r| r.connection.as_deref()) == Some(connection) {
+    if authentication::identity(tx, connection)?.as_deref() == Some(aor.as_str()) {
         Ok(Some(aor))
     } else {
         reply(
@@ -315,7 +314,7 @@ pub fn authenticated_caller(
             connection,
             request,
             403,
-            Some("the sender is not registered on this connection"),
+            Some("this connection is not authenticated as the sender"),
         );
         Ok(None)
     }
@@ -455,7 +454,6 @@ pub fn register(
             registered.expires = 0;
             tx.set_record(&key, &registered);
         }
-        tx.delete(&keys::connection(connection));
         if let Some(response) = response_to(tx, request, 200, None, None) {
             send_sip(tx, connection, &response);
         }
@@ -536,11 +534,10 @@ pub fn connection_closed(
 pub fn relay_message(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
-    side: Side,
     connection: &str,
     request: &SipMessage,
 ) -> Result<(), Interrupt> {
-    let Some(_) = authenticated_caller(tx, side, connection, request)? else {
+    let Some(_) = authenticated_caller(tx, connection, request)? else {
         return Ok(());
     };
     let Some(recipient) = reachable_recipient(tx, connection, request)? else {
@@ -768,6 +765,8 @@ pub enum UserSip {
 }
 
 /// One SIP message from a user's connection, as both servers take it: parsed (or answered 400);
+/// the connection authenticated as the request's user ([`authentication::authenticate`]: 401 or
+/// 403 otherwise, and a response on a connection that has not authenticated is dropped);
 /// REGISTER, OPTIONS, CANCEL and unknown methods answered here; the rest handed back.
 pub fn on_sip(
     tx: &mut Tx<'_>,
@@ -784,7 +783,14 @@ pub fn on_sip(
         }
     };
     if message.is_response() {
+        // Only an authenticated connection answers the server's requests.
+        if authentication::identity(tx, connection)?.is_none() {
+            return Ok(UserSip::Handled);
+        }
         return Ok(UserSip::Response(message));
+    }
+    if authentication::authenticate(tx, config, connection, &message)?.is_none() {
+        return Ok(UserSip::Handled);
     }
     match message.method() {
         Method::Register => register(tx, config, side, connection, &message)?,

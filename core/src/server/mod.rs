@@ -5,6 +5,7 @@
 //! know of the servers is in [`crate::service`] (which one, how they deliver) and
 //! [`crate::server_config`] (how they are configured).
 
+pub mod authentication;
 pub mod common;
 pub mod engine;
 pub mod receiver;

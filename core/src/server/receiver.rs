@@ -209,7 +209,7 @@ impl ReceiverLogic {
                 UserSip::Invite(invite) => self.on_download_request(tx, connection, &invite),
                 UserSip::Bye(bye) => self.end_delivery_session(tx, connection, &bye),
                 UserSip::Message(message) => {
-                    common::relay_message(tx, &self.config, Side::Receiver, connection, &message)
+                    common::relay_message(tx, &self.config, connection, &message)
                 }
                 UserSip::Response(response) => self.on_invite_answer(tx, connection, &response),
                 UserSip::Handled => Ok(()),
@@ -507,8 +507,7 @@ impl ReceiverLogic {
         connection: &str,
         invite: &SipMessage,
     ) -> Result<(), Interrupt> {
-        let Some(caller) = common::authenticated_caller(tx, Side::Receiver, connection, invite)?
-        else {
+        let Some(caller) = common::authenticated_caller(tx, connection, invite)? else {
             return Ok(());
         };
         let request = match parse_download_request(invite) {

@@ -116,7 +116,7 @@ impl SenderLogic {
                     self.forward_file_info(tx, connection, &message)
                 }
                 UserSip::Message(message) => {
-                    common::relay_message(tx, &self.config, Side::Sender, connection, &message)
+                    common::relay_message(tx, &self.config, connection, &message)
                 }
                 // Answers to the BYEs and relayed MESSAGEs this server sent need no action.
                 UserSip::Response(_) | UserSip::Handled => Ok(()),
@@ -163,8 +163,7 @@ impl SenderLogic {
         connection: &str,
         invite: &SipMessage,
     ) -> Result<(), Interrupt> {
-        let Some(sender) = common::authenticated_caller(tx, Side::Sender, connection, invite)?
-        else {
+        let Some(sender) = common::authenticated_caller(tx, connection, invite)? else {
             return Ok(());
         };
         let Some(recipient) = common::reachable_recipient(tx, connection, invite)? else {
@@ -519,8 +518,7 @@ impl SenderLogic {
         connection: &str,
         message: &SipMessage,
     ) -> Result<(), Interrupt> {
-        let Some(sender) = common::authenticated_caller(tx, Side::Sender, connection, message)?
-        else {
+        let Some(sender) = common::authenticated_caller(tx, connection, message)? else {
             return Ok(());
         };
         let Some(recipient) = common::reachable_recipient(tx, connection, message)? else {

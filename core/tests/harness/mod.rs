@@ -3,6 +3,8 @@
 //! never would (malformed messages, a cut mid-chunk, a forged offer).
 
 use bytes::Bytes;
+use rcs_core::accounts::AccountChange;
+use rcs_core::digest::Challenge;
 use rcs_core::first_value::ContentDigest;
 use rcs_core::ft_http::{self, FileInfoDocument};
 use rcs_core::grip::WsEvent;
@@ -16,7 +18,7 @@ use rcs_core::service::Protocol;
 use rcs_core::service::Side;
 use rcs_core::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri};
 
-pub use rcs_testkit::{DOMAIN, Net, file_bytes, server_config as config};
+pub use rcs_testkit::{DOMAIN, Net, file_bytes, password_of};
 
 /// A user agent: a SIP connection and an MSRP connection to one server.
 pub struct User {
@@ -95,8 +97,40 @@ impl User {
             .collect()
     }
 
-    /// REGISTER; returns the final response.
+    /// REGISTER, answering the digest challenge as the widely used browser SIP libraries do (the
+    /// first `WWW-Authenticate`, MD5) with [`password_of`] the user, whose account is created
+    /// first; returns the final response.
     pub fn register(&mut self, net: &mut Net, delivery: Option<&str>) -> SipMessage {
+        let account = AccountChange::new(&self.name, DOMAIN, &password_of(&self.name));
+        net.create_account(account.into_account(net.now));
+        let challenged = self.register_with(net, delivery, None);
+        if challenged.status() != Some(401) {
+            return challenged;
+        }
+        let first = challenged
+            .header_values("WWW-Authenticate")
+            .next()
+            .expect("a challenge");
+        let challenge = Challenge::parse(first).expect("a valid challenge");
+        let cnonce = self.ids.token(8);
+        let credentials = challenge.answer(
+            &self.name,
+            &password_of(&self.name),
+            "REGISTER",
+            &format!("sip:{DOMAIN}"),
+            &cnonce,
+            1,
+        );
+        self.register_with(net, delivery, Some(&credentials.to_string()))
+    }
+
+    /// One REGISTER with `authorization` (if any); returns its answer.
+    pub fn register_with(
+        &mut self,
+        net: &mut Net,
+        delivery: Option<&str>,
+        authorization: Option<&str>,
+    ) -> SipMessage {
         let mut builder = RequestBuilder::new(
             Method::Register,
             SipUri::parse(&format!("sip:{DOMAIN}")).unwrap(),
@@ -108,6 +142,9 @@ impl User {
         .expires(600);
         if let Some(mode) = delivery {
             builder = builder.contact_param("ft-delivery", Some(mode));
+        }
+        if let Some(authorization) = authorization {
+            builder = builder.header("Authorization", authorization);
         }
         let register = builder.build(&mut self.ids).unwrap();
         self.send_sip(net, &register);

@@ -11,11 +11,14 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures::executor::block_on;
 use http::{Method, Request, Response, StatusCode};
+use rcs_core::accounts::Account;
 use rcs_core::client::Event;
 use rcs_core::first_value::ContentDigest;
 use rcs_core::grip::{self, GripClaims, WsEvent};
 use rcs_core::ids::{Entropy, TokenSource};
 use rcs_core::sip::{Method as SipMethod, NameAddr, RequestBuilder, SipMessage, SipUri};
+use rcs_core::store::Record;
+use rcs_core::store::keys;
 use rcs_core::time::Timestamp;
 use rcs_testkit::{Edge, Gateway, Phone, file_bytes, run};
 
@@ -156,6 +159,12 @@ impl Edge for &Net {
 
     fn now(&self) -> Timestamp {
         Timestamp::from_unix_millis(self.now.get())
+    }
+
+    fn create_account(&mut self, account: Account) {
+        self.store
+            .borrow_mut()
+            .insert(keys::account(&account.user), account.encode());
     }
 }
 
@@ -299,7 +308,7 @@ fn routes_take_their_methods_and_refuse_the_rest() {
 }
 
 #[test]
-fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_200() {
+fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_a_challenge() {
     let net = Net::new();
     let register = register_request("alice", 1);
     let request = net.grip_request(
@@ -330,15 +339,18 @@ fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_200() {
     let WsEvent::Text(answer) = &events[2] else {
         panic!("SIP goes as text: {:?}", events[2]);
     };
+    let answer = text(answer);
     assert!(
-        answer.starts_with(b"m:SIP/2.0 200 OK\r\n"),
-        "{}",
-        text(answer)
+        answer.starts_with("m:SIP/2.0 401 Unauthorized\r\n"),
+        "{answer}"
     );
     assert!(
-        net.store
-            .borrow()
-            .contains_key("reg/sender/sip:alice@localhost")
+        answer.contains("\r\nWWW-Authenticate: Digest realm=\"localhost\""),
+        "{answer}"
+    );
+    assert!(
+        net.store.borrow().is_empty(),
+        "nothing is written per challenge"
     );
     assert!(net.published.borrow().is_empty());
 }
@@ -443,7 +455,7 @@ fn malformed_sip_gets_a_400_and_the_connection_keeps_working() {
     assert!(answers[0].starts_with("SIP/2.0 400 "), "{}", answers[0]);
     assert!(answers[0].contains("\r\nWarning: 399 "), "{}", answers[0]);
     assert!(
-        answers[1].starts_with("SIP/2.0 200 OK\r\n"),
+        answers[1].starts_with("SIP/2.0 401 Unauthorized\r\n"),
         "the next message on the connection is served: {}",
         answers[1]
     );

@@ -1,0 +1,284 @@
+//! Accounts: who may use the service. An account is a user name and the password verifiers of
+//! [`crate::digest`] (never the password), stored in the shared store at `account/<user>`
+//! ([`crate::store::keys::account`]); [`Throttle`] counts failed sign-ins per user and per
+//! connection, so that guessing a password is slow while the real user is kept out for a short
+//! while at most.
+//!
+//! The servers read accounts when a user authenticates (SIP digest on REGISTER, HTTP digest on an
+//! upload); the edge creates, changes and deletes them ([`AccountChange`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Verifiers;
+use crate::store::Record;
+use crate::time::Timestamp;
+
+/// The longest user name, in bytes.
+pub const MAX_USER_NAME: usize = 32;
+
+/// An account (`account/<user>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The user name: the user part of the address of record, `sip:<user>@<domain>`.
+    pub user: String,
+    /// The password's verifiers, for the realm they name.
+    pub verifiers: Verifiers,
+    /// When the account was created, in Unix seconds.
+    pub created: u64,
+}
+
+impl Record for Account {
+    const VERSION: u32 = 1;
+}
+
+/// Why a user name cannot be an account's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UserNameError {
+    /// Empty.
+    #[error("the user name is empty")]
+    Empty,
+    /// Longer than [`MAX_USER_NAME`].
+    #[error("the user name is longer than {MAX_USER_NAME} characters")]
+    TooLong,
+    /// A character outside `a-z 0-9 . _ -`, or a first character that is not a letter or digit.
+    #[error(
+        "a user name is lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
+    )]
+    Characters,
+}
+
+/// Checks that `user` can name an account: 1 to [`MAX_USER_NAME`] of `a-z 0-9 . _ -`, starting with
+/// a letter or digit. One spelling per user (lowercase), and nothing a SIP URI, a store key or a
+/// URL path would have to escape.
+pub fn validate_user_name(user: &str) -> Result<(), UserNameError> {
+    let first = user.bytes().next().ok_or(UserNameError::Empty)?;
+    if user.len() > MAX_USER_NAME {
+        return Err(UserNameError::TooLong);
+    }
+    let allowed = |b: u8| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-');
+    if !first.is_ascii_alphanumeric() || !user.bytes().all(allowed) {
+        return Err(UserNameError::Characters);
+    }
+    Ok(())
+}
+
+/// The body of an account request (`POST /sender/accounts` to create one, `PUT` to change its
+/// password): the verifiers, which the client derives from the password it never sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountChange {
+    /// The user name.
+    pub user: String,
+    /// The new password's verifiers, for the deployment's realm (its SIP domain).
+    pub verifiers: Verifiers,
+}
+
+/// Why an account request is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountChangeError {
+    /// The user name is not valid.
+    #[error(transparent)]
+    UserName(#[from] UserNameError),
+    /// The verifiers are for another realm than this deployment's.
+    #[error("the verifiers are for realm {got:?}, this deployment's is {expected:?}")]
+    WrongRealm {
+        /// The realm they name.
+        got: String,
+        /// The deployment's.
+        expected: String,
+    },
+    /// A verifier is not a hash of its algorithm's length in lowercase hex.
+    #[error("the verifiers are not hashes of the right length in lowercase hex")]
+    MalformedVerifiers,
+}
+
+impl AccountChange {
+    /// The request for `user` with `password`, in `realm`: what a client sends.
+    pub fn new(user: &str, realm: &str, password: &str) -> Self {
+        Self {
+            user: user.to_owned(),
+            verifiers: Verifiers::derive(user, realm, password),
+        }
+    }
+
+    /// The account the request creates (or the one it replaces), at `now`.
+    pub fn into_account(self, now: Timestamp) -> Account {
+        Account {
+            user: self.user,
+            verifiers: self.verifiers,
+            created: now.unix_secs(),
+        }
+    }
+
+    /// Checks the request against the deployment's realm.
+    pub fn validate(&self, realm: &str) -> Result<(), AccountChangeError> {
+        validate_user_name(&self.user)?;
+        if self.verifiers.realm != realm {
+            return Err(AccountChangeError::WrongRealm {
+                got: self.verifiers.realm.clone(),
+                expected: realm.to_owned(),
+            });
+        }
+        if !self.verifiers.is_well_formed() {
+            return Err(AccountChangeError::MalformedVerifiers);
+        }
+        Ok(())
+    }
+}
+
+/// How many failed attempts a [`Throttle`] allows, and for how long it then refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// Failures allowed within one window.
+    pub failures: u32,
+    /// The window failures are counted in, in seconds.
+    pub window_secs: u64,
+    /// How long every attempt is refused once the failures are used up, in seconds.
+    pub lockout_secs: u64,
+}
+
+/// Per user: five wrong passwords a minute, then 30 s of refusals. An attacker who guesses keeps
+/// the real user out for 30 s at a time at most, and guesses at most ten passwords a minute.
+pub const USER_THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    failures: 5,
+    window_secs: 60,
+    lockout_secs: 30,
+};
+
+/// Per connection: ten failures, then five minutes of refusals on that connection.
+pub const CONNECTION_THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    failures: 10,
+    window_secs: 300,
+    lockout_secs: 300,
+};
+
+/// Failed attempts counted for one user or one connection (`throttle/...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throttle {
+    /// Failures in the current window.
+    pub failures: u32,
+    /// When the current window started, in Unix seconds.
+    pub window_start: u64,
+    /// Until when every attempt is refused, in Unix seconds (0: not locked).
+    pub locked_until: u64,
+    /// When a sweep may remove the record, in Unix seconds.
+    pub expires: u64,
+}
+
+impl Record for Throttle {
+    const VERSION: u32 = 1;
+}
+
+impl Throttle {
+    /// `Err(seconds to wait)` while the throttle refuses attempts.
+    pub fn check(&self, now: Timestamp) -> Result<(), u64> {
+        let now = now.unix_secs();
+        if now < self.locked_until {
+            Err(self.locked_until - now)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Counts a failure at `now`; returns `Some(seconds)` when this failure locks.
+    pub fn fail(&mut self, now: Timestamp, policy: ThrottlePolicy) -> Option<u64> {
+        let now = now.unix_secs();
+        if now >= self.window_start.saturating_add(policy.window_secs) {
+            self.failures = 0;
+            self.window_start = now;
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.expires = now
+            .saturating_add(policy.window_secs)
+            .max(self.locked_until);
+        if self.failures >= policy.failures {
+            self.failures = 0;
+            self.window_start = now;
+            self.locked_until = now.saturating_add(policy.lockout_secs);
+            self.expires = self.locked_until;
+            Some(policy.lockout_secs)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_one_lowercase_spelling_without_escapes() {
+        for good in [
+            "bob",
+            "alice.smith",
+            "u_2",
+            "7of9",
+            &"a".repeat(MAX_USER_NAME),
+        ] {
+            assert_eq!(validate_user_name(good), Ok(()), "{good}");
+        }
+        let cases = [
+            ("", UserNameError::Empty),
+            ("Bob", UserNameError::Characters),
+            (".bob", UserNameError::Characters),
+            ("bob@x", UserNameError::Characters),
+            ("bo b", UserNameError::Characters),
+            ("bob/..", UserNameError::Characters),
+            ("bøb", UserNameError::Characters),
+        ];
+        for (bad, expected) in cases {
+            assert_eq!(validate_user_name(bad), Err(expected), "{bad}");
+        }
+        assert_eq!(
+            validate_user_name(&"a".repeat(MAX_USER_NAME + 1)),
+            Err(UserNameError::TooLong)
+        );
+    }
+
+    #[test]
+    fn an_account_change_is_checked_against_the_realm() {
+        let change = AccountChange::new("bob", "example.com", "pw");
+        assert_eq!(change.validate("example.com"), Ok(()));
+        assert_eq!(
+            change.validate("other.example"),
+            Err(AccountChangeError::WrongRealm {
+                got: "example.com".into(),
+                expected: "other.example".into()
+            })
+        );
+        let mut spoiled = change.clone();
+        spoiled.verifiers.sha256.make_ascii_uppercase();
+        assert_eq!(
+            spoiled.validate("example.com"),
+            Err(AccountChangeError::MalformedVerifiers)
+        );
+        let json = serde_json::to_string(&change).unwrap();
+        assert!(!json.contains("pw\""), "the password never leaves: {json}");
+    }
+
+    #[test]
+    fn a_throttle_locks_after_its_failures_and_opens_again() {
+        let policy = USER_THROTTLE;
+        let start = Timestamp::from_unix_secs(1_000_000);
+        let mut throttle = Throttle::default();
+        for n in 1..policy.failures {
+            assert_eq!(throttle.fail(start.plus_secs(u64::from(n)), policy), None);
+        }
+        let locked_at = start.plus_secs(u64::from(policy.failures));
+        assert_eq!(throttle.fail(locked_at, policy), Some(policy.lockout_secs));
+        assert_eq!(throttle.check(locked_at), Err(policy.lockout_secs));
+        assert_eq!(
+            throttle.check(locked_at.plus_secs(policy.lockout_secs)),
+            Ok(())
+        );
+        // Failures spread beyond the window never lock.
+        let mut slow = Throttle::default();
+        for n in 0..20 {
+            let at = start.plus_secs(n * policy.window_secs / 2);
+            assert_eq!(slow.fail(at, policy), None, "failure {n}");
+            assert_eq!(slow.check(at), Ok(()));
+        }
+    }
+}
