@@ -1,10 +1,11 @@
 // The page of the browser client: the protocol runs in the WebAssembly client (web-client/), this
 // file only draws what it reports. Everything from the network is shown with textContent, never
 // as markup.
-import init, { RcsClient } from './pkg/rcs_web_client.js';
+import init, { RcsClient, accountRequest } from './pkg/rcs_web_client.js';
 
 const params = new URLSearchParams(location.search);
 const DOMAIN = params.get('domain') || 'localhost';
+const ACCOUNTS = '/sender/accounts';
 
 const $ = (id) => document.getElementById(id);
 const status = $('status');
@@ -15,6 +16,8 @@ const signedIn = new Set(); // the servers the user is registered with
 let client = null;
 let me = null;
 let current = null;
+// Until both servers have the user registered, a refusal sends the page back to the sign-in form.
+let signingIn = false;
 
 function aorOf(address) {
   let text = String(address).trim();
@@ -231,14 +234,21 @@ function onEvent(event) {
     }
     case 'registered':
       signedIn.add(event.side);
-      if (ready()) setStatus(`Connected as ${me}.`);
+      if (ready()) {
+        signingIn = false;
+        setStatus(`Connected as ${me}.`);
+      }
       break;
     case 'unregistered':
       signedIn.delete(event.side);
       setStatus(`Signed out of the ${event.side} server.`, true);
       break;
     case 'registration-failed':
-      setStatus(`Could not sign in (${event.side}): ${event.status} ${event.reason}`, true);
+      if (signingIn) {
+        signOut(signInRefusal(event.status, event.reason));
+      } else {
+        setStatus(`Signed out: ${signInRefusal(event.status, event.reason)}`, true);
+      }
       break;
     case 'chat': {
       const from = aorOf(event.from);
@@ -384,26 +394,113 @@ function sendFile(file) {
   client.sendFile(current, file);
 }
 
-$('sign-in').addEventListener('submit', async (e) => {
-  e.preventDefault();
+/** What a refused sign-in means to the person signing in. */
+function signInRefusal(status, reason) {
+  const wait = /try again in (\d+) s/.exec(reason || '');
+  if (wait) return `Too many failed attempts. Try again in ${wait[1]} seconds.`;
+  if (status === 401) return 'Wrong user name or password.';
+  if (/there is no account/.test(reason || '')) return `There is no account ${me}. Create one first.`;
+  return `Could not sign in: ${status} ${reason || ''}`.trim();
+}
+
+function signInError(text) {
+  $('sign-in-error').textContent = text;
+}
+
+/** Closes the client and shows the sign-in form again, empty of the password, with `message`. */
+function signOut(message = '') {
+  if (client) client.close();
+  client = null;
+  signingIn = false;
+  connections.clear();
+  signedIn.clear();
+  contacts.clear();
+  transfers.clear();
+  current = null;
+  $('contacts').replaceChildren();
+  $('messages').replaceChildren();
+  $('peer').textContent = 'Pick a contact';
+  for (const id of ['text', 'send-text', 'file']) $(id).disabled = true;
+  $('app').hidden = true;
+  $('sign-in').hidden = false;
+  $('password').value = '';
+  setStatus('Not connected.');
+  signInError(message);
+  $(message ? 'password' : 'user').focus();
+}
+
+/** Signs in with what the form holds; the password goes to the client and leaves the form. */
+async function signIn() {
   me = $('user').value.trim();
+  const password = $('password').value;
+  $('password').value = '';
   const delivery = new FormData($('sign-in')).get('delivery');
+  signInError('');
   try {
     await init();
     // Files are hashed in a worker, so a large transfer leaves the page responsive.
     const digestWorker = new Worker(new URL('./digest-worker.js', import.meta.url), { type: 'module' });
-    client = new RcsClient(location.origin, me, DOMAIN, delivery, onEvent, digestWorker);
+    // Events of a client signed out of are dropped.
+    const created = new RcsClient(location.origin, me, password, DOMAIN, delivery, (event) => {
+      if (client === created) onEvent(event);
+    }, digestWorker);
+    client = created;
   } catch (error) {
-    setStatus(`Could not start: ${error.message || error}`, true);
+    signInError(`Could not start: ${error.message || error}`);
     return;
   }
+  signingIn = true;
+  $('me').textContent = `Signed in as ${me}`;
   $('auto-accept').checked = delivery === 'push';
   $('sign-in').hidden = true;
   $('app').hidden = false;
   setStatus('Connecting…');
   client.start();
   $('contact').focus();
+}
+
+/** Creates the account the form names, then signs in with it. */
+async function signUp() {
+  if (!$('sign-in').reportValidity()) return;
+  const user = $('user').value.trim();
+  me = user;
+  signInError('');
+  try {
+    await init();
+    const info = await (await fetch(ACCOUNTS)).json();
+    const body = accountRequest(user, info.realm, $('password').value);
+    const answer = await fetch(ACCOUNTS, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    if (answer.status === 409) {
+      signInError(`The name ${user} is taken. Pick another, or sign in.`);
+      return;
+    }
+    if (!answer.ok) {
+      signInError(`Could not create the account: ${(await answer.text()).trim()}`);
+      return;
+    }
+  } catch (error) {
+    signInError(`Could not create the account: ${error.message || error}`);
+    return;
+  }
+  await signIn();
+}
+
+$('sign-in').addEventListener('submit', (e) => {
+  e.preventDefault();
+  signIn();
 });
+$('sign-up-button').addEventListener('click', () => signUp());
+$('sign-out').addEventListener('click', () => signOut());
+
+// Sign-up is offered where the deployment allows it.
+fetch(ACCOUNTS)
+  .then((answer) => (answer.ok ? answer.json() : null))
+  .then((info) => { $('sign-up-button').hidden = !(info && info.sign_up === 'open'); })
+  .catch(() => {});
 
 $('add-contact').addEventListener('submit', (e) => {
   e.preventDefault();

@@ -8,15 +8,23 @@
 //! reads the chunks of a file being sent from disk, writes received chunks at their offsets
 //! while the SHA-256 advances, and keeps at most a window of chunks in memory.
 //!
+//! A user signs in with the password of an account ([`Options::password`], answering the
+//! servers' digest challenges); [`Accounts`] creates accounts and changes their passwords.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), rcs_client::Error> {
 //! use rcs_client::{Client, Options};
+//! use rcs_core::client::Password;
 //! use rcs_core::service::Side;
 //! use rcs_core::service::Delivery;
 //!
-//! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", Side::Receiver, Options::default()).await?;
+//! let signed_in = |password: &str| Options {
+//!     password: Some(Password::new(password)),
+//!     ..Options::default()
+//! };
+//! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", Side::Receiver, signed_in("bob's")).await?;
 //! bob.register(Some(Delivery::Push)).await?;
-//! let mut alice = Client::connect("http://127.0.0.1:3000", "alice", Side::Sender, Options::default()).await?;
+//! let mut alice = Client::connect("http://127.0.0.1:3000", "alice", Side::Sender, signed_in("alice's")).await?;
 //! alice.register(None).await?;
 //! let sent = alice.send_file("bob", "photo.jpg".as_ref()).await?;
 //! let received = bob.receive_next("downloads".as_ref()).await?;
@@ -28,6 +36,7 @@
 //! between operations (chats, offers) are handled and queued by the next one. No global state:
 //! every client is independent, and dropping one closes its WebSockets.
 
+mod account;
 mod download;
 mod file;
 mod progress;
@@ -54,6 +63,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use account::{Accounts, AccountsInfo, Authority};
 pub use download::{Downloaded, download};
 pub use file::{OutputFile, SourceFile, content_type_for, safe_name, sha256_of};
 

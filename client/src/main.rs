@@ -4,10 +4,22 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::io::IsTerminal;
+
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use rcs_client::{Client, Options, download};
+use rcs_client::{Accounts, Authority, Client, Options, download};
+use rcs_core::client::Password;
 use rcs_core::service::{Delivery, Side};
+
+/// The environment variable a password may come from instead of `--password`.
+const PASSWORD_VARIABLE: &str = "RCS_PASSWORD";
+
+/// The environment variable the new password of `rcs account passwd` may come from.
+const NEW_PASSWORD_VARIABLE: &str = "RCS_NEW_PASSWORD";
+
+/// The environment variable the admin token may come from instead of `--admin-token`.
+const ADMIN_TOKEN_VARIABLE: &str = "RCS_ADMIN_TOKEN";
 
 /// RCS file transfer client: SIP and MSRP over WebSockets to the edge.
 #[derive(Debug, Parser)]
@@ -19,6 +31,10 @@ struct Cli {
     /// The user name (the user part of sip:<user>@<domain>).
     #[arg(long)]
     user: Option<String>,
+    /// The account's password; otherwise RCS_PASSWORD, otherwise it is asked for on the terminal.
+    /// It answers the servers' digest challenges and is never sent.
+    #[arg(long)]
+    password: Option<String>,
     /// The SIP domain.
     #[arg(long, default_value = "localhost")]
     domain: String,
@@ -77,6 +93,11 @@ enum Command {
     },
     /// Print chat messages as they arrive (until interrupted).
     Listen,
+    /// Create an account, change its password, or delete it.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
     /// Download a file over HTTP, resuming a partial one.
     Download {
         /// The signed URL.
@@ -87,8 +108,69 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum AccountAction {
+    /// Create the account of --user with the password (sign-up, where the deployment allows it;
+    /// with --admin-token or RCS_ADMIN_TOKEN, as its administrator).
+    Create {
+        /// The deployment's admin token.
+        #[arg(long)]
+        admin_token: Option<String>,
+    },
+    /// Change the password of --user: the old one is --password (or RCS_PASSWORD, or asked for),
+    /// the new one --new-password (or RCS_NEW_PASSWORD, or asked for).
+    Passwd {
+        /// The new password.
+        #[arg(long)]
+        new_password: Option<String>,
+        /// Change it as the administrator instead of with the old password.
+        #[arg(long)]
+        admin_token: Option<String>,
+    },
+    /// Delete the account of --user (proved by its password, or --admin-token).
+    Delete {
+        /// The deployment's admin token.
+        #[arg(long)]
+        admin_token: Option<String>,
+    },
+}
+
+/// A secret from its flag, else its environment variable, else the terminal (asked with `prompt`,
+/// not echoed). Without a terminal the error says where it can come from.
+fn secret(flag: Option<&str>, variable: &str, prompt: &str) -> anyhow::Result<String> {
+    if let Some(value) = flag {
+        return Ok(value.to_owned());
+    }
+    if let Ok(value) = std::env::var(variable) {
+        return Ok(value);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{prompt} is needed: pass it as a flag or set {variable}");
+    }
+    rpassword::prompt_password(format!("{prompt}: ")).context("reading from the terminal")
+}
+
+/// The admin token from its flag or `RCS_ADMIN_TOKEN`, if either is given.
+fn admin_token(flag: Option<&String>) -> Option<String> {
+    flag.cloned()
+        .or_else(|| std::env::var(ADMIN_TOKEN_VARIABLE).ok())
+}
+
 impl Cli {
-    fn options(&self) -> Options {
+    /// The options of a command that connects: the flags, and the password.
+    fn options(&self) -> anyhow::Result<Options> {
+        let password = secret(
+            self.password.as_deref(),
+            PASSWORD_VARIABLE,
+            &format!("Password of {}", self.user.as_deref().unwrap_or("the user")),
+        )?;
+        Ok(Options {
+            password: Some(Password::new(password)),
+            ..self.flag_options()
+        })
+    }
+
+    fn flag_options(&self) -> Options {
         Options {
             domain: self.domain.clone(),
             chunk_size: self.chunk_size,
@@ -99,6 +181,50 @@ impl Cli {
         }
     }
 
+    fn password(&self, prompt: &str) -> anyhow::Result<Password> {
+        secret(self.password.as_deref(), PASSWORD_VARIABLE, prompt).map(Password::new)
+    }
+
+    async fn account(&self, action: &AccountAction) -> anyhow::Result<()> {
+        let user = self.user()?;
+        let mut accounts = Accounts::new(&self.server, Duration::from_secs(self.timeout))?;
+        match action {
+            AccountAction::Create { admin_token: flag } => {
+                let password = self.password(&format!("New password of {user}"))?;
+                let authority =
+                    admin_token(flag.as_ref()).map_or(Authority::Anyone, Authority::AdminToken);
+                accounts.create(user, &password, &authority).await?;
+                println!("created the account {user}");
+            }
+            AccountAction::Passwd {
+                new_password,
+                admin_token: flag,
+            } => {
+                let authority = match admin_token(flag.as_ref()) {
+                    Some(token) => Authority::AdminToken(token),
+                    None => Authority::Password(self.password(&format!("Password of {user}"))?),
+                };
+                let new = secret(
+                    new_password.as_deref(),
+                    NEW_PASSWORD_VARIABLE,
+                    &format!("New password of {user}"),
+                )
+                .map(Password::new)?;
+                accounts.change_password(user, &new, &authority).await?;
+                println!("changed the password of {user}");
+            }
+            AccountAction::Delete { admin_token: flag } => {
+                let authority = match admin_token(flag.as_ref()) {
+                    Some(token) => Authority::AdminToken(token),
+                    None => Authority::Password(self.password(&format!("Password of {user}"))?),
+                };
+                accounts.delete(user, &authority).await?;
+                println!("deleted the account {user}");
+            }
+        }
+        Ok(())
+    }
+
     fn user(&self) -> anyhow::Result<&str> {
         self.user
             .as_deref()
@@ -107,7 +233,7 @@ impl Cli {
 
     async fn connect(&self, side: Side, delivery: Option<Delivery>) -> anyhow::Result<Client> {
         let user = self.user()?;
-        let mut client = Client::connect(&self.server, user, side, self.options())
+        let mut client = Client::connect(&self.server, user, side, self.options()?)
             .await
             .with_context(|| format!("connecting to {}", self.server))?;
         client.register(delivery).await?;
@@ -135,7 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Side::Receiver
             };
             let user = cli.user()?;
-            let mut client = Client::connect(&cli.server, user, side, cli.options()).await?;
+            let mut client = Client::connect(&cli.server, user, side, cli.options()?).await?;
             let expires = client.register(Some(delivery(*pull))).await?;
             println!("registered {} for {expires} s", client.aor());
             client.close().await?;
@@ -201,6 +327,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Account { action } => cli.account(action).await?,
         Command::Download { url, out } => {
             let path = out.clone().unwrap_or_else(|| download_name(url));
             let done = download(url, &path, Duration::from_secs(cli.timeout), !cli.quiet).await?;
@@ -300,7 +427,7 @@ mod tests {
             "listen",
         ])
         .unwrap();
-        let options = cli.options();
+        let options = cli.flag_options();
         assert_eq!(options.timeout, Duration::from_secs(5));
         assert_eq!((options.chunk_size, options.window), (1000, 2));
         assert!(!options.progress);

@@ -9,7 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Verifiers;
+use crate::digest::{Credentials, NonceError, NonceKey, Verifiers};
+use crate::first_value::SigningKey;
 use crate::store::Record;
 use crate::time::Timestamp;
 
@@ -202,6 +203,191 @@ impl Throttle {
             None
         }
     }
+}
+
+/// Why a sign-in (digest credentials, or none) is not accepted; SIP and HTTP answer it alike
+/// but for the throttle (SIP `403` with `Retry-After`, HTTP `429`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignInRefusal {
+    /// Answered `401` with a fresh challenge (`stale` set when only the nonce had expired).
+    Challenge {
+        /// Whether the nonce had expired and nothing else was wrong.
+        stale: bool,
+        /// Why, for the answer's reason.
+        why: String,
+    },
+    /// Answered `403`: the credentials are not for what was asked, or there is no such account.
+    Forbidden(String),
+    /// Too many failures: every attempt is refused for this long.
+    Throttled {
+        /// Seconds until attempts are taken again.
+        retry_after_secs: u64,
+    },
+    /// Answered `400`: the credentials do not parse.
+    Malformed(String),
+}
+
+impl SignInRefusal {
+    /// The refusal's reason, as an answer says it.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Challenge { why, .. } | Self::Forbidden(why) | Self::Malformed(why) => {
+                why.clone()
+            }
+            Self::Throttled { retry_after_secs } => {
+                format!("too many failed sign-ins: try again in {retry_after_secs} s")
+            }
+        }
+    }
+
+    /// The refusal when a request carries no credentials.
+    pub fn sign_in_needed(scope: &str) -> Self {
+        Self::Challenge {
+            stale: false,
+            why: format!("sign in: {scope}"),
+        }
+    }
+}
+
+/// What a nonce is issued for: a gateway connection (SIP), or an HTTP route (one request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding<'a> {
+    /// A connection, by its gateway id.
+    Connection(&'a str),
+    /// An HTTP route, by its path.
+    Route(&'a str),
+}
+
+impl Binding<'_> {
+    /// The text a nonce is bound to.
+    pub fn key(self) -> String {
+        match self {
+            Self::Connection(id) => format!("conn:{id}"),
+            Self::Route(path) => format!("route:{path}"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Connection(_) => "this connection",
+            Self::Route(_) => "this request",
+        }
+    }
+
+    /// A nonce for this binding, issued at `now` with the first of `keys`.
+    pub fn issue_nonce(self, keys: &[SigningKey], now: Timestamp) -> Option<String> {
+        Some(NonceKey(keys.first()?).issue(now, &self.key()))
+    }
+}
+
+/// The first check of credentials, before any record is read: the realm and the nonce, which one
+/// of `keys` must have issued for `binding` within its lifetime.
+pub fn check_nonce(
+    credentials: &Credentials,
+    realm: &str,
+    keys: &[SigningKey],
+    binding: Binding<'_>,
+    now: Timestamp,
+) -> Result<(), SignInRefusal> {
+    if credentials.realm != realm {
+        return Err(SignInRefusal::Challenge {
+            stale: false,
+            why: format!("the credentials are for another realm than {realm}"),
+        });
+    }
+    let checked = keys
+        .iter()
+        .map(|key| NonceKey(key).check(&credentials.nonce, now, &binding.key()))
+        .find(|checked| *checked != Err(NonceError::Foreign))
+        .unwrap_or(Err(NonceError::Foreign));
+    match checked {
+        Ok(_) => Ok(()),
+        Err(NonceError::Stale) => Err(SignInRefusal::Challenge {
+            stale: true,
+            why: "the nonce has expired".into(),
+        }),
+        Err(NonceError::Foreign) => Err(SignInRefusal::Challenge {
+            stale: false,
+            why: format!("the nonce was not issued for {}", binding.describe()),
+        }),
+    }
+}
+
+/// The failed-attempt counters a sign-in is judged by: the user's, and the connection's where
+/// there is one. [`check_password`] changes them; the caller writes back those that changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// The user's counter.
+    pub user: Throttle,
+    /// The connection's counter, where the sign-in comes over a connection.
+    pub connection: Option<Throttle>,
+}
+
+impl Counters {
+    fn fail(&mut self, now: Timestamp) -> Option<u64> {
+        let user = self.user.fail(now, USER_THROTTLE);
+        let connection = self
+            .connection
+            .as_mut()
+            .and_then(|throttle| throttle.fail(now, CONNECTION_THROTTLE));
+        user.max(connection)
+    }
+}
+
+/// The second check of credentials whose nonce passed: the throttles, the account, and the
+/// response against the account's verifier for `method`. A failure is counted in `counters`; a
+/// success clears the user's counter.
+pub fn check_password(
+    credentials: &Credentials,
+    method: &str,
+    account: Option<&Account>,
+    realm: &str,
+    counters: &mut Counters,
+    now: Timestamp,
+) -> Result<(), SignInRefusal> {
+    let locked = counters.user.check(now).and(
+        counters
+            .connection
+            .as_ref()
+            .map_or(Ok(()), |throttle| throttle.check(now)),
+    );
+    if let Err(wait) = locked {
+        return Err(SignInRefusal::Throttled {
+            retry_after_secs: wait,
+        });
+    }
+    let user = &credentials.username;
+    let Some(account) = account.filter(|account| account.user == *user) else {
+        // Guessing user names counts on the connection, like guessing passwords.
+        let locked = counters
+            .connection
+            .as_mut()
+            .and_then(|throttle| throttle.fail(now, CONNECTION_THROTTLE));
+        return Err(match locked {
+            Some(wait) => SignInRefusal::Throttled {
+                retry_after_secs: wait,
+            },
+            None => SignInRefusal::Forbidden(format!("there is no account {user}")),
+        });
+    };
+    if account.verifiers.realm != realm {
+        return Err(SignInRefusal::Forbidden(format!(
+            "the password of {user} was set for another domain: set it again"
+        )));
+    }
+    if !credentials.verifies(account.verifiers.ha1(credentials.algorithm), method) {
+        return Err(match counters.fail(now) {
+            Some(wait) => SignInRefusal::Throttled {
+                retry_after_secs: wait,
+            },
+            None => SignInRefusal::Challenge {
+                stale: false,
+                why: "wrong user name or password".into(),
+            },
+        });
+    }
+    counters.user = Throttle::default();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub const PEER_ROUTE: &str = "/receiver/peer";
 /// The route of FT-HTTP uploads to the sender AS.
 pub const UPLOAD_ROUTE: &str = "/sender/upload";
 
+/// The route of accounts (sign-up, password changes), served by the sender AS.
+pub const ACCOUNTS_ROUTE: &str = "/sender/accounts";
+
 /// The agent the servers name in the `Warning`s they add (RFC 3261 section 20.43: a pseudonym).
 pub const WARNING_AGENT: &str = "rcs-ft";
 

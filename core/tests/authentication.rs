@@ -141,7 +141,7 @@ fn credentials_replayed_on_another_connection_are_refused() {
     assert_eq!(replayed.status(), Some(401));
     assert_eq!(
         warning(&replayed),
-        "the nonce was not issued to this connection"
+        "the nonce was not issued for this connection"
     );
 }
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  fileBytes, hostAndBrowser, openConversation, screenshot, sha256, signIn,
+  createAccount, fileBytes, hostAndBrowser, openConversation, passwordOf, screenshot, sha256, signIn,
 } from './harness.mjs';
 
 const shared = hostAndBrowser();
@@ -31,13 +31,17 @@ async function tabTo(page, target) {
 }
 
 async function signInByKeyboard(page, user, delivery) {
+  await createAccount(shared.host.base, user);
   await page.goto(`${shared.host.base}/`);
   await tabTo(page, 'user');
   await page.keyboard.type(user);
   await page.keyboard.press('Tab');
+  assert.equal(await focused(page), 'password');
+  await page.keyboard.type(passwordOf(user));
+  await page.keyboard.press('Tab');
   // The radio group takes the focus on its checked button; an arrow moves the choice.
   if (delivery === 'pull') await page.keyboard.press('ArrowRight');
-  await tabTo(page, 'Connect');
+  await tabTo(page, 'sign-in-button');
   await page.keyboard.press('Enter');
   await page.waitForSelector(`#status:text("Connected as ${user}.")`);
   assert.equal(await focused(page), 'contact', 'the keyboard is left in the contact field');

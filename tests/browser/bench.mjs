@@ -19,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PipeBrowser } from './devtools-pipe.mjs';
 import {
-  fileBytes, launchBrowser, openConversation, sha256, signIn, startHost, TARGET,
+  createAccount, fileBytes, launchBrowser, openConversation, passwordOf, sha256, signIn, startHost,
+  TARGET,
 } from './harness.mjs';
 
 const MIB = 1024 * 1024;
@@ -134,15 +135,18 @@ try {
   const file = join(work, 'bench.bin');
   writeFileSync(file, data);
   const common = ['--server', host.base, '--quiet', '--timeout', '120'];
+  for (const user of ['alice', 'bob', 'carol']) await createAccount(host.base, user);
+  // A CLI user: the name and its password.
+  const as = (user) => ['--user', user, '--password', passwordOf(user)];
   const checkSaved = (saved, who) => {
     if (saved.size !== size || saved.sha256 !== digest) throw new Error(`${who} saved different bytes`);
   };
 
   // The command-line client: its receiver asks as soon as the offer arrives.
   const out = join(work, 'cli');
-  const receiver = run([...common, '--user', 'carol', 'receive', '--pull', '--out', out], { wait: false });
+  const receiver = run([...common, ...as('carol'), 'receive', '--pull', '--out', out], { wait: false });
   await new Promise((ok) => setTimeout(ok, 500));
-  await run([...common, '--user', 'alice', 'send', 'carol', file]);
+  await run([...common, ...as('alice'), 'send', 'carol', file]);
   const cliStart = performance.now();
   await receiver.done;
   const cliMs = performance.now() - cliStart;
@@ -151,13 +155,14 @@ try {
   // The page, driven over the pipe: Bob accepts the offer; the clock runs from the click to the
   // saved, checked file.
   const page = await pipeBrowser.newPage(`${host.base}/`);
-  await page.evaluate(() => {
+  await page.evaluate((password) => {
     document.getElementById('user').value = 'bob';
+    document.getElementById('password').value = password;
     document.querySelector('input[name=delivery][value=pull]').checked = true;
-    document.querySelector('#sign-in button[type=submit]').click();
-  });
+    document.querySelector('#sign-in-button').click();
+  }, passwordOf('bob'));
   await page.waitFor('#status', 'Connected as bob.');
-  await run([...common, '--user', 'alice', 'send', 'bob', file]);
+  await run([...common, ...as('alice'), 'send', 'bob', file]);
   await page.waitFor('li.transfer button', 'Accept');
   const stopHeap = heapPeak(() => page.heapUsed());
   const pageStart = performance.now();
@@ -172,7 +177,7 @@ try {
   // The same page under Playwright.
   const watched = await signIn(browser, host.base, 'dave', 'pull');
   await openConversation(watched, 'alice');
-  await run([...common, '--user', 'alice', 'send', 'dave', file]);
+  await run([...common, ...as('alice'), 'send', 'dave', file]);
   const offer = watched.locator('li.transfer', { hasText: 'bench.bin' });
   await offer.locator('button:text("Accept")').waitFor();
   const watchedStart = performance.now();

@@ -214,15 +214,50 @@ export function launchBrowser() {
  * A user's page, signed in and connected to both servers. `viewport` defaults to a laptop's;
  * `clockTime` (ms since the epoch) sets the page's clock, which then runs on from there.
  */
+/** The password of `user`'s account in the browser tests. */
+export function passwordOf(user) {
+  return `${user}'s browser password`;
+}
+
+/**
+ * Creates `user`'s account on the host at `base` over HTTP, as a client that never sends the
+ * password: the verifiers of RFC 7616 and RFC 8760 for the realm the host names. An account that
+ * exists already is left as it is.
+ */
+export async function createAccount(base, user, password = passwordOf(user)) {
+  const info = await (await fetch(`${base}/sender/accounts`)).json();
+  const verifier = (algorithm) => createHash(algorithm).update(`${user}:${info.realm}:${password}`).digest('hex');
+  const body = {
+    user,
+    verifiers: { realm: info.realm, md5: verifier('md5'), sha256: verifier('sha256'), sha512_256: verifier('sha512-256') },
+  };
+  const answer = await fetch(`${base}/sender/accounts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (answer.status !== 201 && answer.status !== 409) {
+    throw new Error(`creating the account ${user}: ${answer.status} ${await answer.text()}`);
+  }
+}
+
+/** Fills the sign-in form of `page` for `user` (with its password) and `delivery`. */
+export async function fillSignIn(page, user, delivery, password = passwordOf(user)) {
+  await page.fill('#user', user);
+  await page.fill('#password', password);
+  await page.check(`input[name=delivery][value=${delivery}]`);
+}
+
+/** A page of its own (a browser context) with `user` signed in; the account is created first. */
 export async function signIn(browser, base, user, delivery, { viewport = { width: 900, height: 700 }, clockTime } = {}) {
+  await createAccount(base, user);
   const context = await browser.newContext({ acceptDownloads: true, viewport });
   const page = await context.newPage();
   if (clockTime !== undefined) await page.clock.install({ time: clockTime });
   page.on('pageerror', (error) => console.error(`[${user}] page error:`, error));
   await page.goto(`${base}/`);
-  await page.fill('#user', user);
-  await page.check(`input[name=delivery][value=${delivery}]`);
-  await page.click('#sign-in button[type=submit]');
+  await fillSignIn(page, user, delivery);
+  await page.click('#sign-in-button');
   await page.waitForSelector(`#status:text("Connected as ${user}.")`);
   return page;
 }

@@ -19,7 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
+use tokio_tungstenite::tungstenite::Message;
+
+pub use rcs_testkit::password_of;
 
 /// The gateway key the tests configure in the host, its components and Pushpin.
 pub const GRIP_KEY: &str = "e2e-grip-signing-key";
@@ -989,8 +992,33 @@ async fn relay_one(
     }
 }
 
-/// A user connected to the `side` server of the edge at `base` and registered, with `delivery`
-/// (`None`: the server's default) and operations failing after `timeout` with nothing arriving.
+/// Creates `name`'s account on the edge at `base` by sign-up, with [`password_of`] the user;
+/// nothing if it exists already.
+pub async fn ensure_account(base: &str, name: &str) -> Result<()> {
+    let mut accounts = rcs_client::Accounts::new(base, Duration::from_secs(30))?;
+    let password = rcs_core::client::Password::new(password_of(name));
+    match accounts
+        .create(name, &password, &rcs_client::Authority::Anyone)
+        .await
+    {
+        Ok(()) | Err(rcs_client::Error::Http { status: 409, .. }) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The options of `name`, signed in with [`password_of`] the user, operations failing after
+/// `timeout` with nothing arriving.
+pub fn signed_in(name: &str, timeout: Duration) -> rcs_client::Options {
+    rcs_client::Options {
+        timeout,
+        password: Some(rcs_core::client::Password::new(password_of(name))),
+        ..rcs_client::Options::default()
+    }
+}
+
+/// A user with an account ([`ensure_account`]) connected to the `side` server of the edge at
+/// `base` and registered, with `delivery` (`None`: the server's default) and operations failing
+/// after `timeout` with nothing arriving.
 pub async fn registered(
     base: &str,
     name: &str,
@@ -998,11 +1026,9 @@ pub async fn registered(
     delivery: Option<rcs_core::service::Delivery>,
     timeout: Duration,
 ) -> Result<rcs_client::Client> {
-    let options = rcs_client::Options {
-        timeout,
-        ..rcs_client::Options::default()
-    };
-    let mut client = rcs_client::Client::connect(base, name, side, options).await?;
+    ensure_account(base, name).await?;
+    let mut client =
+        rcs_client::Client::connect(base, name, side, signed_in(name, timeout)).await?;
     client.register(delivery).await?;
     Ok(client)
 }
@@ -1059,4 +1085,88 @@ pub fn peer_traffic(log: &Log) -> Vec<(u64, u64)> {
         }
     }
     requests.into_iter().zip(answers).collect()
+}
+
+/// A raw WebSocket to the edge.
+pub type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw WebSocket to the edge at `base` (`path`, with a subprotocol), for sending what no client
+/// would.
+pub async fn raw_socket(base: &str, path: &str, protocol: &str) -> Result<RawSocket> {
+    let url = format!("{}{path}", base.replacen("http://", "ws://", 1));
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse()?);
+    let (socket, response) = tokio_tungstenite::connect_async(request).await?;
+    ensure!(
+        response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .map(|v| v.as_bytes())
+            == Some(protocol.as_bytes()),
+        "the {protocol} subprotocol was not negotiated"
+    );
+    Ok(socket)
+}
+
+/// The next text (or binary, read as text) message of a raw socket, within 10 s.
+pub async fn next_text<S>(socket: &mut S) -> Result<String>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .context("no answer within 10 s")?
+            .context("the socket closed")??;
+        match message {
+            Message::Text(text) => return Ok(text.to_string()),
+            Message::Binary(bytes) => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            _ => {}
+        }
+    }
+}
+
+/// The `Authorization` value that answers the first challenge (MD5, as the widely used browser SIP
+/// libraries do) of the SIP `401` `answer`, for `user` with [`password_of`] the user, for `method`
+/// on `uri`.
+pub fn answer_challenge(answer: &str, user: &str, method: &str, uri: &str) -> Result<String> {
+    let message = rcs_core::sip::parse(answer.as_bytes(), &rcs_core::sip::Limits::default())?;
+    ensure!(message.status() == Some(401), "not a challenge: {answer}");
+    let first = message
+        .header_values("WWW-Authenticate")
+        .next()
+        .context("a 401 without WWW-Authenticate")?;
+    let challenge = rcs_core::digest::Challenge::parse(first)?;
+    Ok(challenge
+        .answer(user, &password_of(user), method, uri, "e2e-cnonce", 1)
+        .to_string())
+}
+
+/// A SIP request as a raw socket writes it, from `from` (a user at `localhost`) to `to`, numbered
+/// `n` (CSeq, Call-ID, branch, tag), with `extra` header lines and `body`.
+pub fn sip_request(
+    from: &str,
+    method: &str,
+    uri: &str,
+    to: &str,
+    n: u32,
+    extra: &str,
+    body: &str,
+) -> String {
+    format!(
+        "{method} {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/WS {from}.invalid;branch=z9hG4bK-raw-{n}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{from}@localhost>;tag=raw{n}\r\n\
+         To: <{to}>\r\n\
+         Call-ID: raw-call-{n}\r\n\
+         CSeq: {n} {method}\r\n\
+         {extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }

@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use rcs_client::{Client, Error};
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::service::{Delivery, Side};
-use rcs_e2e::{Host, HostOptions, Relay, SIGNING_SECRET, make_file, sha256_file};
+use rcs_e2e::{
+    Host, HostOptions, Relay, SIGNING_SECRET, make_file, next_text, raw_socket, sha256_file,
+    sip_request,
+};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -241,62 +243,6 @@ async fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() -> Result<()
     Ok(())
 }
 
-/// A raw WebSocket with a subprotocol, for sending what no client would.
-async fn raw_socket(
-    base: &str,
-    path: &str,
-    protocol: &str,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-> {
-    let url = format!("{}{path}", base.replacen("http://", "ws://", 1));
-    let mut request = url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", protocol.parse()?);
-    let (socket, response) = tokio_tungstenite::connect_async(request).await?;
-    ensure!(
-        response
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .map(|v| v.as_bytes())
-            == Some(protocol.as_bytes()),
-        "the {protocol} subprotocol was not negotiated"
-    );
-    Ok(socket)
-}
-
-async fn next_text<S>(socket: &mut S) -> Result<String>
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .context("no answer within 10 s")?
-            .context("the socket closed")??;
-        match message {
-            Message::Text(text) => return Ok(text.to_string()),
-            Message::Binary(bytes) => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
-            _ => {}
-        }
-    }
-}
-
-fn sip_request(method: &str, uri: &str, to: &str, n: u32, extra: &str, body: &str) -> String {
-    format!(
-        "{method} {uri} SIP/2.0\r\n\
-         Via: SIP/2.0/WS mallory.invalid;branch=z9hG4bK-raw-{n}\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:mallory@localhost>;tag=raw{n}\r\n\
-         To: <{to}>\r\n\
-         Call-ID: raw-call-{n}\r\n\
-         CSeq: {n} {method}\r\n\
-         {extra}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_sip_msrp_and_xml_get_400_and_the_connection_stays() -> Result<()> {
     let host = Host::start(HostOptions::sqlite())?;
@@ -306,6 +252,7 @@ async fn malformed_sip_msrp_and_xml_get_400_and_the_connection_stays() -> Result
 
     // A request with a broken header.
     let broken = sip_request(
+        "mallory",
         "OPTIONS",
         "sip:localhost",
         "sip:localhost",
@@ -321,24 +268,44 @@ async fn malformed_sip_msrp_and_xml_get_400_and_the_connection_stays() -> Result
     );
     ensure!(answer.contains("Warning:") || answer.lines().next().is_some_and(|l| l.len() > 16));
 
-    // The same socket still works.
+    // The same socket still works: it is asked to sign in, and signs in.
+    rcs_e2e::ensure_account(&base, "mallory").await?;
+    let contact = "Contact: <sip:mallory@mallory.invalid;transport=ws>\r\nExpires: 600\r\n";
     let register = sip_request(
+        "mallory",
         "REGISTER",
         "sip:localhost",
         "sip:mallory@localhost",
         2,
-        "Contact: <sip:mallory@mallory.invalid;transport=ws>\r\nExpires: 600\r\n",
+        contact,
+        "",
+    );
+    sip.send(Message::text(register)).await?;
+    let answer = next_text(&mut sip).await?;
+    ensure!(
+        answer.starts_with("SIP/2.0 401"),
+        "REGISTER after bad input: {answer:?}"
+    );
+    let authorization = rcs_e2e::answer_challenge(&answer, "mallory", "REGISTER", "sip:localhost")?;
+    let register = sip_request(
+        "mallory",
+        "REGISTER",
+        "sip:localhost",
+        "sip:mallory@localhost",
+        5,
+        &format!("{contact}Authorization: {authorization}\r\n"),
         "",
     );
     sip.send(Message::text(register)).await?;
     let answer = next_text(&mut sip).await?;
     ensure!(
         answer.starts_with("SIP/2.0 200"),
-        "REGISTER after bad input: {answer:?}"
+        "REGISTER with credentials: {answer:?}"
     );
 
     // Malformed FT-HTTP XML in a MESSAGE.
     let message = sip_request(
+        "mallory",
         "MESSAGE",
         "sip:bob@localhost",
         "sip:bob@localhost",
@@ -356,7 +323,15 @@ async fn malformed_sip_msrp_and_xml_get_400_and_the_connection_stays() -> Result
     // Garbage text is not SIP at all: with no Via to route an answer by, it is discarded (RFC 3261
     // section 16.3) and the socket keeps working: the next answer is the OPTIONS one.
     sip.send(Message::text("hello there\r\n\r\n")).await?;
-    let options = sip_request("OPTIONS", "sip:localhost", "sip:localhost", 4, "", "");
+    let options = sip_request(
+        "mallory",
+        "OPTIONS",
+        "sip:localhost",
+        "sip:localhost",
+        4,
+        "",
+        "",
+    );
     sip.send(Message::text(options)).await?;
     let answer = next_text(&mut sip).await?;
     ensure!(

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use rcs_client::{Client, Options};
 use rcs_core::service::{Delivery, Side};
 use rcs_e2e::{Host, HostOptions, make_file, sha256_file};
 
@@ -18,15 +17,10 @@ async fn files_and_chat_through_pushpin() -> Result<()> {
         ..HostOptions::sqlite()
     })?;
     let base = host.base_url();
-    let options = Options {
-        timeout: Duration::from_secs(60),
-        ..Options::default()
-    };
-
-    let mut bob = Client::connect(&base, "bob", Side::Receiver, options.clone()).await?;
-    bob.register(Some(Delivery::Push)).await?;
-    let mut alice = Client::connect(&base, "alice", Side::Sender, options).await?;
-    alice.register(None).await?;
+    let timeout = Duration::from_secs(60);
+    let mut bob =
+        rcs_e2e::registered(&base, "bob", Side::Receiver, Some(Delivery::Push), timeout).await?;
+    let mut alice = rcs_e2e::registered(&base, "alice", Side::Sender, None, timeout).await?;
 
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("through-pushpin.bin");

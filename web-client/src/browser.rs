@@ -16,8 +16,9 @@ use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use rcs_core::accounts::AccountChange;
 use rcs_core::client::{
-    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Refusal, TransferEvent,
+    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Password, Refusal, TransferEvent,
     TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
@@ -52,13 +53,15 @@ pub struct RcsClient {
 
 #[wasm_bindgen]
 impl RcsClient {
-    /// A client for `user` at the edge `server` (`http://host:port`), receiving by `delivery`
-    /// (`push` or `pull`), hashing files in `digest_worker` (a module worker running
+    /// A client for `user` at the edge `server` (`http://host:port`), signing in with `password`
+    /// (held by the agents only, to answer the servers' digest challenges), receiving by
+    /// `delivery` (`push` or `pull`), hashing files in `digest_worker` (a module worker running
     /// `digest-worker.js`). Nothing is opened until [`RcsClient::start`].
     #[wasm_bindgen(constructor)]
     pub fn new(
         server: &str,
         user: &str,
+        password: &str,
         domain: &str,
         delivery: &str,
         on_event: Function,
@@ -79,7 +82,8 @@ impl RcsClient {
             let mut config = Config::new(user, domain);
             // Over wss the agent writes WSS in Via and msrps in its paths (RFC 7118, RFC 4975).
             config.secure = ws_base.starts_with("wss:");
-            let ua = UserAgent::new(config, entropy()?).map_err(|e| error(&e.to_string()))?;
+            let mut ua = UserAgent::new(config, entropy()?).map_err(|e| error(&e.to_string()))?;
+            ua.set_password(Password::new(password));
             Ok(Agent {
                 ua,
                 sip: None,
@@ -206,6 +210,14 @@ impl RcsClient {
             }
         });
     }
+}
+
+/// The body of a sign-up (`POST /sender/accounts`) for `user` with `password` in `realm` (what
+/// `GET /sender/accounts` names): the password's verifiers as JSON, never the password.
+#[wasm_bindgen(js_name = accountRequest)]
+pub fn account_request(user: &str, realm: &str, password: &str) -> Result<String, JsValue> {
+    serde_json::to_string(&AccountChange::new(user, realm, password))
+        .map_err(|e| error(&e.to_string()))
 }
 
 /// Runs `work` on the client's state, then hands the events it produced to the page.

@@ -14,6 +14,10 @@
 //!   hashed there too, so no hashing runs on the page's main thread;
 //! - lost sockets are reopened; the receiver AS resumes a delivery from the last acknowledged byte.
 //!
+//! A user signs in with a password, which only the agents hold (they answer the servers' digest
+//! challenges); `accountRequest` turns a new password into the
+//! verifiers a sign-up sends.
+//!
 //! The JavaScript API is [`RcsClient`] (wasm32 only): commands in, events out through one callback,
 //! each event a plain object with a `type`. Text from the network (names, chats) is passed as data,
 //! never as markup.
@@ -31,4 +35,4 @@ mod browser;
 pub mod digest_worker;
 
 #[cfg(target_arch = "wasm32")]
-pub use browser::RcsClient;
+pub use browser::{RcsClient, account_request};

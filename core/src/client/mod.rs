@@ -393,6 +393,11 @@ impl Password {
     pub fn new(password: impl Into<String>) -> Self {
         Self(password.into())
     }
+
+    /// The password itself, to derive verifiers or answer a challenge from.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Password {
@@ -871,7 +876,7 @@ impl UserAgent {
         let cnonce = self.ids.token(16);
         let credentials = challenge.answer(
             &self.config.user,
-            &password.0,
+            password.expose(),
             Method::Register.as_str(),
             &registrar,
             &cnonce,

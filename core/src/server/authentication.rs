@@ -18,26 +18,11 @@
 
 use super::common::{self, ConnectionRecord, ConnectionRole, SESSION_IDLE_SECS};
 use super::engine::{Interrupt, Tx};
-use crate::accounts::{
-    self, Account, CONNECTION_THROTTLE, Throttle, ThrottlePolicy, USER_THROTTLE,
-};
-use crate::digest::{Algorithm, Challenge, Credentials, NonceError, NonceKey};
+use crate::accounts::{self, Account, Binding, Counters, SignInRefusal, Throttle};
+use crate::digest::{Algorithm, Challenge, Credentials};
 use crate::server_config::ServerConfig;
 use crate::sip::{Method, SipMessage, SipUri};
 use crate::store::keys;
-
-/// Why a request is not taken as its user's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Refused {
-    /// Answered 401 with a fresh challenge (`stale` set when only the nonce had expired).
-    Challenge { stale: bool, why: String },
-    /// Answered 403.
-    Forbidden(String),
-    /// Answered 403 with `Retry-After`.
-    Throttled { retry_after_secs: u64 },
-    /// Answered 400.
-    Malformed(String),
-}
 
 /// The address of record `connection` is authenticated as, if it is.
 pub fn identity(tx: &mut Tx<'_>, connection: &str) -> Result<Option<String>, Interrupt> {
@@ -62,22 +47,17 @@ pub fn authenticate(
     connection: &str,
     request: &SipMessage,
 ) -> Result<Option<String>, Interrupt> {
-    let named = if *request.method() == Method::Register {
-        request.to().uri()
+    let (named, header) = if *request.method() == Method::Register {
+        (request.to().uri(), "To")
     } else {
-        request.from().uri()
+        (request.from().uri(), "From")
     };
     let outcome = match (identity(tx, connection)?, common::aor_of(named)) {
-        (_, None) => Err(Refused::Malformed(format!(
-            "{} has no user part",
-            if *request.method() == Method::Register {
-                "To"
-            } else {
-                "From"
-            }
+        (_, None) => Err(SignInRefusal::Malformed(format!(
+            "{header} has no user part"
         ))),
         (Some(known), Some(aor)) if known == aor => Ok(aor),
-        (Some(known), Some(_)) => Err(Refused::Forbidden(format!(
+        (Some(known), Some(_)) => Err(SignInRefusal::Forbidden(format!(
             "this connection is authenticated as {known}"
         ))),
         (None, Some(aor)) => prove(tx, config, connection, request, named, aor)?,
@@ -99,30 +79,20 @@ fn prove(
     request: &SipMessage,
     named: &SipUri,
     aor: String,
-) -> Result<Result<String, Refused>, Interrupt> {
+) -> Result<Result<String, SignInRefusal>, Interrupt> {
     let Some(header) = request.header("Authorization") else {
-        return Ok(Err(Refused::Challenge {
-            stale: false,
-            why: "sign in: this connection has not authenticated".into(),
-        }));
+        return Ok(Err(SignInRefusal::sign_in_needed(
+            "this connection has not authenticated",
+        )));
     };
     let credentials = match Credentials::parse(header) {
         Ok(credentials) => credentials,
         Err(error) => {
-            return Ok(Err(Refused::Malformed(format!(
+            return Ok(Err(SignInRefusal::Malformed(format!(
                 "bad Authorization: {error}"
             ))));
         }
     };
-    if credentials.realm != config.domain {
-        return Ok(Err(Refused::Challenge {
-            stale: false,
-            why: format!(
-                "the credentials are for another realm than {}",
-                config.domain
-            ),
-        }));
-    }
     let user = named.user().unwrap_or_default();
     if credentials.username != user
         || !named
@@ -130,95 +100,59 @@ fn prove(
             .to_string()
             .eq_ignore_ascii_case(&config.domain)
     {
-        return Ok(Err(Refused::Forbidden(format!(
+        return Ok(Err(SignInRefusal::Forbidden(format!(
             "the credentials are {}'s, not {aor}'s",
             credentials.username
         ))));
     }
     if !uri_matches(&credentials.uri, request) {
-        return Ok(Err(Refused::Malformed(
+        return Ok(Err(SignInRefusal::Malformed(
             "the credentials' uri is not the Request-URI".into(),
         )));
     }
-    let nonce_valid = config
-        .signing_keys
-        .iter()
-        .map(|key| NonceKey(key).check(&credentials.nonce, tx.now, connection))
-        .find(|checked| *checked != Err(NonceError::Foreign))
-        .unwrap_or(Err(NonceError::Foreign));
-    match nonce_valid {
-        Ok(_) => {}
-        Err(NonceError::Stale) => {
-            return Ok(Err(Refused::Challenge {
-                stale: true,
-                why: "the nonce has expired".into(),
-            }));
-        }
-        Err(NonceError::Foreign) => {
-            return Ok(Err(Refused::Challenge {
-                stale: false,
-                why: "the nonce was not issued to this connection".into(),
-            }));
-        }
+    if let Err(refusal) = accounts::check_nonce(
+        &credentials,
+        &config.domain,
+        &config.signing_keys,
+        Binding::Connection(connection),
+        tx.now,
+    ) {
+        return Ok(Err(refusal));
     }
     let user_key = keys::user_throttle(user);
     let connection_key = keys::connection_throttle(connection);
-    let mut user_throttle = tx.record::<Throttle>(&user_key)?.unwrap_or_default();
-    let mut connection_throttle = tx.record::<Throttle>(&connection_key)?.unwrap_or_default();
-    if let Err(wait) = user_throttle
-        .check(tx.now)
-        .and(connection_throttle.check(tx.now))
-    {
-        return Ok(Err(Refused::Throttled {
-            retry_after_secs: wait,
-        }));
-    }
+    let before = Counters {
+        user: tx.record::<Throttle>(&user_key)?.unwrap_or_default(),
+        connection: Some(tx.record::<Throttle>(&connection_key)?.unwrap_or_default()),
+    };
     let account = if accounts::validate_user_name(user).is_ok() {
         tx.record::<Account>(&keys::account(user))?
     } else {
         None
     };
-    let Some(account) = account else {
-        // Guessing user names is a failure on the connection, like guessing passwords.
-        let locked = fail(
-            tx,
-            &connection_key,
-            &mut connection_throttle,
-            CONNECTION_THROTTLE,
-        );
-        return Ok(Err(match locked {
-            Some(wait) => Refused::Throttled {
-                retry_after_secs: wait,
-            },
-            None => Refused::Forbidden(format!("there is no account {user}")),
-        }));
-    };
-    if account.verifiers.realm != config.domain {
-        return Ok(Err(Refused::Forbidden(format!(
-            "the password of {user} was set for another domain: set it again"
-        ))));
+    let mut counters = before.clone();
+    let checked = accounts::check_password(
+        &credentials,
+        request.method().as_str(),
+        account.as_ref(),
+        &config.domain,
+        &mut counters,
+        tx.now,
+    );
+    if counters.user != before.user {
+        if counters.user == Throttle::default() {
+            tx.delete(&user_key);
+        } else {
+            tx.set_record(&user_key, &counters.user);
+        }
     }
-    let method = request.method().as_str();
-    if !credentials.verifies(account.verifiers.ha1(credentials.algorithm), method) {
-        let user_locked = fail(tx, &user_key, &mut user_throttle, USER_THROTTLE);
-        let connection_locked = fail(
-            tx,
-            &connection_key,
-            &mut connection_throttle,
-            CONNECTION_THROTTLE,
-        );
-        return Ok(Err(match user_locked.max(connection_locked) {
-            Some(wait) => Refused::Throttled {
-                retry_after_secs: wait,
-            },
-            None => Refused::Challenge {
-                stale: false,
-                why: "wrong user name or password".into(),
-            },
-        }));
+    if counters.connection != before.connection
+        && let Some(throttle) = &counters.connection
+    {
+        tx.set_record(&connection_key, throttle);
     }
-    if user_throttle != Throttle::default() {
-        tx.delete(&user_key);
+    if let Err(refusal) = checked {
+        return Ok(Err(refusal));
     }
     common::remember_connection(
         tx,
@@ -227,18 +161,6 @@ fn prove(
         tx.now.unix_secs().saturating_add(SESSION_IDLE_SECS),
     );
     Ok(Ok(aor))
-}
-
-/// Counts a failure in `throttle` and writes it; `Some(seconds)` when it locks.
-fn fail(
-    tx: &mut Tx<'_>,
-    key: &str,
-    throttle: &mut Throttle,
-    policy: ThrottlePolicy,
-) -> Option<u64> {
-    let locked = throttle.fail(tx.now, policy);
-    tx.set_record(key, throttle);
-    locked
 }
 
 /// Whether the credentials' `uri` names the request's Request-URI (RFC 3261 section 22.4).
@@ -257,36 +179,34 @@ fn uri_matches(uri: &str, request: &SipMessage) -> bool {
     }
 }
 
+/// Answers a refused request: 401 with one challenge per algorithm, 403 (with `Retry-After` when
+/// throttled), or 400; the reason as a Warning.
 fn answer(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
     connection: &str,
     request: &SipMessage,
-    refused: &Refused,
+    refused: &SignInRefusal,
 ) {
-    let (code, why, stale) = match refused {
-        Refused::Challenge { stale, why } => (401, why.clone(), *stale),
-        Refused::Forbidden(why) => (403, why.clone(), false),
-        Refused::Throttled { retry_after_secs } => (
-            403,
-            format!("too many failed sign-ins: try again in {retry_after_secs} s"),
-            false,
-        ),
-        Refused::Malformed(why) => (400, why.clone(), false),
+    let code = match refused {
+        SignInRefusal::Challenge { .. } => 401,
+        SignInRefusal::Forbidden(_) | SignInRefusal::Throttled { .. } => 403,
+        SignInRefusal::Malformed(_) => 400,
     };
+    let why = refused.reason();
     let Some(mut response) = common::response_to(tx, request, code, None, Some(&why)) else {
         return;
     };
-    if code == 401
-        && let Some(key) = config.signing_keys.first()
+    if let SignInRefusal::Challenge { stale, .. } = refused
+        && let Some(nonce) =
+            Binding::Connection(connection).issue_nonce(&config.signing_keys, tx.now)
     {
-        let nonce = NonceKey(key).issue(tx.now, connection);
         for algorithm in Algorithm::OFFERED {
-            let challenge = Challenge::new(&config.domain, &nonce, algorithm, stale);
+            let challenge = Challenge::new(&config.domain, &nonce, algorithm, *stale);
             let _ = response.push_header("WWW-Authenticate", &challenge.to_string());
         }
     }
-    if let Refused::Throttled { retry_after_secs } = refused {
+    if let SignInRefusal::Throttled { retry_after_secs } = refused {
         let _ = response.push_header("Retry-After", &retry_after_secs.to_string());
     }
     common::send_sip(tx, connection, &response);

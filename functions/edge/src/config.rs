@@ -12,7 +12,7 @@ use rcs_core::service::Delivery;
 use rcs_core::store::LayoutConfig;
 
 /// Every variable the AS components read, as named in `spin.toml`.
-pub const VARIABLES: [&str; 16] = [
+pub const VARIABLES: [&str; 17] = [
     "domain",
     "as_host",
     "secure",
@@ -29,7 +29,27 @@ pub const VARIABLES: [&str; 16] = [
     "window",
     "default_delivery",
     "admin_token",
+    "sign_up",
 ];
+
+/// Who may create an account (`sign_up`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignUp {
+    /// Anyone, from the page or the CLI (`open`).
+    Open,
+    /// The administrator only, with the admin token (`closed`).
+    Closed,
+}
+
+impl SignUp {
+    /// `open` or `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
 
 /// The longest registration the servers grant, in seconds (no variable: clients refresh hourly).
 pub const MAX_REGISTRATION_SECS: u32 = 3600;
@@ -71,8 +91,10 @@ pub struct EdgeConfig {
     /// Where the sender AS POSTs SIP for the receiver AS (`<receiver_as_origin>/receiver/peer` in
     /// `spin.toml`).
     pub receiver_peer_url: String,
-    /// The bearer token of `/…/tick`.
+    /// The bearer token of `/…/tick` and of account administration.
     pub admin_token: String,
+    /// Who may create accounts.
+    pub sign_up: SignUp,
 }
 
 impl EdgeConfig {
@@ -144,6 +166,11 @@ impl EdgeConfig {
             "pull" => Delivery::Pull,
             other => return Err(invalid("default_delivery", other, "must be push or pull")),
         };
+        let sign_up = match get("sign_up")?.trim() {
+            "open" => SignUp::Open,
+            "closed" => SignUp::Closed,
+            other => return Err(invalid("sign_up", other, "must be open or closed")),
+        };
         let window = number("window")?;
         let server = ServerConfig {
             domain: nonempty(get("domain")?, "domain")?,
@@ -172,6 +199,7 @@ impl EdgeConfig {
             grip_publish_url: http_url("grip_publish_url")?,
             receiver_peer_url: http_url("receiver_peer_url")?,
             admin_token: secret("admin_token")?,
+            sign_up,
         })
     }
 }
@@ -215,6 +243,7 @@ pub(crate) mod tests {
             ("window", "8"),
             ("default_delivery", "push"),
             ("admin_token", "local-development-admin-token"),
+            ("sign_up", "open"),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_owned()))
@@ -260,7 +289,8 @@ pub(crate) mod tests {
     #[test]
     fn bad_values_are_named_with_a_reason() {
         type Case = (&'static str, &'static str, &'static str);
-        let cases: [Case; 9] = [
+        let cases: [Case; 10] = [
+            ("sign_up", "maybe", "must be open or closed"),
             ("secure", "yes", "must be true or false"),
             ("window", "eight", "not a whole number"),
             ("store_chunk_size", "99999999999", "too large"),

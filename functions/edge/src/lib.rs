@@ -8,6 +8,8 @@
 //! - [`handler`]: GRIP WebSocket-over-HTTP requests (`Grip-Sig` and `Connection-Id` checked, the
 //!   events handed to one `EdgeRequest`), SIP from the other server (`/receiver/peer`), and
 //!   `/…/tick` (the server's due timers, the expiry sweep); every refusal is a [`HttpRefusal`];
+//! - [`accounts`]: accounts over HTTP (`/sender/accounts`): sign-up, password changes and
+//!   deletion, by the admin token or HTTP Digest;
 //! - [`run`]: the one loop that carries out the actions of the core's edge request driver
 //!   ([`rcs_core::edge_request`]) over a [`Platform`];
 //! - [`platform`]: the platform as one async trait, so every handler runs natively in tests;
@@ -22,6 +24,7 @@
 //! - Bad input gets an answer with a reason: HTTP 4xx for the framing, SIP/MSRP errors from the core
 //!   for the messages, and the connection stays usable.
 
+pub mod accounts;
 pub mod config;
 pub mod handler;
 pub mod platform;
@@ -35,7 +38,7 @@ pub use config::EdgeConfig;
 pub use platform::{Platform, PlatformError};
 pub use rcs_core::service::Protocol;
 pub use rcs_core::service::Side;
-use rcs_core::service::{PEER_ROUTE, UPLOAD_ROUTE};
+use rcs_core::service::{ACCOUNTS_ROUTE, PEER_ROUTE, UPLOAD_ROUTE};
 
 /// What a request of an AS component is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub enum Route {
     Upload,
     /// File download (`GET`/`HEAD /files/<sha256-hex>?exp&sig`).
     Files,
+    /// Accounts (`/sender/accounts`, `/sender/accounts/<user>`).
+    Accounts,
 }
 
 /// Every way an AS component refuses a request, with its status; [`HttpRefusal::into_response`] is the
@@ -94,6 +99,38 @@ pub enum HttpRefusal {
     /// A tick without the admin token (401, `WWW-Authenticate: Bearer`).
     #[error("a tick needs Authorization: Bearer <admin_token>")]
     TickUnauthorized,
+    /// An account request that does not parse or names something invalid (400).
+    #[error("{0}")]
+    BadAccountRequest(String),
+    /// A request that needs credentials it lacks, or whose credentials failed (401, with a
+    /// `WWW-Authenticate` for each challenge).
+    #[error("{reason}")]
+    Unauthenticated {
+        /// Why.
+        reason: String,
+        /// The `WWW-Authenticate` values.
+        challenges: Vec<String>,
+    },
+    /// A caller who may not do what was asked (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Sign-up without the admin token while the deployment's sign-up is closed (403).
+    #[error("sign-up is closed on this deployment: ask its administrator for an account")]
+    SignUpClosed,
+    /// No account of that name (404).
+    #[error("there is no account {0}")]
+    NoAccount(String),
+    /// An account of that name exists already (409).
+    #[error("the account {0} exists already")]
+    AccountExists(String),
+    /// Too many failed sign-ins (429, with `Retry-After`).
+    #[error("{reason}")]
+    TooManyAttempts {
+        /// Why.
+        reason: String,
+        /// Seconds until attempts are taken again.
+        retry_after_secs: u64,
+    },
     /// A request body over the component's limit (413).
     #[error("{0}")]
     BodyTooLarge(String),
@@ -112,9 +149,15 @@ impl HttpRefusal {
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::GripSigMissing | Self::GripSigRefused(_) => StatusCode::FORBIDDEN,
-            Self::ConnectionIdMissing | Self::MalformedEvents(_) | Self::Unanswerable => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::ConnectionIdMissing
+            | Self::MalformedEvents(_)
+            | Self::Unanswerable
+            | Self::BadAccountRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::SignUpClosed => StatusCode::FORBIDDEN,
+            Self::NoAccount(_) => StatusCode::NOT_FOUND,
+            Self::AccountExists(_) => StatusCode::CONFLICT,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotMessageSip => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TickUnauthorized => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,6 +178,18 @@ impl HttpRefusal {
             Self::MethodNotAllowed { allow, .. } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
+            Self::Unauthenticated { challenges, .. } => {
+                for challenge in challenges {
+                    if let Ok(value) = HeaderValue::from_str(&challenge) {
+                        headers.append(header::WWW_AUTHENTICATE, value);
+                    }
+                }
+            }
+            Self::TooManyAttempts {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
             Self::TickUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
@@ -154,6 +209,13 @@ pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, HttpRefus
         (_, p) if p.strip_prefix(prefix) == Some("tick") => (Route::Tick, "POST"),
         (Side::Receiver, PEER_ROUTE) => (Route::Peer, "POST"),
         (Side::Sender, UPLOAD_ROUTE) => (Route::Upload, "GET, POST"),
+        (Side::Sender, ACCOUNTS_ROUTE) => (Route::Accounts, "GET, POST"),
+        (Side::Sender, p)
+            if p.strip_prefix(ACCOUNTS_ROUTE)
+                .is_some_and(|rest| rest.starts_with('/')) =>
+        {
+            (Route::Accounts, "PUT, DELETE")
+        }
         _ => {
             return Err(HttpRefusal::NoRoute {
                 path: path.to_owned(),

@@ -222,6 +222,16 @@ pub async fn tick(side: Side, request: Request) -> Answer {
     }
 }
 
+/// `/sender/accounts`: sign-up, password changes, deletion.
+pub async fn accounts(request: Request) -> Answer {
+    match prepare(request).await {
+        Ok((rt, config, request)) => {
+            answer(crate::accounts::handle_accounts(&rt, &config, request).await)
+        }
+        Err(refused) => refused,
+    }
+}
+
 /// A request no route takes.
 pub fn refused(refusal: HttpRefusal) -> Answer {
     answer(refusal.into_response())

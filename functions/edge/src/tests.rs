@@ -11,8 +11,9 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures::executor::block_on;
 use http::{Method, Request, Response, StatusCode};
-use rcs_core::accounts::Account;
+use rcs_core::accounts::{Account, AccountChange};
 use rcs_core::client::Event;
+use rcs_core::digest::{Algorithm, Challenge};
 use rcs_core::first_value::ContentDigest;
 use rcs_core::grip::{self, GripClaims, WsEvent};
 use rcs_core::ids::{Entropy, TokenSource};
@@ -646,4 +647,269 @@ fn an_unreachable_receiver_ends_the_upload_with_a_503_reason() {
             .iter()
             .any(|l| l.contains("peer request failed"))
     );
+}
+
+/// One request to the accounts route.
+fn account_request(
+    net: &Net,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&AccountChange>,
+) -> Response<Bytes> {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    let body = body.map_or_else(Bytes::new, |change| {
+        Bytes::from(serde_json::to_vec(change).unwrap())
+    });
+    block_on(crate::accounts::handle_accounts(
+        net,
+        &net.sender,
+        request.body(body).unwrap(),
+    ))
+}
+
+/// `user`'s digest answer to the 401 `refused`, for `method` on `path`, with the first challenge
+/// that uses `algorithm`.
+fn digest_answer(
+    refused: &Response<Bytes>,
+    algorithm: Algorithm,
+    user: &str,
+    password: &str,
+    method: &str,
+    path: &str,
+) -> String {
+    let challenge = refused
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|value| Challenge::parse(value.to_str().unwrap()).unwrap())
+        .find(|challenge| challenge.algorithm == algorithm)
+        .expect("a challenge of the algorithm");
+    challenge
+        .answer(user, password, method, path, "0a4f113b", 1)
+        .to_string()
+}
+
+const ADMIN: &str = "Bearer local-development-admin-token";
+
+#[test]
+fn accounts_are_created_by_sign_up_or_the_admin_and_never_twice() {
+    let net = Net::new();
+    let info = account_request(&net, Method::GET, "/sender/accounts", None, None);
+    assert_eq!(info.status(), StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(info.body()).unwrap(),
+        serde_json::json!({"realm": DOMAIN, "sign_up": "open"})
+    );
+    let bob = AccountChange::new("bob", DOMAIN, "bob's password");
+    let created = account_request(&net, Method::POST, "/sender/accounts", None, Some(&bob));
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let stored = net.store.borrow()["account/bob"].clone();
+    assert!(
+        !String::from_utf8_lossy(&stored).contains("bob's password"),
+        "only verifiers are stored"
+    );
+    let again = account_request(
+        &net,
+        Method::POST,
+        "/sender/accounts",
+        Some(ADMIN),
+        Some(&bob),
+    );
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    for (change, why) in [
+        (
+            AccountChange::new("Bob", DOMAIN, "pw"),
+            "a user name is lowercase letters",
+        ),
+        (
+            AccountChange::new("carol", "elsewhere.example", "pw"),
+            "this deployment's is \"localhost\"",
+        ),
+    ] {
+        let refused = account_request(&net, Method::POST, "/sender/accounts", None, Some(&change));
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            text(refused.body()).contains(why),
+            "{}",
+            text(refused.body())
+        );
+    }
+    let mut closed = Net::new();
+    closed.sender.sign_up = crate::config::SignUp::Closed;
+    let carol = AccountChange::new("carol", DOMAIN, "pw");
+    let refused = account_request(
+        &closed,
+        Method::POST,
+        "/sender/accounts",
+        None,
+        Some(&carol),
+    );
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(text(refused.body()).contains("sign-up is closed"));
+    let wrong_token = account_request(
+        &closed,
+        Method::POST,
+        "/sender/accounts",
+        Some("Bearer guess"),
+        Some(&carol),
+    );
+    assert_eq!(wrong_token.status(), StatusCode::FORBIDDEN);
+    let by_admin = account_request(
+        &closed,
+        Method::POST,
+        "/sender/accounts",
+        Some(ADMIN),
+        Some(&carol),
+    );
+    assert_eq!(by_admin.status(), StatusCode::CREATED);
+}
+
+#[test]
+fn a_user_changes_their_password_by_digest_and_nobody_else_can() {
+    let net = Net::new();
+    let path = "/sender/accounts/bob";
+    let bob = AccountChange::new("bob", DOMAIN, "old password");
+    account_request(&net, Method::POST, "/sender/accounts", None, Some(&bob));
+    let new = AccountChange::new("bob", DOMAIN, "new password");
+    let challenged = account_request(&net, Method::PUT, path, None, Some(&new));
+    assert_eq!(challenged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenged
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .count(),
+        3
+    );
+    let wrong = digest_answer(&challenged, Algorithm::Md5, "bob", "guess", "PUT", path);
+    let refused = account_request(&net, Method::PUT, path, Some(&wrong), Some(&new));
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(text(refused.body()).contains("wrong user name or password"));
+    let right = digest_answer(
+        &challenged,
+        Algorithm::Sha256,
+        "bob",
+        "old password",
+        "PUT",
+        path,
+    );
+    let changed = account_request(&net, Method::PUT, path, Some(&right), Some(&new));
+    assert_eq!(
+        changed.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        text(changed.body())
+    );
+    // The new password works, the old one no longer does.
+    let old_again = digest_answer(
+        &challenged,
+        Algorithm::Md5,
+        "bob",
+        "old password",
+        "PUT",
+        path,
+    );
+    let refused = account_request(&net, Method::PUT, path, Some(&old_again), Some(&new));
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // Alice's own password does not change Bob's account.
+    let alice = AccountChange::new("alice", DOMAIN, "alice's password");
+    account_request(&net, Method::POST, "/sender/accounts", None, Some(&alice));
+    let as_alice = digest_answer(
+        &challenged,
+        Algorithm::Md5,
+        "alice",
+        "alice's password",
+        "PUT",
+        path,
+    );
+    let refused = account_request(&net, Method::PUT, path, Some(&as_alice), Some(&new));
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // A nonce issued for another route does not verify here.
+    let forged = right.replace(
+        &Challenge::parse(challenged.headers()["www-authenticate"].to_str().unwrap())
+            .unwrap()
+            .nonce,
+        "5f5e100.00000000000000000000000000000000",
+    );
+    let refused = account_request(&net, Method::PUT, path, Some(&forged), Some(&new));
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(text(refused.body()).contains("not issued for this request"));
+}
+
+#[test]
+fn guessing_a_password_over_http_is_throttled() {
+    let net = Net::new();
+    let path = "/sender/accounts/bob";
+    let bob = AccountChange::new("bob", DOMAIN, "bob's password");
+    account_request(&net, Method::POST, "/sender/accounts", None, Some(&bob));
+    let challenged = account_request(&net, Method::DELETE, path, None, None);
+    let mut last = None;
+    for guess in 0..rcs_core::accounts::USER_THROTTLE.failures {
+        let wrong = digest_answer(
+            &challenged,
+            Algorithm::Md5,
+            "bob",
+            &format!("guess {guess}"),
+            "DELETE",
+            path,
+        );
+        last = Some(account_request(
+            &net,
+            Method::DELETE,
+            path,
+            Some(&wrong),
+            None,
+        ));
+    }
+    let locked = last.unwrap();
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers()["retry-after"], "30");
+    let right = digest_answer(
+        &challenged,
+        Algorithm::Md5,
+        "bob",
+        "bob's password",
+        "DELETE",
+        path,
+    );
+    let refused = account_request(&net, Method::DELETE, path, Some(&right), None);
+    assert_eq!(
+        refused.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right password waits too"
+    );
+    assert!(net.store.borrow().contains_key("account/bob"));
+}
+
+#[test]
+fn a_deleted_account_is_signed_out_everywhere() {
+    let net = Net::new();
+    let mut alice = phone(&net, "alice", Side::Sender, 1);
+    let bob = phone(&net, "bob", Side::Receiver, 2);
+    let path = "/sender/accounts/bob";
+    let challenged = account_request(&net, Method::DELETE, path, None, None);
+    let authorization = digest_answer(
+        &challenged,
+        Algorithm::Sha256,
+        "bob",
+        &rcs_testkit::password_of("bob"),
+        "DELETE",
+        path,
+    );
+    let deleted = account_request(&net, Method::DELETE, path, Some(&authorization), None);
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let store = net.store.borrow();
+    assert!(!store.contains_key("account/bob"));
+    assert!(!store.contains_key(&keys::connection(&bob.sip)));
+    assert!(!store.contains_key("reg/receiver/sip:bob@localhost"));
+    drop(store);
+    let chat = alice.chat(&bob.aor(), "still there?");
+    run(&mut &net, &mut [&mut alice], |_| false);
+    assert_eq!(alice.chat_status(chat), Some(404), "bob is unknown now");
+    let gone = account_request(&net, Method::DELETE, path, Some(ADMIN), None);
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }

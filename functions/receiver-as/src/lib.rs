@@ -11,6 +11,7 @@ async fn handle(request: spin_sdk::http::Request) -> rcs_edge::spin::Answer {
     match route(SIDE, request.method(), request.uri().path()) {
         Ok(Route::Grip(protocol)) => spin::grip(SIDE, protocol, request).await,
         Ok(Route::Peer) => spin::peer(SIDE, request).await,
+        Ok(Route::Accounts) => spin::accounts(request).await,
         Ok(Route::Tick) => spin::tick(SIDE, request).await,
         Ok(route @ (Route::Files | Route::Upload)) => spin::http_files(route, request).await,
         Err(refusal) => spin::refused(refusal),

@@ -12,6 +12,7 @@ async fn handle(request: spin_sdk::http::Request) -> rcs_edge::spin::Answer {
         Ok(Route::Tick) => spin::tick(SIDE, request).await,
         Ok(route @ (Route::Upload | Route::Files)) => spin::http_files(route, request).await,
         Ok(Route::Peer) => spin::peer(SIDE, request).await,
+        Ok(Route::Accounts) => spin::accounts(request).await,
         Err(refusal) => spin::refused(refusal),
     }
 }

@@ -1,0 +1,334 @@
+//! Accounts over HTTP (`/sender/accounts`), on any [`Platform`]: what a client needs to derive its
+//! verifiers, sign-up, password changes and deletion. A client never sends a password: it sends
+//! the verifiers of [`rcs_core::digest::Verifiers`] ([`AccountChange`]).
+//!
+//! | request | who may | answer |
+//! |---|---|---|
+//! | `GET /sender/accounts` | anyone | `200` `{"realm":…,"sign_up":"open"\|"closed"}` |
+//! | `POST /sender/accounts` | the admin token, or anyone while sign-up is open | `201`, `409` if it exists |
+//! | `PUT /sender/accounts/<user>` | the admin token, or `<user>` by HTTP Digest (RFC 7616) | `204`, `404` |
+//! | `DELETE /sender/accounts/<user>` | the admin token, or `<user>` by HTTP Digest | `204`, `404` |
+//!
+//! Deleting an account also takes its user off both servers: the registrations go, and so do the
+//! records of the connections they were bound to, so those connections must sign in again (and
+//! cannot). Digest nonces here are bound to the route ([`Binding::Route`]) and, like the SIP ones,
+//! checked without a record; a replay within their lifetime repeats an idempotent request.
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use rcs_core::accounts::{
+    self, Account, AccountChange, Binding, Counters, SignInRefusal, Throttle,
+};
+use rcs_core::digest::{Algorithm, Challenge, Credentials};
+use rcs_core::server::common::Registration;
+use rcs_core::service::{ACCOUNTS_ROUTE, Side};
+use rcs_core::store::{Record, keys};
+use subtle::ConstantTimeEq;
+
+use crate::HttpRefusal;
+use crate::config::{EdgeConfig, SignUp};
+use crate::platform::{Platform, PlatformError};
+
+/// The largest account request body.
+const MAX_ACCOUNT_BODY: usize = 4096;
+
+/// Who is asking.
+enum Caller {
+    /// The deployment's administrator (`Authorization: Bearer <admin_token>`).
+    Admin,
+    /// A user who proved the account's password.
+    User(String),
+    /// Nobody in particular.
+    Anyone,
+}
+
+/// Handles a request to `/sender/accounts` or `/sender/accounts/<user>`.
+pub async fn handle_accounts<R: Platform>(
+    rt: &R,
+    config: &EdgeConfig,
+    request: Request<Bytes>,
+) -> Response<Bytes> {
+    match accounts_request(rt, config, &request).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            if refusal.status() == StatusCode::INTERNAL_SERVER_ERROR {
+                rt.log(&format!("account request failed: {refusal}"));
+            }
+            refusal.into_response()
+        }
+    }
+}
+
+async fn accounts_request<R: Platform>(
+    rt: &R,
+    config: &EdgeConfig,
+    request: &Request<Bytes>,
+) -> Result<Response<Bytes>, HttpRefusal> {
+    let path = request.uri().path();
+    let named = path
+        .strip_prefix(ACCOUNTS_ROUTE)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|user| !user.is_empty());
+    let realm = &config.server.domain;
+    match (request.method(), named) {
+        (&Method::GET, None) => {
+            let body = serde_json::json!({
+                "realm": realm,
+                "sign_up": config.sign_up.as_str(),
+            });
+            Ok(with_status(
+                StatusCode::OK,
+                "application/json",
+                body.to_string(),
+            ))
+        }
+        (&Method::POST, None) => {
+            let change = account_change(request, realm)?;
+            match caller(rt, config, request, None).await? {
+                Caller::Admin => {}
+                _ if config.sign_up == SignUp::Open => {}
+                _ => return Err(HttpRefusal::SignUpClosed),
+            }
+            let key = keys::account(&change.user);
+            if rt.get(&key).await?.is_some() {
+                return Err(HttpRefusal::AccountExists(change.user));
+            }
+            let user = change.user.clone();
+            rt.set(&key, change.into_account(rt.now()).encode()).await?;
+            Ok(with_status(
+                StatusCode::CREATED,
+                "text/plain; charset=utf-8",
+                format!("created the account {user}\n"),
+            ))
+        }
+        (&Method::PUT, Some(user)) => {
+            let change = account_change(request, realm)?;
+            if change.user != user {
+                return Err(HttpRefusal::BadAccountRequest(format!(
+                    "the body is for {}, the path for {user}",
+                    change.user
+                )));
+            }
+            let existing = authorized_for(rt, config, request, user).await?;
+            let mut account = change.into_account(rt.now());
+            account.created = existing.created;
+            rt.set(&keys::account(user), account.encode()).await?;
+            rt.delete(&keys::user_throttle(user)).await?;
+            Ok(no_content())
+        }
+        (&Method::DELETE, Some(user)) => {
+            authorized_for(rt, config, request, user).await?;
+            rt.delete(&keys::account(user)).await?;
+            rt.delete(&keys::user_throttle(user)).await?;
+            let aor = format!("sip:{user}@{realm}");
+            for side in [Side::Sender, Side::Receiver] {
+                let key = keys::registration(side, &aor);
+                if let Some(value) = rt.get(&key).await? {
+                    if let Ok(Some(connection)) =
+                        Registration::decode(&key, &value).map(|r| r.connection)
+                    {
+                        rt.delete(&keys::connection(&connection)).await?;
+                    }
+                    rt.delete(&key).await?;
+                }
+            }
+            Ok(no_content())
+        }
+        (_, None) => Err(HttpRefusal::MethodNotAllowed {
+            path: path.to_owned(),
+            allow: "GET, POST",
+            method: request.method().to_string(),
+        }),
+        (_, Some(_)) => Err(HttpRefusal::MethodNotAllowed {
+            path: path.to_owned(),
+            allow: "PUT, DELETE",
+            method: request.method().to_string(),
+        }),
+    }
+}
+
+/// The account `user`, if the caller is the admin or `user`; otherwise the refusal (401 with a
+/// challenge, 403, 404, 429).
+async fn authorized_for<R: Platform>(
+    rt: &R,
+    config: &EdgeConfig,
+    request: &Request<Bytes>,
+    user: &str,
+) -> Result<Account, HttpRefusal> {
+    accounts::validate_user_name(user)
+        .map_err(|error| HttpRefusal::BadAccountRequest(error.to_string()))?;
+    let caller = caller(rt, config, request, Some(user)).await?;
+    match caller {
+        Caller::Admin => {}
+        Caller::User(proved) if proved == user => {}
+        Caller::User(proved) => {
+            return Err(HttpRefusal::Forbidden(format!(
+                "{proved} may not change the account {user}"
+            )));
+        }
+        Caller::Anyone => {
+            return Err(refusal(
+                config,
+                rt,
+                SignInRefusal::sign_in_needed("this request needs the account's password"),
+            ));
+        }
+    }
+    let key = keys::account(user);
+    match rt.get(&key).await? {
+        Some(value) => Account::decode(&key, &value)
+            .map_err(|error| HttpRefusal::Platform(PlatformError::Store(error.to_string()))),
+        None => Err(HttpRefusal::NoAccount(user.to_owned())),
+    }
+}
+
+/// Who the request comes from: the admin token, digest credentials (checked, failures counted),
+/// or nobody. `account_of` is the account the credentials are checked against when known.
+async fn caller<R: Platform>(
+    rt: &R,
+    config: &EdgeConfig,
+    request: &Request<Bytes>,
+    account_of: Option<&str>,
+) -> Result<Caller, HttpRefusal> {
+    let Some(authorization) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Ok(Caller::Anyone);
+    };
+    if let Some(token) = authorization.strip_prefix("Bearer ") {
+        if bool::from(token.trim().as_bytes().ct_eq(config.admin_token.as_bytes())) {
+            return Ok(Caller::Admin);
+        }
+        return Err(HttpRefusal::Forbidden("the admin token is wrong".into()));
+    }
+    let credentials = Credentials::parse(authorization)
+        .map_err(|error| HttpRefusal::BadAccountRequest(format!("bad Authorization: {error}")))?;
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(request.uri().path(), |p| p.as_str());
+    if credentials.uri != target {
+        return Err(HttpRefusal::BadAccountRequest(
+            "the credentials' uri is not the request's".into(),
+        ));
+    }
+    let server = &config.server;
+    let binding = Binding::Route(ACCOUNTS_ROUTE);
+    accounts::check_nonce(
+        &credentials,
+        &server.domain,
+        &server.signing_keys,
+        binding,
+        rt.now(),
+    )
+    .map_err(|refused| refusal(config, rt, refused))?;
+    let user = credentials.username.clone();
+    if account_of.is_some_and(|named| named != user) {
+        return Err(HttpRefusal::Forbidden(format!(
+            "{user} may not change the account {}",
+            account_of.unwrap_or_default()
+        )));
+    }
+    let account = match accounts::validate_user_name(&user) {
+        Ok(()) => {
+            let key = keys::account(&user);
+            match rt.get(&key).await? {
+                Some(value) => Some(Account::decode(&key, &value).map_err(|error| {
+                    HttpRefusal::Platform(PlatformError::Store(error.to_string()))
+                })?),
+                None => None,
+            }
+        }
+        Err(_) => None,
+    };
+    let throttle_key = keys::user_throttle(&user);
+    let before = match rt.get(&throttle_key).await? {
+        Some(value) => Throttle::decode(&throttle_key, &value).unwrap_or_default(),
+        None => Throttle::default(),
+    };
+    let mut counters = Counters {
+        user: before.clone(),
+        connection: None,
+    };
+    let checked = accounts::check_password(
+        &credentials,
+        request.method().as_str(),
+        account.as_ref(),
+        &server.domain,
+        &mut counters,
+        rt.now(),
+    );
+    if counters.user != before {
+        if counters.user == Throttle::default() {
+            rt.delete(&throttle_key).await?;
+        } else {
+            rt.set(&throttle_key, counters.user.encode()).await?;
+        }
+    }
+    checked.map_err(|refused| refusal(config, rt, refused))?;
+    Ok(Caller::User(user))
+}
+
+/// A sign-in refusal as HTTP: 401 with one challenge per algorithm, 403, 429, 400.
+fn refusal<R: Platform>(config: &EdgeConfig, rt: &R, refused: SignInRefusal) -> HttpRefusal {
+    let reason = refused.reason();
+    match refused {
+        SignInRefusal::Challenge { stale, .. } => {
+            let server = &config.server;
+            let challenges = Binding::Route(ACCOUNTS_ROUTE)
+                .issue_nonce(&server.signing_keys, rt.now())
+                .map(|nonce| {
+                    Algorithm::OFFERED
+                        .iter()
+                        .map(|&algorithm| {
+                            Challenge::new(&server.domain, &nonce, algorithm, stale).to_string()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            HttpRefusal::Unauthenticated { reason, challenges }
+        }
+        SignInRefusal::Forbidden(_) => HttpRefusal::Forbidden(reason),
+        SignInRefusal::Throttled { retry_after_secs } => HttpRefusal::TooManyAttempts {
+            reason,
+            retry_after_secs,
+        },
+        SignInRefusal::Malformed(_) => HttpRefusal::BadAccountRequest(reason),
+    }
+}
+
+/// The body as an account request for `realm`, checked.
+fn account_change(request: &Request<Bytes>, realm: &str) -> Result<AccountChange, HttpRefusal> {
+    let body = request.body();
+    if body.len() > MAX_ACCOUNT_BODY {
+        return Err(HttpRefusal::BodyTooLarge(format!(
+            "an account request is at most {MAX_ACCOUNT_BODY} bytes"
+        )));
+    }
+    let change: AccountChange = serde_json::from_slice(body).map_err(|error| {
+        HttpRefusal::BadAccountRequest(format!(
+            "the body must be {{\"user\":…,\"verifiers\":{{…}}}}: {error}"
+        ))
+    })?;
+    change
+        .validate(realm)
+        .map_err(|error| HttpRefusal::BadAccountRequest(error.to_string()))?;
+    Ok(change)
+}
+
+fn with_status(status: StatusCode, content_type: &'static str, body: String) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn no_content() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
