@@ -249,8 +249,26 @@ fn guessing_is_throttled_and_the_real_user_gets_in_once_the_lockout_passes() {
     // Once the lockout has passed, the real user gets in.
     net.now = net.now.plus_secs(USER_THROTTLE.lockout_secs);
     real.register(&mut net, Some(Delivery::Push));
-    assert!(
-        USER_THROTTLE.lockout_secs <= 60 && CONNECTION_THROTTLE.failures > USER_THROTTLE.failures
+}
+
+#[test]
+fn a_connection_that_keeps_guessing_user_names_is_locked() {
+    let mut net = Net::default();
+    let mut guesser = User::new("nobody", Side::Sender, 70);
+    let mut last = None;
+    for n in 0..CONNECTION_THROTTLE.failures {
+        guesser.name = format!("guess{n}");
+        guesser.aor = format!("sip:guess{n}@{DOMAIN}");
+        let answer = guesser.register_with(&mut net, None, None);
+        let challenge = challenges(&answer).remove(0);
+        let authorization = credentials(&mut guesser, &challenge, "pw");
+        last = Some(guesser.register_with(&mut net, None, Some(&authorization)));
+    }
+    let locked = last.expect("an answer");
+    assert_eq!(locked.status(), Some(403));
+    assert_eq!(
+        locked.header("Retry-After"),
+        Some(CONNECTION_THROTTLE.lockout_secs.to_string().as_str())
     );
 }
 

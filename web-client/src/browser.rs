@@ -245,6 +245,16 @@ struct Socket {
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
 
+impl Drop for Socket {
+    /// The socket's handlers go with it: a socket closed by the page (signing out) still fires
+    /// its close event, which must find no handler rather than a dropped one.
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+    }
+}
+
 struct Agent {
     ua: UserAgent,
     sip: Option<Socket>,
