@@ -132,47 +132,38 @@ impl Accounts {
         user: &str,
     ) -> Result<(), Error> {
         let url = format!("{}{path}", self.base);
-        let body = change.map(|change| serde_json::to_vec(change).unwrap_or_default());
-        let request = |authorization: Option<String>| {
-            let mut request = self.http.request(method.clone(), &url);
-            if let Some(body) = &body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            if let Some(authorization) = authorization {
-                request = request.header(AUTHORIZATION, authorization);
-            }
-            request
-        };
-        let first = match authority {
-            Authority::AdminToken(token) => Some(format!("Bearer {token}")),
-            Authority::Anyone | Authority::Password(_) => None,
-        };
-        let response = request(first).send().await.map_err(Error::HttpClient)?;
-        let response = match (response.status(), authority) {
-            (StatusCode::UNAUTHORIZED, Authority::Password(password)) => {
-                let offered = response
-                    .headers()
-                    .get_all(WWW_AUTHENTICATE)
-                    .iter()
-                    .filter_map(|value| value.to_str().ok())
-                    .filter_map(|value| Challenge::parse(value).ok())
-                    .collect::<Vec<_>>();
-                let Some(challenge) = Challenge::strongest(offered) else {
-                    let status = response.status();
-                    let body = response.bytes().await.map_err(Error::HttpClient)?;
-                    return Err(http_error(status, &body));
+        let body = change.map(|change| {
+            (
+                "application/json",
+                serde_json::to_vec(change).unwrap_or_default(),
+            )
+        });
+        let response = match authority {
+            Authority::Password(password) => {
+                let signer = DigestSigner {
+                    user,
+                    password,
+                    cnonce: self.ids.token(16),
                 };
-                let cnonce = self.ids.token(16);
-                let credentials =
-                    challenge.answer(user, password.expose(), method.as_str(), path, &cnonce, 1);
-                request(Some(credentials.to_string()))
-                    .send()
-                    .await
-                    .map_err(Error::HttpClient)?
+                signed_request(&self.http, method, &url, body, &signer).await?
             }
-            _ => response,
+            Authority::AdminToken(token) => {
+                let mut request = self
+                    .http
+                    .request(method, &url)
+                    .header(AUTHORIZATION, format!("Bearer {token}"));
+                if let Some((content_type, body)) = body {
+                    request = request.header(CONTENT_TYPE, content_type).body(body);
+                }
+                request.send().await.map_err(Error::HttpClient)?
+            }
+            Authority::Anyone => {
+                let mut request = self.http.request(method, &url);
+                if let Some((content_type, body)) = body {
+                    request = request.header(CONTENT_TYPE, content_type).body(body);
+                }
+                request.send().await.map_err(Error::HttpClient)?
+            }
         };
         let status = response.status();
         let body = response.bytes().await.map_err(Error::HttpClient)?;
@@ -182,6 +173,73 @@ impl Accounts {
             Err(http_error(status, &body))
         }
     }
+}
+
+/// Who answers a digest challenge: the user, the password, the client nonce to use.
+pub struct DigestSigner<'a> {
+    /// The user name.
+    pub user: &'a str,
+    /// The user's password.
+    pub password: &'a Password,
+    /// A fresh client nonce.
+    pub cnonce: String,
+}
+
+/// Sends `method url` with `body` (its content type and bytes); a `401` with digest challenges
+/// (RFC 7616) is answered once with `signer`'s credentials for the strongest algorithm offered.
+/// Returns the last response, whatever its status.
+pub async fn signed_request(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    body: Option<(&str, Vec<u8>)>,
+    signer: &DigestSigner<'_>,
+) -> Result<reqwest::Response, Error> {
+    let request = |authorization: Option<String>| {
+        let mut request = http.request(method.clone(), url);
+        if let Some((content_type, body)) = &body {
+            request = request
+                .header(CONTENT_TYPE, *content_type)
+                .body(body.clone());
+        }
+        if let Some(authorization) = authorization {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        request
+    };
+    let response = request(None).send().await.map_err(Error::HttpClient)?;
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return Ok(response);
+    }
+    let offered = response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| Challenge::parse(value).ok())
+        .collect::<Vec<_>>();
+    let Some(challenge) = Challenge::strongest(offered) else {
+        return Ok(response);
+    };
+    let target = reqwest::Url::parse(url).map_err(|error| Error::BadServer {
+        url: format!("{url}: {error}"),
+    })?;
+    let uri = match target.query() {
+        Some(query) => format!("{}?{query}", target.path()),
+        None => target.path().to_owned(),
+    };
+    let credentials = challenge.answer(
+        signer.user,
+        signer.password.expose(),
+        method.as_str(),
+        &uri,
+        &signer.cnonce,
+        1,
+    );
+    request(Some(credentials.to_string()))
+        .send()
+        .await
+        .map_err(Error::HttpClient)
 }
 
 fn http_error(status: StatusCode, body: &[u8]) -> Error {

@@ -63,7 +63,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub use account::{Accounts, AccountsInfo, Authority};
+pub use account::{Accounts, AccountsInfo, Authority, DigestSigner, signed_request};
 pub use download::{Downloaded, download};
 pub use file::{OutputFile, SourceFile, content_type_for, safe_name, sha256_of};
 

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Credentials, NonceError, NonceKey, Verifiers};
+use crate::digest::{Algorithm, Challenge, Credentials, NonceError, NonceKey, Verifiers};
 use crate::first_value::SigningKey;
 use crate::store::Record;
 use crate::time::Timestamp;
@@ -225,15 +225,18 @@ pub enum SignInRefusal {
     },
     /// Answered `400`: the credentials do not parse.
     Malformed(String),
+    /// Answered `500`: the account's record does not decode (the server's own failure).
+    Unreadable(String),
 }
 
 impl SignInRefusal {
     /// The refusal's reason, as an answer says it.
     pub fn reason(&self) -> String {
         match self {
-            Self::Challenge { why, .. } | Self::Forbidden(why) | Self::Malformed(why) => {
-                why.clone()
-            }
+            Self::Challenge { why, .. }
+            | Self::Forbidden(why)
+            | Self::Malformed(why)
+            | Self::Unreadable(why) => why.clone(),
             Self::Throttled { retry_after_secs } => {
                 format!("too many failed sign-ins: try again in {retry_after_secs} s")
             }
@@ -388,6 +391,135 @@ pub fn check_password(
     }
     counters.user = Throttle::default();
     Ok(())
+}
+
+/// The `WWW-Authenticate` values of a challenge for `binding`: one per [`Algorithm::OFFERED`], MD5
+/// first, realm `realm`, `qop="auth"`.
+pub fn challenges(
+    realm: &str,
+    keys: &[SigningKey],
+    binding: Binding<'_>,
+    stale: bool,
+    now: Timestamp,
+) -> Vec<String> {
+    let Some(nonce) = binding.issue_nonce(keys, now) else {
+        return Vec::new();
+    };
+    Algorithm::OFFERED
+        .iter()
+        .map(|&algorithm| Challenge::new(realm, &nonce, algorithm, stale).to_string())
+        .collect()
+}
+
+/// An HTTP request's Digest sign-in (RFC 7616), sans I/O: [`HttpSignIn::start`] checks what needs
+/// no record, [`HttpSignIn::keys`] names the records to read, [`HttpSignIn::finish`] decides with
+/// them and says what to write back. The edge's account routes and the FT-HTTP upload share it.
+#[derive(Clone, Debug)]
+pub struct HttpSignIn {
+    credentials: Credentials,
+    method: String,
+}
+
+/// What the request's realm, keys and route are: what a sign-in is checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpRealm<'a> {
+    /// The realm (the SIP domain).
+    pub realm: &'a str,
+    /// The keys nonces are issued and checked with.
+    pub keys: &'a [SigningKey],
+    /// The route the nonce is bound to.
+    pub route: &'a str,
+}
+
+impl HttpSignIn {
+    /// Checks the `Authorization` value of a `method` request for `target` (its path and query):
+    /// `Digest` credentials for `target`, the realm, and a nonce of this route. Without one the
+    /// refusal is a challenge.
+    pub fn start(
+        authorization: Option<&str>,
+        method: &str,
+        target: &str,
+        realm: HttpRealm<'_>,
+        now: Timestamp,
+    ) -> Result<Self, SignInRefusal> {
+        let Some(authorization) = authorization else {
+            return Err(SignInRefusal::sign_in_needed(
+                "this request needs an account's password",
+            ));
+        };
+        let credentials = Credentials::parse(authorization)
+            .map_err(|error| SignInRefusal::Malformed(format!("bad Authorization: {error}")))?;
+        if credentials.uri != target {
+            return Err(SignInRefusal::Malformed(
+                "the credentials' uri is not the request's".into(),
+            ));
+        }
+        check_nonce(
+            &credentials,
+            realm.realm,
+            realm.keys,
+            Binding::Route(realm.route),
+            now,
+        )?;
+        Ok(Self {
+            credentials,
+            method: method.to_owned(),
+        })
+    }
+
+    /// The user the credentials name.
+    pub fn user(&self) -> &str {
+        &self.credentials.username
+    }
+
+    /// The records to read before [`HttpSignIn::finish`]: the account, then the user's throttle;
+    /// `None` for a user name no account can have.
+    pub fn keys(&self) -> Option<[String; 2]> {
+        let user = self.user();
+        validate_user_name(user).ok().map(|()| {
+            [
+                crate::store::keys::account(user),
+                crate::store::keys::user_throttle(user),
+            ]
+        })
+    }
+
+    /// Decides with the values of [`HttpSignIn::keys`] (`None` where absent): the user, or the
+    /// refusal; and the throttle's new value to write (`Some(None)`: delete it).
+    pub fn finish(
+        self,
+        account: Option<&[u8]>,
+        throttle: Option<&[u8]>,
+        realm: &str,
+        now: Timestamp,
+    ) -> (Result<String, SignInRefusal>, Option<Option<Throttle>>) {
+        let user = self.user().to_owned();
+        let account_key = crate::store::keys::account(&user);
+        let account = match account.map(|value| Account::decode(&account_key, value)) {
+            None => None,
+            Some(Ok(account)) => Some(account),
+            Some(Err(error)) => return (Err(SignInRefusal::Unreadable(error.to_string())), None),
+        };
+        let throttle_key = crate::store::keys::user_throttle(&user);
+        let before = throttle
+            .and_then(|value| Throttle::decode(&throttle_key, value).ok())
+            .unwrap_or_default();
+        let mut counters = Counters {
+            user: before.clone(),
+            connection: None,
+        };
+        let checked = check_password(
+            &self.credentials,
+            &self.method,
+            account.as_ref(),
+            realm,
+            &mut counters,
+            now,
+        );
+        let write = (counters.user != before)
+            .then(|| (counters.user != Throttle::default()).then_some(counters.user));
+        (checked.map(|()| user), write)
+    }
 }
 
 #[cfg(test)]

@@ -831,7 +831,7 @@ fn upload_over_http(net: &mut Net, tid: &str, data: &[u8]) -> String {
         content_length: Some(body.len() as u64),
         content_range: None,
     };
-    let Route::Upload(mut request) = upload::route(&head, &net.sender, net.now) else {
+    let Route::Upload(mut request) = upload::route(&head, "alice", &net.sender, net.now) else {
         panic!("an upload")
     };
     let mut frames = body.chunks(16 * 1024);

@@ -1,7 +1,8 @@
 //! Who is who, through the real components: while Bob is signed in, every way of acting as Bob
 //! without his password is refused with its answer (a wrong password, none, credentials answering
 //! another connection's challenge, a replayed `Authorization`, a REGISTER, MESSAGE or INVITE in
-//! Bob's name on someone else's connection), and Alice's file reaches Bob only, byte-identical. On
+//! Bob's name on someone else's connection, an FT-HTTP upload without an account), and Alice's
+//! file reaches Bob only, byte-identical. On
 //! the local host, behind a real Pushpin, and on real Spin behind Pushpin. Guessing a password is
 //! throttled, and the real user gets in once the lockout has passed.
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::SinkExt;
-use rcs_client::{Client, Error as ClientError, Options};
+use rcs_client::{Client, DigestSigner, Error as ClientError, Options, signed_request};
 use rcs_core::accounts::USER_THROTTLE;
 use rcs_core::client::Password;
 use rcs_core::service::{Delivery, Side};
@@ -17,6 +18,7 @@ use rcs_e2e::{
     Host, HostOptions, RawSocket, answer_challenge, ensure_account, make_file, next_text,
     raw_socket, sha256_file, sip_request, spin_or_skip,
 };
+use reqwest::Method;
 use tokio_tungstenite::tungstenite::Message;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -144,6 +146,64 @@ async fn only_bob_gets_bobs_file(host: &Host) -> Result<()> {
             "a {method} from bob on carol's connection: {answer}"
         );
     }
+
+    // An FT-HTTP upload without an account is refused, and nothing of it is stored; Alice's,
+    // signed in with HTTP Digest, is taken.
+    let http = reqwest::Client::new();
+    let upload = format!("{base}/sender/upload");
+    let form = |tid: &str, data: &str| {
+        format!(
+            "--b\r\nContent-Disposition: form-data; name=\"tid\"\r\n\r\n{tid}\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"File\"; filename=\"a.txt\"\r\n\
+             Content-Type: text/plain\r\n\r\n{data}\r\n--b--\r\n"
+        )
+        .into_bytes()
+    };
+    let multipart = "multipart/form-data; boundary=b";
+    let anonymous = http
+        .post(&upload)
+        .header("Content-Type", multipart)
+        .body(form("anonymous", "free hosting?"))
+        .send()
+        .await?;
+    ensure!(
+        anonymous.status().as_u16() == 401
+            && anonymous
+                .headers()
+                .get_all("www-authenticate")
+                .iter()
+                .count()
+                == 3,
+        "an unauthenticated upload: {:?}",
+        anonymous
+    );
+    let alices = Password::new(rcs_e2e::password_of("alice"));
+    let signer = |cnonce: &str| DigestSigner {
+        user: "alice",
+        password: &alices,
+        cnonce: cnonce.to_owned(),
+    };
+    let resume = format!("{upload}?tid=anonymous&get_upload_info");
+    let held = signed_request(&http, Method::GET, &resume, None, &signer("c1")).await?;
+    ensure!(
+        held.status().as_u16() == 404,
+        "the refused upload left something: {}",
+        held.status()
+    );
+    let taken = signed_request(
+        &http,
+        Method::POST,
+        &upload,
+        Some((multipart, form("alices", "alice's own file"))),
+        &signer("c2"),
+    )
+    .await?;
+    let status = taken.status().as_u16();
+    let body = taken.text().await?;
+    ensure!(
+        status == 200 && body.contains("<data url="),
+        "alice's upload: {status} {body}"
+    );
 
     // Alice's file reaches Bob, and only Bob.
     let dir = tempfile::tempdir()?;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::SinkExt;
-use rcs_client::{Client, Error};
+use rcs_client::{Client, DigestSigner, Error, signed_request};
+use rcs_core::client::Password;
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
 use rcs_core::service::{Delivery, Side};
 use rcs_e2e::{
@@ -229,12 +230,20 @@ async fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() -> Result<()
          Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
         2 * MIB
     );
-    let response = reqwest::Client::new()
-        .post(format!("{base}/sender/upload"))
-        .header("Content-Type", "multipart/form-data; boundary=b")
-        .body(form.into_bytes())
-        .send()
-        .await?;
+    let password = Password::new(rcs_e2e::password_of("alice"));
+    let signer = DigestSigner {
+        user: "alice",
+        password: &password,
+        cnonce: "oversize".into(),
+    };
+    let response = signed_request(
+        &reqwest::Client::new(),
+        reqwest::Method::POST,
+        &format!("{base}/sender/upload"),
+        Some(("multipart/form-data; boundary=b", form.into_bytes())),
+        &signer,
+    )
+    .await?;
     ensure!(
         response.status().as_u16() == 413,
         "FT-HTTP oversize: {}",

@@ -22,6 +22,9 @@ pub mod upload;
 
 use std::ops::Range;
 
+use crate::accounts::{self, Binding, HttpRealm, SignInRefusal};
+use crate::time::Timestamp;
+
 /// What an HTTP path answers: a status, headers, and a body the caller produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -84,5 +87,27 @@ impl Answer {
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
         self
+    }
+
+    /// The answer to a refused HTTP sign-in: `401` with a challenge per algorithm for the route,
+    /// `403`, `429` with `Retry-After`, `400`, or `500` for an unreadable account.
+    pub fn sign_in_refused(refusal: &SignInRefusal, realm: HttpRealm<'_>, now: Timestamp) -> Self {
+        let reason = refusal.reason();
+        match refusal {
+            SignInRefusal::Challenge { stale, .. } => {
+                let binding = Binding::Route(realm.route);
+                accounts::challenges(realm.realm, realm.keys, binding, *stale, now)
+                    .into_iter()
+                    .fold(Self::reason(401, reason), |answer, challenge| {
+                        answer.with_header("WWW-Authenticate", challenge)
+                    })
+            }
+            SignInRefusal::Forbidden(_) => Self::reason(403, reason),
+            SignInRefusal::Throttled { retry_after_secs } => {
+                Self::reason(429, reason).with_header("Retry-After", retry_after_secs.to_string())
+            }
+            SignInRefusal::Malformed(_) => Self::reason(400, reason),
+            SignInRefusal::Unreadable(_) => Self::reason(500, reason),
+        }
     }
 }

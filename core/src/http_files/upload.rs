@@ -2,8 +2,9 @@
 //!
 //! - `POST /sender/upload` with `multipart/form-data`: a `tid` field (the client's transfer id), an
 //!   optional `Thumbnail` part (read past, not stored) and a `File` part. The file goes into the
-//!   chunked store through [`UploadWriter`], as the upload `ft-<tid>` ([`upload_id`]), so a retry
-//!   with the same `tid` continues it. The `File` part may carry `Content-Range: bytes a-b/total`
+//!   chunked store through [`UploadWriter`], as the upload `ft-<owner>:<tid>` ([`upload_id`]), so
+//!   a retry by the same user with the same `tid` continues it. Every request is the request of
+//!   the user it authenticated as (HTTP Digest, checked before [`route`]). The `File` part may carry `Content-Range: bytes a-b/total`
 //!   (the unit is optional, as some clients omit it) to send the rest of an interrupted upload.
 //! - `PUT /sender/upload?tid=<tid>` with `Content-Range` and the raw bytes: the same, for clients
 //!   that resume with a plain PUT to the `data url` of the resume info.
@@ -47,9 +48,10 @@ pub const MAX_TID_LEN: usize = 64;
 /// The path of the upload, under the public base.
 pub const UPLOAD_PATH: &str = "sender/upload";
 
-/// The store id of the upload of transfer `tid`: its state is `up/ft-<tid>`.
-pub fn upload_id(tid: &str) -> String {
-    format!("ft-{tid}")
+/// The store id of `owner`'s upload of transfer `tid`: its state is `up/ft-<owner>:<tid>`. Neither
+/// a user name nor a `tid` holds a `:`, so two users' uploads with the same `tid` never meet.
+pub fn upload_id(owner: &str, tid: &str) -> String {
+    format!("ft-{owner}:{tid}")
 }
 
 /// Whether `tid` is usable: 1 to [`MAX_TID_LEN`] characters of `A-Z a-z 0-9 - . _ ~`, so that it
@@ -208,8 +210,8 @@ pub enum Route {
     Upload(Box<UploadRequest>),
 }
 
-/// Decides what an upload request is, from its head.
-pub fn route(head: &UploadHead<'_>, config: &ServerConfig, now: Timestamp) -> Route {
+/// Decides what an upload request of `owner` (the user it authenticated as) is, from its head.
+pub fn route(head: &UploadHead<'_>, owner: &str, config: &ServerConfig, now: Timestamp) -> Route {
     let params: Vec<(&str, &str)> = head
         .query
         .unwrap_or("")
@@ -235,7 +237,7 @@ pub fn route(head: &UploadHead<'_>, config: &ServerConfig, now: Timestamp) -> Ro
             }
             Route::ResumeInfo {
                 tid: tid.to_owned(),
-                key: keys::upload(&upload_id(tid)),
+                key: keys::upload(&upload_id(owner, tid)),
             }
         }
         "POST" => {
@@ -248,6 +250,7 @@ pub fn route(head: &UploadHead<'_>, config: &ServerConfig, now: Timestamp) -> Ro
             match MultipartParser::new(content_type, Limits::default()) {
                 Ok(parser) => Route::Upload(Box::new(UploadRequest::new(
                     config,
+                    owner,
                     now,
                     head.content_length,
                     Source::Multipart(parser),
@@ -270,6 +273,7 @@ pub fn route(head: &UploadHead<'_>, config: &ServerConfig, now: Timestamp) -> Ro
             };
             let mut request = UploadRequest::new(
                 config,
+                owner,
                 now,
                 head.content_length,
                 Source::Raw { ended: false },
@@ -292,10 +296,14 @@ pub fn route(head: &UploadHead<'_>, config: &ServerConfig, now: Timestamp) -> Ro
     }
 }
 
-/// The answer to a resume-info request, given the value stored under its key.
-pub fn resume_info_answer(config: &ServerConfig, tid: &str, value: Option<&[u8]>) -> Answer {
-    let key = keys::upload(&upload_id(tid));
-    match value.map(|v| UploadState::decode(&key, v)) {
+/// The answer to a resume-info request, given the value stored under its `key`.
+pub fn resume_info_answer(
+    config: &ServerConfig,
+    tid: &str,
+    key: &str,
+    value: Option<&[u8]>,
+) -> Answer {
+    match value.map(|v| UploadState::decode(key, v)) {
         None => Answer::reason(404, format!("no upload in progress for tid {tid}")),
         Some(Err(error)) => Answer::reason(error.status(), error),
         Some(Ok(state)) if state.resume_offset() == 0 => {
@@ -395,6 +403,8 @@ pub struct UploadRequest {
     source: Source,
     pending_raw: VecDeque<Event>,
     stage: Stage,
+    /// The user the upload belongs to.
+    owner: String,
     tid: Option<String>,
     tid_text: Vec<u8>,
     ops: VecDeque<StoreOp>,
@@ -405,12 +415,14 @@ pub struct UploadRequest {
 impl UploadRequest {
     fn new(
         config: &ServerConfig,
+        owner: &str,
         now: Timestamp,
         content_length: Option<u64>,
         source: Source,
     ) -> Self {
         Self {
             config: config.clone(),
+            owner: owner.to_owned(),
             now,
             content_length,
             source,
@@ -622,7 +634,7 @@ impl UploadRequest {
                 .clone()
                 .unwrap_or_else(|| "application/octet-stream".into()),
         };
-        self.read(keys::upload(&upload_id(&tid)));
+        self.read(keys::upload(&upload_id(&self.owner, &tid)));
         self.stage = Stage::Loading(span);
     }
 
@@ -679,15 +691,10 @@ impl UploadRequest {
                 };
                 // A fresh chunk prefix per upload, so that no upload writes where a published
                 // file's chunks are.
-                let chunks = format!("{}-{:x}", upload_id(&tid), self.now.unix_millis());
-                match UploadState::new(
-                    upload_id(&tid),
-                    chunks,
-                    file,
-                    &self.config.layout,
-                    VALUE_LIMIT,
-                    self.now,
-                ) {
+                let id = upload_id(&self.owner, &tid);
+                let chunks = format!("{id}-{:x}", self.now.unix_millis());
+                match UploadState::new(id, chunks, file, &self.config.layout, VALUE_LIMIT, self.now)
+                {
                     Ok(state) => state,
                     Err(error) => {
                         self.refuse(error.status(), error);
@@ -1009,6 +1016,7 @@ mod tests {
     use crate::store::{KeyValue, LayoutConfig, MemoryStore, apply};
 
     const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+    const OWNER: &str = "alice";
     const BOUNDARY: &str = "XyZ-b0undary";
 
     fn config() -> ServerConfig {
@@ -1064,7 +1072,7 @@ mod tests {
         piece: usize,
         stop_after: Option<usize>,
     ) -> Option<Answer> {
-        let mut request = match route(&head, &config(), NOW) {
+        let mut request = match route(&head, OWNER, &config(), NOW) {
             Route::Upload(request) => request,
             Route::Answer(answer) => return Some(answer),
             Route::ResumeInfo { .. } => panic!("not an upload"),
@@ -1111,10 +1119,10 @@ mod tests {
 
     fn resume_info(store: &mut MemoryStore, tid: &str) -> Answer {
         let query = format!("tid={tid}&get_upload_info");
-        match route(&head("GET", Some(&query), None), &config(), NOW) {
+        match route(&head("GET", Some(&query), None), OWNER, &config(), NOW) {
             Route::ResumeInfo { tid, key } => {
                 let value = store.get(&key).unwrap();
-                resume_info_answer(&config(), &tid, value.as_deref())
+                resume_info_answer(&config(), &tid, &key, value.as_deref())
             }
             other => panic!("{other:?}"),
         }
@@ -1169,14 +1177,24 @@ mod tests {
             assert_eq!(info.file.until, Some(NOW.unix_secs() + 3600));
             assert_eq!(stored_file(&mut store, digest), file);
             assert_eq!(
-                store
-                    .keys_with_prefix("up/ft-tid-1")
-                    .filter(|k| !k.contains("/ft-tid-1-"))
-                    .count(),
-                0,
+                store.get(&format!("up/ft-{OWNER}:tid-1")).unwrap(),
+                None,
                 "the upload state is gone"
             );
         }
+    }
+
+    #[test]
+    fn uploads_of_two_users_with_one_tid_are_two_uploads() {
+        let key_of = |owner: &str| {
+            let query = "tid=same&get_upload_info";
+            match route(&head("GET", Some(query), None), owner, &config(), NOW) {
+                Route::ResumeInfo { key, .. } => key,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(key_of("alice"), "up/ft-alice:same");
+        assert_ne!(key_of("alice"), key_of("bob"));
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use super::common::{self, ConnectionRecord, ConnectionRole, SESSION_IDLE_SECS};
 use super::engine::{Interrupt, Tx};
 use crate::accounts::{self, Account, Binding, Counters, SignInRefusal, Throttle};
-use crate::digest::{Algorithm, Challenge, Credentials};
+use crate::digest::Credentials;
 use crate::server_config::ServerConfig;
 use crate::sip::{Method, SipMessage, SipUri};
 use crate::store::keys;
@@ -192,18 +192,22 @@ fn answer(
         SignInRefusal::Challenge { .. } => 401,
         SignInRefusal::Forbidden(_) | SignInRefusal::Throttled { .. } => 403,
         SignInRefusal::Malformed(_) => 400,
+        SignInRefusal::Unreadable(_) => 500,
     };
     let why = refused.reason();
     let Some(mut response) = common::response_to(tx, request, code, None, Some(&why)) else {
         return;
     };
-    if let SignInRefusal::Challenge { stale, .. } = refused
-        && let Some(nonce) =
-            Binding::Connection(connection).issue_nonce(&config.signing_keys, tx.now)
-    {
-        for algorithm in Algorithm::OFFERED {
-            let challenge = Challenge::new(&config.domain, &nonce, algorithm, *stale);
-            let _ = response.push_header("WWW-Authenticate", &challenge.to_string());
+    if let SignInRefusal::Challenge { stale, .. } = refused {
+        let binding = Binding::Connection(connection);
+        for challenge in accounts::challenges(
+            &config.domain,
+            &config.signing_keys,
+            binding,
+            *stale,
+            tx.now,
+        ) {
+            let _ = response.push_header("WWW-Authenticate", &challenge);
         }
     }
     if let SignInRefusal::Throttled { retry_after_secs } = refused {

@@ -16,11 +16,10 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use rcs_core::accounts::{
-    self, Account, AccountChange, Binding, Counters, SignInRefusal, Throttle,
-};
-use rcs_core::digest::{Algorithm, Challenge, Credentials};
+use rcs_core::accounts::{self, Account, AccountChange, HttpRealm, HttpSignIn, SignInRefusal};
+use rcs_core::http_files::Answer;
 use rcs_core::server::common::Registration;
+use rcs_core::server_config::ServerConfig;
 use rcs_core::service::{ACCOUNTS_ROUTE, Side};
 use rcs_core::store::{Record, keys};
 use subtle::ConstantTimeEq;
@@ -167,11 +166,10 @@ async fn authorized_for<R: Platform>(
             )));
         }
         Caller::Anyone => {
-            return Err(refusal(
-                config,
-                rt,
-                SignInRefusal::sign_in_needed("this request needs the account's password"),
-            ));
+            // No credentials: the sign-in refuses with the challenge.
+            let target = request.uri().path();
+            let method = request.method().as_str();
+            sign_in(rt, &config.server, None, method, target, ACCOUNTS_ROUTE).await?;
         }
     }
     let key = keys::account(user);
@@ -183,7 +181,7 @@ async fn authorized_for<R: Platform>(
 }
 
 /// Who the request comes from: the admin token, digest credentials (checked, failures counted),
-/// or nobody. `account_of` is the account the credentials are checked against when known.
+/// or nobody. `account_of` is the account the credentials must be for, when there is one.
 async fn caller<R: Platform>(
     rt: &R,
     config: &EdgeConfig,
@@ -203,100 +201,68 @@ async fn caller<R: Platform>(
         }
         return Err(HttpRefusal::Forbidden("the admin token is wrong".into()));
     }
-    let credentials = Credentials::parse(authorization)
-        .map_err(|error| HttpRefusal::BadAccountRequest(format!("bad Authorization: {error}")))?;
     let target = request
         .uri()
         .path_and_query()
         .map_or(request.uri().path(), |p| p.as_str());
-    if credentials.uri != target {
-        return Err(HttpRefusal::BadAccountRequest(
-            "the credentials' uri is not the request's".into(),
-        ));
-    }
-    let server = &config.server;
-    let binding = Binding::Route(ACCOUNTS_ROUTE);
-    accounts::check_nonce(
-        &credentials,
-        &server.domain,
-        &server.signing_keys,
-        binding,
-        rt.now(),
+    let user = sign_in(
+        rt,
+        &config.server,
+        Some(authorization),
+        request.method().as_str(),
+        target,
+        ACCOUNTS_ROUTE,
     )
-    .map_err(|refused| refusal(config, rt, refused))?;
-    let user = credentials.username.clone();
-    if account_of.is_some_and(|named| named != user) {
+    .await?;
+    if let Some(named) = account_of.filter(|named| *named != user) {
         return Err(HttpRefusal::Forbidden(format!(
-            "{user} may not change the account {}",
-            account_of.unwrap_or_default()
+            "{user} may not change the account {named}"
         )));
     }
-    let account = match accounts::validate_user_name(&user) {
-        Ok(()) => {
-            let key = keys::account(&user);
-            match rt.get(&key).await? {
-                Some(value) => Some(Account::decode(&key, &value).map_err(|error| {
-                    HttpRefusal::Platform(PlatformError::Store(error.to_string()))
-                })?),
-                None => None,
-            }
-        }
-        Err(_) => None,
-    };
-    let throttle_key = keys::user_throttle(&user);
-    let before = match rt.get(&throttle_key).await? {
-        Some(value) => Throttle::decode(&throttle_key, &value).unwrap_or_default(),
-        None => Throttle::default(),
-    };
-    let mut counters = Counters {
-        user: before.clone(),
-        connection: None,
-    };
-    let checked = accounts::check_password(
-        &credentials,
-        request.method().as_str(),
-        account.as_ref(),
-        &server.domain,
-        &mut counters,
-        rt.now(),
-    );
-    if counters.user != before {
-        if counters.user == Throttle::default() {
-            rt.delete(&throttle_key).await?;
-        } else {
-            rt.set(&throttle_key, counters.user.encode()).await?;
-        }
-    }
-    checked.map_err(|refused| refusal(config, rt, refused))?;
     Ok(Caller::User(user))
 }
 
-/// A sign-in refusal as HTTP: 401 with one challenge per algorithm, 403, 429, 400.
-fn refusal<R: Platform>(config: &EdgeConfig, rt: &R, refused: SignInRefusal) -> HttpRefusal {
-    let reason = refused.reason();
-    match refused {
-        SignInRefusal::Challenge { stale, .. } => {
-            let server = &config.server;
-            let challenges = Binding::Route(ACCOUNTS_ROUTE)
-                .issue_nonce(&server.signing_keys, rt.now())
-                .map(|nonce| {
-                    Algorithm::OFFERED
-                        .iter()
-                        .map(|&algorithm| {
-                            Challenge::new(&server.domain, &nonce, algorithm, stale).to_string()
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            HttpRefusal::Unauthenticated { reason, challenges }
+/// The user an HTTP request signs in as with Digest credentials for `route` (failures counted in
+/// the store), or the refusal to answer with.
+pub async fn sign_in<R: Platform>(
+    rt: &R,
+    server: &ServerConfig,
+    authorization: Option<&str>,
+    method: &str,
+    target: &str,
+    route: &str,
+) -> Result<String, HttpRefusal> {
+    let realm = HttpRealm {
+        realm: &server.domain,
+        keys: &server.signing_keys,
+        route,
+    };
+    let now = rt.now();
+    let refused =
+        |refusal: SignInRefusal| HttpRefusal::SignIn(Answer::sign_in_refused(&refusal, realm, now));
+    let attempt = HttpSignIn::start(authorization, method, target, realm, now).map_err(refused)?;
+    let (account, throttle) = match attempt.keys() {
+        Some([account_key, throttle_key]) => (
+            rt.get(&account_key).await?,
+            (throttle_key.clone(), rt.get(&throttle_key).await?),
+        ),
+        None => (None, (String::new(), None)),
+    };
+    let (throttle_key, throttle_value) = throttle;
+    let (outcome, write) = attempt.finish(
+        account.as_deref(),
+        throttle_value.as_deref(),
+        &server.domain,
+        now,
+    );
+    match write {
+        Some(Some(counter)) if !throttle_key.is_empty() => {
+            rt.set(&throttle_key, counter.encode()).await?;
         }
-        SignInRefusal::Forbidden(_) => HttpRefusal::Forbidden(reason),
-        SignInRefusal::Throttled { retry_after_secs } => HttpRefusal::TooManyAttempts {
-            reason,
-            retry_after_secs,
-        },
-        SignInRefusal::Malformed(_) => HttpRefusal::BadAccountRequest(reason),
+        Some(None) if !throttle_key.is_empty() => rt.delete(&throttle_key).await?,
+        _ => {}
     }
+    outcome.map_err(refused)
 }
 
 /// The body as an account request for `realm`, checked.

@@ -102,15 +102,10 @@ pub enum HttpRefusal {
     /// An account request that does not parse or names something invalid (400).
     #[error("{0}")]
     BadAccountRequest(String),
-    /// A request that needs credentials it lacks, or whose credentials failed (401, with a
-    /// `WWW-Authenticate` for each challenge).
-    #[error("{reason}")]
-    Unauthenticated {
-        /// Why.
-        reason: String,
-        /// The `WWW-Authenticate` values.
-        challenges: Vec<String>,
-    },
+    /// A refused sign-in, answered as the core writes it (401 with its challenges, 403, 429 with
+    /// `Retry-After`, 400, 500).
+    #[error("{}", sign_in_reason(.0))]
+    SignIn(rcs_core::http_files::Answer),
     /// A caller who may not do what was asked (403).
     #[error("{0}")]
     Forbidden(String),
@@ -123,14 +118,6 @@ pub enum HttpRefusal {
     /// An account of that name exists already (409).
     #[error("the account {0} exists already")]
     AccountExists(String),
-    /// Too many failed sign-ins (429, with `Retry-After`).
-    #[error("{reason}")]
-    TooManyAttempts {
-        /// Why.
-        reason: String,
-        /// Seconds until attempts are taken again.
-        retry_after_secs: u64,
-    },
     /// A request body over the component's limit (413).
     #[error("{0}")]
     BodyTooLarge(String),
@@ -153,11 +140,12 @@ impl HttpRefusal {
             | Self::MalformedEvents(_)
             | Self::Unanswerable
             | Self::BadAccountRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::SignIn(answer) => {
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             Self::Forbidden(_) | Self::SignUpClosed => StatusCode::FORBIDDEN,
             Self::NoAccount(_) => StatusCode::NOT_FOUND,
             Self::AccountExists(_) => StatusCode::CONFLICT,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotMessageSip => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TickUnauthorized => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -178,17 +166,16 @@ impl HttpRefusal {
             Self::MethodNotAllowed { allow, .. } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
-            Self::Unauthenticated { challenges, .. } => {
-                for challenge in challenges {
-                    if let Ok(value) = HeaderValue::from_str(&challenge) {
-                        headers.append(header::WWW_AUTHENTICATE, value);
+            Self::SignIn(answer) => {
+                for (name, value) in &answer.headers {
+                    if let (false, Ok(name), Ok(value)) = (
+                        name.eq_ignore_ascii_case("content-type"),
+                        http::HeaderName::from_bytes(name.as_bytes()),
+                        HeaderValue::from_str(value),
+                    ) {
+                        headers.append(name, value);
                     }
                 }
-            }
-            Self::TooManyAttempts {
-                retry_after_secs, ..
-            } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             Self::TickUnauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -196,6 +183,14 @@ impl HttpRefusal {
             _ => {}
         }
         response
+    }
+}
+
+/// The reason a sign-in answer gives (its body, without the newline).
+fn sign_in_reason(answer: &rcs_core::http_files::Answer) -> String {
+    match &answer.body {
+        rcs_core::http_files::AnswerBody::Full(text) => text.trim_end().to_owned(),
+        _ => String::new(),
     }
 }
 

@@ -20,6 +20,7 @@ use crate::config::{EdgeConfig, VARIABLES};
 use crate::handler::{self, MESSAGE_SIP};
 use crate::platform::{Platform, PlatformError};
 use crate::{HttpRefusal, Protocol, Route, Side};
+use rcs_core::service::UPLOAD_ROUTE;
 
 /// The time now, from the WASI wall clock.
 fn wall_clock() -> Timestamp {
@@ -238,19 +239,44 @@ pub fn refused(refusal: HttpRefusal) -> Answer {
 }
 
 /// The FT-HTTP routes, served by `rcs-http-files` with the request body streamed: `/files/...`
-/// downloads and `/sender/upload`.
+/// downloads (capability URLs, no sign-in) and `/sender/upload`, which first signs the request in
+/// with HTTP Digest (RFC 7616), as RCC.07 content servers do.
 pub async fn http_files(route: Route, request: Request) -> Answer {
     let config = match load_config().await {
         Ok(config) => config,
         Err(reason) => return refused(HttpRefusal::Configuration(reason)),
     };
     let now = wall_clock();
-    match route {
-        Route::Files => rcs_http_files::download(request, &config.server, now)
+    if route == Route::Files {
+        return rcs_http_files::download(request, &config.server, now)
+            .await
+            .into_response();
+    }
+    let rt = match SpinRuntime::open().await {
+        Ok(rt) => rt,
+        Err(error) => return refused(HttpRefusal::Platform(error)),
+    };
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(request.uri().path(), |p| p.as_str());
+    let signed_in = crate::accounts::sign_in(
+        &rt,
+        &config.server,
+        authorization,
+        request.method().as_str(),
+        target,
+        UPLOAD_ROUTE,
+    )
+    .await;
+    match signed_in {
+        Ok(owner) => rcs_http_files::upload(request, &owner, &config.server, now)
             .await
             .into_response(),
-        _ => rcs_http_files::upload(request, &config.server, now)
-            .await
-            .into_response(),
+        Err(refusal) => refused(refusal),
     }
 }

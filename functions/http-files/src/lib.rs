@@ -7,7 +7,8 @@
 //!   URL checked, the manifest read, then the file (or the asked range) streamed chunk by chunk:
 //!   one chunk is read from the store when the previous one has been taken by the runtime, so the
 //!   component never holds more than one chunk of a file;
-//! - [`upload`] (sender AS, `/sender/upload`): the RCC.07 FT-HTTP upload (`POST` multipart with
+//! - [`upload`] (sender AS, `/sender/upload`, for the user the edge signed the request in as): the
+//!   RCC.07 FT-HTTP upload (`POST` multipart with
 //!   `tid` and `File`, `PUT` of the rest with `Content-Range`) and its resume info (`GET
 //!   ?tid=<tid>&get_upload_info`); the body is read frame by frame into the store.
 //!
@@ -167,10 +168,12 @@ pub async fn download(
     respond(answer, file)
 }
 
-/// `/sender/upload`: `POST` an RCC.07 multipart upload, `PUT` the rest of one with
-/// `Content-Range`, `GET ?tid=<tid>&get_upload_info` for what the server holds.
+/// `/sender/upload` for `owner` (the user the request signed in as): `POST` an RCC.07 multipart
+/// upload, `PUT` the rest of one with `Content-Range`, `GET ?tid=<tid>&get_upload_info` for what
+/// the server holds of the owner's upload.
 pub async fn upload(
     req: spin_sdk::http::Request,
+    owner: &str,
     config: &ServerConfig,
     now: Timestamp,
 ) -> http::Response<FileBody> {
@@ -182,7 +185,7 @@ pub async fn upload(
         content_length: header(http::header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()),
         content_range: header(http::header::CONTENT_RANGE),
     };
-    let route = match upload::route(&head, config, now) {
+    let route = match upload::route(&head, owner, config, now) {
         upload::Route::Answer(answer) => return respond(answer, None),
         route => route,
     };
@@ -195,7 +198,7 @@ pub async fn upload(
         upload::Route::ResumeInfo { tid, key } => {
             return match store.get(&key).await {
                 Ok(value) => respond(
-                    upload::resume_info_answer(config, &tid, value.as_deref()),
+                    upload::resume_info_answer(config, &tid, &key, value.as_deref()),
                     None,
                 ),
                 Err(error) => respond(Answer::reason(503, format!("store: {error}")), None),
