@@ -46,6 +46,11 @@
 //! Redis triggers, variables providers other than the environment (no Vault, no `.env` file),
 //! HTTPS listeners and HTTP/2 inbound.
 //!
+//! # Secrets
+//! A variable declared `secret = true` with a default is never served with that well-known default:
+//! unless `SPIN_VARIABLE_<NAME>` sets it, the host makes a random value once per state folder and
+//! keeps it in `<state-dir>/secrets.toml` (the `secrets` module), as a secrets provider would.
+//!
 //! # The GRIP gateway
 //! See the `gateway` module: WebSocket upgrades on any route, Pushpin's WebSocket-over-HTTP towards the
 //! components, and a publish endpoint on `--publish-listen`. `Grip-Sig` is signed with
@@ -61,6 +66,7 @@ mod manifest;
 mod outbound;
 mod routes;
 mod runtime;
+mod secrets;
 mod spin_api;
 
 use std::io::Write as _;
@@ -144,13 +150,35 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let manifest = Manifest::load(&args.from, |name| std::env::var(name).ok())?;
-    let state_dir = args.state_dir.unwrap_or_else(|| {
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
         args.from
             .parent()
             .unwrap_or(std::path::Path::new("."))
             .join(".spin")
     });
+    // Secret variables the environment does not set get this state folder's own values.
+    let unset: Vec<String> = Manifest::secrets_with_defaults(&args.from)?
+        .into_iter()
+        .filter(|name| std::env::var(manifest::variable_env_name(name)).is_err())
+        .collect();
+    let (secrets, secrets_path) = secrets::kept(&state_dir, &unset)?;
+    let own: std::collections::HashMap<String, String> = unset
+        .iter()
+        .filter_map(|name| {
+            let value = secrets.get(name)?;
+            Some((manifest::variable_env_name(name), value.clone()))
+        })
+        .collect();
+    let manifest = Manifest::load(&args.from, |name| {
+        std::env::var(name).ok().or_else(|| own.get(name).cloned())
+    })?;
+    if !unset.is_empty() {
+        eprintln!(
+            "{} of this state folder are kept in {}",
+            unset.join(", "),
+            secrets_path.display()
+        );
+    }
     let grip_sig_key = args
         .grip_sig_key
         .or_else(|| manifest.variables.get("grip_sig_key").cloned())

@@ -115,6 +115,8 @@ struct RawVariable {
     default: Option<String>,
     #[serde(default)]
     required: bool,
+    #[serde(default)]
+    secret: bool,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +174,25 @@ pub struct ComponentConfig {
 impl Manifest {
     /// Reads and checks the manifest at `path`; `env` looks up environment variables (for
     /// `SPIN_VARIABLE_<NAME>`).
+    /// The variables of the manifest at `path` declared `secret = true` with a default: the
+    /// well-known values the host replaces with secrets of its own ([`crate::secrets`]).
+    pub fn secrets_with_defaults(path: &Path) -> Result<Vec<String>, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw: RawManifest = toml::from_str(&text).map_err(|source| ManifestError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        Ok(raw
+            .variables
+            .into_iter()
+            .filter(|(_, variable)| variable.secret && variable.default.is_some())
+            .map(|(name, _)| name)
+            .collect())
+    }
+
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
             path: path.to_owned(),

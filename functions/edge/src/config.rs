@@ -51,6 +51,17 @@ impl SignUp {
     }
 }
 
+/// The development defaults `spin.toml` prints for the secrets, by variable. Anyone can read them, so
+/// the components serve with one of them only when `public_base_url` is a loopback address.
+pub const DEVELOPMENT_SECRETS: [(&str, &str); 3] = [
+    (
+        "signing_secret",
+        "local-development-signing-secret-change-me",
+    ),
+    ("grip_sig_key", "local-development-grip-key"),
+    ("admin_token", "local-development-admin-token"),
+];
+
 /// The longest registration the servers grant, in seconds (no variable: clients refresh hourly).
 pub const MAX_REGISTRATION_SECS: u32 = 3600;
 
@@ -73,6 +84,21 @@ pub enum EdgeConfigError {
         value: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A secret still has its development default while the deployment is reachable from beyond
+    /// this machine.
+    #[error(
+        "variable {name} still has the development default printed in spin.toml, and \
+         public_base_url {base} is not a loopback address: set {name} to a random secret \
+         (SPIN_VARIABLE_{upper} or a secrets provider) before serving"
+    )]
+    DevelopmentSecret {
+        /// The variable's name.
+        name: &'static str,
+        /// Its name as an environment variable's suffix.
+        upper: String,
+        /// The public base URL.
+        base: String,
     },
     /// The values parse but the servers refuse the combination.
     #[error("server configuration refused: {0}")]
@@ -171,6 +197,18 @@ impl EdgeConfig {
             "closed" => SignUp::Closed,
             other => return Err(invalid("sign_up", other, "must be open or closed")),
         };
+        if !is_loopback(&public_base) {
+            for (name, default) in DEVELOPMENT_SECRETS {
+                let value = get(name)?;
+                if value.split(',').any(|part| part.trim() == default) {
+                    return Err(EdgeConfigError::DevelopmentSecret {
+                        name,
+                        upper: name.to_ascii_uppercase(),
+                        base: public_base.to_string(),
+                    });
+                }
+            }
+        }
         let window = number("window")?;
         let server = ServerConfig {
             domain: nonempty(get("domain")?, "domain")?,
@@ -202,6 +240,18 @@ impl EdgeConfig {
             sign_up,
         })
     }
+}
+
+/// Whether `url` names this machine only: `localhost`, or an address in `127.0.0.0/8` or `::1`.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 fn nonempty(value: String, name: &'static str) -> Result<String, EdgeConfigError> {
@@ -276,6 +326,8 @@ pub(crate) mod tests {
             format!("{},{}", "a".repeat(32), "b".repeat(40)),
         );
         vars.insert("public_base_url", "https://files.example.com/ft".into());
+        vars.insert("grip_sig_key", "a-production-grip-key".into());
+        vars.insert("admin_token", "a-production-admin-token".into());
         vars.insert("default_delivery", "pull".into());
         let config = parse(&vars).unwrap();
         assert_eq!(config.server.signing_keys.len(), 2);
@@ -337,6 +389,42 @@ pub(crate) mod tests {
         assert!(matches!(parse(&vars), Err(EdgeConfigError::Server(_))));
         let message = parse(&vars).unwrap_err().to_string();
         assert!(message.contains("window"), "{message}");
+    }
+
+    #[test]
+    fn development_secrets_serve_loopback_only_and_are_spin_tomls() {
+        let manifest: toml::Value = toml::from_str(include_str!("../../../spin.toml")).unwrap();
+        for (name, default) in DEVELOPMENT_SECRETS {
+            assert_eq!(
+                manifest["variables"][name]["default"].as_str(),
+                Some(default),
+                "{name}"
+            );
+        }
+        for base in [
+            "http://localhost:3000/",
+            "http://127.0.0.2/",
+            "http://[::1]:8080/",
+        ] {
+            let mut vars = defaults();
+            vars.insert("public_base_url", base.into());
+            assert!(parse(&vars).is_ok(), "{base}");
+        }
+        for (name, _) in DEVELOPMENT_SECRETS {
+            let mut vars = defaults();
+            vars.insert("public_base_url", "https://rcs.example.com/".into());
+            for (other, _) in DEVELOPMENT_SECRETS.iter().filter(|(n, _)| *n != name) {
+                vars.insert(other, "a".repeat(40));
+            }
+            let message = parse(&vars).unwrap_err().to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "variable {name} still has the development default"
+                )) && message.contains("https://rcs.example.com/ is not a loopback address"),
+                "{message}"
+            );
+            assert!(!message.contains("local-development"), "{message}");
+        }
     }
 
     #[test]
