@@ -81,6 +81,9 @@ pub enum GripError {
     /// A `Grip-Sig` signed with another key or algorithm.
     #[error("Grip-Sig signature does not verify")]
     BadSignature,
+    /// A configured ES256 public key that is not a P-256 key in PEM.
+    #[error("the Grip-Sig public key is not a P-256 public key in PEM: {0}")]
+    BadPublicKey(String),
     /// A `Grip-Sig` past its expiry.
     #[error("Grip-Sig expired at {expired_at}, now is {now}")]
     Expired { expired_at: u64, now: u64 },
@@ -441,9 +444,42 @@ pub fn sign_grip_sig(claims: &GripClaims, key: &[u8]) -> String {
     format!("{signing_input}.{signature}")
 }
 
-/// Checks a `Grip-Sig` token: an HS256 JWT by `key`, not expired at `now`. Any other algorithm
-/// (`none` included) is refused.
-pub fn verify_grip_sig(token: &str, key: &[u8], now: Timestamp) -> Result<GripClaims, GripError> {
+/// The keys a `Grip-Sig` may be signed with: the key shared with the gateway for HS256 (Pushpin,
+/// the local host), and the public key of a gateway that signs with ES256 (ECDSA P-256 with
+/// SHA-256: Fastly Fanout), where one is configured.
+#[derive(Clone, Debug)]
+pub struct GripSigKeys {
+    hs256: Vec<u8>,
+    es256: Option<p256::ecdsa::VerifyingKey>,
+}
+
+impl GripSigKeys {
+    /// The HS256 key, and the ES256 public key as PEM (`-----BEGIN PUBLIC KEY-----`, SPKI) if any.
+    pub fn new(hs256: Vec<u8>, es256_pem: Option<&str>) -> Result<Self, GripError> {
+        use p256::pkcs8::DecodePublicKey;
+        let es256 = es256_pem
+            .map(|pem| {
+                p256::ecdsa::VerifyingKey::from_public_key_pem(pem.trim())
+                    .map_err(|error| GripError::BadPublicKey(error.to_string()))
+            })
+            .transpose()?;
+        Ok(Self { hs256, es256 })
+    }
+
+    /// The HS256 key.
+    pub fn hs256(&self) -> &[u8] {
+        &self.hs256
+    }
+}
+
+/// Checks a `Grip-Sig` token: a JWT signed with HS256 by the shared key, or with ES256 by the
+/// configured public key, not expired at `now`. Any other algorithm (`none` included), and ES256
+/// without a public key, is refused.
+pub fn verify_grip_sig(
+    token: &str,
+    keys: &GripSigKeys,
+    now: Timestamp,
+) -> Result<GripClaims, GripError> {
     let malformed = |what| GripError::MalformedToken { what };
     let (signing_input, signature) = token
         .trim()
@@ -460,15 +496,24 @@ pub fn verify_grip_sig(token: &str, key: &[u8], now: Timestamp) -> Result<GripCl
         .decode(header)
         .map_err(|_| malformed("header encoding"))?;
     let header: Header = serde_json::from_slice(&header).map_err(|_| malformed("header JSON"))?;
-    if header.alg != "HS256" {
-        return Err(GripError::BadSignature);
-    }
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| malformed("signature encoding"))?;
-    hmac(key, signing_input.as_bytes())
-        .verify_slice(&signature)
-        .map_err(|_| GripError::BadSignature)?;
+    match (header.alg.as_str(), &keys.es256) {
+        ("HS256", _) => hmac(&keys.hs256, signing_input.as_bytes())
+            .verify_slice(&signature)
+            .map_err(|_| GripError::BadSignature)?,
+        ("ES256", Some(public)) => {
+            use p256::ecdsa::signature::Verifier;
+            // JWS writes an ES256 signature as r and s, 32 bytes each (RFC 7518 section 3.4).
+            let signature = p256::ecdsa::Signature::from_slice(&signature)
+                .map_err(|_| GripError::BadSignature)?;
+            public
+                .verify(signing_input.as_bytes(), &signature)
+                .map_err(|_| GripError::BadSignature)?;
+        }
+        _ => return Err(GripError::BadSignature),
+    }
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| malformed("payload encoding"))?;
@@ -701,19 +746,21 @@ mod tests {
     #[test]
     fn grip_sig_tokens_verify_only_when_genuine_and_current() {
         let key = b"changeme";
+        let keys = GripSigKeys::new(key.to_vec(), None).unwrap();
+        let other = GripSigKeys::new(b"another key".to_vec(), None).unwrap();
         let now = Timestamp::from_unix_secs(1_800_000_000);
         let claims = GripClaims {
             iss: "pushpin".into(),
             exp: now.unix_secs() + 60,
         };
         let token = sign_grip_sig(&claims, key);
-        assert_eq!(verify_grip_sig(&token, key, now), Ok(claims.clone()));
+        assert_eq!(verify_grip_sig(&token, &keys, now), Ok(claims.clone()));
         assert_eq!(
-            verify_grip_sig(&token, b"another key", now),
+            verify_grip_sig(&token, &other, now),
             Err(GripError::BadSignature)
         );
         assert_eq!(
-            verify_grip_sig(&token, key, now.plus_secs(60)),
+            verify_grip_sig(&token, &keys, now.plus_secs(60)),
             Err(GripError::Expired {
                 expired_at: claims.exp,
                 now: claims.exp
@@ -724,23 +771,78 @@ mod tests {
         let signature = rest.rsplit_once('.').unwrap().1;
         let later = URL_SAFE_NO_PAD.encode(br#"{"iss":"pushpin","exp":9999999999}"#);
         assert_eq!(
-            verify_grip_sig(&format!("{head}.{later}.{signature}"), key, now),
+            verify_grip_sig(&format!("{head}.{later}.{signature}"), &keys, now),
             Err(GripError::BadSignature)
         );
         // An unsigned token is refused whatever it claims.
         let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
         assert_eq!(
-            verify_grip_sig(&format!("{none}.{later}."), key, now),
+            verify_grip_sig(&format!("{none}.{later}."), &keys, now),
             Err(GripError::BadSignature)
         );
         for malformed in ["", "a.b", "!!.e30.e30", "e30.e30.!!"] {
             assert!(
                 matches!(
-                    verify_grip_sig(malformed, key, now),
+                    verify_grip_sig(malformed, &keys, now),
                     Err(GripError::MalformedToken { .. })
                 ),
                 "{malformed}"
             );
         }
+    }
+
+    /// A token as Fanout signs it: ES256 (RFC 7518 section 3.4, r and s of 32 bytes each).
+    fn es256_token(claims: &GripClaims, signer: &p256::ecdsa::SigningKey) -> String {
+        use p256::ecdsa::signature::Signer;
+        let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+        let signing_input = format!("{header}.{payload}");
+        let signature: p256::ecdsa::Signature = signer.sign(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+
+    #[test]
+    fn es256_tokens_verify_with_the_configured_public_key_only() {
+        use p256::pkcs8::{EncodePublicKey, LineEnding};
+        let fanout = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let pem = fanout
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let keys = GripSigKeys::new(b"shared".to_vec(), Some(&pem)).unwrap();
+        let now = Timestamp::from_unix_secs(1_800_000_000);
+        let claims = GripClaims {
+            iss: "fastly".into(),
+            exp: now.unix_secs() + 60,
+        };
+        let token = es256_token(&claims, &fanout);
+        assert_eq!(verify_grip_sig(&token, &keys, now), Ok(claims.clone()));
+        // HS256 still verifies beside it.
+        let hs256 = sign_grip_sig(&claims, b"shared");
+        assert_eq!(verify_grip_sig(&hs256, &keys, now), Ok(claims.clone()));
+        // Without the public key, or with another signer, ES256 is refused.
+        let hs256_only = GripSigKeys::new(b"shared".to_vec(), None).unwrap();
+        assert_eq!(
+            verify_grip_sig(&token, &hs256_only, now),
+            Err(GripError::BadSignature)
+        );
+        let impostor = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        assert_eq!(
+            verify_grip_sig(&es256_token(&claims, &impostor), &keys, now),
+            Err(GripError::BadSignature)
+        );
+        // An HS256 token keyed with the public key's text (the algorithm confusion attack).
+        let confused = sign_grip_sig(&claims, pem.as_bytes());
+        assert_eq!(
+            verify_grip_sig(&confused, &keys, now),
+            Err(GripError::BadSignature)
+        );
+        assert!(matches!(
+            GripSigKeys::new(Vec::new(), Some("-----BEGIN PUBLIC KEY-----\nnot a key\n")),
+            Err(GripError::BadPublicKey(_))
+        ));
     }
 }

@@ -6,12 +6,15 @@
 #[allow(dead_code)]
 mod harness;
 
+use bytes::Bytes;
 use harness::{DOMAIN, FileSender, Net, User, file_bytes, password_of};
 use rcs_core::accounts::{CONNECTION_THROTTLE, USER_THROTTLE};
 use rcs_core::client::{Event, Password};
 use rcs_core::digest::{Algorithm, Challenge, NONCE_LIFETIME_SECS};
+use rcs_core::msrp::Frame;
+use rcs_core::sdp::SessionDescription;
 use rcs_core::service::{Delivery, Side};
-use rcs_core::sip::{SipMessage, Warning};
+use rcs_core::sip::{Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
 use rcs_testkit::{Phone, alice_and_bob, run};
 
 /// The reason a refusal's Warning gives.
@@ -292,4 +295,53 @@ fn a_client_without_the_password_is_told_so() {
         .expect("refused");
     assert_eq!(refusal.status, 401);
     assert_eq!(refusal.reason, "wrong user name or password");
+}
+
+#[test]
+fn msrp_into_someone_elses_session_is_refused_and_stores_nothing() {
+    let mut net = Net::default();
+    let mut alice = User::new("alice", Side::Sender, 1);
+    alice.register(&mut net, None);
+    let mut bob = User::new("bob", Side::Receiver, 2);
+    bob.register(&mut net, Some("push"));
+    // Alice offers a file; the sender AS answers with its MSRP path, which Alice has not bound yet.
+    let data = file_bytes(300_000, 5);
+    let offer = FileSender::new(&data).offer(&mut alice, "alices-session");
+    let invite = RequestBuilder::new(
+        Method::Invite,
+        SipUri::parse(&bob.aor).unwrap(),
+        NameAddr::new(alice.uri()),
+        NameAddr::new(SipUri::parse(&bob.aor).unwrap()),
+    )
+    .local_host(&alice.host)
+    .contact_user(&alice.name)
+    .body("application/sdp", Bytes::from(offer.to_bytes()))
+    .build(&mut alice.ids)
+    .unwrap();
+    alice.send_sip(&mut net, &invite);
+    let answer = alice.sip_inbox(&mut net).pop().expect("an answer");
+    assert_eq!(answer.status(), Some(200));
+    let sdp = SessionDescription::parse(answer.body()).unwrap();
+    let alices_session = sdp.msrp_media().unwrap().path().unwrap()[0].clone();
+    // Mallory, signed in on her own connections, writes into Alice's upload.
+    let mut mallory = User::new("mallory", Side::Sender, 9);
+    mallory.register(&mut net, None);
+    let from = mallory.msrp_uri("m1");
+    let forged = format!(
+        "MSRP m1tx SEND\r\nTo-Path: {alices_session}\r\nFrom-Path: {from}\r\n\
+         Message-ID: mallory-msg-1\r\nByte-Range: 1-10/300000\r\n\
+         Content-Type: application/octet-stream\r\n\r\nmallory!!!\r\n-------m1tx$\r\n"
+    );
+    mallory.send_msrp(&mut net, vec![Bytes::from(forged)]);
+    let answers = mallory.msrp_inbox(&mut net);
+    assert!(
+        matches!(answers.first(), Some(Frame::Response(r)) if r.code == 403),
+        "{answers:?}"
+    );
+    let chunks = net
+        .store
+        .keys_with_prefix("up/")
+        .filter(|key| key.matches('/').count() > 1)
+        .count();
+    assert_eq!(chunks, 0, "nothing of Mallory's bytes is stored");
 }

@@ -1,6 +1,6 @@
 //! Configuration from Spin variables: the names of the edge contract, their parsing into the core's
-//! [`ServerConfig`], and the settings only the edge needs (the gateway's key and publish URL, the peer
-//! URL, the admin token).
+//! [`ServerConfig`], and the settings only the edge needs (the gateway's keys and publish URL, the
+//! peer URL, the admin token, sign-up).
 //!
 //! Parsing takes a plain lookup function, so it is tested without Spin; the Spin adapter reads every
 //! variable once per request and hands the values over.
@@ -12,13 +12,14 @@ use rcs_core::service::Delivery;
 use rcs_core::store::LayoutConfig;
 
 /// Every variable the AS components read, as named in `spin.toml`.
-pub const VARIABLES: [&str; 17] = [
+pub const VARIABLES: [&str; 18] = [
     "domain",
     "as_host",
     "secure",
     "public_base_url",
     "signing_secret",
     "grip_sig_key",
+    "grip_sig_public_key",
     "grip_publish_url",
     "receiver_peer_url",
     "max_file_size",
@@ -110,8 +111,9 @@ pub enum EdgeConfigError {
 pub struct EdgeConfig {
     /// What the application servers run with.
     pub server: ServerConfig,
-    /// The key the gateway signs `Grip-Sig` with (HS256).
-    pub grip_sig_key: Vec<u8>,
+    /// The keys the gateway may sign `Grip-Sig` with: HS256 (`grip_sig_key`), and ES256
+    /// (`grip_sig_public_key`, PEM; empty for none).
+    pub grip_sig_keys: grip::GripSigKeys,
     /// The gateway's publish endpoint.
     pub grip_publish_url: String,
     /// Where the sender AS POSTs SIP for the receiver AS (`<receiver_as_origin>/receiver/peer` in
@@ -233,7 +235,17 @@ impl EdgeConfig {
         server.validate()?;
         Ok(Self {
             server,
-            grip_sig_key: secret("grip_sig_key")?.into_bytes(),
+            grip_sig_keys: grip::GripSigKeys::new(
+                secret("grip_sig_key")?.into_bytes(),
+                Some(get("grip_sig_public_key")?)
+                    .filter(|pem| !pem.trim().is_empty())
+                    .as_deref(),
+            )
+            .map_err(|error| EdgeConfigError::Invalid {
+                name: "grip_sig_public_key",
+                value: String::new(),
+                reason: error.to_string(),
+            })?,
             grip_publish_url: http_url("grip_publish_url")?,
             receiver_peer_url: http_url("receiver_peer_url")?,
             admin_token: secret("admin_token")?,
@@ -283,6 +295,7 @@ pub(crate) mod tests {
                 "local-development-signing-secret-change-me",
             ),
             ("grip_sig_key", "local-development-grip-key"),
+            ("grip_sig_public_key", ""),
             ("grip_publish_url", "http://127.0.0.1:5561/publish/"),
             ("receiver_peer_url", "http://127.0.0.1:3000/receiver/peer"),
             ("max_file_size", "1073741824"),
@@ -311,7 +324,7 @@ pub(crate) mod tests {
         assert_eq!(config.server.layout.chunk_size, 262_144);
         assert_eq!(config.server.window, 8);
         assert_eq!(config.server.default_delivery, Delivery::Push);
-        assert_eq!(config.grip_sig_key, b"local-development-grip-key");
+        assert_eq!(config.grip_sig_keys.hs256(), b"local-development-grip-key");
         assert_eq!(config.admin_token, "local-development-admin-token");
         assert_eq!(config.server.public_base.as_str(), "http://127.0.0.1:3000/");
         assert_eq!(VARIABLES.len(), defaults().len());
@@ -341,7 +354,12 @@ pub(crate) mod tests {
     #[test]
     fn bad_values_are_named_with_a_reason() {
         type Case = (&'static str, &'static str, &'static str);
-        let cases: [Case; 10] = [
+        let cases: [Case; 11] = [
+            (
+                "grip_sig_public_key",
+                "not a key",
+                "not a P-256 public key in PEM",
+            ),
             ("sign_up", "maybe", "must be open or closed"),
             ("secure", "yes", "must be true or false"),
             ("window", "eight", "not a whole number"),

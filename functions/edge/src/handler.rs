@@ -50,7 +50,7 @@ async fn grip_request<R: Platform>(
     request: Request<Bytes>,
 ) -> Result<Response<Bytes>, HttpRefusal> {
     let token = header_str(&request, "grip-sig").ok_or(HttpRefusal::GripSigMissing)?;
-    grip::verify_grip_sig(token, &config.grip_sig_key, rt.now())
+    grip::verify_grip_sig(token, &config.grip_sig_keys, rt.now())
         .map_err(HttpRefusal::GripSigRefused)?;
     let connection = header_str(&request, "connection-id")
         .filter(|c| !c.is_empty())

@@ -12,6 +12,8 @@
 //!   Redis of its own, since the components make the same calls whatever the store;
 //! - upload and delivery throughput of a large file (push, pull, HTTP fallback);
 //! - chat latency, p50 and p99;
+//! - signing in: a REGISTER answered with a digest challenge and then granted, p50 and p99, beside
+//!   a refresh on a signed-in connection;
 //! - the bytes that cross between the two application servers per transfer, against file size, as
 //!   a relay on the peer hop counts them (HTTP headers included);
 //! - the runtime's peak resident memory, after a small transfer and after the large ones.
@@ -426,6 +428,36 @@ async fn measure_on(
             "{:.2} ms / {:.2} ms",
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
             percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+        ),
+    );
+
+    // Signing in: a REGISTER on a fresh connection, answered with a digest challenge, answered
+    // again with credentials and granted (two round trips); beside it, a refresh on the signed-in
+    // connection (one round trip, no challenge).
+    rcs_e2e::ensure_account(&base, "erin").await?;
+    let (mut sign_ins, mut refreshes) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        let options = rcs_e2e::signed_in("erin", Duration::from_secs(60));
+        let mut erin = Client::connect(&base, "erin", Side::Receiver, options).await?;
+        let started = Instant::now();
+        erin.register(Some(Delivery::Push)).await?;
+        sign_ins.push(started.elapsed());
+        let started = Instant::now();
+        erin.register(Some(Delivery::Push)).await?;
+        refreshes.push(started.elapsed());
+        erin.close().await?;
+    }
+    sign_ins.sort();
+    refreshes.sort();
+    let ms = |sorted: &[Duration], p| percentile(sorted, p).as_secs_f64() * 1000.0;
+    figures.add(
+        "REGISTER with digest on a new connection, challenge and answer (p50 / p99, 100); refresh",
+        format!(
+            "{:.2} ms / {:.2} ms; refresh {:.2} ms / {:.2} ms",
+            ms(&sign_ins, 0.5),
+            ms(&sign_ins, 0.99),
+            ms(&refreshes, 0.5),
+            ms(&refreshes, 0.99)
         ),
     );
 
