@@ -251,11 +251,7 @@ impl Challenge {
     /// Parses the value of one `WWW-Authenticate` header.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
         let params = parse_digest(value)?;
-        let algorithm = match params.get("algorithm") {
-            None => Algorithm::Md5,
-            Some(name) => Algorithm::from_name(name)
-                .ok_or_else(|| DigestError::UnsupportedAlgorithm(name.to_owned()))?,
-        };
+        let algorithm = params.algorithm()?;
         let qop_auth = params.get("qop").is_some_and(|qop| {
             qop.split(',')
                 .any(|option| option.trim().eq_ignore_ascii_case("auth"))
@@ -367,11 +363,7 @@ impl Credentials {
     /// with `auth-int`, or with `userhash=true` are refused: the servers never ask for them.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
         let params = parse_digest(value)?;
-        let algorithm = match params.get("algorithm") {
-            None => Algorithm::Md5,
-            Some(name) => Algorithm::from_name(name)
-                .ok_or_else(|| DigestError::UnsupportedAlgorithm(name.to_owned()))?,
-        };
+        let algorithm = params.algorithm()?;
         match params.get("qop") {
             Some(qop) if qop.eq_ignore_ascii_case("auth") => {}
             Some(_) => {
@@ -502,6 +494,15 @@ impl Params {
 
     fn required(&self, name: &'static str) -> Result<&str, DigestError> {
         self.get(name).ok_or(DigestError::Missing(name))
+    }
+
+    /// The `algorithm` named, MD5 when none is (RFC 7616 section 3.3).
+    fn algorithm(&self) -> Result<Algorithm, DigestError> {
+        match self.get("algorithm") {
+            None => Ok(Algorithm::Md5),
+            Some(name) => Algorithm::from_name(name)
+                .ok_or_else(|| DigestError::UnsupportedAlgorithm(name.to_owned())),
+        }
     }
 }
 

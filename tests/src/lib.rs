@@ -1170,3 +1170,9 @@ pub fn sip_request(
         body.len()
     )
 }
+
+/// The command-line client `rcs`, built with the components.
+pub fn rcs_binary() -> PathBuf {
+    build();
+    target_dir().join("release/rcs")
+}
