@@ -9,6 +9,7 @@ use rcs_core::client::{
 };
 use rcs_core::first_value::ContentDigest;
 use rcs_core::service::{Delivery, Side};
+use rcs_core::sip::{self, Reason};
 use rcs_core::store::{KeyValue, keys};
 use rcs_testkit::{Net, Phone, alice_and_bob, file_bytes, run};
 
@@ -384,4 +385,69 @@ fn a_record_in_another_format_is_a_reported_failure_not_an_absent_record() {
         net.store.get(&key).unwrap().unwrap(),
         serde_json::to_vec(&old).unwrap()
     );
+}
+
+#[test]
+fn a_pushed_offer_cancelled_before_it_is_answered_ends_with_the_reason() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    bob.accept_from = None;
+    let data = file_bytes(10_000, 3);
+    alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert!(matches!(
+        bob.transfer_events().as_slice(),
+        [TransferEvent::Offered(_)]
+    ));
+    // The INVITE the receiver AS sent, as its session record keeps it; the CANCEL another device's
+    // answer makes it send (RFC 3326).
+    let key = net
+        .store
+        .keys_with_prefix("msrp/")
+        .next()
+        .expect("a delivery session")
+        .to_owned();
+    let record: serde_json::Value =
+        serde_json::from_slice(&net.store.get(&key).unwrap().unwrap()).unwrap();
+    let invite = record["stage"]["AwaitingInviteAnswer"]["invite"]
+        .as_str()
+        .expect("waiting for the INVITE's answer");
+    let invite = sip::parse(invite.as_bytes(), &sip::Limits::default()).unwrap();
+    let mut cancel = sip::cancel_for(&invite).unwrap();
+    cancel
+        .push_header(
+            "Reason",
+            &Reason::sip(200, "Call completed elsewhere").to_string(),
+        )
+        .unwrap();
+    bob.ua.handle_sip(&cancel.to_bytes(), net.now);
+    let answers: Vec<String> = std::iter::from_fn(|| bob.ua.poll_output())
+        .filter_map(|output| match output {
+            Output::Transmit { message, .. } => {
+                Some(String::from_utf8_lossy(&message).into_owned())
+            }
+            Output::Event(event) => {
+                bob.events.push(event);
+                None
+            }
+        })
+        .collect();
+    assert!(answers[0].starts_with("SIP/2.0 200 ") && answers[0].contains("CANCEL"));
+    assert!(answers[1].starts_with("SIP/2.0 487 ") && answers[1].contains("INVITE"));
+    let reason = bob
+        .transfer_events()
+        .into_iter()
+        .find_map(|event| match event {
+            TransferEvent::Ended { reason } => reason.clone(),
+            _ => None,
+        })
+        .expect("the offer ends with the CANCEL's reason");
+    assert_eq!(reason.text.as_deref(), Some("Call completed elsewhere"));
+    // The same CANCEL again finds nothing pending.
+    bob.ua.handle_sip(&cancel.to_bytes(), net.now);
+    let again = match bob.ua.poll_output() {
+        Some(Output::Transmit { message, .. }) => String::from_utf8_lossy(&message).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert!(again.starts_with("SIP/2.0 481 "), "{again}");
 }

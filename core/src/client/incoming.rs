@@ -174,6 +174,20 @@ impl Incoming {
         matches!(&self.phase, Phase::Requesting { invite } if invite.call_id() == response.call_id())
     }
 
+    /// The pushed INVITE still waiting for an answer that `cancel` cancels (RFC 3261 section 9.2:
+    /// same Call-ID, From tag, CSeq number and top Via branch).
+    pub(super) fn invite_cancelled_by(&self, cancel: &SipMessage) -> Option<&SipMessage> {
+        let Phase::Invited { invite } = &self.phase else {
+            return None;
+        };
+        (invite.call_id() == cancel.call_id()
+            && invite.from().tag() == cancel.from().tag()
+            && invite.cseq().seq == cancel.cseq().seq
+            && invite.via().branch().is_some()
+            && invite.via().branch() == cancel.via().branch())
+        .then_some(invite)
+    }
+
     pub(super) fn owns_request(&self, request: &SipMessage) -> bool {
         self.dialog.as_ref().is_some_and(|d| d.matches(request))
     }

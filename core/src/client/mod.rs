@@ -253,9 +253,10 @@ pub enum TransferEvent {
     },
     /// The transfer failed: a SIP refusal, an MSRP error or timeout (408), or a bind refused.
     Failed(Refusal),
-    /// The session ended with the server's BYE; the transfer is over.
+    /// The session ended with the server's BYE, or the offer was withdrawn with a CANCEL before it
+    /// was answered (another device of the user took it); the transfer is over.
     Ended {
-        /// The BYE's Reason header, if any.
+        /// The BYE's or CANCEL's Reason header, if any.
         reason: Option<Reason>,
     },
 }
@@ -927,6 +928,7 @@ impl UserAgent {
                 });
             }
             Method::Bye => self.on_bye(request),
+            Method::Cancel => self.on_cancel(request),
             // ACKs belong to a dialog this agent answered; every other one is absorbed.
             Method::Ack => {
                 let id = self
@@ -981,6 +983,27 @@ impl UserAgent {
         };
         self.reply(bye, 200, None);
         let reason = Reason::of(bye);
+        self.emit_transfer(id, TransferEvent::Ended { reason });
+    }
+
+    /// CANCEL (RFC 3261 section 9.2): a pushed offer still waiting for [`UserAgent::accept`] is
+    /// withdrawn, as when another device of the user took it (RFC 3326 `Reason`). The CANCEL gets
+    /// `200`, the INVITE `487`, and the transfer ends with the CANCEL's reason. A CANCEL for no
+    /// pending INVITE gets `481`; one for an offer already answered changes nothing (the server
+    /// ends that session with a BYE).
+    fn on_cancel(&mut self, cancel: &SipMessage) {
+        let pending = self.incoming.iter().find_map(|(id, t)| {
+            t.invite_cancelled_by(cancel)
+                .map(|invite| (*id, invite.clone()))
+        });
+        let Some((id, invite)) = pending else {
+            self.reply(cancel, 481, None);
+            return;
+        };
+        self.reply(cancel, 200, None);
+        self.reply(&invite, 487, None);
+        self.incoming.remove(&id);
+        let reason = Reason::of(cancel);
         self.emit_transfer(id, TransferEvent::Ended { reason });
     }
 
