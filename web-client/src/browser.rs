@@ -109,6 +109,7 @@ impl RcsClient {
                 auto_accept: delivery == Delivery::Push,
                 closed: false,
                 agents,
+                password_taken: false,
                 local_ids: BTreeMap::new(),
                 next_local: 1,
                 sending: BTreeMap::new(),
@@ -350,6 +351,9 @@ struct Inner {
     auto_accept: bool,
     closed: bool,
     agents: Vec<Agent>,
+    /// Whether the sender AS has taken the password. The receiver AS's connection signs in only
+    /// then, so a wrong password is one failed attempt of the user's, not two.
+    password_taken: bool,
     /// The page's id of each agent's transfer.
     local_ids: BTreeMap<(Side, TransferId), u64>,
     next_local: u64,
@@ -450,6 +454,8 @@ impl Inner {
 
     fn opened(&mut self, side: Side, channel: Protocol) {
         let delivery = self.delivery;
+        // The receiver AS's connection waits until the password has been taken.
+        let waits_for_password = side == Side::Receiver && !self.password_taken;
         let agent = self.agent_mut(side);
         let socket = match channel {
             Protocol::Sip => agent.sip.as_mut(),
@@ -459,6 +465,7 @@ impl Inner {
             socket.open = true;
         }
         let result = match channel {
+            Protocol::Sip if waits_for_password => Ok(()),
             // Registering again on a new connection moves the binding there.
             Protocol::Sip => agent
                 .ua
@@ -598,7 +605,22 @@ impl Inner {
 
     fn on_agent_event(&mut self, side: Side, event: Event) {
         match event {
-            Event::Registered { expires } => self.emit(PageEvent::Registered { side, expires }),
+            Event::Registered { expires } => {
+                self.emit(PageEvent::Registered { side, expires });
+                if side == Side::Sender && !self.password_taken {
+                    self.password_taken = true;
+                    let delivery = self.delivery;
+                    let receiver = self.agent_mut(Side::Receiver);
+                    if receiver.sip.as_ref().is_some_and(|socket| socket.open)
+                        && let Err(reason) = receiver.ua.register(Some(delivery))
+                    {
+                        self.emit(PageEvent::Error {
+                            reason: reason.to_string(),
+                        });
+                    }
+                    self.drive(Side::Receiver);
+                }
+            }
             Event::Unregistered => self.emit(PageEvent::Unregistered { side }),
             Event::RegistrationFailed(refusal) => self.emit(PageEvent::RegistrationFailed {
                 side,
