@@ -9,9 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Algorithm, Challenge, Credentials, NonceError, NonceKey, Verifiers};
+use crate::digest::{
+    Algorithm, Challenge, Credentials, NONCE_LIFETIME_SECS, NonceError, NonceKey, Verifiers,
+};
 use crate::first_value::SigningKey;
-use crate::store::Record;
+use crate::store::{Record, StoreOp};
 use crate::time::Timestamp;
 
 /// The longest user name, in bytes.
@@ -26,10 +28,13 @@ pub struct Account {
     pub verifiers: Verifiers,
     /// When the account was created, in Unix seconds.
     pub created: u64,
+    /// How many times the password has been changed: the connections signed in with an earlier
+    /// one are signed out.
+    pub generation: u64,
 }
 
 impl Record for Account {
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 }
 
 /// Why a user name cannot be an account's.
@@ -109,6 +114,7 @@ impl AccountChange {
             user: self.user,
             verifiers: self.verifiers,
             created: now.unix_secs(),
+            generation: 0,
         }
     }
 
@@ -277,21 +283,48 @@ impl Binding<'_> {
         }
     }
 
-    /// A nonce for this binding, issued at `now` with the first of `keys`.
-    pub fn issue_nonce(self, keys: &[SigningKey], now: Timestamp) -> Option<String> {
-        Some(NonceKey(keys.first()?).issue(now, &self.key()))
+    /// A nonce for this binding, issued at `now` with the first of `keys`, made unique by `salt`.
+    pub fn issue_nonce(self, keys: &[SigningKey], now: Timestamp, salt: &str) -> Option<String> {
+        Some(NonceKey(keys.first()?).issue(now, salt, &self.key()))
+    }
+}
+
+/// What the nonce of credentials is, once one of the server's keys is known to have issued it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonceState {
+    /// Within its lifetime; issued at this Unix second.
+    Fresh {
+        /// When it was issued.
+        issued: u64,
+    },
+    /// Past its lifetime: credentials with the right password are answered `stale=true`, so the
+    /// client answers again without asking the user (RFC 7616 section 3.3).
+    Stale,
+}
+
+impl NonceState {
+    /// The refusal of credentials whose password was right, if the nonce was stale.
+    pub fn refusal(self) -> Result<(), SignInRefusal> {
+        match self {
+            Self::Fresh { .. } => Ok(()),
+            Self::Stale => Err(SignInRefusal::Challenge {
+                stale: true,
+                why: "the nonce has expired".into(),
+            }),
+        }
     }
 }
 
 /// The first check of credentials, before any record is read: the realm and the nonce, which one
-/// of `keys` must have issued for `binding` within its lifetime.
+/// of `keys` must have issued for `binding`. A stale nonce is not refused here: the password is
+/// checked first, so that `stale=true` says the password was right.
 pub fn check_nonce(
     credentials: &Credentials,
     realm: &str,
     keys: &[SigningKey],
     binding: Binding<'_>,
     now: Timestamp,
-) -> Result<(), SignInRefusal> {
+) -> Result<NonceState, SignInRefusal> {
     if credentials.realm != realm {
         return Err(SignInRefusal::Challenge {
             stale: false,
@@ -304,11 +337,8 @@ pub fn check_nonce(
         .find(|checked| *checked != Err(NonceError::Foreign))
         .unwrap_or(Err(NonceError::Foreign));
     match checked {
-        Ok(_) => Ok(()),
-        Err(NonceError::Stale) => Err(SignInRefusal::Challenge {
-            stale: true,
-            why: "the nonce has expired".into(),
-        }),
+        Ok(issued) => Ok(NonceState::Fresh { issued }),
+        Err(NonceError::Stale) => Ok(NonceState::Stale),
         Err(NonceError::Foreign) => Err(SignInRefusal::Challenge {
             stale: false,
             why: format!("the nonce was not issued for {}", binding.describe()),
@@ -394,15 +424,16 @@ pub fn check_password(
 }
 
 /// The `WWW-Authenticate` values of a challenge for `binding`: one per [`Algorithm::OFFERED`], MD5
-/// first, realm `realm`, `qop="auth"`.
+/// first, realm `realm`, `qop="auth"`, one nonce made unique by `salt` (random hex).
 pub fn challenges(
     realm: &str,
     keys: &[SigningKey],
     binding: Binding<'_>,
     stale: bool,
     now: Timestamp,
+    salt: &str,
 ) -> Vec<String> {
-    let Some(nonce) = binding.issue_nonce(keys, now) else {
+    let Some(nonce) = binding.issue_nonce(keys, now, salt) else {
         return Vec::new();
     };
     Algorithm::OFFERED
@@ -411,13 +442,32 @@ pub fn challenges(
         .collect()
 }
 
+/// What is kept of the HTTP credentials answering one nonce (`nonce/<nonce>`): the highest nonce
+/// count taken, so that each answer is taken once (RFC 7616 section 3.4: a replayed `nc` is refused).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonceUse {
+    /// The highest `nc` taken.
+    pub nc: u32,
+    /// When a sweep may remove the record (the nonce's expiry), in Unix seconds.
+    pub expires: u64,
+}
+
+impl Record for NonceUse {
+    const VERSION: u32 = 1;
+}
+
 /// An HTTP request's Digest sign-in (RFC 7616), sans I/O: [`HttpSignIn::start`] checks what needs
 /// no record, [`HttpSignIn::keys`] names the records to read, [`HttpSignIn::finish`] decides with
-/// them and says what to write back. The edge's account routes and the FT-HTTP upload share it.
+/// them and says what to write. The edge's account routes and the FT-HTTP upload share it.
+///
+/// An HTTP nonce is bound to its route, not to a connection, so each answer to it (each `nc`) is
+/// taken once: the store keeps the highest `nc` taken per nonce until the nonce expires, and a
+/// request replayed with its `Authorization`, even with another body, is refused.
 #[derive(Clone, Debug)]
 pub struct HttpSignIn {
     credentials: Credentials,
     method: String,
+    nonce: NonceState,
 }
 
 /// What the request's realm, keys and route are: what a sign-in is checked against.
@@ -429,6 +479,17 @@ pub struct HttpRealm<'a> {
     pub keys: &'a [SigningKey],
     /// The route the nonce is bound to.
     pub route: &'a str,
+}
+
+/// The records an [`HttpSignIn`] is decided with, as read (`None` where absent).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpSignInRecords<'a> {
+    /// The account.
+    pub account: Option<&'a [u8]>,
+    /// The user's throttle.
+    pub throttle: Option<&'a [u8]>,
+    /// The nonce's use.
+    pub nonce_use: Option<&'a [u8]>,
 }
 
 impl HttpSignIn {
@@ -454,7 +515,7 @@ impl HttpSignIn {
                 "the credentials' uri is not the request's".into(),
             ));
         }
-        check_nonce(
+        let nonce = check_nonce(
             &credentials,
             realm.realm,
             realm.keys,
@@ -464,6 +525,7 @@ impl HttpSignIn {
         Ok(Self {
             credentials,
             method: method.to_owned(),
+            nonce,
         })
     }
 
@@ -472,36 +534,58 @@ impl HttpSignIn {
         &self.credentials.username
     }
 
-    /// The records to read before [`HttpSignIn::finish`]: the account, then the user's throttle;
-    /// `None` for a user name no account can have.
-    pub fn keys(&self) -> Option<[String; 2]> {
+    /// The records to read before [`HttpSignIn::finish`]: the account, the user's throttle and the
+    /// nonce's use; `None` for a user name no account can have.
+    pub fn keys(&self) -> Option<[String; 3]> {
         let user = self.user();
         validate_user_name(user).ok().map(|()| {
             [
                 crate::store::keys::account(user),
                 crate::store::keys::user_throttle(user),
+                crate::store::keys::nonce_use(&self.credentials.nonce),
             ]
         })
     }
 
-    /// Decides with the values of [`HttpSignIn::keys`] (`None` where absent): the user, or the
-    /// refusal; and the throttle's new value to write (`Some(None)`: delete it).
+    /// Decides with the records of [`HttpSignIn::keys`]: the user, or the refusal; and the writes
+    /// to apply either way (the throttle, the nonce's use), in order.
     pub fn finish(
         self,
-        account: Option<&[u8]>,
-        throttle: Option<&[u8]>,
+        records: HttpSignInRecords<'_>,
         realm: &str,
         now: Timestamp,
-    ) -> (Result<String, SignInRefusal>, Option<Option<Throttle>>) {
+    ) -> (Result<String, SignInRefusal>, Vec<StoreOp>) {
         let user = self.user().to_owned();
         let account_key = crate::store::keys::account(&user);
-        let account = match account.map(|value| Account::decode(&account_key, value)) {
+        let account = match records.account.map(|v| Account::decode(&account_key, v)) {
             None => None,
             Some(Ok(account)) => Some(account),
-            Some(Err(error)) => return (Err(SignInRefusal::Unreadable(error.to_string())), None),
+            Some(Err(error)) => {
+                return (
+                    Err(SignInRefusal::Unreadable(error.to_string())),
+                    Vec::new(),
+                );
+            }
         };
+        let nonce_key = crate::store::keys::nonce_use(&self.credentials.nonce);
+        let used = records
+            .nonce_use
+            .and_then(|value| NonceUse::decode(&nonce_key, value).ok());
+        if used
+            .as_ref()
+            .is_some_and(|used| self.credentials.nc <= used.nc)
+        {
+            return (
+                Err(SignInRefusal::Challenge {
+                    stale: false,
+                    why: "these credentials were used already".into(),
+                }),
+                Vec::new(),
+            );
+        }
         let throttle_key = crate::store::keys::user_throttle(&user);
-        let before = throttle
+        let before = records
+            .throttle
             .and_then(|value| Throttle::decode(&throttle_key, value).ok())
             .unwrap_or_default();
         let mut counters = Counters {
@@ -515,10 +599,30 @@ impl HttpSignIn {
             realm,
             &mut counters,
             now,
-        );
-        let write = (counters.user != before)
-            .then(|| (counters.user != Throttle::default()).then_some(counters.user));
-        (checked.map(|()| user), write)
+        )
+        .and_then(|()| self.nonce.refusal());
+        let mut writes = Vec::new();
+        if counters.user != before {
+            writes.push(if counters.user == Throttle::default() {
+                StoreOp::Delete { key: throttle_key }
+            } else {
+                StoreOp::Set {
+                    key: throttle_key,
+                    value: counters.user.encode(),
+                }
+            });
+        }
+        if let (Ok(()), NonceState::Fresh { issued }) = (&checked, self.nonce) {
+            let taken = NonceUse {
+                nc: self.credentials.nc,
+                expires: issued.saturating_add(NONCE_LIFETIME_SECS),
+            };
+            writes.push(StoreOp::Set {
+                key: nonce_key,
+                value: taken.encode(),
+            });
+        }
+        (checked.map(|()| user), writes)
     }
 }
 

@@ -620,30 +620,39 @@ pub enum NonceError {
     Stale,
 }
 
-/// The key nonces are issued and checked with: a nonce is `<issued unix seconds, hex>.<tag>`,
-/// where the tag is the first 128 bits of an HMAC-SHA256 over the issue time and the binding.
+/// The key nonces are issued and checked with: a nonce is `<issued unix seconds, hex>.<salt>.<tag>`,
+/// where the salt (hex) makes two nonces of the same second differ and the tag is the first 128
+/// bits of an HMAC-SHA256 over the issue time, the salt and the binding.
 #[derive(Clone, Debug)]
 pub struct NonceKey<'k>(pub &'k SigningKey);
 
+/// The most hex digits a nonce's salt has.
+const MAX_SALT: usize = 32;
+
 impl NonceKey<'_> {
-    fn tag(&self, issued: u64, binding: &str) -> String {
+    fn tag(&self, issued: u64, salt: &str, binding: &str) -> String {
         let mut seal = self
             .0
-            .seal(format!("digest-nonce\n{issued}\n{binding}").as_bytes());
+            .seal(format!("digest-nonce\n{issued}\n{salt}\n{binding}").as_bytes());
         seal.truncate(32);
         seal
     }
 
-    /// A nonce issued at `now` for `binding` (a connection id, or a request's scope).
-    pub fn issue(&self, now: Timestamp, binding: &str) -> String {
+    /// A nonce issued at `now` for `binding` (a connection id, or a request's scope), made unique
+    /// by `salt` (random hex, at most 32 digits).
+    pub fn issue(&self, now: Timestamp, salt: &str, binding: &str) -> String {
         let issued = now.unix_secs();
-        format!("{issued:x}.{}", self.tag(issued, binding))
+        format!("{issued:x}.{salt}.{}", self.tag(issued, salt, binding))
     }
 
     /// Checks that this key issued `nonce` for `binding`, no more than [`NONCE_LIFETIME_SECS`]
     /// before `now`; returns when it was issued.
     pub fn check(&self, nonce: &str, now: Timestamp, binding: &str) -> Result<u64, NonceError> {
-        let (issued_hex, tag) = nonce.split_once('.').ok_or(NonceError::Foreign)?;
+        let (issued_hex, rest) = nonce.split_once('.').ok_or(NonceError::Foreign)?;
+        let (salt, tag) = rest.split_once('.').ok_or(NonceError::Foreign)?;
+        if salt.len() > MAX_SALT || !salt.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(NonceError::Foreign);
+        }
         if issued_hex.is_empty() || issued_hex.len() > 16 {
             return Err(NonceError::Foreign);
         }
@@ -652,7 +661,7 @@ impl NonceKey<'_> {
         if format!("{issued:x}") != issued_hex {
             return Err(NonceError::Foreign);
         }
-        let expected = self.tag(issued, binding);
+        let expected = self.tag(issued, salt, binding);
         if !bool::from(expected.as_bytes().ct_eq(tag.as_bytes())) {
             return Err(NonceError::Foreign);
         }
@@ -783,7 +792,12 @@ mod tests {
         let key = SigningKey::new(vec![3u8; 32]).unwrap();
         let nonces = NonceKey(&key);
         let now = Timestamp::from_unix_millis(1_800_000_000_000);
-        let nonce = nonces.issue(now, "conn-a");
+        let nonce = nonces.issue(now, "5a17", "conn-a");
+        assert_ne!(
+            nonce,
+            nonces.issue(now, "5a18", "conn-a"),
+            "the salt tells them apart"
+        );
         assert_eq!(nonces.check(&nonce, now, "conn-a"), Ok(now.unix_secs()));
         assert_eq!(
             nonces.check(&nonce, now, "conn-b"),
@@ -800,7 +814,16 @@ mod tests {
             Err(NonceError::Foreign)
         );
         let padded = format!("0{nonce}");
-        for forged in ["", ".", "zz.00", "1.", &nonce.replace('.', ""), &padded] {
+        let unsalted = nonce.replacen(".5a17", "", 1);
+        for forged in [
+            "",
+            ".",
+            "zz.00",
+            "1.",
+            &nonce.replace('.', ""),
+            &padded,
+            &unsalted,
+        ] {
             assert_eq!(
                 nonces.check(forged, now, "conn-a"),
                 Err(NonceError::Foreign)

@@ -52,6 +52,13 @@ pub mod keys {
     const ACCOUNT: &str = "account/";
     /// The prefix of failed-attempt counters.
     const THROTTLE: &str = "throttle/";
+    /// The prefix of the uses of HTTP digest nonces.
+    const NONCE: &str = "nonce/";
+
+    /// The use of an HTTP digest nonce (a nonce is hex and `.`, safe in a key).
+    pub fn nonce_use(nonce: &str) -> String {
+        format!("{NONCE}{nonce}")
+    }
 
     /// The account of `user` (a validated user name, [`crate::accounts::validate_user_name`]).
     pub fn account(user: &str) -> String {
@@ -143,6 +150,7 @@ pub mod keys {
             || key.starts_with(OFFER)
             || key.starts_with(CONNECTION)
             || key.starts_with(THROTTLE)
+            || key.starts_with(NONCE)
         {
             KeyKind::Expiring
         } else {
@@ -161,9 +169,9 @@ pub mod keys {
     }
 
     /// Whether `key` is a server record with an `expires` of its own: a session or its window, an
-    /// offer, a connection, a failed-attempt counter.
+    /// offer, a connection, a failed-attempt counter, a nonce's use.
     pub fn is_session_record(key: &str) -> bool {
-        [MSRP_SESSION, OFFER, CONNECTION, THROTTLE]
+        [MSRP_SESSION, OFFER, CONNECTION, THROTTLE, NONCE]
             .iter()
             .any(|prefix| key.starts_with(prefix))
     }

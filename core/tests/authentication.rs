@@ -8,7 +8,7 @@ mod harness;
 
 use bytes::Bytes;
 use harness::{DOMAIN, FileSender, Net, User, file_bytes, password_of};
-use rcs_core::accounts::{CONNECTION_THROTTLE, USER_THROTTLE};
+use rcs_core::accounts::{AccountChange, CONNECTION_THROTTLE, USER_THROTTLE};
 use rcs_core::client::{Event, Password};
 use rcs_core::digest::{Algorithm, Challenge, NONCE_LIFETIME_SECS};
 use rcs_core::msrp::Frame;
@@ -158,6 +158,11 @@ fn an_expired_nonce_is_answered_stale_and_the_client_signs_in_without_asking_aga
     let stale = bob.register_with(&mut net, None, Some(&late));
     assert_eq!(stale.status(), Some(401));
     assert!(challenges(&stale).iter().all(|c| c.stale));
+    // stale=true says the password was right: a wrong one with an old nonce is just wrong.
+    let wrong_and_late = credentials(&mut bob, &challenge, "guess");
+    let refused = bob.register_with(&mut net, None, Some(&wrong_and_late));
+    assert_eq!(warning(&refused), "wrong user name or password");
+    assert!(challenges(&refused).iter().all(|c| !c.stale));
     // The real client agent answers a stale challenge with the same password once more: its
     // answer to the first challenge arrives after the nonce expired.
     let mut phone = Phone::new("bob", Side::Receiver, 8);
@@ -344,4 +349,31 @@ fn msrp_into_someone_elses_session_is_refused_and_stores_nothing() {
         .filter(|key| key.matches('/').count() > 1)
         .count();
     assert_eq!(chunks, 0, "nothing of Mallory's bytes is stored");
+}
+
+#[test]
+fn a_new_password_signs_out_every_connection_signed_in_with_the_old_one() {
+    let mut net = Net::default();
+    let (_alice, bob) = alice_and_bob(&mut net, Delivery::Push);
+    // Mallory learnt Bob's password and signed in on a connection of her own.
+    let mut mallory = User::new("bob", Side::Sender, 77);
+    mallory.sip = "mallory-sip".into();
+    assert_eq!(mallory.register(&mut net, None).status(), Some(200));
+    assert_eq!(
+        mallory.chat(&mut net, &bob.aor(), "as bob").status(),
+        Some(202)
+    );
+    // Bob sets a new password: the account's generation moves on.
+    let mut account = AccountChange::new("bob", DOMAIN, "bob's new password").into_account(net.now);
+    account.generation = 1;
+    net.create_account(account);
+    let answer = mallory.chat(&mut net, &bob.aor(), "still bob?");
+    assert_eq!(
+        answer.status(),
+        Some(401),
+        "signed out: {}",
+        warning(&answer)
+    );
+    let again = mallory.register_with(&mut net, None, None);
+    assert_eq!(again.status(), Some(401), "and must prove the new password");
 }

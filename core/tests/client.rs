@@ -375,7 +375,7 @@ fn a_record_in_another_format_is_a_reported_failure_not_an_absent_record() {
         .expect("the chat is refused");
     assert_eq!(refusal.status, 500, "{refusal:?}");
     assert!(
-        refusal.reason.contains(&key) && refusal.reason.contains("format version None, not 1"),
+        refusal.reason.contains(&key) && refusal.reason.contains("format version None, not 2"),
         "{refusal:?}"
     );
     assert_eq!(net.faults.len(), 1, "{:?}", net.faults);

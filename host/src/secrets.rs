@@ -26,6 +26,13 @@ pub fn kept(state_dir: &Path, names: &[String]) -> Result<(BTreeMap<String, Stri
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
         Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
     };
+    #[cfg(unix)]
+    if path.exists() {
+        // A file made another way (copied, restored) is made private too.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
     let missing: Vec<&String> = names.iter().filter(|n| !secrets.contains_key(*n)).collect();
     if !missing.is_empty() {
         let mut random = rand::rng();

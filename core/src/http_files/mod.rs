@@ -89,14 +89,20 @@ impl Answer {
         self
     }
 
-    /// The answer to a refused HTTP sign-in: `401` with a challenge per algorithm for the route,
-    /// `403`, `429` with `Retry-After`, `400`, or `500` for an unreadable account.
-    pub fn sign_in_refused(refusal: &SignInRefusal, realm: HttpRealm<'_>, now: Timestamp) -> Self {
+    /// The answer to a refused HTTP sign-in: `401` with a challenge per algorithm for the route
+    /// (its nonce made unique by `salt`, random hex), `403`, `429` with `Retry-After`, `400`, or
+    /// `500` for an unreadable account.
+    pub fn sign_in_refused(
+        refusal: &SignInRefusal,
+        realm: HttpRealm<'_>,
+        now: Timestamp,
+        salt: &str,
+    ) -> Self {
         let reason = refusal.reason();
         match refusal {
             SignInRefusal::Challenge { stale, .. } => {
                 let binding = Binding::Route(realm.route);
-                accounts::challenges(realm.realm, realm.keys, binding, *stale, now)
+                accounts::challenges(realm.realm, realm.keys, binding, *stale, now, salt)
                     .into_iter()
                     .fold(Self::reason(401, reason), |answer, challenge| {
                         answer.with_header("WWW-Authenticate", challenge)

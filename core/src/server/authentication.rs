@@ -8,11 +8,12 @@
 //!   the connection ([`NonceKey`]): nothing is written per challenge.
 //! - Credentials are checked against the account's verifiers. A nonce issued to another
 //!   connection (a replayed `Authorization`, or one made up) is answered with a fresh challenge; an
-//!   expired one with `stale=true`; a wrong password counts a failure for the user and for the
+//!   expired one, with the right password, with `stale=true`; a wrong password counts a failure for the user and for the
 //!   connection ([`Throttle`]), and once either is used up every attempt is refused with `403` and
 //!   `Retry-After` until it opens again.
 //! - Success records the connection as the address of record (`conn/<id>`,
-//!   [`ConnectionRole::Sip`]). From then on every request on it acts as that user only: a From (or
+//!   [`ConnectionRole::Sip`]), with the generation of the account's password: changing the
+//!   password or deleting the account signs every such connection out. From then on every request on it acts as that user only: a From (or
 //!   a REGISTER's To) naming anyone else is `403`. The connection is never authenticated again, so
 //!   credentials that worked once on it give nothing to anyone who replays them elsewhere.
 
@@ -24,17 +25,25 @@ use crate::server_config::ServerConfig;
 use crate::sip::{Method, SipMessage, SipUri};
 use crate::store::keys;
 
-/// The address of record `connection` is authenticated as, if it is.
+/// The address of record `connection` is authenticated as, if it is, and if the account it
+/// proved still has the password it proved (the same generation).
 pub fn identity(tx: &mut Tx<'_>, connection: &str) -> Result<Option<String>, Interrupt> {
-    Ok(
-        match tx.record::<ConnectionRecord>(&keys::connection(connection))? {
-            Some(ConnectionRecord {
-                role: ConnectionRole::Sip { aor },
-                ..
-            }) => Some(aor),
-            _ => None,
-        },
-    )
+    let Some(ConnectionRecord {
+        role:
+            ConnectionRole::Sip {
+                aor,
+                user,
+                generation,
+            },
+        ..
+    }) = tx.record::<ConnectionRecord>(&keys::connection(connection))?
+    else {
+        return Ok(None);
+    };
+    let current = tx.record::<Account>(&keys::account(&user))?;
+    Ok(current
+        .filter(|account| account.generation == generation)
+        .map(|_| aor))
 }
 
 /// The address of record the request acts for: the user `request` names (a REGISTER's To, any
@@ -110,15 +119,16 @@ fn prove(
             "the credentials' uri is not the Request-URI".into(),
         )));
     }
-    if let Err(refusal) = accounts::check_nonce(
+    let nonce = match accounts::check_nonce(
         &credentials,
         &config.domain,
         &config.signing_keys,
         Binding::Connection(connection),
         tx.now,
     ) {
-        return Ok(Err(refusal));
-    }
+        Ok(nonce) => nonce,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     let user_key = keys::user_throttle(user);
     let connection_key = keys::connection_throttle(connection);
     let before = Counters {
@@ -130,7 +140,9 @@ fn prove(
     } else {
         None
     };
+    let generation = account.as_ref().map_or(0, |account| account.generation);
     let mut counters = before.clone();
+    // A right password with an expired nonce is answered stale=true, and not taken.
     let checked = accounts::check_password(
         &credentials,
         request.method().as_str(),
@@ -138,7 +150,8 @@ fn prove(
         &config.domain,
         &mut counters,
         tx.now,
-    );
+    )
+    .and_then(|()| nonce.refusal());
     if counters.user != before.user {
         if counters.user == Throttle::default() {
             tx.delete(&user_key);
@@ -157,7 +170,11 @@ fn prove(
     common::remember_connection(
         tx,
         connection,
-        ConnectionRole::Sip { aor: aor.clone() },
+        ConnectionRole::Sip {
+            aor: aor.clone(),
+            user: user.to_owned(),
+            generation,
+        },
         tx.now.unix_secs().saturating_add(SESSION_IDLE_SECS),
     );
     Ok(Ok(aor))
@@ -200,12 +217,14 @@ fn answer(
     };
     if let SignInRefusal::Challenge { stale, .. } = refused {
         let binding = Binding::Connection(connection);
+        let salt = tx.ids().token(8);
         for challenge in accounts::challenges(
             &config.domain,
             &config.signing_keys,
             binding,
             *stale,
             tx.now,
+            &salt,
         ) {
             let _ = response.push_header("WWW-Authenticate", &challenge);
         }

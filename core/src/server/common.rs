@@ -65,14 +65,20 @@ pub struct ConnectionRecord {
 }
 
 impl Record for ConnectionRecord {
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 }
 
 /// What a gateway connection carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConnectionRole {
-    /// A SIP connection that registered this address of record.
-    Sip { aor: String },
+    /// A SIP connection signed in as this address of record, with the password of this generation
+    /// of the user's account ([`crate::accounts::Account::generation`]): a password change or a
+    /// deletion signs it out.
+    Sip {
+        aor: String,
+        user: String,
+        generation: u64,
+    },
     /// An MSRP connection bound to this MSRP session.
     Msrp { session: String },
 }
@@ -484,12 +490,11 @@ pub fn register(
     // A user who registers from a new connection gets nothing more on the old one: what is sent
     // to the user goes to the connection bound here ([`send_to_user`]).
     tx.set_record(&key, &registered);
-    remember_connection(
-        tx,
-        connection,
-        ConnectionRole::Sip { aor: aor.clone() },
-        registered.expires,
-    );
+    // The connection's record (who it signed in as) lives on as long as the binding.
+    if let Some(mut record) = tx.record::<ConnectionRecord>(&keys::connection(connection))? {
+        record.expires = record.expires.max(registered.expires);
+        tx.set_record(&keys::connection(connection), &record);
+    }
     if let Some(mut response) = response_to(tx, request, 200, None, None) {
         let _ = response.push_header(
             "Contact",
@@ -516,7 +521,7 @@ pub fn connection_closed(
     };
     tx.delete(&key);
     match record.role {
-        ConnectionRole::Sip { aor } => {
+        ConnectionRole::Sip { aor, .. } => {
             if let Some(mut registered) = registration(tx, side, &aor)?
                 && registered.connection.as_deref() == Some(connection)
             {

@@ -9,19 +9,22 @@
 //! | `PUT /sender/accounts/<user>` | the admin token, or `<user>` by HTTP Digest (RFC 7616) | `204`, `404` |
 //! | `DELETE /sender/accounts/<user>` | the admin token, or `<user>` by HTTP Digest | `204`, `404` |
 //!
-//! Deleting an account also takes its user off both servers: the registrations go, and so do the
-//! records of the connections they were bound to, so those connections must sign in again (and
-//! cannot). Digest nonces here are bound to the route ([`Binding::Route`]) and, like the SIP ones,
-//! checked without a record; a replay within their lifetime repeats an idempotent request.
+//! Changing a password signs out every connection signed in with the old one (the account's
+//! generation moves on); deleting an account signs out all of them and takes the user's
+//! registrations off both servers. Digest nonces here are bound to the route, and each answer to
+//! one is taken once ([`HttpSignIn`]).
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use rcs_core::accounts::{self, Account, AccountChange, HttpRealm, HttpSignIn, SignInRefusal};
+use rcs_core::accounts::{
+    self, Account, AccountChange, HttpRealm, HttpSignIn, HttpSignInRecords, SignInRefusal,
+};
 use rcs_core::http_files::Answer;
+use rcs_core::ids::TokenSource;
 use rcs_core::server::common::Registration;
 use rcs_core::server_config::ServerConfig;
 use rcs_core::service::{ACCOUNTS_ROUTE, Side};
-use rcs_core::store::{Record, keys};
+use rcs_core::store::{Record, StoreOp, keys};
 use subtle::ConstantTimeEq;
 
 use crate::HttpRefusal;
@@ -111,6 +114,8 @@ async fn accounts_request<R: Platform>(
             let existing = authorized_for(rt, config, request, user).await?;
             let mut account = change.into_account(rt.now());
             account.created = existing.created;
+            // Every connection signed in with the old password is signed out.
+            account.generation = existing.generation.saturating_add(1);
             rt.set(&keys::account(user), account.encode()).await?;
             rt.delete(&keys::user_throttle(user)).await?;
             Ok(no_content())
@@ -119,7 +124,7 @@ async fn accounts_request<R: Platform>(
             authorized_for(rt, config, request, user).await?;
             rt.delete(&keys::account(user)).await?;
             rt.delete(&keys::user_throttle(user)).await?;
-            let aor = format!("sip:{user}@{realm}");
+            let aor = format!("sip:{user}@{}", realm.to_ascii_lowercase());
             for side in [Side::Sender, Side::Receiver] {
                 let key = keys::registration(side, &aor);
                 if let Some(value) = rt.get(&key).await? {
@@ -238,29 +243,33 @@ pub async fn sign_in<R: Platform>(
         route,
     };
     let now = rt.now();
-    let refused =
-        |refusal: SignInRefusal| HttpRefusal::SignIn(Answer::sign_in_refused(&refusal, realm, now));
-    let attempt = HttpSignIn::start(authorization, method, target, realm, now).map_err(refused)?;
-    let (account, throttle) = match attempt.keys() {
-        Some([account_key, throttle_key]) => (
-            rt.get(&account_key).await?,
-            (throttle_key.clone(), rt.get(&throttle_key).await?),
-        ),
-        None => (None, (String::new(), None)),
+    let salt = TokenSource::new(rt.entropy()?).token(8);
+    let refused = |refusal: SignInRefusal| {
+        HttpRefusal::SignIn(Answer::sign_in_refused(&refusal, realm, now, &salt))
     };
-    let (throttle_key, throttle_value) = throttle;
-    let (outcome, write) = attempt.finish(
-        account.as_deref(),
-        throttle_value.as_deref(),
-        &server.domain,
-        now,
-    );
-    match write {
-        Some(Some(counter)) if !throttle_key.is_empty() => {
-            rt.set(&throttle_key, counter.encode()).await?;
+    let attempt = HttpSignIn::start(authorization, method, target, realm, now).map_err(refused)?;
+    let (outcome, writes) = match attempt.keys() {
+        Some([account, throttle, nonce_use]) => {
+            let (account, throttle, nonce_use) = (
+                rt.get(&account).await?,
+                rt.get(&throttle).await?,
+                rt.get(&nonce_use).await?,
+            );
+            let records = HttpSignInRecords {
+                account: account.as_deref(),
+                throttle: throttle.as_deref(),
+                nonce_use: nonce_use.as_deref(),
+            };
+            attempt.finish(records, &server.domain, now)
         }
-        Some(None) if !throttle_key.is_empty() => rt.delete(&throttle_key).await?,
-        _ => {}
+        None => attempt.finish(HttpSignInRecords::default(), &server.domain, now),
+    };
+    for write in writes {
+        match write {
+            StoreOp::Set { key, value } => rt.set(&key, value).await?,
+            StoreOp::Delete { key } => rt.delete(&key).await?,
+            StoreOp::Get { .. } => {}
+        }
     }
     outcome.map_err(refused)
 }

@@ -804,22 +804,26 @@ fn a_user_changes_their_password_by_digest_and_nobody_else_can() {
         "{}",
         text(changed.body())
     );
-    // The new password works, the old one no longer does.
-    let old_again = digest_answer(
-        &challenged,
-        Algorithm::Md5,
-        "bob",
-        "old password",
-        "PUT",
-        path,
-    );
+    // The same Authorization again, even with another body, is refused: each answer is taken once.
+    let other = AccountChange::new("bob", DOMAIN, "mallory's choice");
+    let replayed = account_request(&net, Method::PUT, path, Some(&right), Some(&other));
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    assert!(text(replayed.body()).contains("used already"));
+    // The old password no longer works, and the old password's connections are signed out.
+    let fresh = account_request(&net, Method::PUT, path, None, Some(&new));
+    let old_again = digest_answer(&fresh, Algorithm::Md5, "bob", "old password", "PUT", path);
     let refused = account_request(&net, Method::PUT, path, Some(&old_again), Some(&new));
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(text(refused.body()).contains("wrong user name or password"));
+    let stored: serde_json::Value =
+        serde_json::from_slice(&net.store.borrow()["account/bob"]).unwrap();
+    assert_eq!(stored["generation"], 1);
     // Alice's own password does not change Bob's account.
     let alice = AccountChange::new("alice", DOMAIN, "alice's password");
     account_request(&net, Method::POST, "/sender/accounts", None, Some(&alice));
+    let fresh = account_request(&net, Method::PUT, path, None, Some(&new));
     let as_alice = digest_answer(
-        &challenged,
+        &fresh,
         Algorithm::Md5,
         "alice",
         "alice's password",
