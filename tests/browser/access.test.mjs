@@ -64,8 +64,11 @@ test('a whole exchange with the keyboard alone', async () => {
   assert.equal(await focused(lee), 'contact', 'a message arriving does not move the keyboard');
 
   const data = fileBytes(300 * 1024, 17);
+  // Waiting starts before the key is pressed, so that the chooser is caught whenever it opens.
+  const choosing = kim.waitForEvent('filechooser');
   await tabTo(kim, 'file');
-  const [chooser] = await Promise.all([kim.waitForEvent('filechooser'), kim.keyboard.press('Space')]);
+  await kim.keyboard.press('Space');
+  const chooser = await choosing;
   await chooser.setFiles({ name: 'typed.bin', mimeType: 'application/octet-stream', buffer: data });
 
   const offer = lee.locator('li.transfer', { hasText: 'typed.bin' });
