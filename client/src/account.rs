@@ -147,18 +147,11 @@ impl Accounts {
                 };
                 signed_request(&self.http, method, &url, body, &signer).await?
             }
-            Authority::AdminToken(token) => {
-                let mut request = self
-                    .http
-                    .request(method, &url)
-                    .header(AUTHORIZATION, format!("Bearer {token}"));
-                if let Some((content_type, body)) = body {
-                    request = request.header(CONTENT_TYPE, content_type).body(body);
-                }
-                request.send().await.map_err(Error::HttpClient)?
-            }
-            Authority::Anyone => {
+            Authority::AdminToken(_) | Authority::Anyone => {
                 let mut request = self.http.request(method, &url);
+                if let Authority::AdminToken(token) = authority {
+                    request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+                }
                 if let Some((content_type, body)) = body {
                     request = request.header(CONTENT_TYPE, content_type).body(body);
                 }
