@@ -206,10 +206,7 @@ async fn caller<R: Platform>(
         }
         return Err(HttpRefusal::Forbidden("the admin token is wrong".into()));
     }
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(request.uri().path(), |p| p.as_str());
+    let target = request_target(request.uri());
     let user = sign_in(
         rt,
         &config.server,
@@ -225,6 +222,12 @@ async fn caller<R: Platform>(
         )));
     }
     Ok(Caller::User(user))
+}
+
+/// What a request's digest `uri` must name: its path and query, as the client wrote them (RFC 7616
+/// section 3.4), whether the runtime hands the URI over absolute or not.
+pub fn request_target(uri: &http::Uri) -> &str {
+    uri.path_and_query().map_or(uri.path(), |p| p.as_str())
 }
 
 /// The user an HTTP request signs in as with Digest credentials for `route` (failures counted in

@@ -260,10 +260,7 @@ pub async fn http_files(route: Route, request: Request) -> Answer {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(request.uri().path(), |p| p.as_str());
+    let target = crate::accounts::request_target(request.uri());
     let signed_in = crate::accounts::sign_in(
         &rt,
         &config.server,
