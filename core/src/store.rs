@@ -90,9 +90,10 @@ pub mod keys {
         format!("{UPLOAD}{chunks}/{index}")
     }
 
-    /// A user's registration (address of record, e.g. `sip:alice@example.com`) with one server.
-    pub fn registration(side: Side, aor: &str) -> String {
-        format!("{REGISTRATION}{}/{aor}", side.as_str())
+    /// A user's registration (address of record, e.g. `sip:alice@example.com`): the bindings of
+    /// all the user's devices, shared by both servers.
+    pub fn registration(aor: &str) -> String {
+        format!("{REGISTRATION}{aor}")
     }
 
     /// The state of an MSRP session, by its session id.

@@ -123,7 +123,7 @@ fn a_wrong_password_no_password_and_an_unknown_user_are_refused_and_nothing_is_r
         .keys_with_prefix("reg/")
         .map(str::to_owned)
         .collect::<Vec<_>>();
-    assert_eq!(registered, ["reg/receiver/sip:bob@example.com"]);
+    assert_eq!(registered, ["reg/sip:bob@example.com"]);
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn an_expired_nonce_is_answered_stale_and_the_client_signs_in_without_asking_aga
     assert!(challenges(&refused).iter().all(|c| !c.stale));
     // The real client agent answers a stale challenge with the same password once more: its
     // answer to the first challenge arrives after the nonce expired.
-    let mut phone = Phone::new("bob", Side::Receiver, 8);
+    let mut phone = Phone::new("bob", 8);
     phone.sip = "bob-laptop-sip".into();
     phone.ua.register(Some(Delivery::Push)).unwrap();
     phone.flush(&mut net);
@@ -240,7 +240,7 @@ fn guessing_is_throttled_and_the_real_user_gets_in_once_the_lockout_passes() {
     );
     assert!(warning(&locked).contains("too many failed sign-ins"));
     // While locked, even the right password is refused, from any connection.
-    let mut real = Phone::new("bob", Side::Receiver, 9);
+    let mut real = Phone::new("bob", 9);
     real.sip = "bob-laptop-sip".into();
     real.ua.register(Some(Delivery::Push)).unwrap();
     run(&mut net, &mut [&mut real], |_| false);
@@ -283,9 +283,9 @@ fn a_connection_that_keeps_guessing_user_names_is_locked() {
 #[test]
 fn a_client_without_the_password_is_told_so() {
     let mut net = Net::default();
-    let mut bob = Phone::new("bob", Side::Receiver, 2);
+    let mut bob = Phone::new("bob", 2);
     bob.register(&mut net, None);
-    let mut wrong = Phone::new("bob", Side::Receiver, 3);
+    let mut wrong = Phone::new("bob", 3);
     wrong.sip = "bob-laptop-sip".into();
     wrong.ua.set_password(Password::new("not bob's"));
     wrong.ua.register(None).unwrap();

@@ -9,7 +9,7 @@ use rcs_core::accounts::Account;
 use rcs_core::edge_request::{Action, EdgeRequest, Reply, timer_due};
 use rcs_core::grip::WsEvent;
 use rcs_core::ids::Entropy;
-use rcs_core::server::ServerLogic;
+use rcs_core::server::{ServerLogic, common};
 use rcs_core::server_config::ServerConfig;
 use rcs_core::service::{Protocol, Side};
 use rcs_core::store::keys::{self, KeyKind};
@@ -34,10 +34,17 @@ pub struct Net {
     pub gateway: Gateway,
     /// When set, the receiver AS is unreachable for the sender AS, with this reason.
     pub peer_down: Option<String>,
-    /// Bytes that crossed between the two servers, both ways.
+    /// Bytes of first values that crossed between the two servers, both ways (device hops
+    /// apart).
     pub peer_bytes: usize,
-    /// The SIP messages that crossed between the two servers, in order.
+    /// The first values' SIP messages that crossed between the two servers, and their answers, in
+    /// order.
     pub peer_messages: Vec<Bytes>,
+    /// Device hops (a device's SIP for the receiver AS, handed over by the sender AS) and their
+    /// answers: how many, and their bytes.
+    pub device_hops: usize,
+    /// Bytes of the device hops and their answers.
+    pub device_hop_bytes: usize,
     /// Edge requests made so far.
     pub requests: usize,
     /// The store faults the servers reported, in order (an edge function logs them).
@@ -70,6 +77,8 @@ impl Net {
             peer_down: None,
             peer_bytes: 0,
             peer_messages: Vec::new(),
+            device_hops: 0,
+            device_hop_bytes: 0,
             requests: 0,
             faults: Vec::new(),
             largest_value: 0,
@@ -168,15 +177,23 @@ impl Net {
                 }
                 Action::Delete { key } => self.store.delete(&key).expect("the memory store"),
                 Action::PeerRequest(message) => {
-                    self.peer_bytes += message.len();
-                    self.peer_messages.push(message.clone());
+                    let hop = is_device_hop(&message);
                     let answer = match self.peer_down.clone() {
                         Some(reason) => Err(reason),
-                        None => self.peer(message).ok_or_else(|| "no answer".to_owned()),
+                        None => self
+                            .peer(message.clone())
+                            .ok_or_else(|| "no answer".to_owned()),
                     };
-                    if let Ok(answer) = &answer {
-                        self.peer_bytes += answer.len();
-                        self.peer_messages.push(answer.clone());
+                    let answer_len = answer.as_ref().map_or(0, Bytes::len);
+                    if hop {
+                        self.device_hops += 1;
+                        self.device_hop_bytes += message.len() + answer_len;
+                    } else {
+                        self.peer_bytes += message.len() + answer_len;
+                        self.peer_messages.push(message);
+                        if let Ok(answer) = &answer {
+                            self.peer_messages.push(answer.clone());
+                        }
                     }
                     request.answer_peer(answer);
                 }
@@ -240,4 +257,10 @@ impl Net {
     pub fn take(&mut self, connection: &str) -> Vec<Bytes> {
         self.gateway.take(connection)
     }
+}
+
+/// Whether a request between the servers is a device hop (it names a device connection).
+fn is_device_hop(message: &Bytes) -> bool {
+    rcs_core::sip::parse(message, &rcs_core::sip::Limits::default())
+        .is_ok_and(|request| request.header(common::DEVICE_HEADER).is_some())
 }

@@ -1,12 +1,13 @@
-//! A user's phone: the real client [`UserAgent`] with a SIP and an MSRP connection to one server
-//! through an [`Edge`], and what its application holds: the file it sends, or the bytes written so
-//! far of the file it receives. A test moves messages with [`run`] until nothing moves any more.
+//! A user's phone (one device): the real client [`UserAgent`] with its one SIP connection, to the
+//! sender AS, and an MSRP connection to each server, through an [`Edge`], and what its application
+//! holds: the file it sends, or the bytes written so far of the file it receives. A test moves
+//! messages with [`run`] until nothing moves any more.
 
 use bytes::Bytes;
 use rcs_core::accounts::{Account, AccountChange};
 use rcs_core::client::{
-    ChatId, Config, Event, IncomingFile, OutgoingFile, Output, Password, Refusal, TransferEvent,
-    TransferId, UserAgent,
+    ChatId, Config, Event, IncomingFile, Link, OutgoingFile, Output, Password, Refusal,
+    TransferEvent, TransferId, UserAgent,
 };
 use rcs_core::first_value::ContentDigest;
 use rcs_core::grip::WsEvent;
@@ -58,11 +59,11 @@ impl Edge for crate::Net {
     }
 }
 
-/// Alice's phone on the sender AS and Bob's on the receiver AS, both registered, Bob with
-/// `bob_delivery`: the two users most tests need.
+/// Alice's phone and Bob's, both registered, Bob with `bob_delivery`: the two users most tests
+/// need.
 pub fn alice_and_bob(edge: &mut impl Edge, bob_delivery: Delivery) -> (Phone, Phone) {
-    let mut alice = Phone::new("alice", Side::Sender, 1);
-    let mut bob = Phone::new("bob", Side::Receiver, 2);
+    let mut alice = Phone::new("alice", 1);
+    let mut bob = Phone::new("bob", 2);
     alice.register(edge, None);
     bob.register(edge, Some(bob_delivery));
     (alice, bob)
@@ -72,12 +73,15 @@ pub fn alice_and_bob(edge: &mut impl Edge, bob_delivery: Delivery) -> (Phone, Ph
 pub struct Phone {
     /// The agent.
     pub ua: UserAgent,
-    /// Which server the phone is connected to.
-    pub side: Side,
-    /// The SIP connection's id.
+    /// What the phone's connection ids start with (`bob`, or `bob-laptop` for one of bob's
+    /// devices).
+    label: String,
+    /// The SIP connection's id (to the sender AS).
     pub sip: String,
-    /// The MSRP connection's id.
-    pub msrp: String,
+    /// The id of the MSRP connection to the sender AS (files sent).
+    pub msrp_out: String,
+    /// The id of the MSRP connection to the receiver AS (files received).
+    pub msrp_in: String,
     connections: u32,
     /// Everything the agent reported, in order.
     pub events: Vec<Event>,
@@ -92,23 +96,33 @@ pub struct Phone {
 }
 
 impl Phone {
-    /// `name`'s phone on the `side` server of [`DOMAIN`] (over TLS), its randomness drawn from
-    /// `seed`.
-    pub fn new(name: &str, side: Side, seed: u8) -> Self {
-        Self::in_domain(DOMAIN, name, side, seed)
+    /// `name`'s phone in [`DOMAIN`] (over TLS), its randomness (and so its `+sip.instance`)
+    /// drawn from `seed`.
+    pub fn new(name: &str, seed: u8) -> Self {
+        Self::in_domain(DOMAIN, name, seed)
     }
 
     /// `name`'s phone in `domain`.
-    pub fn in_domain(domain: &str, name: &str, side: Side, seed: u8) -> Self {
+    pub fn in_domain(domain: &str, name: &str, seed: u8) -> Self {
+        Self::build(domain, name, name, seed)
+    }
+
+    /// One of `name`'s devices (`device`: `laptop`, `phone`), with connection ids of its own.
+    pub fn device(name: &str, device: &str, seed: u8) -> Self {
+        Self::build(DOMAIN, name, &format!("{name}-{device}"), seed)
+    }
+
+    fn build(domain: &str, name: &str, label: &str, seed: u8) -> Self {
         let mut config = Config::new(name, domain);
         config.secure = true;
         let mut ua = UserAgent::new(config, Entropy([seed; 32])).expect("a valid user name");
         ua.set_password(Password::new(password_of(name)));
         Self {
             ua,
-            side,
-            sip: format!("{name}-sip-0"),
-            msrp: format!("{name}-msrp-0"),
+            label: label.to_owned(),
+            sip: format!("{label}-sip-0"),
+            msrp_out: format!("{label}-msrp-out-0"),
+            msrp_in: format!("{label}-msrp-in-0"),
             connections: 0,
             events: Vec::new(),
             source: Bytes::new(),
@@ -191,19 +205,21 @@ impl Phone {
         })
     }
 
-    /// The MSRP connection drops and a new one opens; the agent binds its deliveries to it.
+    /// The MSRP connection to the receiver AS drops and a new one opens; the agent binds its
+    /// deliveries to it.
     pub fn reconnect_msrp(&mut self, edge: &mut impl Edge) {
-        edge.disconnect(self.side, &self.msrp.clone());
+        edge.disconnect(Side::Receiver, &self.msrp_in.clone());
         self.connections += 1;
-        self.msrp = format!("{}-msrp-{}", self.ua.config().user, self.connections);
+        self.msrp_in = format!("{}-msrp-in-{}", self.label, self.connections);
     }
 
-    /// Opens fresh connections, as a second device of the same user would.
+    /// Opens fresh connections (the old ones are left as they are).
     pub fn reconnect(&mut self) {
         self.connections += 1;
-        let user = self.ua.config().user.clone();
-        self.sip = format!("{user}-sip-{}", self.connections);
-        self.msrp = format!("{user}-msrp-{}", self.connections);
+        let label = &self.label;
+        self.sip = format!("{label}-sip-{}", self.connections);
+        self.msrp_out = format!("{label}-msrp-out-{}", self.connections);
+        self.msrp_in = format!("{label}-msrp-in-{}", self.connections);
     }
 
     /// Every transfer event, in order.
@@ -311,23 +327,33 @@ impl Phone {
     /// Carries out every output in order; whether there was any.
     pub fn flush(&mut self, edge: &mut impl Edge) -> bool {
         let mut any = false;
-        let mut msrp = Vec::new();
+        // What waits for one MSRP connection, and which.
+        let mut msrp: (Side, Vec<WsEvent>) = (Side::Sender, Vec::new());
         while let Some(output) = self.ua.poll_output() {
             any = true;
             match output {
                 Output::Transmit {
-                    protocol: Protocol::Sip,
+                    link: Link::Sip,
                     message,
                 } => {
                     self.send_msrp(edge, &mut msrp);
                     edge.grip(
-                        self.side,
+                        Side::Sender,
                         &self.sip,
                         Protocol::Sip,
                         vec![WsEvent::Text(message)],
                     );
                 }
-                Output::Transmit { message, .. } => msrp.push(WsEvent::Binary(message)),
+                Output::Transmit {
+                    link: Link::Msrp(server),
+                    message,
+                } => {
+                    if msrp.0 != server {
+                        self.send_msrp(edge, &mut msrp);
+                        msrp.0 = server;
+                    }
+                    msrp.1.push(WsEvent::Binary(message));
+                }
                 Output::Event(event) => {
                     self.apply(&event, edge.now());
                     self.events.push(event);
@@ -338,10 +364,19 @@ impl Phone {
         any
     }
 
+    /// The id of the MSRP connection to `server`.
+    pub fn msrp_to(&self, server: Side) -> &str {
+        match server {
+            Side::Sender => &self.msrp_out,
+            Side::Receiver => &self.msrp_in,
+        }
+    }
+
     /// A gateway batches the WebSocket messages of one connection into one edge request.
-    fn send_msrp(&self, edge: &mut impl Edge, batch: &mut Vec<WsEvent>) {
+    fn send_msrp(&self, edge: &mut impl Edge, (server, batch): &mut (Side, Vec<WsEvent>)) {
         if !batch.is_empty() {
-            edge.grip(self.side, &self.msrp, Protocol::Msrp, std::mem::take(batch));
+            let connection = self.msrp_to(*server).to_owned();
+            edge.grip(*server, &connection, Protocol::Msrp, std::mem::take(batch));
         }
     }
 
@@ -382,13 +417,16 @@ impl Phone {
     /// Feeds everything the server sent; whether there was any.
     pub fn receive(&mut self, edge: &mut impl Edge) -> bool {
         let sip = edge.take(&self.sip);
-        let msrp = edge.take(&self.msrp);
-        let any = !sip.is_empty() || !msrp.is_empty();
+        let mut any = !sip.is_empty();
         for message in sip {
             self.ua.handle_sip(&message, edge.now());
         }
-        for message in msrp {
-            self.ua.handle_msrp(message, edge.now());
+        for server in [Side::Sender, Side::Receiver] {
+            let msrp = edge.take(&self.msrp_to(server).to_owned());
+            any |= !msrp.is_empty();
+            for message in msrp {
+                self.ua.handle_msrp(server, message, edge.now());
+            }
         }
         any
     }

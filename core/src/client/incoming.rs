@@ -13,6 +13,7 @@ use crate::sdp::{
     self, AnswerParams, Attribute, Connection, FileHash, FileRange, FileSelector, Operation,
     SessionDescription, Setup,
 };
+use crate::service::Side;
 use crate::sip::{self, Dialog, Method, SipMessage, SipUri};
 
 /// Where an incoming transfer stands.
@@ -399,7 +400,7 @@ impl Incoming {
             self.server_path.clone(),
             vec![local],
         )?;
-        ua.transmit_msrp(&Frame::Request(bind));
+        ua.transmit_msrp(Side::Receiver, &Frame::Request(bind));
         if !matches!(self.phase, Phase::Verifying) {
             self.phase = Phase::Receiving { bind: tid };
         }
@@ -427,13 +428,13 @@ impl Incoming {
             if request.method != msrp::Method::Report
                 && let Some(response) = request.response(501, None, &local)
             {
-                ua.transmit_msrp(&Frame::Response(response));
+                ua.transmit_msrp(Side::Receiver, &Frame::Response(response));
             }
             return true;
         }
         let Some(body) = request.body.clone() else {
             if let Some(response) = request.response(200, None, &local) {
-                ua.transmit_msrp(&Frame::Response(response));
+                ua.transmit_msrp(Side::Receiver, &Frame::Response(response));
             }
             return true;
         };
@@ -445,7 +446,7 @@ impl Incoming {
                 | Phase::Requesting { .. }
         ) {
             if let Some(response) = request.response(481, None, &local) {
-                ua.transmit_msrp(&Frame::Response(response));
+                ua.transmit_msrp(Side::Receiver, &Frame::Response(response));
             }
             return true;
         }
@@ -462,7 +463,7 @@ impl Incoming {
                     ua.emit_transfer(id, TransferEvent::Write { offset, data });
                 }
                 if let Some(response) = request.response(200, None, &local) {
-                    ua.transmit_msrp(&Frame::Response(response));
+                    ua.transmit_msrp(Side::Receiver, &Frame::Response(response));
                 }
                 if outcome.complete && matches!(self.phase, Phase::Receiving { .. }) {
                     self.phase = Phase::Verifying;
@@ -475,7 +476,7 @@ impl Incoming {
                     _ => 400,
                 };
                 if let Some(response) = request.response(code, Some(&error.to_string()), &local) {
-                    ua.transmit_msrp(&Frame::Response(response));
+                    ua.transmit_msrp(Side::Receiver, &Frame::Response(response));
                 }
             }
         }
@@ -546,7 +547,7 @@ impl Incoming {
             code,
             comment: comment.or_else(|| msrp::status::comment(code).map(str::to_owned)),
         })?;
-        ua.transmit_msrp(&Frame::Request(report));
+        ua.transmit_msrp(Side::Receiver, &Frame::Request(report));
         Ok(())
     }
 

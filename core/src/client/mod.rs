@@ -1,5 +1,8 @@
 //! The user agent of an RCS file transfer client, sans I/O: registration, chat, sending a file and
-//! receiving one, over one SIP and one MSRP WebSocket connection to an application server.
+//! receiving one. A device has one SIP WebSocket connection, to the sender AS, which carries the
+//! whole service (chats both ways, offers and pushes in, files out), and an MSRP WebSocket
+//! connection to each server a transfer is with ([`Link`]): the sender AS for files it sends, the
+//! receiver AS for files it receives, as the SDP answers' and offers' paths say.
 //!
 //! A [`UserAgent`] owns everything a client knows about its sessions and nothing else: the caller owns
 //! the two WebSocket connections, the file being sent or received, the clock and the randomness
@@ -54,10 +57,10 @@ use crate::digest::{Challenge, Credentials};
 use crate::ids::{Entropy, TokenSource};
 use crate::msrp::{self, Frame, MsrpError, MsrpUri};
 use crate::sdp::SdpError;
-use crate::service::{Delivery, Protocol};
+use crate::service::{Delivery, Side};
 use crate::sip::{
-    self, Method, NameAddr, Reason, RequestBuilder, SipError, SipMessage, SipUri, Transport,
-    Warning,
+    self, INSTANCE_PARAM, Method, NameAddr, Reason, RequestBuilder, SipError, SipMessage, SipUri,
+    Transport, Warning,
 };
 use crate::time::Timestamp;
 
@@ -103,6 +106,10 @@ pub struct Config {
     pub window: usize,
     /// How long a sent MSRP chunk waits for its response before the transfer stops (408).
     pub msrp_timeout_ms: u64,
+    /// The device's `+sip.instance` (RFC 5626: a URN, `urn:uuid:…`), the same each time the
+    /// device registers, so that registering again replaces the device's own binding only and
+    /// the user's other devices stay registered. `None`: the agent makes one, for its lifetime.
+    pub instance: Option<String>,
 }
 
 impl Config {
@@ -118,8 +125,28 @@ impl Config {
             chunk_size: 64 * 1024,
             window: 8,
             msrp_timeout_ms: msrp::DEFAULT_TRANSACTION_TIMEOUT_MS,
+            instance: None,
         }
     }
+}
+
+/// A random `urn:uuid:` (RFC 4122 version 4) from `ids`, for a device's `+sip.instance`.
+pub fn random_instance(ids: &mut TokenSource) -> String {
+    let hex = ids.token(16);
+    let variant = match &hex[16..17] {
+        "0" | "4" | "8" | "c" => "8",
+        "1" | "5" | "9" | "d" => "9",
+        "2" | "6" | "a" | "e" => "a",
+        _ => "b",
+    };
+    format!(
+        "urn:uuid:{}-{}-4{}-{variant}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }
 
 /// Identifies one transfer (either direction) of one agent.
@@ -306,13 +333,23 @@ pub enum Event {
     },
 }
 
+/// Which of a device's WebSocket connections a message travels over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// The one SIP connection (RFC 7118), to the sender AS.
+    Sip,
+    /// The MSRP connection (RFC 7977) to this server: the sender AS takes the files the user
+    /// sends, the receiver AS delivers the files the user receives.
+    Msrp(Side),
+}
+
 /// One thing for the caller to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Send this whole message over this connection (one WebSocket message).
     Transmit {
         /// Which connection.
-        protocol: Protocol,
+        link: Link,
         /// The message.
         message: Bytes,
     },
@@ -450,6 +487,10 @@ impl UserAgent {
             })?;
         let mut ids = TokenSource::new(entropy);
         let host = sip::random_invalid_host(&mut ids);
+        let mut config = config;
+        if config.instance.is_none() {
+            config.instance = Some(random_instance(&mut ids));
+        }
         Ok(Self {
             config,
             ids,
@@ -565,6 +606,9 @@ impl UserAgent {
         .call_id(&call_id)
         .cseq(cseq)
         .expires(expires);
+        if let Some(instance) = &self.config.instance {
+            builder = builder.contact_param(INSTANCE_PARAM, Some(&format!("\"<{instance}>\"")));
+        }
         if let Some(delivery) = self.registration.delivery {
             let mode = match delivery {
                 Delivery::Push => "push",
@@ -688,7 +732,8 @@ impl UserAgent {
         Ok(id)
     }
 
-    /// A new MSRP connection is open (after a drop): binds it to every delivery in progress.
+    /// A new MSRP connection to the receiver AS is open (after a drop): binds it to every delivery
+    /// in progress.
     pub fn msrp_connected(&mut self) {
         let ids: Vec<TransferId> = self.incoming.keys().copied().collect();
         for id in ids {
@@ -731,8 +776,8 @@ impl UserAgent {
         }
     }
 
-    /// One WebSocket message from the MSRP connection.
-    pub fn handle_msrp(&mut self, message: Bytes, now: Timestamp) {
+    /// One WebSocket message from the MSRP connection to `server`.
+    pub fn handle_msrp(&mut self, server: Side, message: Bytes, now: Timestamp) {
         let frame = match msrp::parse_message(&message, &self.msrp_limits()) {
             Ok(frame) => frame,
             Err(_) => return,
@@ -766,7 +811,7 @@ impl UserAgent {
             && let Some(local) = request.headers.to_path().first().cloned()
             && let Some(response) = request.response(481, None, &local)
         {
-            self.transmit_msrp(&Frame::Response(response));
+            self.transmit_msrp(server, &Frame::Response(response));
         }
     }
 
@@ -842,8 +887,17 @@ impl UserAgent {
             self.emit(Event::Unregistered);
             return;
         }
-        let expires = response
-            .contact()
+        // The 200 lists every binding of the user (RFC 3261 section 10.3): this device's is the
+        // one with its instance.
+        let mine = response.contacts().iter().find(|contact| {
+            let instance = contact.param(INSTANCE_PARAM).and_then(|p| p.value());
+            instance.map(|v| {
+                v.trim_matches('"')
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+            }) == self.config.instance.as_deref()
+        });
+        let expires = mine
             .and_then(NameAddr::expires)
             .or(response.expires())
             .unwrap_or(self.config.register_expires);
@@ -1087,16 +1141,17 @@ impl UserAgent {
 
     fn transmit_sip(&mut self, message: &SipMessage) {
         self.outputs.push_back(Output::Transmit {
-            protocol: Protocol::Sip,
+            link: Link::Sip,
             message: message.to_bytes(),
         });
     }
 
-    fn transmit_msrp(&mut self, frame: &Frame) {
+    /// Sends an MSRP frame over the connection to `server`.
+    fn transmit_msrp(&mut self, server: Side, frame: &Frame) {
         let mut out = Vec::new();
         frame.encode(&mut out);
         self.outputs.push_back(Output::Transmit {
-            protocol: Protocol::Msrp,
+            link: Link::Msrp(server),
             message: Bytes::from(out),
         });
     }

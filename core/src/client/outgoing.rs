@@ -11,6 +11,7 @@ use crate::sdp::{
     self, Connection, FileHash, FileSelector, FileTransferOffer, Operation, SessionDescription,
     Setup,
 };
+use crate::service::Side;
 use crate::sip::{Dialog, Method, SipMessage, SipUri};
 use crate::time::Timestamp;
 
@@ -252,7 +253,7 @@ impl Outgoing {
             }
         };
         let request = chunker.request_for(&plan, data)?;
-        ua.transmit_msrp(&Frame::Request(request));
+        ua.transmit_msrp(Side::Sender, &Frame::Request(request));
         Ok(())
     }
 
@@ -312,7 +313,7 @@ impl Outgoing {
                     // This session only sends (a=sendonly).
                     _ => {
                         if let Some(response) = request.response(403, None, &self.local) {
-                            ua.transmit_msrp(&Frame::Response(response));
+                            ua.transmit_msrp(Side::Sender, &Frame::Response(response));
                         }
                     }
                 }

@@ -13,8 +13,10 @@ use crate::ft_http::FileInfoDocument;
 use crate::msrp::{self, Frame, MsrpUri, Request as MsrpRequest};
 use crate::sdp::{Direction, FileSelector, SessionDescription};
 use crate::server_config::ServerConfig;
-use crate::service::{Delivery, Side, WARNING_AGENT};
-use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
+use crate::service::{Delivery, WARNING_AGENT};
+use crate::sip::{
+    self, Dialog, INSTANCE_PARAM, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning,
+};
 use crate::store::{Manifest, Record, StoreError, keys};
 use crate::time::Timestamp;
 
@@ -25,30 +27,71 @@ pub const DEFAULT_REGISTRATION_SECS: u32 = 3600;
 /// (the default) or `ft-delivery=pull`.
 pub const DELIVERY_PARAM: &str = "ft-delivery";
 
-/// A user's registration (`reg/<aor>`). It outlives the connection: a user whose record exists but
-/// who is not connected is offline (480), a user without a record is unknown (404).
+/// How many devices one user may have registered at once; a REGISTER for one more is refused.
+pub const MAX_DEVICES: usize = 16;
+
+/// A user's registration (`reg/<aor>`): one binding per device. It outlives the connections: a
+/// user whose record exists but who has no device connected is offline (480), a user without a
+/// record is unknown (404).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// The address of record, `sip:user@domain`.
     pub aor: String,
-    /// The Contact the user registered.
-    pub contact: String,
-    /// The gateway's id of the user's SIP connection, while connected.
-    pub connection: Option<String>,
-    /// When the binding lapses, in Unix seconds.
-    pub expires: u64,
-    /// How the user wants incoming files.
-    pub delivery: Delivery,
+    /// The user's devices, in the order they first registered.
+    pub devices: Vec<Device>,
 }
 
 impl Record for Registration {
-    const VERSION: u32 = 1;
+    // 2: one binding per device, shared by both servers.
+    const VERSION: u32 = 2;
+}
+
+/// One device's binding: its SIP connection and how it wants files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Its `+sip.instance`, if it gave one; without one a device is known by its Contact.
+    pub instance: Option<String>,
+    /// The Contact the device registered.
+    pub contact: String,
+    /// The gateway's id of the device's SIP connection.
+    pub connection: String,
+    /// When the binding lapses, in Unix seconds.
+    pub expires: u64,
+    /// How the device wants incoming files.
+    pub delivery: Delivery,
+}
+
+impl Device {
+    /// Whether messages for the device can be sent now.
+    pub fn is_reachable(&self, now: Timestamp) -> bool {
+        now.unix_secs() < self.expires
+    }
+
+    /// Whether `other` is the same device: the same instance, or, for devices without one, the
+    /// same Contact.
+    fn is_same_device(&self, instance: Option<&str>, contact: &str) -> bool {
+        match (self.instance.as_deref(), instance) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            (None, None) => self.contact == contact,
+            _ => false,
+        }
+    }
 }
 
 impl Registration {
-    /// Whether messages for the user can be sent now.
+    /// The devices messages can be sent to now.
+    pub fn reachable(&self, now: Timestamp) -> impl Iterator<Item = &Device> {
+        self.devices.iter().filter(move |d| d.is_reachable(now))
+    }
+
+    /// Whether any device can be reached now.
     pub fn is_reachable(&self, now: Timestamp) -> bool {
-        self.connection.is_some() && now.unix_secs() < self.expires
+        self.reachable(now).next().is_some()
+    }
+
+    /// The reachable device on `connection`, if there is one.
+    pub fn device_on(&self, connection: &str, now: Timestamp) -> Option<&Device> {
+        self.reachable(now).find(|d| d.connection == connection)
     }
 }
 
@@ -133,13 +176,9 @@ pub fn aor_of(uri: &SipUri) -> Option<String> {
     ))
 }
 
-/// The parsed registration of `aor` with the `side` server, if there is a readable one.
-pub fn registration(
-    tx: &mut Tx<'_>,
-    side: Side,
-    aor: &str,
-) -> Result<Option<Registration>, Interrupt> {
-    tx.record::<Registration>(&keys::registration(side, aor))
+/// The parsed registration of `aor`, if there is a readable one.
+pub fn registration(tx: &mut Tx<'_>, aor: &str) -> Result<Option<Registration>, Interrupt> {
+    tx.record::<Registration>(&keys::registration(aor))
 }
 
 /// Sends a SIP message over a connection (the one being handled, or another one).
@@ -150,20 +189,15 @@ pub fn send_sip(tx: &mut Tx<'_>, connection: &str, message: &SipMessage) {
     });
 }
 
-/// Sends a SIP message to `aor` over the SIP connection its registration with the `side` server is
-/// bound to now. A user's traffic is addressed to one connection, never to a channel connections
-/// subscribe to, so a connection the user has replaced by registering again gets nothing more,
-/// whichever gateway carries it. Nothing is sent when the user is offline.
-pub fn send_to_user(
-    tx: &mut Tx<'_>,
-    side: Side,
-    aor: &str,
-    message: &SipMessage,
-) -> Result<(), Interrupt> {
-    if let Some(registered) = registration(tx, side, aor)?.filter(|r| r.is_reachable(tx.now))
-        && let Some(connection) = registered.connection
-    {
-        send_sip(tx, &connection, message);
+/// Sends a SIP message to every device of `aor` reachable now, over the SIP connection each
+/// device's binding names. A user's traffic is addressed to connections, never to a channel
+/// connections subscribe to, so a connection a device has replaced by registering again gets
+/// nothing more, whichever gateway carries it. Nothing is sent when the user is offline.
+pub fn send_to_user(tx: &mut Tx<'_>, aor: &str, message: &SipMessage) -> Result<(), Interrupt> {
+    if let Some(registered) = registration(tx, aor)? {
+        for device in registered.reachable(tx.now) {
+            send_sip(tx, &device.connection, message);
+        }
     }
     Ok(())
 }
@@ -326,8 +360,8 @@ pub fn authenticated_caller(
     }
 }
 
-/// The registration of the request's recipient with the receiver AS (where users are reached), if
-/// the user can be reached now.
+/// The registration of the request's recipient, if one of the recipient's devices can be reached
+/// now.
 pub fn recipient_registration(
     tx: &mut Tx<'_>,
     request: &SipMessage,
@@ -335,7 +369,7 @@ pub fn recipient_registration(
     let Some(aor) = aor_of(request.to().uri()) else {
         return Ok(Err(Rejection::NoRecipientUser));
     };
-    Ok(match registration(tx, Side::Receiver, &aor)? {
+    Ok(match registration(tx, &aor)? {
         None => Err(Rejection::UnknownUser),
         Some(registered) if !registered.is_reachable(tx.now) => Err(Rejection::Offline),
         Some(registered) => Ok(registered),
@@ -385,12 +419,15 @@ pub fn resolve_file_info(
     })
 }
 
-/// REGISTER (RFC 3261 section 10.3): binds the address of record to this connection, so that what
-/// is sent to the user goes over it, answers 200 with the binding; `Expires: 0` unregisters.
+/// REGISTER (RFC 3261 section 10.3): binds the device on this connection to the address of
+/// record, so that what is sent to the user reaches it, and answers 200 with every binding of the
+/// user. A device is known by its `+sip.instance` (RFC 5626), or by its Contact without one:
+/// registering again, from this connection or a new one, replaces its own binding only, and the
+/// connection it replaces gets nothing more. `Expires: 0` removes the device's binding, `Contact: *`
+/// every binding of the user.
 pub fn register(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
-    side: Side,
     connection: &str,
     request: &SipMessage,
 ) -> Result<(), Interrupt> {
@@ -424,94 +461,107 @@ pub fn register(
         );
         return Ok(());
     }
-    let key = keys::registration(side, &aor);
-    let existing = registration(tx, side, &aor)?;
-    let Some(contact) = request.contact().filter(|_| !request.contact_is_wildcard()) else {
-        if request.contact_is_wildcard() {
+    let key = keys::registration(&aor);
+    let now = tx.now;
+    let mut registered = registration(tx, &aor)?.unwrap_or_else(|| Registration {
+        aor: aor.clone(),
+        devices: Vec::new(),
+    });
+    // Bindings that have lapsed are dropped whenever the record is written.
+    registered.devices.retain(|d| d.is_reachable(now));
+    let binding = match request.contact().filter(|_| !request.contact_is_wildcard()) {
+        None if request.contact_is_wildcard() => {
             // Contact: * removes every binding (with Expires: 0, section 10.2.2).
-            if let Some(mut registered) = existing {
-                registered.connection = None;
-                registered.expires = 0;
-                tx.set_record(&key, &registered);
-            }
+            registered.devices.clear();
+            tx.set_record(&key, &registered);
+            None
         }
         // Without a Contact a REGISTER asks for the current bindings.
-        let current = registration(tx, side, &aor)?.filter(|r| r.is_reachable(tx.now));
-        if let Some(mut response) = response_to(tx, request, 200, None, None) {
-            if let Some(registered) = current {
-                let remaining = registered.expires.saturating_sub(tx.now.unix_secs());
-                let _ = response.push_header(
-                    "Contact",
-                    &format!("<{}>;expires={remaining}", registered.contact),
+        None => None,
+        Some(contact) => Some(contact.clone()),
+    };
+    if let Some(contact) = binding {
+        let instance = contact
+            .param(INSTANCE_PARAM)
+            .and_then(|p| p.value())
+            .map(|v| v.trim_matches('"').to_owned());
+        let contact_uri = contact.uri().to_string();
+        let asked = contact
+            .expires()
+            .or(request.expires())
+            .unwrap_or(DEFAULT_REGISTRATION_SECS);
+        let granted = asked.min(config.max_registration_secs);
+        let delivery = match contact.param(DELIVERY_PARAM).and_then(|p| p.value()) {
+            Some(value) if value.eq_ignore_ascii_case("pull") => Delivery::Pull,
+            Some(value) if value.eq_ignore_ascii_case("push") => Delivery::Push,
+            Some(_) => {
+                reply(
+                    tx,
+                    connection,
+                    request,
+                    400,
+                    Some("ft-delivery must be push or pull"),
                 );
+                return Ok(());
             }
-            send_sip(tx, connection, &response);
+            None => config.default_delivery,
+        };
+        // This device's old binding goes, and with it whatever connection it named.
+        registered
+            .devices
+            .retain(|d| !d.is_same_device(instance.as_deref(), &contact_uri));
+        if granted > 0 {
+            if registered.devices.len() >= MAX_DEVICES {
+                let too_many = format!("at most {MAX_DEVICES} devices may be registered at once");
+                reply(tx, connection, request, 403, Some(&too_many));
+                return Ok(());
+            }
+            let expires = now.unix_secs().saturating_add(u64::from(granted));
+            registered.devices.push(Device {
+                instance,
+                contact: contact_uri,
+                connection: connection.to_owned(),
+                expires,
+                delivery,
+            });
+            // The connection's record (who it signed in as) lives on as long as the binding.
+            if let Some(mut record) =
+                tx.record::<ConnectionRecord>(&keys::connection(connection))?
+            {
+                record.expires = record.expires.max(expires);
+                tx.set_record(&keys::connection(connection), &record);
+            }
         }
-        return Ok(());
-    };
-    let asked = contact
-        .expires()
-        .or(request.expires())
-        .unwrap_or(DEFAULT_REGISTRATION_SECS);
-    let granted = asked.min(config.max_registration_secs);
-    if granted == 0 {
-        if let Some(mut registered) = existing {
-            registered.connection = None;
-            registered.expires = 0;
-            tx.set_record(&key, &registered);
-        }
-        if let Some(response) = response_to(tx, request, 200, None, None) {
-            send_sip(tx, connection, &response);
-        }
-        return Ok(());
-    }
-    let delivery = match contact.param(DELIVERY_PARAM).and_then(|p| p.value()) {
-        Some(value) if value.eq_ignore_ascii_case("pull") => Delivery::Pull,
-        Some(value) if value.eq_ignore_ascii_case("push") => Delivery::Push,
-        Some(_) => {
-            reply(
-                tx,
-                connection,
-                request,
-                400,
-                Some("ft-delivery must be push or pull"),
-            );
-            return Ok(());
-        }
-        None => config.default_delivery,
-    };
-    let registered = Registration {
-        aor: aor.clone(),
-        contact: contact.uri().to_string(),
-        connection: Some(connection.to_owned()),
-        expires: tx.now.unix_secs().saturating_add(u64::from(granted)),
-        delivery,
-    };
-    // A user who registers from a new connection gets nothing more on the old one: what is sent
-    // to the user goes to the connection bound here ([`send_to_user`]).
-    tx.set_record(&key, &registered);
-    // The connection's record (who it signed in as) lives on as long as the binding.
-    if let Some(mut record) = tx.record::<ConnectionRecord>(&keys::connection(connection))? {
-        record.expires = record.expires.max(registered.expires);
-        tx.set_record(&keys::connection(connection), &record);
+        tx.set_record(&key, &registered);
     }
     if let Some(mut response) = response_to(tx, request, 200, None, None) {
-        let _ = response.push_header(
-            "Contact",
-            &format!("<{}>;expires={granted}", registered.contact),
-        );
-        let _ = response.push_header("Expires", &granted.to_string());
+        for device in &registered.devices {
+            let remaining = device.expires.saturating_sub(now.unix_secs());
+            let mut binding = format!("<{}>;expires={remaining}", device.contact);
+            if let Some(instance) = &device.instance {
+                binding.push_str(&format!(";{INSTANCE_PARAM}=\"{instance}\""));
+            }
+            let _ = response.push_header("Contact", &binding);
+        }
+        if let Some(mine) = registered
+            .devices
+            .iter()
+            .find(|d| d.connection == connection)
+        {
+            let remaining = mine.expires.saturating_sub(now.unix_secs());
+            let _ = response.push_header("Expires", &remaining.to_string());
+        }
         send_sip(tx, connection, &response);
     }
     Ok(())
 }
 
-/// A connection closed: a SIP connection takes its user offline; an MSRP connection is forgotten by
-/// its session, which the given handler pauses (it is told which connection closed, and must leave a
-/// session that has already moved to another connection alone).
+/// A connection closed: a SIP connection's device is taken off its user's registration (the
+/// user's other devices stay); an MSRP connection is forgotten by its session, which the given
+/// handler pauses (it is told which connection closed, and must leave a session that has already
+/// moved to another connection alone).
 pub fn connection_closed(
     tx: &mut Tx<'_>,
-    side: Side,
     connection: &str,
     on_msrp_closed: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), Interrupt>,
 ) -> Result<(), Interrupt> {
@@ -522,11 +572,14 @@ pub fn connection_closed(
     tx.delete(&key);
     match record.role {
         ConnectionRole::Sip { aor, .. } => {
-            if let Some(mut registered) = registration(tx, side, &aor)?
-                && registered.connection.as_deref() == Some(connection)
+            if let Some(mut registered) = registration(tx, &aor)?
+                && registered
+                    .devices
+                    .iter()
+                    .any(|d| d.connection == connection)
             {
-                registered.connection = None;
-                tx.set_record(&keys::registration(side, &aor), &registered);
+                registered.devices.retain(|d| d.connection != connection);
+                tx.set_record(&keys::registration(&aor), &registered);
             }
             Ok(())
         }
@@ -534,8 +587,9 @@ pub fn connection_closed(
     }
 }
 
-/// A MESSAGE from one user to another (chat, RFC 3428): relayed to the recipient's connections as a
-/// new request from the sender, answered 202 Accepted (the server cannot know whether it was read).
+/// A MESSAGE from one user to another (chat, RFC 3428): relayed to every device of the recipient
+/// as a new request from the sender (to the address of record: each device takes requests for its
+/// user), answered 202 Accepted (the server cannot know whether it was read).
 pub fn relay_message(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
@@ -548,7 +602,7 @@ pub fn relay_message(
     let Some(recipient) = reachable_recipient(tx, connection, request)? else {
         return Ok(());
     };
-    let Ok(target) = SipUri::parse(&recipient.contact) else {
+    let Ok(target) = SipUri::parse(&recipient.aor) else {
         reply(
             tx,
             connection,
@@ -577,7 +631,7 @@ pub fn relay_message(
     .build(&mut ids);
     match relayed {
         Ok(relayed) => {
-            send_to_user(tx, Side::Receiver, &recipient.aor, &relayed)?;
+            send_to_user(tx, &recipient.aor, &relayed)?;
             reply(tx, connection, request, 202, None);
         }
         Err(error) => reply(tx, connection, request, 400, Some(&error.to_string())),
@@ -776,7 +830,6 @@ pub enum UserSip {
 pub fn on_sip(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
-    side: Side,
     connection: &str,
     bytes: &Bytes,
 ) -> Result<UserSip, Interrupt> {
@@ -798,7 +851,7 @@ pub fn on_sip(
         return Ok(UserSip::Handled);
     }
     match message.method() {
-        Method::Register => register(tx, config, side, connection, &message)?,
+        Method::Register => register(tx, config, connection, &message)?,
         Method::Invite if message.to().tag().is_some() => {
             reject(tx, connection, &message, &Rejection::ReInvite);
         }
@@ -932,19 +985,82 @@ pub fn transfer_offer(
 /// The header that seals a request between the application servers.
 pub const PEER_SEAL_HEADER: &str = "Rcs-Ft-Seal";
 
-/// What a peer seal covers: the method, both addresses, the Call-ID and the body's SHA-256. A holder
-/// of a signed URL can therefore not make the receiver AS deliver the file to anyone else or in
-/// anyone else's name.
+/// The header of a device hop that names the device's SIP connection.
+pub const DEVICE_HEADER: &str = "Rcs-Ft-Device";
+
+/// The media type of a device hop's body: the device's SIP message as it came.
+const DEVICE_HOP_TYPE: &str = "message/sip";
+
+/// The first character of a device hop's From tag, by which the sender AS tells the receiver AS's
+/// answer to a hop from its answer to a first value (whose tag is a hex session id).
+const DEVICE_HOP_TAG_PREFIX: char = 'h';
+
+/// What a peer seal covers: the method, both addresses, the Call-ID, the device connection a hop
+/// names and the body's SHA-256. A holder of a signed URL can therefore not make the receiver AS
+/// deliver the file to anyone else or in anyone else's name, nor act for a device.
 fn peer_sealed_text(request: &SipMessage) -> String {
     use sha2::{Digest, Sha256};
     format!(
-        "{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}",
         request.method().as_str(),
         request.from().uri(),
         request.to().uri(),
         request.call_id(),
+        request.header(DEVICE_HEADER).unwrap_or("").trim(),
         hex::encode(Sha256::digest(request.body())),
     )
+}
+
+/// A device hop: the SIP message `message` that the device signed in as `aor` sent over
+/// `connection`, for the receiver AS (a download request, an answer to a delivery's INVITE, a BYE
+/// of a delivery's dialog), wrapped by the sender AS, which takes every device's SIP, in a sealed
+/// MESSAGE to the receiver AS. `None` if it cannot be built or sealed.
+pub fn device_hop(
+    config: &ServerConfig,
+    tx: &mut Tx<'_>,
+    aor: &str,
+    connection: &str,
+    message: &Bytes,
+) -> Option<SipMessage> {
+    let key = config.signing_keys.first()?;
+    let from_uri = SipUri::parse(aor).ok()?;
+    let mut ids = tx.ids();
+    let mut from = NameAddr::new(from_uri.clone());
+    let tag = format!("{DEVICE_HOP_TAG_PREFIX}{}", ids.tag());
+    from.set_param("tag", Some(&tag)).ok()?;
+    let mut hop = RequestBuilder::new(
+        Method::Message,
+        from_uri.clone(),
+        from,
+        NameAddr::new(from_uri),
+    )
+    .local_host(&config.host)
+    .with_contact(false)
+    .body(DEVICE_HOP_TYPE, message.clone())
+    .build(&mut ids)
+    .ok()?;
+    hop.set_header(DEVICE_HEADER, connection).ok()?;
+    seal_peer_request(&mut hop, key).ok()?;
+    Some(hop)
+}
+
+/// The device connection and SIP message of a sealed device hop, or `None` for any other request
+/// (a first value, or a hop that is not sealed by one of `keys`).
+pub fn open_device_hop(request: &SipMessage, keys: &[SigningKey]) -> Option<(String, Bytes)> {
+    let connection = request.header(DEVICE_HEADER)?.trim();
+    let is_hop = *request.method() == Method::Message
+        && request.has_content_type(DEVICE_HOP_TYPE)
+        && !connection.is_empty()
+        && peer_request_is_sealed(request, keys);
+    is_hop.then(|| (connection.to_owned(), request.body().clone()))
+}
+
+/// Whether a peer answer is the receiver AS's answer to a device hop (which needs no action).
+pub fn answers_device_hop(response: &SipMessage) -> bool {
+    response
+        .from()
+        .tag()
+        .is_some_and(|tag| tag.starts_with(DEVICE_HOP_TAG_PREFIX))
 }
 
 /// Seals a request to the other application server with the first signing key.

@@ -31,7 +31,7 @@ use crate::sdp::{
     Operation, SessionDescription, Setup,
 };
 use crate::server_config::{ServerConfig, ServerConfigError};
-use crate::service::{Delivery, Side, WARNING_AGENT};
+use crate::service::{Delivery, WARNING_AGENT};
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
 use crate::store::{Manifest, Record, keys};
 
@@ -55,21 +55,23 @@ impl ReceiverLogic {
     }
 }
 
-/// The session a delivery has with its user once the user has agreed to it: the INVITE dialog
-/// (whichever side sent the INVITE) and the user's MSRP path.
+/// The session a delivery has with its user once one of the user's devices has agreed to it: the
+/// INVITE dialog (whichever side sent the INVITE), the device's SIP connection and its MSRP path.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Established {
     dialog: Dialog,
+    device: String,
     remote_path: Vec<MsrpUri>,
 }
 
 /// Where a delivery stands, with what that stage needs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum DeliveryStage {
-    /// Push: the INVITE (as sent, to build the dialog from the answer) is out, waiting for the
-    /// user's answer.
-    AwaitingInviteAnswer { invite: String },
-    /// Pull: the file-info is out, waiting for the user's download request.
+    /// Push: the INVITE is out to the SIP connections of the user's `forked` devices that have
+    /// not answered yet, waiting for the first to accept (a device that asks for push); the
+    /// file-info may also be out to the user's devices that asked for pull.
+    AwaitingInviteAnswer { forked: Vec<String> },
+    /// Pull: the file-info is out, waiting for a device's download request.
     Offered,
     /// The session is set up; waiting for the user's MSRP connection to bind. Sending starts at
     /// `resume_from`: a pull request's `a=file-range`, or what was acknowledged before the
@@ -115,7 +117,11 @@ struct DeliverySession {
     recipient: String,
     sender: String,
     digest: ContentDigest,
-    mode: Delivery,
+    /// The INVITE forked to the user's push devices, as sent: the dialog is built from it and the
+    /// first acceptance, and the other devices' answers are cancelled or ended with it.
+    invite: Option<String>,
+    /// Whether the file-info went to devices that asked for pull (an `offer/…` record).
+    offered: bool,
     stage: DeliveryStage,
     local_uri: MsrpUri,
     message_id: String,
@@ -124,9 +130,22 @@ struct DeliverySession {
 }
 
 impl Record for DeliverySession {
-    // 2: the stage carries the invite, the dialog, the connection and where to resume.
-    const VERSION: u32 = 2;
+    // 3: a delivery reaches every device of its user.
+    const VERSION: u32 = 3;
 }
+
+/// The first character of a delivery's session id, which is also its SIP dialog tag: the sender
+/// AS, which takes every SIP message of a device, hands a message of a delivery's dialog to this
+/// server by it, without reading anything (the other ids of both servers are hex).
+pub const DELIVERY_ID_PREFIX: char = 'r';
+
+/// Whether a dialog tag names a delivery of this server.
+pub fn is_delivery_tag(tag: &str) -> bool {
+    tag.starts_with(DELIVERY_ID_PREFIX)
+}
+
+/// The `Reason` the devices that did not get a file are told (RFC 3326 section 2's example).
+const ANSWERED_ELSEWHERE: &str = "Call completed elsewhere";
 
 /// Writes a delivery, pushing its expiry forward.
 fn save(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) {
@@ -205,7 +224,7 @@ impl ReceiverLogic {
             Input::Sip {
                 connection,
                 message,
-            } => match common::on_sip(tx, &self.config, Side::Receiver, connection, message)? {
+            } => match common::on_sip(tx, &self.config, connection, message)? {
                 UserSip::Invite(invite) => self.on_download_request(tx, connection, &invite),
                 UserSip::Bye(bye) => self.end_delivery_session(tx, connection, &bye),
                 UserSip::Message(message) => {
@@ -223,7 +242,7 @@ impl ReceiverLogic {
             // bind resumes from what the closed connection's window acknowledged, and the
             // delivery's timer pauses a session nobody binds again.
             Input::Closed { connection } => {
-                common::connection_closed(tx, Side::Receiver, connection, |_, _| Ok(()))
+                common::connection_closed(tx, connection, |_, _| Ok(()))
             }
             Input::Timer { key } => self.on_timer(tx, key),
             Input::PeerResponse { .. } => Ok(()),
@@ -271,6 +290,24 @@ impl ReceiverLogic {
                 return Ok(());
             }
         };
+        if let Some(hop) = common::open_device_hop(&request, &self.config.signing_keys) {
+            // A device's SIP message that belongs to this server, handed over by the sender AS:
+            // handled as if it came over the device's connection, which the answers go to.
+            let (connection, message) = hop;
+            self.handle(
+                tx,
+                &Input::Sip {
+                    connection,
+                    message,
+                },
+            )?;
+            if let Some(response) = common::response_to(tx, &request, 200, None, None) {
+                tx.emit(Output::PeerResponse {
+                    message: response.to_bytes(),
+                });
+            }
+            return Ok(());
+        }
         let (code, warning) = match self.accept_first_value(tx, &request)? {
             Ok(()) => (202, None),
             Err(rejection) => (rejection.status(), Some(rejection.to_string())),
@@ -310,63 +347,80 @@ impl ReceiverLogic {
             Err(rejection) => return Ok(Err(rejection)),
         };
         let recipient_aor = recipient.aor.clone();
-        let Ok(target) = SipUri::parse(&recipient.contact) else {
+        let Ok(target) = SipUri::parse(&recipient_aor) else {
             return Ok(Err(Rejection::UnreadableContact));
         };
+        let (push, pull): (Vec<_>, Vec<_>) = recipient
+            .reachable(tx.now)
+            .partition(|device| device.delivery == Delivery::Push);
         let mut ids = tx.ids();
-        let session_id = ids.msrp_id();
+        let session_id = format!("{DELIVERY_ID_PREFIX}{}", ids.msrp_id());
         let local_uri = self.config.msrp_uri(&session_id);
         let message_id = ids.msrp_id();
         let mut from = NameAddr::new(request.from().uri().clone());
         // The From tag names the session: the user's answers carry it back.
         let _ = from.set_param("tag", Some(&session_id));
         let to = NameAddr::new(request.to().uri().clone());
-        let outgoing = match recipient.delivery {
-            Delivery::Push => {
-                let offer = match self.push_offer(
-                    &manifest,
-                    &local_uri,
-                    &session_id,
-                    &mut ids,
-                    tx.now.unix_secs(),
-                ) {
-                    Ok(offer) => offer,
-                    Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
-                };
-                RequestBuilder::new(Method::Invite, target, from, to)
+        // One INVITE, forked to every push device (each takes requests for its user's address).
+        let invite = if push.is_empty() {
+            None
+        } else {
+            let offer = match self.push_offer(
+                &manifest,
+                &local_uri,
+                &session_id,
+                &mut ids,
+                tx.now.unix_secs(),
+            ) {
+                Ok(offer) => offer,
+                Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
+            };
+            let invite =
+                RequestBuilder::new(Method::Invite, target.clone(), from.clone(), to.clone())
                     .local_host(&self.config.host)
                     .call_id(&format!("{session_id}@{}", self.config.host))
                     .contact(NameAddr::new(self.contact.clone()))
                     .body("application/sdp", Bytes::from(offer.to_bytes()))
-                    .build(&mut ids)
+                    .build(&mut ids);
+            match invite {
+                Ok(invite) => Some(invite),
+                Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
             }
-            Delivery::Pull => RequestBuilder::new(Method::Message, target, from, to)
+        };
+        let file_info = if pull.is_empty() {
+            None
+        } else {
+            let message = RequestBuilder::new(Method::Message, target, from, to)
                 .local_host(&self.config.host)
                 .with_contact(false)
                 .body(ft_http::CONTENT_TYPE, request.body().clone())
-                .build(&mut ids),
+                .build(&mut ids);
+            match message {
+                Ok(message) => Some(message),
+                Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
+            }
         };
-        let outgoing = match outgoing {
-            Ok(outgoing) => outgoing,
-            Err(error) => return Ok(Err(Rejection::Internal(error.to_string()))),
-        };
-        let stage = match recipient.delivery {
-            Delivery::Push => DeliveryStage::AwaitingInviteAnswer {
-                invite: String::from_utf8_lossy(&outgoing.to_bytes()).into_owned(),
-            },
-            Delivery::Pull => DeliveryStage::Offered,
+        let stage = if invite.is_some() {
+            DeliveryStage::AwaitingInviteAnswer {
+                forked: push.iter().map(|d| d.connection.clone()).collect(),
+            }
+        } else {
+            DeliveryStage::Offered
         };
         let mut delivery = DeliverySession {
             recipient: recipient_aor.clone(),
             sender: sender_aor.clone(),
             digest: manifest.digest,
-            mode: recipient.delivery,
+            invite: invite
+                .as_ref()
+                .map(|invite| String::from_utf8_lossy(&invite.to_bytes()).into_owned()),
+            offered: file_info.is_some(),
             stage,
             local_uri,
             message_id,
             expires: 0,
         };
-        if recipient.delivery == Delivery::Pull {
+        if file_info.is_some() {
             let offer = OfferRecord {
                 session: session_id.clone(),
                 expires: verified.expires_unix_secs,
@@ -374,7 +428,16 @@ impl ReceiverLogic {
             tx.set_record(&keys::offer(&recipient_aor, &manifest.digest), &offer);
         }
         save(tx, &keys::msrp_session(&session_id), &mut delivery);
-        common::send_to_user(tx, Side::Receiver, &recipient_aor, &outgoing)?;
+        if let Some(invite) = &invite {
+            for device in &push {
+                common::send_sip(tx, &device.connection, invite);
+            }
+        }
+        if let Some(file_info) = &file_info {
+            for device in &pull {
+                common::send_sip(tx, &device.connection, file_info);
+            }
+        }
         Ok(Ok(()))
     }
 
@@ -416,6 +479,11 @@ impl ReceiverLogic {
         .build()
     }
 
+    /// A device's answer to the forked INVITE. The first acceptance gets the file: it is ACKed,
+    /// and the INVITE is cancelled on the devices that have not answered (RFC 3261 section 16.7
+    /// step 10), with the `Reason` of RFC 3326; a device that accepts after that is ACKed and sent
+    /// a BYE with the same reason. A device that declines is ACKed and left out; when every device
+    /// has declined and none was offered the file for pull, the delivery ends.
     fn on_invite_answer(
         &self,
         tx: &mut Tx<'_>,
@@ -427,49 +495,79 @@ impl ReceiverLogic {
         else {
             return Ok(());
         };
+        if status < 200 {
+            return Ok(());
+        }
         let key = keys::msrp_session(session_id);
         let Some(mut delivery) = tx.record::<DeliverySession>(&key)? else {
             return Ok(());
         };
-        // Only the recipient, on the connection it registered, answers for the recipient.
-        let registered = common::registration(tx, Side::Receiver, &delivery.recipient)?;
-        if registered.and_then(|r| r.connection).as_deref() != Some(connection) || status < 200 {
+        // Only the recipient's devices answer for the recipient.
+        let registered = common::registration(tx, &delivery.recipient)?;
+        if registered
+            .and_then(|r| r.device_on(connection, tx.now).cloned())
+            .is_none()
+        {
             return Ok(());
         }
-        let invite = match &delivery.stage {
-            DeliveryStage::AwaitingInviteAnswer { invite } => {
-                sip::parse(invite.as_bytes(), &sip::Limits::default()).ok()
+        let Some(invite) = delivery
+            .invite
+            .as_deref()
+            .and_then(|invite| sip::parse(invite.as_bytes(), &sip::Limits::default()).ok())
+        else {
+            return Ok(());
+        };
+        let forked = match &mut delivery.stage {
+            DeliveryStage::AwaitingInviteAnswer { forked }
+                if forked.iter().any(|c| c == connection) =>
+            {
+                std::mem::take(forked)
             }
-            DeliveryStage::Offered => None,
-            established => {
-                // A retransmitted 2xx: our ACK was lost.
-                if let Some(session) = established.established()
-                    && status < 300
-                    && let Ok(ack) = session.dialog.ack(&mut tx.ids())
+            DeliveryStage::AwaitingInviteAnswer { .. } => return Ok(()),
+            stage => {
+                if status >= 300 {
+                    if let Ok(ack) = sip::ack_for_failure(&invite, response, &mut tx.ids()) {
+                        common::send_sip(tx, connection, &ack);
+                    }
+                } else if let Some(session) = stage.established()
+                    && session.device == connection
                 {
-                    common::send_sip(tx, connection, &ack);
+                    // A retransmitted 2xx: our ACK was lost.
+                    if let Ok(ack) = session.dialog.ack(&mut tx.ids()) {
+                        common::send_sip(tx, connection, &ack);
+                    }
+                } else {
+                    // Another device took the file first (or it was pulled): this one is told.
+                    self.end_answered_elsewhere(tx, connection, &invite, response);
                 }
                 return Ok(());
             }
         };
-        let Some(invite) = invite else { return Ok(()) };
+        let others: Vec<String> = forked.into_iter().filter(|c| c != connection).collect();
         if status >= 300 {
             // Declined, busy or gone (RFC 3261 section 17.1.1.3: the final answer is ACKed in its
             // transaction). The file stays in the store for the HTTP link.
             if let Ok(ack) = sip::ack_for_failure(&invite, response, &mut tx.ids()) {
                 common::send_sip(tx, connection, &ack);
             }
-            tx.delete(&key);
+            if others.is_empty() && !delivery.offered {
+                tx.delete(&key);
+            } else {
+                delivery.stage = DeliveryStage::AwaitingInviteAnswer { forked: others };
+                save(tx, &key, &mut delivery);
+            }
             return Ok(());
         }
         let Ok(mut dialog) = Dialog::uac(&invite, response) else {
             // A 2xx that cannot form a dialog (no Contact, no tag) cannot carry the file either.
-            tx.delete(&key);
+            delivery.stage = DeliveryStage::AwaitingInviteAnswer { forked: others };
+            save(tx, &key, &mut delivery);
             return Ok(());
         };
         if let Ok(ack) = dialog.ack(&mut tx.ids()) {
             common::send_sip(tx, connection, &ack);
         }
+        self.cancel_forks(tx, &invite, &others);
         let remote_path = SessionDescription::parse(response.body())
             .ok()
             .and_then(|sdp| {
@@ -484,20 +582,56 @@ impl ReceiverLogic {
         let Some(remote_path) = remote_path else {
             // An answer without a usable MSRP path cannot carry the file: end the session.
             if let Ok(bye) = dialog.request(Method::Bye, &mut tx.ids()) {
-                common::send_to_user(tx, Side::Receiver, &delivery.recipient, &bye)?;
+                common::send_sip(tx, connection, &bye);
             }
-            tx.delete(&key);
+            self.finish(tx, &key, &delivery)?;
             return Ok(());
         };
         delivery.stage = DeliveryStage::AwaitingMsrpBind {
             session: Established {
                 dialog,
+                device: connection.to_owned(),
                 remote_path,
             },
             resume_from: 0,
         };
         save(tx, &key, &mut delivery);
         Ok(())
+    }
+
+    /// Cancels the forked INVITE on the devices on `connections`, which have not answered it.
+    fn cancel_forks(&self, tx: &mut Tx<'_>, invite: &SipMessage, connections: &[String]) {
+        let Ok(mut cancel) = sip::cancel_for(invite) else {
+            return;
+        };
+        let reason = sip::Reason::sip(200, ANSWERED_ELSEWHERE);
+        let _ = cancel.push_header("Reason", &reason.to_string());
+        for connection in connections {
+            common::send_sip(tx, connection, &cancel);
+        }
+    }
+
+    /// A device accepted the forked INVITE after another one got the file: its dialog is ACKed and
+    /// ended at once, with the reason.
+    fn end_answered_elsewhere(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        invite: &SipMessage,
+        response: &SipMessage,
+    ) {
+        let Ok(mut dialog) = Dialog::uac(invite, response) else {
+            return;
+        };
+        let mut ids = tx.ids();
+        if let Ok(ack) = dialog.ack(&mut ids) {
+            common::send_sip(tx, connection, &ack);
+        }
+        if let Ok(mut bye) = dialog.request(Method::Bye, &mut ids) {
+            let reason = sip::Reason::sip(200, ANSWERED_ELSEWHERE);
+            let _ = bye.push_header("Reason", &reason.to_string());
+            common::send_sip(tx, connection, &bye);
+        }
     }
 
     /// Claim 12, pull: the user's INVITE asking for a file this server offered it.
@@ -578,14 +712,25 @@ impl ReceiverLogic {
         else {
             return Ok(());
         };
-        // A new request for the same offer (the user asks again, say from further in) replaces
-        // the session it had: the connection it was sending over is left.
+        // A new request for the same offer (the user asks again, say from further in, or from
+        // another device) replaces the session it had: the connection it was sending over is left.
         if let Some(previous) = delivery.stage.sending_over() {
             tx.delete(&keys::window(&key, previous));
+        }
+        // Push devices still ringing are told the file was taken here.
+        if let DeliveryStage::AwaitingInviteAnswer { forked } = &delivery.stage
+            && let Some(invite) = delivery
+                .invite
+                .as_deref()
+                .and_then(|invite| sip::parse(invite.as_bytes(), &sip::Limits::default()).ok())
+        {
+            let forked = forked.clone();
+            self.cancel_forks(tx, &invite, &forked);
         }
         delivery.stage = DeliveryStage::AwaitingMsrpBind {
             session: Established {
                 dialog,
+                device: connection.to_owned(),
                 remote_path: request.remote_path,
             },
             resume_from: request.resume_from,
@@ -937,7 +1082,7 @@ impl ReceiverLogic {
         if let Some(connection) = delivery.stage.sending_over() {
             tx.delete(&keys::window(key, connection));
         }
-        if delivery.mode == Delivery::Pull {
+        if delivery.offered {
             let offer_key = keys::offer(&delivery.recipient, &delivery.digest);
             let session = key.trim_start_matches("msrp/");
             if let Some(offer) = tx.record::<OfferRecord>(&offer_key)?
@@ -949,12 +1094,22 @@ impl ReceiverLogic {
         Ok(())
     }
 
+    /// Ends the delivery's dialog with a BYE to the device in it; when that device is gone (another
+    /// agent took the delivery over from a checkpoint), to every device of the user, each of which
+    /// answers for the dialogs it has.
     fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) -> Result<(), Interrupt> {
         let mut ids = tx.ids();
-        if let Some(session) = delivery.stage.established()
-            && let Ok(bye) = session.dialog.clone().request(Method::Bye, &mut ids)
-        {
-            common::send_to_user(tx, Side::Receiver, &delivery.recipient, &bye)?;
+        let Some(session) = delivery.stage.established() else {
+            return Ok(());
+        };
+        let Ok(bye) = session.dialog.clone().request(Method::Bye, &mut ids) else {
+            return Ok(());
+        };
+        let registered = common::registration(tx, &delivery.recipient)?;
+        if registered.is_some_and(|r| r.device_on(&session.device, tx.now).is_some()) {
+            common::send_sip(tx, &session.device, &bye);
+        } else {
+            common::send_to_user(tx, &delivery.recipient, &bye)?;
         }
         Ok(())
     }

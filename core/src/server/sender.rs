@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::common::{self, ConnectionRole, UserSip};
 use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
+use super::{authentication, receiver};
 use crate::first_value::ContentDigest;
 use crate::ft_http::{self, FileInfo, FileInfoDocument};
 use crate::http_files;
@@ -31,7 +32,6 @@ use crate::sdp::{
     self, AnswerParams, Attribute, Connection, Direction, FileRange, SessionDescription,
 };
 use crate::server_config::{ServerConfig, ServerConfigError};
-use crate::service::Side;
 use crate::sip::{
     self, Dialog, Method, NameAddr, Reason, RequestBuilder, SipMessage, SipUri, Warning,
 };
@@ -79,6 +79,8 @@ struct UploadSession {
     remote_path: Vec<MsrpUri>,
     dialog: Dialog,
     sender: String,
+    /// The SIP connection of the sender's device that offered the file.
+    device: String,
     recipient: String,
     upload_id: String,
     stage: UploadStage,
@@ -87,8 +89,8 @@ struct UploadSession {
 }
 
 impl Record for UploadSession {
-    // 2: the stage carries its connection and digest.
-    const VERSION: u32 = 2;
+    // 3: the session names the sender's device.
+    const VERSION: u32 = 3;
 }
 
 /// Writes an upload session, pushing its expiry forward.
@@ -109,7 +111,20 @@ impl SenderLogic {
             Input::Sip {
                 connection,
                 message,
-            } => match common::on_sip(tx, &self.config, Side::Sender, connection, message)? {
+            } => match common::on_sip(tx, &self.config, connection, message)? {
+                // What belongs to a delivery goes to the receiver AS (a device has one SIP
+                // connection, to this server, for everything).
+                UserSip::Invite(invite) if asks_for_a_file(&invite) => {
+                    self.hand_to_receiver(tx, connection, message)
+                }
+                UserSip::Bye(bye) if bye.to().tag().is_some_and(receiver::is_delivery_tag) => {
+                    self.hand_to_receiver(tx, connection, message)
+                }
+                UserSip::Response(response)
+                    if response.from().tag().is_some_and(receiver::is_delivery_tag) =>
+                {
+                    self.hand_to_receiver(tx, connection, message)
+                }
                 UserSip::Invite(invite) => self.accept_upload(tx, connection, &invite),
                 UserSip::Bye(bye) => self.end_upload_session(tx, connection, &bye),
                 UserSip::Message(message) if message.has_content_type(ft_http::CONTENT_TYPE) => {
@@ -128,7 +143,7 @@ impl SenderLogic {
                 .iter()
                 .try_for_each(|message| self.on_msrp(tx, connection, message)),
             Input::Closed { connection } => {
-                common::connection_closed(tx, Side::Sender, connection, |tx, session| {
+                common::connection_closed(tx, connection, |tx, session| {
                     let key = keys::msrp_session(session);
                     if let Some(mut upload) = tx.record::<UploadSession>(&key)?
                         && matches!(&upload.stage, UploadStage::Receiving { connection: bound } if bound == connection)
@@ -247,6 +262,7 @@ impl SenderLogic {
             remote_path: offer.remote_path,
             dialog,
             sender,
+            device: connection.to_owned(),
             recipient: recipient.aor,
             upload_id,
             stage: UploadStage::AwaitingMsrpBind,
@@ -538,12 +554,34 @@ impl SenderLogic {
         Ok(())
     }
 
+    /// A device's SIP message for the receiver AS goes there in a sealed hop
+    /// ([`common::device_hop`]), from the address of record the connection signed in as.
+    fn hand_to_receiver(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        message: &Bytes,
+    ) -> Result<(), Interrupt> {
+        let Some(aor) = authentication::identity(tx, connection)? else {
+            return Ok(());
+        };
+        if let Some(hop) = common::device_hop(&self.config, tx, &aor, connection, message) {
+            tx.emit(Output::PeerRequest {
+                message: hop.to_bytes(),
+            });
+        }
+        Ok(())
+    }
+
     /// The receiver AS answered the first value: the transfer ends for the sender, with the answer in
-    /// the BYE's Reason header.
+    /// the BYE's Reason header. Its answers to device hops need nothing.
     fn on_peer_response(&self, tx: &mut Tx<'_>, bytes: &Bytes) -> Result<(), Interrupt> {
         let Ok(response) = sip::parse_bytes(bytes.clone(), &sip::Limits::default()) else {
             return Ok(());
         };
+        if common::answers_device_hop(&response) {
+            return Ok(());
+        }
         let (Some(status), Some(session_id)) = (response.status(), response.from().tag()) else {
             return Ok(());
         };
@@ -571,7 +609,7 @@ impl SenderLogic {
         let mut ids = tx.ids();
         if let Ok(mut bye) = session.dialog.request(Method::Bye, &mut ids) {
             let _ = bye.push_header("Reason", &Reason::sip(cause, text).to_string());
-            common::send_to_user(tx, Side::Sender, &session.sender, &bye)?;
+            common::send_sip(tx, &session.device, &bye);
         }
         Ok(())
     }
@@ -582,6 +620,18 @@ impl SenderLogic {
             ..msrp::Limits::default()
         }
     }
+}
+
+/// Whether an INVITE is a download request (a pull, `a=recvonly`): the receiver AS's, as an
+/// upload (`a=sendonly`) is this server's.
+fn asks_for_a_file(invite: &SipMessage) -> bool {
+    SessionDescription::parse(invite.body())
+        .ok()
+        .and_then(|sdp| {
+            let media = sdp.msrp_media()?;
+            Some(sdp.direction_of(media) == Direction::RecvOnly)
+        })
+        .unwrap_or(false)
 }
 
 /// How many chunks beyond the stored prefix a SEND may start.

@@ -37,6 +37,10 @@ mod header;
 mod message;
 mod uri;
 
+/// The Contact parameter that names a device (RFC 5626 section 4.1: `+sip.instance`, a URN in
+/// angle brackets and quotes).
+pub const INSTANCE_PARAM: &str = "+sip.instance";
+
 pub use builder::{
     RequestBuilder, ack_for_failure, cancel_for, is_cancel_of, random_invalid_host, reason_phrase,
     response,
