@@ -1,9 +1,13 @@
 //! # rcs-client: the RCS file transfer client over WebSockets
 //!
-//! A [`Client`] is one user's SIP and MSRP WebSocket connections to one application server of the
-//! edge (`ws://<server>/sender/sip` + `/sender/msrp` to send, `/receiver/sip` + `/receiver/msrp` to
-//! receive; subprotocols `sip` and `msrp`, SIP as text messages, MSRP as binary messages, one SIP
-//! message or MSRP chunk per WebSocket message). It drives the sans-IO user agent of
+//! A [`Client`] is one device of a user: its one SIP WebSocket connection to the edge
+//! (`ws://<server>/sender/sip`), which carries the whole service (chats both ways, offers and
+//! pushes in, files out), and an MSRP WebSocket connection to each server a transfer is with,
+//! opened when the first transfer with it starts (`/sender/msrp` for files sent,
+//! `/receiver/msrp` for files received); subprotocols `sip` and `msrp`, SIP as text messages,
+//! MSRP as binary messages, one SIP message or MSRP chunk per WebSocket message. Each client is a
+//! device of its own (a `+sip.instance` of its own, RFC 5626), so one user may run several at
+//! once: each gets the user's chats and offers. It drives the sans-IO user agent of
 //! [`rcs_core::client`] and does the I/O the agent asks for: it sends what the agent transmits,
 //! reads the chunks of a file being sent from disk, writes received chunks at their offsets
 //! while the SHA-256 advances, and keeps at most a window of chunks in memory.
@@ -15,16 +19,15 @@
 //! # async fn demo() -> Result<(), rcs_client::Error> {
 //! use rcs_client::{Client, Options};
 //! use rcs_core::client::Password;
-//! use rcs_core::service::Side;
 //! use rcs_core::service::Delivery;
 //!
 //! let signed_in = |password: &str| Options {
 //!     password: Some(Password::new(password)),
 //!     ..Options::default()
 //! };
-//! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", Side::Receiver, signed_in("bob's")).await?;
+//! let mut bob = Client::connect("http://127.0.0.1:3000", "bob", signed_in("bob's")).await?;
 //! bob.register(Some(Delivery::Push)).await?;
-//! let mut alice = Client::connect("http://127.0.0.1:3000", "alice", Side::Sender, signed_in("alice's")).await?;
+//! let mut alice = Client::connect("http://127.0.0.1:3000", "alice", signed_in("alice's")).await?;
 //! alice.register(None).await?;
 //! let sent = alice.send_file("bob", "photo.jpg".as_ref()).await?;
 //! let received = bob.receive_next("downloads".as_ref()).await?;
@@ -49,11 +52,11 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use indicatif::ProgressBar;
 use rcs_core::client::{
-    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Password, TransferEvent,
+    Config, Event, IncomingFile, Link, OfferKind, OutgoingFile, Output, Password, TransferEvent,
     TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
-use rcs_core::service::{Delivery, Protocol, Side};
+use rcs_core::service::{Delivery, Side};
 use rcs_core::sip::Reason;
 use rcs_core::time::Timestamp;
 use tokio::net::TcpStream;
@@ -267,14 +270,18 @@ struct Delivering {
     bar: ProgressBar,
 }
 
-/// One user's connections to one application server, and the agent that speaks over them.
+/// One device's connections to the edge, and the agent that speaks over them.
 pub struct Client {
+    /// `ws(s)://host[:port]`, where the routes are.
+    base: String,
     sip_url: String,
-    msrp_url: String,
     options: Options,
     ua: UserAgent,
     sip: Option<Socket>,
-    msrp: Option<Socket>,
+    /// The MSRP connection to the sender AS (files sent), once a transfer needed it.
+    msrp_out: Option<Socket>,
+    /// The MSRP connection to the receiver AS (files received), once a transfer needed it.
+    msrp_in: Option<Socket>,
     /// Transfer and registration events for the operation running.
     events: VecDeque<Event>,
     chats: VecDeque<ChatMessage>,
@@ -288,7 +295,6 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("sip", &self.sip_url)
-            .field("msrp", &self.msrp_url)
             .field("ua", &self.ua)
             .finish_non_exhaustive()
     }
@@ -333,25 +339,31 @@ async fn open(url: &str, protocol: &'static str) -> Result<Socket, Error> {
 /// What one wait brought.
 enum Arrival {
     Sip(Option<Result<Message, tungstenite::Error>>),
-    Msrp(Option<Result<Message, tungstenite::Error>>),
+    Msrp(Side, Option<Result<Message, tungstenite::Error>>),
     Timer,
     Idle,
 }
 
+/// The next message of a socket, or never when there is none.
+async fn next_message(socket: Option<&mut Socket>) -> Option<Result<Message, tungstenite::Error>> {
+    match socket {
+        Some(socket) => socket.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The MSRP route of `server`: `/sender/msrp` or `/receiver/msrp`.
+fn msrp_url(base: &str, server: Side) -> String {
+    format!("{base}/{}/msrp", server.as_str())
+}
+
 impl Client {
-    /// Opens the SIP and MSRP WebSockets of `user` to the `side` server at `server`
-    /// (`http://127.0.0.1:3000`).
-    pub async fn connect(
-        server: &str,
-        user: &str,
-        side: Side,
-        options: Options,
-    ) -> Result<Self, Error> {
+    /// Opens the SIP WebSocket of one device of `user` at `server` (`http://127.0.0.1:3000`).
+    pub async fn connect(server: &str, user: &str, options: Options) -> Result<Self, Error> {
         let base = websocket_base(server).ok_or_else(|| Error::BadServer {
             url: server.to_owned(),
         })?;
-        let sip_url = format!("{base}/{}/sip", side.as_str());
-        let msrp_url = format!("{base}/{}/msrp", side.as_str());
+        let sip_url = format!("{base}/sender/sip");
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| Error::Entropy(e.to_string()))?;
         let mut config = Config::new(user, &options.domain);
@@ -364,14 +376,14 @@ impl Client {
             ua.set_password(password);
         }
         let sip = open(&sip_url, "sip").await?;
-        let msrp = open(&msrp_url, "msrp").await?;
         Ok(Self {
+            base,
             sip_url,
-            msrp_url,
             options,
             ua,
             sip: Some(sip),
-            msrp: Some(msrp),
+            msrp_out: None,
+            msrp_in: None,
             events: VecDeque::new(),
             chats: VecDeque::new(),
             offers: VecDeque::new(),
@@ -694,7 +706,8 @@ impl Client {
                 }
             }
         }
-        for socket in [self.sip.take(), self.msrp.take()].into_iter().flatten() {
+        let sockets = [self.sip.take(), self.msrp_out.take(), self.msrp_in.take()];
+        for socket in sockets.into_iter().flatten() {
             let mut socket = socket;
             let _ = socket.close(None).await;
         }
@@ -729,12 +742,13 @@ impl Client {
             Instant::now() + Duration::from_millis(wait)
         });
         let arrival = {
-            let (Some(sip), Some(msrp)) = (self.sip.as_mut(), self.msrp.as_mut()) else {
+            let Some(sip) = self.sip.as_mut() else {
                 return Err(Error::Closed { channel: "sip" });
             };
             tokio::select! {
                 message = sip.next() => Arrival::Sip(message),
-                message = msrp.next() => Arrival::Msrp(message),
+                message = next_message(self.msrp_out.as_mut()) => Arrival::Msrp(Side::Sender, message),
+                message = next_message(self.msrp_in.as_mut()) => Arrival::Msrp(Side::Receiver, message),
                 () = tokio::time::sleep_until(timer.unwrap_or(deadline)), if timer.is_some_and(|t| t < deadline) => Arrival::Timer,
                 () = tokio::time::sleep_until(deadline) => Arrival::Idle,
             }
@@ -753,13 +767,13 @@ impl Client {
                 });
             }
             Arrival::Sip(None) => return Err(Error::Closed { channel: "sip" }),
-            Arrival::Msrp(Some(Ok(message))) => match message {
-                Message::Binary(bytes) => self.ua.handle_msrp(bytes, now()),
-                Message::Text(text) => self.ua.handle_msrp(Bytes::from(text), now()),
-                Message::Close(_) => self.msrp_lost().await?,
+            Arrival::Msrp(server, Some(Ok(message))) => match message {
+                Message::Binary(bytes) => self.ua.handle_msrp(server, bytes, now()),
+                Message::Text(text) => self.ua.handle_msrp(server, Bytes::from(text), now()),
+                Message::Close(_) => self.msrp_lost(server).await?,
                 _ => {}
             },
-            Arrival::Msrp(Some(Err(_)) | None) => self.msrp_lost().await?,
+            Arrival::Msrp(server, Some(Err(_)) | None) => self.msrp_lost(server).await?,
             Arrival::Timer => self.ua.handle_timeout(now())?,
             Arrival::Idle => {
                 return Err(Error::Timeout {
@@ -771,22 +785,38 @@ impl Client {
         self.flush().await
     }
 
-    /// The MSRP connection is gone: open it again and bind it to the deliveries in progress, which
-    /// the receiver AS resumes from the last acknowledged byte. An upload in progress fails with
-    /// [`Error::Closed`]: its chunks in flight are lost, and offering the file again resumes it
-    /// from what the sender AS stored.
-    async fn msrp_lost(&mut self) -> Result<(), Error> {
-        self.msrp = None;
+    /// The MSRP connection to `server`, opened if there is none yet.
+    async fn msrp_to(&mut self, server: Side) -> Result<&mut Socket, Error> {
+        let slot = match server {
+            Side::Sender => &mut self.msrp_out,
+            Side::Receiver => &mut self.msrp_in,
+        };
+        if slot.is_none() {
+            *slot = Some(open(&msrp_url(&self.base, server), "msrp").await?);
+        }
+        slot.as_mut().ok_or(Error::Closed { channel: "msrp" })
+    }
+
+    /// The MSRP connection to `server` is gone. To the receiver AS: open it again and bind it to
+    /// the deliveries in progress, which the receiver AS resumes from the last acknowledged byte.
+    /// To the sender AS: an upload in progress fails with [`Error::Closed`] (its chunks in flight
+    /// are lost, and offering the file again resumes it from what the sender AS stored); the next
+    /// upload opens a new connection.
+    async fn msrp_lost(&mut self, server: Side) -> Result<(), Error> {
+        if server == Side::Sender {
+            self.msrp_out = None;
+            if self.upload.is_some() {
+                return Err(Error::Closed { channel: "msrp" });
+            }
+            return Ok(());
+        }
+        self.msrp_in = None;
         let mut last = Error::Closed { channel: "msrp" };
         for attempt in 0..self.options.reconnect_attempts {
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-            match open(&self.msrp_url, "msrp").await {
-                Ok(socket) => {
-                    self.msrp = Some(socket);
+            match self.msrp_to(Side::Receiver).await {
+                Ok(_) => {
                     self.ua.msrp_connected();
-                    if self.upload.is_some() {
-                        return Err(Error::Closed { channel: "msrp" });
-                    }
                     return Ok(());
                 }
                 Err(error) => last = error,
@@ -797,11 +827,12 @@ impl Client {
 
     /// Carries out every output of the agent, in order.
     async fn flush(&mut self) -> Result<(), Error> {
-        let mut msrp_pending = false;
+        // The MSRP connections fed and not yet flushed.
+        let mut msrp_pending: Vec<Side> = Vec::new();
         while let Some(output) = self.ua.poll_output() {
             match output {
                 Output::Transmit {
-                    protocol: Protocol::Sip,
+                    link: Link::Sip,
                     message,
                 } => {
                     let message = match String::from_utf8(message.to_vec()) {
@@ -814,28 +845,34 @@ impl Client {
                         source,
                     })?;
                 }
-                Output::Transmit { message, .. } => {
-                    let Some(msrp) = self.msrp.as_mut() else {
-                        return Err(Error::Closed { channel: "msrp" });
-                    };
+                Output::Transmit {
+                    link: Link::Msrp(server),
+                    message,
+                } => {
+                    let msrp = self.msrp_to(server).await?;
                     // Fed now, flushed once the agent has nothing more to say.
                     if msrp.feed(Message::Binary(message)).await.is_err() {
-                        // Lost: the new connection binds, and the server sends again what was
-                        // not acknowledged.
-                        self.msrp_lost().await?;
-                        msrp_pending = false;
-                    } else {
-                        msrp_pending = true;
+                        // Lost: a new connection to the receiver AS binds, and it sends again
+                        // what was not acknowledged.
+                        msrp_pending.retain(|pending| *pending != server);
+                        self.msrp_lost(server).await?;
+                    } else if !msrp_pending.contains(&server) {
+                        msrp_pending.push(server);
                     }
                 }
                 Output::Event(event) => self.on_event(event)?,
             }
         }
-        if msrp_pending
-            && let Some(msrp) = self.msrp.as_mut()
-            && msrp.flush().await.is_err()
-        {
-            self.msrp_lost().await?;
+        for server in msrp_pending {
+            let socket = match server {
+                Side::Sender => self.msrp_out.as_mut(),
+                Side::Receiver => self.msrp_in.as_mut(),
+            };
+            if let Some(msrp) = socket
+                && msrp.flush().await.is_err()
+            {
+                self.msrp_lost(server).await?;
+            }
         }
         Ok(())
     }
@@ -896,7 +933,7 @@ impl Drop for Client {
     /// Closes the WebSockets with a close handshake when a runtime is there to run it; otherwise
     /// the sockets are just dropped (the server sees the connections end either way).
     fn drop(&mut self) {
-        let sockets: Vec<Socket> = [self.sip.take(), self.msrp.take()]
+        let sockets: Vec<Socket> = [self.sip.take(), self.msrp_out.take(), self.msrp_in.take()]
             .into_iter()
             .flatten()
             .collect();
@@ -948,14 +985,9 @@ mod tests {
             );
             stream.write_all(response.as_bytes()).await.unwrap();
         });
-        let error = Client::connect(
-            &format!("http://{addr}"),
-            "alice",
-            Side::Sender,
-            Options::default(),
-        )
-        .await
-        .unwrap_err();
+        let error = Client::connect(&format!("http://{addr}"), "alice", Options::default())
+            .await
+            .unwrap_err();
         server.await.unwrap();
         match error {
             Error::Upgrade { status, body, url } => {

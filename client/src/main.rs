@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rcs_client::{Accounts, Authority, Client, Options, download};
 use rcs_core::client::Password;
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::Delivery;
 
 /// The environment variable a password may come from instead of `--password`.
 const PASSWORD_VARIABLE: &str = "RCS_PASSWORD";
@@ -56,14 +56,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Register with the receiver AS (or the sender AS with --sender) and report the lifetime.
+    /// Register this device and report the lifetime granted (and the user's other devices).
     Register {
         /// Ask for pull delivery (default: push).
         #[arg(long)]
         pull: bool,
-        /// Register with the sender AS instead.
-        #[arg(long)]
-        sender: bool,
     },
     /// Send a file.
     Send {
@@ -231,9 +228,9 @@ impl Cli {
             .context("--user is needed for this command")
     }
 
-    async fn connect(&self, side: Side, delivery: Option<Delivery>) -> anyhow::Result<Client> {
+    async fn connect(&self, delivery: Option<Delivery>) -> anyhow::Result<Client> {
         let user = self.user()?;
-        let mut client = Client::connect(&self.server, user, side, self.options()?)
+        let mut client = Client::connect(&self.server, user, self.options()?)
             .await
             .with_context(|| format!("connecting to {}", self.server))?;
         client.register(delivery).await?;
@@ -254,20 +251,15 @@ fn download_name(url: &str) -> PathBuf {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Register { pull, sender } => {
-            let side = if *sender {
-                Side::Sender
-            } else {
-                Side::Receiver
-            };
+        Command::Register { pull } => {
             let user = cli.user()?;
-            let mut client = Client::connect(&cli.server, user, side, cli.options()?).await?;
+            let mut client = Client::connect(&cli.server, user, cli.options()?).await?;
             let expires = client.register(Some(delivery(*pull))).await?;
             println!("registered {} for {expires} s", client.aor());
             client.close().await?;
         }
         Command::Send { to, file } => {
-            let mut client = cli.connect(Side::Sender, None).await?;
+            let mut client = cli.connect(None).await?;
             let outcome = client.send_file(to, file).await?;
             let reason = outcome.bye_reason.as_ref();
             if outcome.resumed_from > 0 {
@@ -295,7 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Receive { pull, out, count } => {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let mut client = cli.connect(Side::Receiver, Some(delivery(*pull))).await?;
+            let mut client = cli.connect(Some(delivery(*pull))).await?;
             for _ in 0..*count {
                 let file = client.receive_next(out).await?;
                 println!(
@@ -309,13 +301,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client.close().await?;
         }
         Command::Chat { to, text } => {
-            let mut client = cli.connect(Side::Sender, None).await?;
+            let mut client = cli.connect(None).await?;
             let status = client.chat(to, text).await?;
             println!("sent ({status})");
             client.close().await?;
         }
         Command::Listen => {
-            let mut client = cli.connect(Side::Receiver, None).await?;
+            let mut client = cli.connect(None).await?;
             eprintln!("listening as {}", client.aor());
             loop {
                 match client.next_chat().await {

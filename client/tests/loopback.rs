@@ -208,11 +208,11 @@ fn write_file(path: &Path, len: usize, seed: u8) {
 }
 
 async fn pair(server: &str, delivery: Delivery) -> (Client, Client) {
-    let mut bob = Client::connect(server, "bob", Side::Receiver, options("bob"))
+    let mut bob = Client::connect(server, "bob", options("bob"))
         .await
         .unwrap();
     bob.register(Some(delivery)).await.unwrap();
-    let mut alice = Client::connect(server, "alice", Side::Sender, options("alice"))
+    let mut alice = Client::connect(server, "alice", options("alice"))
         .await
         .unwrap();
     alice.register(None).await.unwrap();

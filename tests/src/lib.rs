@@ -1016,19 +1016,17 @@ pub fn signed_in(name: &str, timeout: Duration) -> rcs_client::Options {
     }
 }
 
-/// A user with an account ([`ensure_account`]) connected to the `side` server of the edge at
-/// `base` and registered, with `delivery` (`None`: the server's default) and operations failing
-/// after `timeout` with nothing arriving.
+/// A device of a user with an account ([`ensure_account`]) connected to the edge at `base` and
+/// registered, with `delivery` (`None`: the server's default) and operations failing after
+/// `timeout` with nothing arriving.
 pub async fn registered(
     base: &str,
     name: &str,
-    side: rcs_core::service::Side,
     delivery: Option<rcs_core::service::Delivery>,
     timeout: Duration,
 ) -> Result<rcs_client::Client> {
     ensure_account(base, name).await?;
-    let mut client =
-        rcs_client::Client::connect(base, name, side, signed_in(name, timeout)).await?;
+    let mut client = rcs_client::Client::connect(base, name, signed_in(name, timeout)).await?;
     client.register(delivery).await?;
     Ok(client)
 }

@@ -13,7 +13,7 @@ use futures_util::SinkExt;
 use rcs_client::{Client, DigestSigner, Error as ClientError, Options, signed_request};
 use rcs_core::accounts::USER_THROTTLE;
 use rcs_core::client::Password;
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::Delivery;
 use rcs_e2e::{
     Host, HostOptions, RawSocket, answer_challenge, ensure_account, make_file, next_text,
     raw_socket, sha256_file, sip_request, spin_or_skip,
@@ -30,7 +30,7 @@ async fn as_bob(base: &str, password: Option<&str>) -> Result<Client> {
         password: password.map(Password::new),
         ..Options::default()
     };
-    Ok(Client::connect(base, "bob", Side::Receiver, options).await?)
+    Ok(Client::connect(base, "bob", options).await?)
 }
 
 /// The refusal of a REGISTER: its status and reason.
@@ -55,8 +55,8 @@ fn status_line(answer: &str) -> &str {
 async fn only_bob_gets_bobs_file(host: &Host) -> Result<()> {
     let base = host.base_url();
     let mut bob =
-        rcs_e2e::registered(&base, "bob", Side::Receiver, Some(Delivery::Push), TIMEOUT).await?;
-    let mut alice = rcs_e2e::registered(&base, "alice", Side::Sender, None, TIMEOUT).await?;
+        rcs_e2e::registered(&base, "bob", Some(Delivery::Push), TIMEOUT).await?;
+    let mut alice = rcs_e2e::registered(&base, "alice", None, TIMEOUT).await?;
 
     let mut wrong = as_bob(&base, Some("not bob's password")).await?;
     let (status, reason) = refused_register(&mut wrong).await?;

@@ -10,7 +10,7 @@ use futures_util::SinkExt;
 use rcs_client::{Client, DigestSigner, Error, signed_request};
 use rcs_core::client::Password;
 use rcs_core::first_value::{self, ContentDigest, SigningKey, Url};
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::Delivery;
 use rcs_e2e::{
     Host, HostOptions, Relay, SIGNING_SECRET, make_file, next_text, raw_socket, sha256_file,
     sip_request,
@@ -19,8 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 const MIB: u64 = 1024 * 1024;
 
-async fn connect(base: &str, name: &str, side: Side, delivery: Delivery) -> Result<Client> {
-    rcs_e2e::registered(base, name, side, Some(delivery), Duration::from_secs(30)).await
+async fn connect(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
+    rcs_e2e::registered(base, name, Some(delivery), Duration::from_secs(30)).await
 }
 
 fn refusal_status(error: &Error) -> Option<u16> {
@@ -62,7 +62,7 @@ async fn unknown_and_offline_recipients_are_refused() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("f.bin");
     make_file(&path, 4096, 1)?;
-    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
+    let mut alice = connect(&base, "alice", Delivery::Push).await?;
 
     let error = alice.send_file("nobody", &path).await.unwrap_err();
     ensure!(refusal_status(&error) == Some(404), "unknown user: {error}");
@@ -73,7 +73,7 @@ async fn unknown_and_offline_recipients_are_refused() -> Result<()> {
     );
 
     // Bob registered once, then his connection went away: he is known but offline.
-    let bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
+    let bob = connect(&base, "bob", Delivery::Push).await?;
     drop(bob);
     let mut last = None;
     for _ in 0..50 {
@@ -94,8 +94,8 @@ async fn a_recipient_who_loses_the_connection_resumes_where_it_stopped() -> Resu
     let path = dir.path().join("big.bin");
     let size = 24 * MIB;
     let digest = make_file(&path, size, 7)?;
-    let mut bob = connect(&relay.base_url(), "bob", Side::Receiver, Delivery::Push).await?;
-    let mut alice = connect(&host.base_url(), "alice", Side::Sender, Delivery::Push).await?;
+    let mut bob = connect(&relay.base_url(), "bob", Delivery::Push).await?;
+    let mut alice = connect(&host.base_url(), "alice", Delivery::Push).await?;
     let written = bob.watch_progress();
     let cut = async {
         reached(written.clone(), 6 * MIB).await;
@@ -123,8 +123,8 @@ async fn a_sender_who_loses_the_connection_resumes_the_upload() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("big.bin");
     let digest = make_file(&path, 24 * MIB, 8)?;
-    let mut bob = connect(&host.base_url(), "bob", Side::Receiver, Delivery::Push).await?;
-    let mut alice = connect(&relay.base_url(), "alice", Side::Sender, Delivery::Push).await?;
+    let mut bob = connect(&host.base_url(), "bob", Delivery::Push).await?;
+    let mut alice = connect(&relay.base_url(), "alice", Delivery::Push).await?;
     let acknowledged = alice.watch_progress();
     let cut = async {
         reached(acknowledged, 6 * MIB).await;
@@ -155,8 +155,8 @@ async fn forged_expired_and_foreign_urls_are_refused() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("f.bin");
     let digest = make_file(&path, 300_000, 9)?;
-    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
-    let mut carol = connect(&base, "carol", Side::Receiver, Delivery::Pull).await?;
+    let mut alice = connect(&base, "alice", Delivery::Push).await?;
+    let mut carol = connect(&base, "carol", Delivery::Pull).await?;
     let (sent, received) = tokio::join!(
         alice.send_file("carol", &path),
         carol.receive_next(dir.path())
@@ -211,8 +211,8 @@ async fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() -> Result<()
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("big.bin");
     make_file(&path, 2 * MIB, 10)?;
-    let _bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
-    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
+    let _bob = connect(&base, "bob", Delivery::Push).await?;
+    let mut alice = connect(&base, "alice", Delivery::Push).await?;
     let error = alice.send_file("bob", &path).await.unwrap_err();
     ensure!(refusal_status(&error) == Some(413), "oversize: {error}");
     let keys = stored_keys(&host)?;
@@ -256,7 +256,7 @@ async fn a_file_over_the_maximum_is_refused_and_nothing_is_stored() -> Result<()
 async fn malformed_sip_msrp_and_xml_get_400_and_the_connection_stays() -> Result<()> {
     let host = Host::start(HostOptions::sqlite())?;
     let base = host.base_url();
-    let _bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
+    let _bob = connect(&base, "bob", Delivery::Push).await?;
     let mut sip = raw_socket(&base, "/sender/sip", "sip").await?;
 
     // A request with a broken header.
@@ -378,8 +378,8 @@ async fn a_host_killed_mid_transfer_keeps_finished_files_and_resumes_the_rest() 
     // A finished file, fetched later through its URL.
     let done = dir.path().join("done.bin");
     let done_digest = make_file(&done, 3 * MIB, 11)?;
-    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
-    let mut carol = connect(&base, "carol", Side::Receiver, Delivery::Pull).await?;
+    let mut alice = connect(&base, "alice", Delivery::Push).await?;
+    let mut carol = connect(&base, "carol", Delivery::Pull).await?;
     let (sent, received) = tokio::join!(
         alice.send_file("carol", &done),
         carol.receive_next(dir.path())
@@ -390,7 +390,7 @@ async fn a_host_killed_mid_transfer_keeps_finished_files_and_resumes_the_rest() 
     // The host dies while a second file is being uploaded.
     let big = dir.path().join("big.bin");
     let big_digest = make_file(&big, 32 * MIB, 12)?;
-    let bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
+    let bob = connect(&base, "bob", Delivery::Push).await?;
     let acknowledged = alice.watch_progress();
     let big_path = big.clone();
     let upload = tokio::spawn(async move {
@@ -419,8 +419,8 @@ async fn a_host_killed_mid_transfer_keeps_finished_files_and_resumes_the_rest() 
     );
 
     // The upload resumes where the store left it, and the file arrives whole.
-    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
-    let mut bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
+    let mut alice = connect(&base, "alice", Delivery::Push).await?;
+    let mut bob = connect(&base, "bob", Delivery::Push).await?;
     let (sent, received) = tokio::join!(alice.send_file("bob", &big), bob.receive_next(dir.path()));
     let sent = sent?;
     ensure!(

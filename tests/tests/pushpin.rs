@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::Delivery;
 use rcs_e2e::{Host, HostOptions, make_file, sha256_file};
 
 const MIB: u64 = 1024 * 1024;
@@ -19,8 +19,8 @@ async fn files_and_chat_through_pushpin() -> Result<()> {
     let base = host.base_url();
     let timeout = Duration::from_secs(60);
     let mut bob =
-        rcs_e2e::registered(&base, "bob", Side::Receiver, Some(Delivery::Push), timeout).await?;
-    let mut alice = rcs_e2e::registered(&base, "alice", Side::Sender, None, timeout).await?;
+        rcs_e2e::registered(&base, "bob", Some(Delivery::Push), timeout).await?;
+    let mut alice = rcs_e2e::registered(&base, "alice", None, timeout).await?;
 
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("through-pushpin.bin");

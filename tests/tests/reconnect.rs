@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use rcs_client::{Client, Error as ClientError};
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::Delivery;
 use rcs_e2e::{Host, HostOptions, make_file, sha256_file, spin_or_skip};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -17,7 +17,7 @@ const WATCH: Duration = Duration::from_secs(3);
 
 /// `name` registered with the receiver AS.
 async fn recipient(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
-    rcs_e2e::registered(base, name, Side::Receiver, Some(delivery), TIMEOUT).await
+    rcs_e2e::registered(base, name, Some(delivery), TIMEOUT).await
 }
 
 /// Nothing for the user reaches `replaced`: no file offer, no chat, while it is watched.
@@ -40,7 +40,7 @@ async fn gets_nothing(replaced: &mut Client, what: &str) -> Result<()> {
 async fn only_the_new_connection_is_served(host: &Host) -> Result<()> {
     let base = host.base_url();
     let dir = tempfile::tempdir()?;
-    let mut alice = rcs_e2e::registered(&base, "alice", Side::Sender, None, TIMEOUT).await?;
+    let mut alice = rcs_e2e::registered(&base, "alice", None, TIMEOUT).await?;
     for (name, delivery, seed) in [("bob", Delivery::Push, 1), ("carol", Delivery::Pull, 2)] {
         let mut first = recipient(&base, name, delivery).await?;
         let mut second = recipient(&base, name, delivery).await?;

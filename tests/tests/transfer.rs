@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use rcs_client::{Client, ReceivedFile, SendOutcome};
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::Delivery;
 use rcs_e2e::{
     Host, HostBinary, HostOptions, Redis, make_file, peer_traffic, sha256_file, spin_or_skip,
 };
@@ -21,12 +21,12 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A receiving user registered with the receiver AS.
 async fn recipient(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
-    rcs_e2e::registered(base, name, Side::Receiver, Some(delivery), TIMEOUT).await
+    rcs_e2e::registered(base, name, Some(delivery), TIMEOUT).await
 }
 
 /// A sending user registered with the sender AS.
 async fn sender(base: &str, name: &str) -> Result<Client> {
-    rcs_e2e::registered(base, name, Side::Sender, None, TIMEOUT).await
+    rcs_e2e::registered(base, name, None, TIMEOUT).await
 }
 
 /// Alice sends the file at `path`; Bob takes the next offer into `out`. Both run at once.

@@ -23,7 +23,7 @@ use rcs_core::http_files::Answer;
 use rcs_core::ids::TokenSource;
 use rcs_core::server::common::Registration;
 use rcs_core::server_config::ServerConfig;
-use rcs_core::service::{ACCOUNTS_ROUTE, Side};
+use rcs_core::service::ACCOUNTS_ROUTE;
 use rcs_core::store::{Record, StoreOp, keys};
 use subtle::ConstantTimeEq;
 
@@ -125,16 +125,14 @@ async fn accounts_request<R: Platform>(
             rt.delete(&keys::account(user)).await?;
             rt.delete(&keys::user_throttle(user)).await?;
             let aor = format!("sip:{user}@{}", realm.to_ascii_lowercase());
-            for side in [Side::Sender, Side::Receiver] {
-                let key = keys::registration(side, &aor);
-                if let Some(value) = rt.get(&key).await? {
-                    if let Ok(Some(connection)) =
-                        Registration::decode(&key, &value).map(|r| r.connection)
-                    {
-                        rt.delete(&keys::connection(&connection)).await?;
+            let key = keys::registration(&aor);
+            if let Some(value) = rt.get(&key).await? {
+                if let Ok(registered) = Registration::decode(&key, &value) {
+                    for device in registered.devices {
+                        rt.delete(&keys::connection(&device.connection)).await?;
                     }
-                    rt.delete(&key).await?;
                 }
+                rt.delete(&key).await?;
             }
             Ok(no_content())
         }

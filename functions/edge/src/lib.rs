@@ -43,7 +43,7 @@ use rcs_core::service::{ACCOUNTS_ROUTE, PEER_ROUTE, UPLOAD_ROUTE};
 /// What a request of an AS component is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// A GRIP WebSocket-over-HTTP request (`POST /<side>/sip`, `POST /<side>/msrp`).
+    /// A GRIP WebSocket-over-HTTP request (`POST /sender/sip`, `POST /<side>/msrp`).
     Grip(Protocol),
     /// SIP from the sender AS (`POST /receiver/peer`).
     Peer,
@@ -199,7 +199,10 @@ pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, HttpRefus
     let prefix = side.path_prefix();
     let (route, allow) = match (side, path) {
         (Side::Receiver, p) if p.starts_with("/files/") => (Route::Files, "GET, HEAD"),
-        (_, p) if p.strip_prefix(prefix) == Some("sip") => (Route::Grip(Protocol::Sip), "POST"),
+        // A device's one SIP connection is the sender AS's (docs/design.md).
+        (Side::Sender, p) if p.strip_prefix(prefix) == Some("sip") => {
+            (Route::Grip(Protocol::Sip), "POST")
+        }
         (_, p) if p.strip_prefix(prefix) == Some("msrp") => (Route::Grip(Protocol::Msrp), "POST"),
         (_, p) if p.strip_prefix(prefix) == Some("tick") => (Route::Tick, "POST"),
         (Side::Receiver, PEER_ROUTE) => (Route::Peer, "POST"),

@@ -258,9 +258,9 @@ fn register_request(name: &str, seed: u8) -> SipMessage {
     .unwrap()
 }
 
-/// A phone of `name` on the `side` server, registered.
-fn phone(net: &Net, name: &str, side: Side, seed: u8) -> Phone {
-    let mut phone = Phone::in_domain(DOMAIN, name, side, seed);
+/// A phone of `name`, registered.
+fn phone(net: &Net, name: &str, seed: u8) -> Phone {
+    let mut phone = Phone::in_domain(DOMAIN, name, seed);
     phone.register(&mut &*net, None);
     phone
 }
@@ -293,13 +293,15 @@ fn routes_take_their_methods_and_refuse_the_rest() {
         route(Side::Receiver, &Method::HEAD, "/files/ab?exp=1"),
         Ok(Route::Files)
     );
-    let refused = route(Side::Receiver, &Method::GET, "/receiver/sip").unwrap_err();
+    let refused = route(Side::Receiver, &Method::GET, "/receiver/msrp").unwrap_err();
     assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(refused.into_response().headers()["allow"], "POST");
     for (role, path) in [
         (Side::Sender, "/sender/peer"),
         (Side::Sender, "/files/ab"),
         (Side::Receiver, "/receiver/upload"),
+        // A device's SIP goes to the sender AS only.
+        (Side::Receiver, "/receiver/sip"),
         (Side::Receiver, "/receiver/sip/extra"),
     ] {
         let refused = route(role, &post, path).unwrap_err();
@@ -359,8 +361,8 @@ fn a_register_over_open_and_text_is_answered_with_open_its_channel_and_a_challen
 #[test]
 fn a_chat_is_relayed_as_a_publish_to_the_recipient() {
     let net = Net::new();
-    let mut alice = phone(&net, "alice", Side::Sender, 1);
-    let mut bob = phone(&net, "bob", Side::Receiver, 2);
+    let mut alice = phone(&net, "alice", 1);
+    let mut bob = phone(&net, "bob", 2);
     alice.chat(&bob.aor(), "hello bob");
     alice.flush(&mut &net);
     let published = net.published.borrow().clone();
@@ -484,7 +486,7 @@ fn malformed_event_framing_is_an_http_400_with_a_reason() {
 #[test]
 fn pings_are_ponged_and_closes_are_echoed_and_forget_the_connection() {
     let net = Net::new();
-    let alice = phone(&net, "alice", Side::Sender, 1);
+    let alice = phone(&net, "alice", 1);
     assert!(net.store.borrow().contains_key("conn/alice-sip-0"));
     let close = WsEvent::Close(Some((1000, "bye".into())));
     let request = net.grip_request(
@@ -600,8 +602,8 @@ fn a_tick_needs_the_token_fires_due_timers_and_sweeps_expired_records() {
 #[test]
 fn a_file_goes_from_sender_to_receiver_byte_identical() {
     let net = Net::new();
-    let mut alice = phone(&net, "alice", Side::Sender, 1);
-    let mut bob = phone(&net, "bob", Side::Receiver, 2);
+    let mut alice = phone(&net, "alice", 1);
+    let mut bob = phone(&net, "bob", 2);
     let data = file_bytes(300_000, 9);
     alice.send_file(&bob.aor(), "photo.jpg", "image/jpeg", &data);
     run(&mut &net, &mut [&mut alice, &mut bob], |_| false);
@@ -622,8 +624,8 @@ fn a_file_goes_from_sender_to_receiver_byte_identical() {
 #[test]
 fn an_unreachable_receiver_ends_the_upload_with_a_503_reason() {
     let net = Net::new();
-    let mut alice = phone(&net, "alice", Side::Sender, 1);
-    let bob = phone(&net, "bob", Side::Receiver, 2);
+    let mut alice = phone(&net, "alice", 1);
+    let bob = phone(&net, "bob", 2);
     net.peer_down.set(true);
     alice.send_file(
         &bob.aor(),
@@ -892,8 +894,8 @@ fn guessing_a_password_over_http_is_throttled() {
 #[test]
 fn a_deleted_account_is_signed_out_everywhere() {
     let net = Net::new();
-    let mut alice = phone(&net, "alice", Side::Sender, 1);
-    let bob = phone(&net, "bob", Side::Receiver, 2);
+    let mut alice = phone(&net, "alice", 1);
+    let bob = phone(&net, "bob", 2);
     let path = "/sender/accounts/bob";
     let challenged = account_request(&net, Method::DELETE, path, None, None);
     let authorization = digest_answer(
@@ -909,7 +911,7 @@ fn a_deleted_account_is_signed_out_everywhere() {
     let store = net.store.borrow();
     assert!(!store.contains_key("account/bob"));
     assert!(!store.contains_key(&keys::connection(&bob.sip)));
-    assert!(!store.contains_key("reg/receiver/sip:bob@localhost"));
+    assert!(!store.contains_key("reg/sip:bob@localhost"));
     drop(store);
     let chat = alice.chat(&bob.aor(), "still there?");
     run(&mut &net, &mut [&mut alice], |_| false);

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use rcs_client::Client;
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::Delivery;
 use rcs_e2e::{GATEWAY_ECHO, Host, HostBinary, HostOptions, Redis, Relay, free_port, make_file};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -160,8 +160,8 @@ async fn mean_request_ms(
     Ok(started.elapsed().as_secs_f64() * 1000.0 / HTTP_REQUESTS as f64)
 }
 
-async fn connect(base: &str, name: &str, side: Side, delivery: Delivery) -> Result<Client> {
-    rcs_e2e::registered(base, name, side, Some(delivery), Duration::from_secs(300)).await
+async fn connect(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
+    rcs_e2e::registered(base, name, Some(delivery), Duration::from_secs(300)).await
 }
 
 /// One transfer; returns (upload time, delivery time after the upload ended).
@@ -216,8 +216,8 @@ async fn key_value_calls(
     dir: &Path,
     figures: &mut Figures,
 ) -> Result<()> {
-    let mut sender = connect(base, "kv-alice", Side::Sender, Delivery::Push).await?;
-    let mut recipient = connect(base, "kv-carol", Side::Receiver, Delivery::Pull).await?;
+    let mut sender = connect(base, "kv-alice", Delivery::Push).await?;
+    let mut recipient = connect(base, "kv-carol", Delivery::Pull).await?;
     let path = dir.join("counted.bin");
     make_file(&path, COUNTED_FILE, 99)?;
     let chunks = COUNTED_FILE / STORE_CHUNK;
@@ -345,9 +345,9 @@ async fn measure_on(
         }
     }
 
-    let mut alice = connect(&base, "alice", Side::Sender, Delivery::Push).await?;
-    let mut bob = connect(&base, "bob", Side::Receiver, Delivery::Push).await?;
-    let mut carol = connect(&base, "carol", Side::Receiver, Delivery::Pull).await?;
+    let mut alice = connect(&base, "alice", Delivery::Push).await?;
+    let mut bob = connect(&base, "bob", Delivery::Push).await?;
+    let mut carol = connect(&base, "carol", Delivery::Pull).await?;
 
     // A small transfer first: the memory it takes is the baseline.
     let small = dir.path().join("small.bin");
@@ -391,7 +391,7 @@ async fn measure_on(
         ),
     );
     // The HTTP fallback: the signed URL a pull offer carries, fetched by a plain HTTP client.
-    let mut dave = connect(&base, "dave", Side::Receiver, Delivery::Pull).await?;
+    let mut dave = connect(&base, "dave", Delivery::Pull).await?;
     let (sent, received) = tokio::join!(alice.send_file("dave", &big), dave.receive_next(&out));
     ensure!(sent?.delivered());
     let received = received?;
@@ -438,7 +438,7 @@ async fn measure_on(
     let (mut sign_ins, mut refreshes) = (Vec::new(), Vec::new());
     for _ in 0..100 {
         let options = rcs_e2e::signed_in("erin", Duration::from_secs(60));
-        let mut erin = Client::connect(&base, "erin", Side::Receiver, options).await?;
+        let mut erin = Client::connect(&base, "erin", options).await?;
         let started = Instant::now();
         erin.register(Some(Delivery::Push)).await?;
         sign_ins.push(started.elapsed());
