@@ -12,11 +12,11 @@ const status = $('status');
 const contacts = new Map(); // aor -> { button, messages: [li] }
 const transfers = new Map(); // id -> { card, peer, name, size, done }
 const connections = new Map(); // "side/channel" -> state
-const signedIn = new Set(); // the servers the user is registered with
+let registered = false; // whether this device is registered
 let client = null;
 let me = null;
 let current = null;
-// Until both servers have the user registered, a refusal sends the page back to the sign-in form.
+// Until the device is registered, a refusal sends the page back to the sign-in form.
 let signingIn = false;
 
 function aorOf(address) {
@@ -210,10 +210,24 @@ function link(label, href, download) {
   return a;
 }
 
-/** Whether all four sockets are open and both servers have the user registered. */
+/** Whether the three sockets (SIP, and MSRP to each server) are open and the device is registered. */
 function ready() {
   const states = [...connections.values()];
-  return states.length === 4 && states.every((s) => s === 'open') && signedIn.size === 2;
+  return states.length === 3 && states.every((s) => s === 'open') && registered;
+}
+
+/**
+ * This tab's device identity (RFC 5626 +sip.instance): kept for the tab, so a reload is the same
+ * device and replaces its own registration, while another tab is another device of the user.
+ */
+function instanceOf(user) {
+  const key = `rcs-instance:${user}`;
+  let instance = sessionStorage.getItem(key);
+  if (!instance) {
+    instance = `urn:uuid:${crypto.randomUUID()}`;
+    sessionStorage.setItem(key, instance);
+  }
+  return instance;
 }
 
 function onEvent(event) {
@@ -233,15 +247,15 @@ function onEvent(event) {
       break;
     }
     case 'registered':
-      signedIn.add(event.side);
+      registered = true;
       if (ready()) {
         signingIn = false;
         setStatus(`Connected as ${me}.`);
       }
       break;
     case 'unregistered':
-      signedIn.delete(event.side);
-      setStatus(`Signed out of the ${event.side} server.`, true);
+      registered = false;
+      setStatus('Signed out.', true);
       break;
     case 'registration-failed':
       if (signingIn) {
@@ -413,7 +427,7 @@ function signOut(message = '') {
   client = null;
   signingIn = false;
   connections.clear();
-  signedIn.clear();
+  registered = false;
   contacts.clear();
   transfers.clear();
   current = null;
@@ -441,7 +455,7 @@ async function signIn() {
     // Files are hashed in a worker, so a large transfer leaves the page responsive.
     const digestWorker = new Worker(new URL('./digest-worker.js', import.meta.url), { type: 'module' });
     // Events of a client signed out of are dropped.
-    const created = new RcsClient(location.origin, me, password, DOMAIN, delivery, (event) => {
+    const created = new RcsClient(location.origin, me, password, DOMAIN, instanceOf(me), delivery, (event) => {
       if (client === created) onEvent(event);
     }, digestWorker);
     client = created;

@@ -422,7 +422,7 @@ impl Phone {
             self.ua.handle_sip(&message, edge.now());
         }
         for server in [Side::Sender, Side::Receiver] {
-            let msrp = edge.take(&self.msrp_to(server).to_owned());
+            let msrp = edge.take(self.msrp_to(server));
             any |= !msrp.is_empty();
             for message in msrp {
                 self.ua.handle_msrp(server, message, edge.now());

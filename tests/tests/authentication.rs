@@ -54,8 +54,7 @@ fn status_line(answer: &str) -> &str {
 
 async fn only_bob_gets_bobs_file(host: &Host) -> Result<()> {
     let base = host.base_url();
-    let mut bob =
-        rcs_e2e::registered(&base, "bob", Some(Delivery::Push), TIMEOUT).await?;
+    let mut bob = rcs_e2e::registered(&base, "bob", Some(Delivery::Push), TIMEOUT).await?;
     let mut alice = rcs_e2e::registered(&base, "alice", None, TIMEOUT).await?;
 
     let mut wrong = as_bob(&base, Some("not bob's password")).await?;
@@ -89,8 +88,8 @@ async fn only_bob_gets_bobs_file(host: &Host) -> Result<()> {
             "",
         )
     };
-    let mut carols = raw_socket(&base, "/receiver/sip", "sip").await?;
-    let mut other = raw_socket(&base, "/receiver/sip", "sip").await?;
+    let mut carols = raw_socket(&base, "/sender/sip", "sip").await?;
+    let mut other = raw_socket(&base, "/sender/sip", "sip").await?;
     let challenge = exchange(&mut carols, register(1, None)).await?;
     let authorization = answer_challenge(&challenge, "carol", "REGISTER", "sip:localhost")?;
     let answer = exchange(&mut other, register(2, Some(&authorization))).await?;

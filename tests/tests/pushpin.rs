@@ -18,8 +18,7 @@ async fn files_and_chat_through_pushpin() -> Result<()> {
     })?;
     let base = host.base_url();
     let timeout = Duration::from_secs(60);
-    let mut bob =
-        rcs_e2e::registered(&base, "bob", Some(Delivery::Push), timeout).await?;
+    let mut bob = rcs_e2e::registered(&base, "bob", Some(Delivery::Push), timeout).await?;
     let mut alice = rcs_e2e::registered(&base, "alice", None, timeout).await?;
 
     let dir = tempfile::tempdir()?;

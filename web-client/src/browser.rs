@@ -1,9 +1,10 @@
-//! The page side: the four WebSockets, timers, the clock and randomness, files as Blobs, and the
+//! The page side: the device's three WebSockets (its one SIP connection, to the sender AS, and an
+//! MSRP connection to each server), timers, the clock and randomness, files as Blobs, and the
 //! JavaScript API ([`RcsClient`]).
 //!
 //! All state lives in one `Inner` behind `Rc<RefCell<_>>`. Every entry point (a command, a socket
 //! event, a timer, the end of a file read, an answer of the digest worker) borrows it, drives the
-//! agents, and collects the events for the page; the events are handed to the page's callback only
+//! agent, and collects the events for the page; the events are handed to the page's callback only
 //! after the borrow ends, so the callback may call back into the client.
 //!
 //! Files are hashed by the page's digest worker ([`crate::digest_worker`]), never on the main
@@ -18,8 +19,8 @@ use bytes::Bytes;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use rcs_core::accounts::AccountChange;
 use rcs_core::client::{
-    Config, Event, IncomingFile, OfferKind, OutgoingFile, Output, Password, Refusal, TransferEvent,
-    TransferId, UserAgent, websocket_base,
+    Config, Event, IncomingFile, Link, OfferKind, OutgoingFile, Output, Password, Refusal,
+    TransferEvent, TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
 use rcs_core::service::{Delivery, Protocol, Side};
@@ -54,15 +55,19 @@ pub struct RcsClient {
 #[wasm_bindgen]
 impl RcsClient {
     /// A client for `user` at the edge `server` (`http://host:port`), signing in with `password`
-    /// (held by the agents only, to answer the servers' digest challenges), receiving by
-    /// `delivery` (`push` or `pull`), hashing files in `digest_worker` (a module worker running
-    /// `digest-worker.js`). Nothing is opened until [`RcsClient::start`].
+    /// (held by the agent only, to answer the server's digest challenges), as the device
+    /// `instance` (its `+sip.instance`, a `urn:uuid:…` the page keeps for the tab, so a reload is
+    /// the same device and another tab another one), receiving by `delivery` (`push` or `pull`),
+    /// hashing files in `digest_worker` (a module worker running `digest-worker.js`). Nothing is
+    /// opened until [`RcsClient::start`].
     #[wasm_bindgen(constructor)]
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         server: &str,
         user: &str,
         password: &str,
         domain: &str,
+        instance: &str,
         delivery: &str,
         on_event: Function,
         digest_worker: Worker,
@@ -78,22 +83,25 @@ impl RcsClient {
                 )));
             }
         };
-        let new_agent = || -> Result<Agent, JsValue> {
-            let mut config = Config::new(user, domain);
-            // Over wss the agent writes WSS in Via and msrps in its paths (RFC 7118, RFC 4975).
-            config.secure = ws_base.starts_with("wss:");
-            let mut ua = UserAgent::new(config, entropy()?).map_err(|e| error(&e.to_string()))?;
-            ua.set_password(Password::new(password));
-            Ok(Agent {
-                ua,
-                sip: None,
-                msrp: None,
-                timer: None,
-                queued: Vec::new(),
-            })
+        if !instance.starts_with("urn:") {
+            return Err(error(&format!(
+                "the instance must be a URN, not {instance:?}"
+            )));
+        }
+        let mut config = Config::new(user, domain);
+        // Over wss the agent writes WSS in Via and msrps in its paths (RFC 7118, RFC 4975).
+        config.secure = ws_base.starts_with("wss:");
+        config.instance = Some(instance.to_owned());
+        let mut ua = UserAgent::new(config, entropy()?).map_err(|e| error(&e.to_string()))?;
+        ua.set_password(Password::new(password));
+        let agent = Agent {
+            ua,
+            sip: None,
+            msrp_out: None,
+            msrp_in: None,
+            timer: None,
+            queued: Vec::new(),
         };
-        // In the order of `agent_index`: the sender AS's agent, then the receiver AS's.
-        let agents = vec![new_agent()?, new_agent()?];
         let inner = Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
             let weak = me.clone();
             let on_digest = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -108,8 +116,7 @@ impl RcsClient {
                 delivery,
                 auto_accept: delivery == Delivery::Push,
                 closed: false,
-                agents,
-                password_taken: false,
+                agent,
                 local_ids: BTreeMap::new(),
                 next_local: 1,
                 sending: BTreeMap::new(),
@@ -124,12 +131,11 @@ impl RcsClient {
         Ok(Self { inner })
     }
 
-    /// Opens the connections and registers with both servers.
+    /// Opens the connections and registers the device.
     pub fn start(&self) {
         with(&self.inner, |inner| {
-            for side in [Side::Sender, Side::Receiver] {
-                inner.open(side, Protocol::Sip);
-                inner.open(side, Protocol::Msrp);
+            for link in LINKS {
+                inner.open(link);
             }
         });
     }
@@ -137,12 +143,12 @@ impl RcsClient {
     /// Sends a chat message; returns its id (as in `chat-sent` / `chat-failed`).
     pub fn chat(&self, to: &str, text: &str) -> Result<f64, JsValue> {
         with(&self.inner, |inner| {
-            let agent = inner.agent_mut(Side::Sender);
-            let id = agent
+            let id = inner
+                .agent
                 .ua
                 .chat(to, "text/plain;charset=utf-8", Bytes::from(text.to_owned()))
                 .map_err(|e| error(&e.to_string()))?;
-            inner.drive(Side::Sender);
+            inner.drive();
             Ok(id.0 as f64)
         })
     }
@@ -182,14 +188,14 @@ impl RcsClient {
     /// Declines an offered file.
     pub fn decline(&self, id: f64) -> Result<(), JsValue> {
         with(&self.inner, |inner| {
-            let transfer = inner.transfer_of(Side::Receiver, id as u64)?;
+            let transfer = inner.transfer_of(id as u64)?;
             inner
-                .agent_mut(Side::Receiver)
+                .agent
                 .ua
                 .decline(transfer)
                 .map_err(|e| error(&e.to_string()))?;
             inner.forget_received(id as u64);
-            inner.drive(Side::Receiver);
+            inner.drive();
             Ok(())
         })
     }
@@ -204,10 +210,14 @@ impl RcsClient {
     pub fn close(&self) {
         with(&self.inner, |inner| {
             inner.closed = true;
-            for agent in &mut inner.agents {
-                for socket in [agent.sip.take(), agent.msrp.take()].into_iter().flatten() {
-                    let _ = socket.ws.close();
-                }
+            let agent = &mut inner.agent;
+            let sockets = [
+                agent.sip.take(),
+                agent.msrp_out.take(),
+                agent.msrp_in.take(),
+            ];
+            for socket in sockets.into_iter().flatten() {
+                let _ = socket.ws.close();
             }
         });
     }
@@ -256,21 +266,40 @@ impl Drop for Socket {
     }
 }
 
+/// The device's connections: its one SIP connection, and an MSRP connection to each server.
+const LINKS: [Link; 3] = [
+    Link::Sip,
+    Link::Msrp(Side::Sender),
+    Link::Msrp(Side::Receiver),
+];
+
 struct Agent {
     ua: UserAgent,
     sip: Option<Socket>,
-    msrp: Option<Socket>,
+    /// To the sender AS: files sent.
+    msrp_out: Option<Socket>,
+    /// To the receiver AS: files received.
+    msrp_in: Option<Socket>,
     /// The pending `setTimeout` for the agent's next deadline: its handle and the deadline.
     timer: Option<(i32, Timestamp)>,
     /// Messages for a connection that is not open yet.
-    queued: Vec<(Protocol, Bytes)>,
+    queued: Vec<(Link, Bytes)>,
 }
 
 impl Agent {
-    fn socket(&self, channel: Protocol) -> Option<&Socket> {
-        match channel {
-            Protocol::Sip => self.sip.as_ref(),
-            Protocol::Msrp => self.msrp.as_ref(),
+    fn socket(&self, link: Link) -> Option<&Socket> {
+        match link {
+            Link::Sip => self.sip.as_ref(),
+            Link::Msrp(Side::Sender) => self.msrp_out.as_ref(),
+            Link::Msrp(Side::Receiver) => self.msrp_in.as_ref(),
+        }
+    }
+
+    fn socket_mut(&mut self, link: Link) -> &mut Option<Socket> {
+        match link {
+            Link::Sip => &mut self.sip,
+            Link::Msrp(Side::Sender) => &mut self.msrp_out,
+            Link::Msrp(Side::Receiver) => &mut self.msrp_in,
         }
     }
 }
@@ -341,7 +370,7 @@ enum AwaitingDigest {
     /// A file to send, offered once hashed.
     Offer { to: String, file: File },
     /// A received file, checked against its offer.
-    Verify { side: Side, transfer: TransferId },
+    Verify { transfer: TransferId },
 }
 
 struct Inner {
@@ -350,12 +379,9 @@ struct Inner {
     delivery: Delivery,
     auto_accept: bool,
     closed: bool,
-    agents: Vec<Agent>,
-    /// Whether the sender AS has taken the password. The receiver AS's connection signs in only
-    /// then, so a wrong password is one failed attempt of the user's, not two.
-    password_taken: bool,
-    /// The page's id of each agent's transfer.
-    local_ids: BTreeMap<(Side, TransferId), u64>,
+    agent: Agent,
+    /// The page's id of each of the agent's transfers.
+    local_ids: BTreeMap<TransferId, u64>,
     next_local: u64,
     sending: BTreeMap<u64, Sending>,
     receiving: BTreeMap<u64, Receiving>,
@@ -368,51 +394,42 @@ struct Inner {
 }
 
 impl Inner {
-    fn agent(&self, side: Side) -> &Agent {
-        &self.agents[agent_index(side)]
-    }
-
-    fn agent_mut(&mut self, side: Side) -> &mut Agent {
-        &mut self.agents[agent_index(side)]
-    }
-
     fn next_local(&mut self) -> u64 {
         let id = self.next_local;
         self.next_local += 1;
         id
     }
 
-    fn transfer_of(&self, side: Side, local: u64) -> Result<TransferId, JsValue> {
+    fn transfer_of(&self, local: u64) -> Result<TransferId, JsValue> {
         self.local_ids
             .iter()
-            .find(|(key, id)| key.0 == side && **id == local)
-            .map(|(key, _)| key.1)
+            .find(|(_, id)| **id == local)
+            .map(|(transfer, _)| *transfer)
             .ok_or_else(|| error(&format!("no transfer {local}")))
     }
 
-    fn local_of(&mut self, side: Side, transfer: TransferId) -> u64 {
-        if let Some(&local) = self.local_ids.get(&(side, transfer)) {
+    fn local_of(&mut self, transfer: TransferId) -> u64 {
+        if let Some(&local) = self.local_ids.get(&transfer) {
             return local;
         }
         let local = self.next_local();
-        self.local_ids.insert((side, transfer), local);
+        self.local_ids.insert(transfer, local);
         local
     }
 
-    fn open(&mut self, side: Side, channel: Protocol) {
+    fn open(&mut self, link: Link) {
         if self.closed {
             return;
         }
-        let (path, protocol) = match channel {
-            Protocol::Sip => ("sip", "sip"),
-            Protocol::Msrp => ("msrp", "msrp"),
+        let url = match link {
+            Link::Sip => format!("{}/sender/sip", self.ws_base),
+            Link::Msrp(server) => format!("{}/{}/msrp", self.ws_base, server.as_str()),
         };
-        let url = format!("{}/{}/{path}", self.ws_base, side.as_str());
-        let ws = match WebSocket::new_with_str(&url, protocol) {
+        let ws = match WebSocket::new_with_str(&url, protocol_of(link).name()) {
             Ok(ws) => ws,
             Err(reason) => {
-                self.emit_connection(side, channel, ChannelState::Lost, Some(&js_text(&reason)));
-                self.reopen_later(side, channel);
+                self.emit_connection(link, ChannelState::Lost, Some(&js_text(&reason)));
+                self.reopen_later(link);
                 return;
             }
         };
@@ -420,19 +437,19 @@ impl Inner {
         let weak = self.me.clone();
         let on_open = Closure::<dyn FnMut()>::new(move || {
             if let Some(inner) = weak.upgrade() {
-                with(&inner, |inner| inner.opened(side, channel));
+                with(&inner, |inner| inner.opened(link));
             }
         });
         let weak = self.me.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             if let Some(inner) = weak.upgrade() {
-                with(&inner, |inner| inner.received(side, channel, &event.data()));
+                with(&inner, |inner| inner.received(link, &event.data()));
             }
         });
         let weak = self.me.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
             if let Some(inner) = weak.upgrade() {
-                with(&inner, |inner| inner.lost(side, channel, &event.reason()));
+                with(&inner, |inner| inner.lost(link, &event.reason()));
             }
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -445,133 +462,108 @@ impl Inner {
             _on_message: on_message,
             _on_close: on_close,
         };
-        let agent = self.agent_mut(side);
-        match channel {
-            Protocol::Sip => agent.sip = Some(socket),
-            Protocol::Msrp => agent.msrp = Some(socket),
-        }
+        *self.agent.socket_mut(link) = Some(socket);
     }
 
-    fn opened(&mut self, side: Side, channel: Protocol) {
+    fn opened(&mut self, link: Link) {
         let delivery = self.delivery;
-        // The receiver AS's connection waits until the password has been taken.
-        let waits_for_password = side == Side::Receiver && !self.password_taken;
-        let agent = self.agent_mut(side);
-        let socket = match channel {
-            Protocol::Sip => agent.sip.as_mut(),
-            Protocol::Msrp => agent.msrp.as_mut(),
-        };
-        if let Some(socket) = socket {
+        let agent = &mut self.agent;
+        if let Some(socket) = agent.socket_mut(link).as_mut() {
             socket.open = true;
         }
-        let result = match channel {
-            Protocol::Sip if waits_for_password => Ok(()),
-            // Registering again on a new connection moves the binding there.
-            Protocol::Sip => agent
-                .ua
-                .register((side == Side::Receiver).then_some(delivery)),
-            Protocol::Msrp => {
+        let result = match link {
+            // Registering again on a new connection moves the device's binding there.
+            Link::Sip => agent.ua.register(Some(delivery)),
+            Link::Msrp(Side::Receiver) => {
                 agent.ua.msrp_connected();
                 Ok(())
             }
+            Link::Msrp(Side::Sender) => Ok(()),
         };
         if let Err(reason) = result {
-            self.emit_connection(
-                side,
-                channel,
-                ChannelState::Failed,
-                Some(&reason.to_string()),
-            );
+            self.emit_connection(link, ChannelState::Failed, Some(&reason.to_string()));
         }
-        self.emit_connection(side, channel, ChannelState::Open, None);
-        self.flush_queued(side, channel);
-        self.drive(side);
+        self.emit_connection(link, ChannelState::Open, None);
+        self.flush_queued(link);
+        self.drive();
     }
 
-    fn received(&mut self, side: Side, channel: Protocol, data: &JsValue) {
+    fn received(&mut self, link: Link, data: &JsValue) {
         let now = now();
-        let agent = self.agent_mut(side);
         let bytes = if let Some(text) = data.as_string() {
             Bytes::from(text)
         } else {
             Bytes::from(Uint8Array::new(data).to_vec())
         };
-        match channel {
-            Protocol::Sip => agent.ua.handle_sip(&bytes, now),
-            Protocol::Msrp => agent.ua.handle_msrp(bytes, now),
+        match link {
+            Link::Sip => self.agent.ua.handle_sip(&bytes, now),
+            Link::Msrp(server) => self.agent.ua.handle_msrp(server, bytes, now),
         }
-        self.drive(side);
+        self.drive();
     }
 
-    fn lost(&mut self, side: Side, channel: Protocol, reason: &str) {
-        let agent = self.agent_mut(side);
-        match channel {
-            Protocol::Sip => agent.sip = None,
-            Protocol::Msrp => agent.msrp = None,
-        }
+    fn lost(&mut self, link: Link, reason: &str) {
+        *self.agent.socket_mut(link) = None;
         if self.closed {
             return;
         }
         let reason = (!reason.is_empty()).then_some(reason);
-        self.emit_connection(side, channel, ChannelState::Lost, reason);
-        self.reopen_later(side, channel);
+        self.emit_connection(link, ChannelState::Lost, reason);
+        self.reopen_later(link);
     }
 
-    fn reopen_later(&mut self, side: Side, channel: Protocol) {
+    fn reopen_later(&mut self, link: Link) {
         let weak = self.me.clone();
         set_timeout(RECONNECT_MS, move || {
             if let Some(inner) = weak.upgrade() {
                 with(&inner, |inner| {
-                    inner.emit_connection(side, channel, ChannelState::Reconnecting, None);
-                    inner.open(side, channel);
+                    inner.emit_connection(link, ChannelState::Reconnecting, None);
+                    inner.open(link);
                 });
             }
         });
     }
 
     /// Applies everything the agent has to do, in order, and sets its next timer.
-    fn drive(&mut self, side: Side) {
-        loop {
-            let Some(output) = self.agent_mut(side).ua.poll_output() else {
-                break;
-            };
+    fn drive(&mut self) {
+        while let Some(output) = self.agent.ua.poll_output() {
             match output {
-                Output::Transmit { protocol, message } => self.transmit(side, protocol, message),
-                Output::Event(event) => self.on_agent_event(side, event),
+                Output::Transmit { link, message } => self.transmit(link, message),
+                Output::Event(event) => self.on_agent_event(event),
             }
         }
-        self.set_agent_timer(side);
+        self.set_agent_timer();
     }
 
     /// Sends a message now, or once its connection is open.
-    fn transmit(&mut self, side: Side, channel: Protocol, message: Bytes) {
-        let agent = self.agent_mut(side);
+    fn transmit(&mut self, link: Link, message: Bytes) {
+        let agent = &mut self.agent;
         let sent = agent
-            .socket(channel)
+            .socket(link)
             .filter(|socket| socket.open)
-            .is_some_and(|socket| send(&socket.ws, channel, &message));
+            .is_some_and(|socket| send(&socket.ws, link, &message));
         if !sent {
-            agent.queued.push((channel, message));
+            agent.queued.push((link, message));
         }
     }
 
-    /// Sends what waited for `channel` to open.
-    fn flush_queued(&mut self, side: Side, channel: Protocol) {
-        let agent = self.agent_mut(side);
+    /// Sends what waited for `link` to open.
+    fn flush_queued(&mut self, link: Link) {
+        let agent = &mut self.agent;
         let (ready, waiting) = std::mem::take(&mut agent.queued)
             .into_iter()
-            .partition(|(queued_for, _)| *queued_for == channel);
+            .partition(|(queued_for, _)| *queued_for == link);
         agent.queued = waiting;
-        let ready: Vec<(Protocol, Bytes)> = ready;
-        for (channel, message) in ready {
-            self.transmit(side, channel, message);
+        let ready: Vec<(Link, Bytes)> = ready;
+        for (link, message) in ready {
+            self.transmit(link, message);
         }
     }
 
     /// Keeps one `setTimeout` on the agent's next deadline; moved only when the deadline moves
     /// (this runs after every message).
-    fn set_agent_timer(&mut self, side: Side) {
-        let agent = self.agent_mut(side);
+    fn set_agent_timer(&mut self) {
+        let agent = &mut self.agent;
         let next = agent.ua.poll_timeout();
         if agent.timer.map(|(_, at)| at) == next {
             return;
@@ -589,41 +581,25 @@ impl Inner {
         let handle = set_timeout(i32::try_from(delay).unwrap_or(i32::MAX), move || {
             if let Some(inner) = weak.upgrade() {
                 with(&inner, |inner| {
-                    let agent = inner.agent_mut(side);
+                    let agent = &mut inner.agent;
                     agent.timer = None;
                     if let Err(reason) = agent.ua.handle_timeout(now()) {
                         inner.emit(PageEvent::Error {
                             reason: reason.to_string(),
                         });
                     }
-                    inner.drive(side);
+                    inner.drive();
                 });
             }
         });
-        self.agent_mut(side).timer = handle.map(|handle| (handle, at));
+        self.agent.timer = handle.map(|handle| (handle, at));
     }
 
-    fn on_agent_event(&mut self, side: Side, event: Event) {
+    fn on_agent_event(&mut self, event: Event) {
         match event {
-            Event::Registered { expires } => {
-                self.emit(PageEvent::Registered { side, expires });
-                if side == Side::Sender && !self.password_taken {
-                    self.password_taken = true;
-                    let delivery = self.delivery;
-                    let receiver = self.agent_mut(Side::Receiver);
-                    if receiver.sip.as_ref().is_some_and(|socket| socket.open)
-                        && let Err(reason) = receiver.ua.register(Some(delivery))
-                    {
-                        self.emit(PageEvent::Error {
-                            reason: reason.to_string(),
-                        });
-                    }
-                    self.drive(Side::Receiver);
-                }
-            }
-            Event::Unregistered => self.emit(PageEvent::Unregistered { side }),
+            Event::Registered { expires } => self.emit(PageEvent::Registered { expires }),
+            Event::Unregistered => self.emit(PageEvent::Unregistered),
             Event::RegistrationFailed(refusal) => self.emit(PageEvent::RegistrationFailed {
-                side,
                 status: refusal.status,
                 reason: refusal.reason,
             }),
@@ -645,14 +621,14 @@ impl Inner {
                 text: String::from_utf8_lossy(&body).into_owned(),
             }),
             Event::Transfer { id, event } => {
-                let local = self.local_of(side, id);
-                self.on_transfer_event(side, id, local, event);
+                let local = self.local_of(id);
+                self.on_transfer_event(id, local, event);
             }
             _ => {}
         }
     }
 
-    fn on_transfer_event(&mut self, side: Side, id: TransferId, local: u64, event: TransferEvent) {
+    fn on_transfer_event(&mut self, id: TransferId, local: u64, event: TransferEvent) {
         match event {
             TransferEvent::Offered(offer) => self.offered(local, offer),
             TransferEvent::Accepted { resume_from } => {
@@ -661,7 +637,7 @@ impl Inner {
                     resume_from,
                 });
             }
-            TransferEvent::NeedBytes { range } => self.read_chunk(side, id, local, range),
+            TransferEvent::NeedBytes { range } => self.read_chunk(id, local, range),
             TransferEvent::Progress { acknowledged } => {
                 if let Some(progress) = self
                     .sending
@@ -678,7 +654,7 @@ impl Inner {
                 comment: comment.unwrap_or_default(),
             }),
             TransferEvent::Write { offset, data } => self.write(local, offset, &data),
-            TransferEvent::Received { size } => self.verify(side, id, local, size),
+            TransferEvent::Received { size } => self.verify(id, local, size),
             TransferEvent::Verified => self.deliver(local),
             TransferEvent::DigestMismatch { .. } => {
                 self.forget_received(local);
@@ -716,9 +692,9 @@ impl Inner {
             size,
             sha256,
         };
-        match self.agent_mut(Side::Sender).ua.send_file(to, outgoing) {
+        match self.agent.ua.send_file(to, outgoing) {
             Ok(transfer) => {
-                self.local_ids.insert((Side::Sender, transfer), local);
+                self.local_ids.insert(transfer, local);
                 self.sending.insert(
                     local,
                     Sending {
@@ -726,14 +702,14 @@ impl Inner {
                         meter: ProgressMeter::new(size),
                     },
                 );
-                self.drive(Side::Sender);
+                self.drive();
             }
             Err(reason) => self.emit_failed(local, 0, &reason.to_string()),
         }
     }
 
     /// Reads the bytes the agent asked for, waits while the socket is full, and hands them over.
-    fn read_chunk(&mut self, side: Side, id: TransferId, local: u64, range: std::ops::Range<u64>) {
+    fn read_chunk(&mut self, id: TransferId, local: u64, range: std::ops::Range<u64>) {
         let Some(sending) = self.sending.get(&local) else {
             return;
         };
@@ -745,8 +721,8 @@ impl Inner {
                 let Some(inner) = weak.upgrade() else { return };
                 let buffered = inner
                     .borrow()
-                    .agent(side)
-                    .msrp
+                    .agent
+                    .msrp_out
                     .as_ref()
                     .map_or(0, |socket| socket.ws.buffered_amount());
                 if buffered <= HIGH_WATER {
@@ -758,16 +734,15 @@ impl Inner {
             let Some(inner) = weak.upgrade() else { return };
             with(&inner, |inner| match bytes {
                 Ok(bytes) => {
-                    let result = inner.agent_mut(side).ua.provide_bytes(
-                        id,
-                        range.start,
-                        Bytes::from(bytes),
-                        now(),
-                    );
+                    let result =
+                        inner
+                            .agent
+                            .ua
+                            .provide_bytes(id, range.start, Bytes::from(bytes), now());
                     if let Err(reason) = result {
                         inner.emit_failed(local, 0, &reason.to_string());
                     }
-                    inner.drive(side);
+                    inner.drive();
                 }
                 Err(reason) => inner.emit_failed(local, 0, &js_text(&reason)),
             });
@@ -796,18 +771,18 @@ impl Inner {
     }
 
     fn accept(&mut self, local: u64) -> Result<(), JsValue> {
-        let transfer = self.transfer_of(Side::Receiver, local)?;
+        let transfer = self.transfer_of(local)?;
         // A transfer accepted again (after a lost connection) resumes after what arrived in order.
         let resume_from = self.receiving.get_mut(&local).map_or(0, |receiving| {
             receiving.flush();
             contiguous_prefix(&spans(&receiving.parts))
         });
         self.post_parts(local);
-        self.agent_mut(Side::Receiver)
+        self.agent
             .ua
             .accept(transfer, resume_from)
             .map_err(|e| error(&e.to_string()))?;
-        self.drive(Side::Receiver);
+        self.drive();
         Ok(())
     }
 
@@ -845,7 +820,7 @@ impl Inner {
 
     /// The file is complete: the worker answers with its digest (read back from the assembled
     /// file if its parts did not come in order).
-    fn verify(&mut self, side: Side, id: TransferId, local: u64, size: u64) {
+    fn verify(&mut self, id: TransferId, local: u64, size: u64) {
         let Some(receiving) = self.receiving.get_mut(&local) else {
             return;
         };
@@ -857,7 +832,7 @@ impl Inner {
                 let fields = [("size", (size as f64).into()), ("file", file.into())];
                 if self.post_digest("finish", local, &fields, None) {
                     self.awaiting_digest
-                        .insert(local, AwaitingDigest::Verify { side, transfer: id });
+                        .insert(local, AwaitingDigest::Verify { transfer: id });
                 } else {
                     self.forget_received(local);
                 }
@@ -923,11 +898,11 @@ impl Inner {
         };
         match waiting {
             AwaitingDigest::Offer { to, file } => self.offer_file(local, &to, file, sha256),
-            AwaitingDigest::Verify { side, transfer } => {
-                if let Err(reason) = self.agent_mut(side).ua.digest_computed(transfer, sha256) {
+            AwaitingDigest::Verify { transfer } => {
+                if let Err(reason) = self.agent.ua.digest_computed(transfer, sha256) {
                     self.emit_failed(local, 0, &reason.to_string());
                 }
-                self.drive(side);
+                self.drive();
             }
         }
     }
@@ -987,16 +962,15 @@ impl Inner {
         });
     }
 
-    fn emit_connection(
-        &mut self,
-        side: Side,
-        channel: Protocol,
-        state: ChannelState,
-        reason: Option<&str>,
-    ) {
+    /// A connection's state, named by the server it goes to and its protocol.
+    fn emit_connection(&mut self, link: Link, state: ChannelState, reason: Option<&str>) {
+        let side = match link {
+            Link::Sip => Side::Sender,
+            Link::Msrp(server) => server,
+        };
         self.emit(PageEvent::Connection {
             side,
-            channel,
+            channel: protocol_of(link),
             state,
             reason: reason.map(str::to_owned),
         });
@@ -1014,16 +988,19 @@ fn digest_request(kind: &str, local: u64, fields: &[(&str, JsValue)]) -> Object 
     message
 }
 
-/// Where a side's agent is in `Inner::agents` (sender first, as `RcsClient::new` makes them).
-fn agent_index(side: Side) -> usize {
-    usize::from(side == Side::Receiver)
+/// The protocol a connection speaks.
+fn protocol_of(link: Link) -> Protocol {
+    match link {
+        Link::Sip => Protocol::Sip,
+        Link::Msrp(_) => Protocol::Msrp,
+    }
 }
 
 /// Sends one message: SIP as text, MSRP as binary (RFC 7118, RFC 7977).
-fn send(ws: &WebSocket, channel: Protocol, message: &[u8]) -> bool {
-    match channel {
-        Protocol::Sip => ws.send_with_str(&String::from_utf8_lossy(message)),
-        Protocol::Msrp => ws.send_with_u8_array(message),
+fn send(ws: &WebSocket, link: Link, message: &[u8]) -> bool {
+    match link {
+        Link::Sip => ws.send_with_str(&String::from_utf8_lossy(message)),
+        Link::Msrp(_) => ws.send_with_u8_array(message),
     }
     .is_ok()
 }

@@ -78,23 +78,20 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 /// each file, sent or received); chats by the id [`crate::RcsClient`]'s `chat` returned.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PageEvent {
-    /// `connection`: one of the four WebSockets changed state.
+    /// `connection`: one of the device's three WebSockets changed state: its SIP connection
+    /// (`side` sender, `channel` sip) or its MSRP connection to the `side` server.
     Connection {
         side: Side,
         channel: Protocol,
         state: ChannelState,
         reason: Option<String>,
     },
-    /// `registered`: the user is registered with the `side` server for `expires` seconds.
-    Registered { side: Side, expires: u32 },
-    /// `unregistered`: the user is no longer registered with the `side` server.
-    Unregistered { side: Side },
-    /// `registration-failed`: the `side` server refused the registration.
-    RegistrationFailed {
-        side: Side,
-        status: u16,
-        reason: String,
-    },
+    /// `registered`: the device is registered for `expires` seconds.
+    Registered { expires: u32 },
+    /// `unregistered`: the device is no longer registered.
+    Unregistered,
+    /// `registration-failed`: the registrar refused the registration.
+    RegistrationFailed { status: u16, reason: String },
     /// `chat`: a chat message arrived.
     Chat {
         from: String,
@@ -198,7 +195,7 @@ impl PageEvent {
         match self {
             Self::Connection { .. } => 0,
             Self::Registered { .. } => 1,
-            Self::Unregistered { .. } => 2,
+            Self::Unregistered => 2,
             Self::RegistrationFailed { .. } => 3,
             Self::Chat { .. } => 4,
             Self::ChatSent { .. } => 5,
@@ -247,17 +244,9 @@ impl PageEvent {
                 ),
                 ("reason", reason.clone().into()),
             ],
-            Self::Registered {
-                side: server,
-                expires,
-            } => vec![("side", side(server)), ("expires", (*expires).into())],
-            Self::Unregistered { side: server } => vec![("side", side(server))],
-            Self::RegistrationFailed {
-                side: server,
-                status,
-                reason,
-            } => vec![
-                ("side", side(server)),
+            Self::Registered { expires } => vec![("expires", (*expires).into())],
+            Self::Unregistered => Vec::new(),
+            Self::RegistrationFailed { status, reason } => vec![
                 ("status", (*status).into()),
                 ("reason", reason.clone().into()),
             ],
