@@ -93,6 +93,10 @@ pub struct Options {
     pub progress: bool,
     /// The account's password, which answers the servers' digest challenges (it is never sent).
     pub password: Option<Password>,
+    /// This device's `+sip.instance` (`urn:uuid:…`, RFC 5626): a client given the instance of an
+    /// earlier one is the same device, and its registration replaces that one's. `None`: a new
+    /// device, for this client's lifetime.
+    pub instance: Option<String>,
 }
 
 impl Default for Options {
@@ -107,6 +111,7 @@ impl Default for Options {
             reconnect_attempts: 3,
             progress: false,
             password: None,
+            instance: None,
         }
     }
 }
@@ -154,6 +159,13 @@ pub enum Error {
         status: u16,
         /// The reason the server gave.
         reason: String,
+    },
+    /// Another device of the user took the file first (RFC 3326 `Reason` cause 200: "Call
+    /// completed elsewhere"); this device gets nothing.
+    #[error("{name} was received on another device")]
+    AnsweredElsewhere {
+        /// The file's name, as the sender gave it.
+        name: String,
     },
     /// The received file does not hash to the announced digest.
     #[error("the file hashes to {actual}, not the announced {expected}")]
@@ -286,6 +298,8 @@ pub struct Client {
     events: VecDeque<Event>,
     chats: VecDeque<ChatMessage>,
     offers: VecDeque<(TransferId, IncomingFile)>,
+    /// Offers the server withdrew before this device answered them, with its reason.
+    withdrawn: VecDeque<(IncomingFile, Option<Reason>)>,
     upload: Option<Upload>,
     delivering: Option<Delivering>,
     progress: tokio::sync::watch::Sender<u64>,
@@ -371,6 +385,7 @@ impl Client {
         config.chunk_size = options.chunk_size.max(1);
         config.window = options.window.max(1);
         config.register_expires = options.register_expires;
+        config.instance = options.instance.clone();
         let mut ua = UserAgent::new(config, Entropy(seed))?;
         if let Some(password) = options.password.clone() {
             ua.set_password(password);
@@ -387,6 +402,7 @@ impl Client {
             events: VecDeque::new(),
             chats: VecDeque::new(),
             offers: VecDeque::new(),
+            withdrawn: VecDeque::new(),
             upload: None,
             delivering: None,
             progress: tokio::sync::watch::Sender::new(0),
@@ -569,6 +585,17 @@ impl Client {
         }
     }
 
+    /// The next offer the server withdrew before this device answered it (another device of the
+    /// user took the file, or the sender gave up), with the server's reason.
+    pub async fn next_withdrawn(&mut self) -> Result<(IncomingFile, Option<Reason>), Error> {
+        loop {
+            if let Some(withdrawn) = self.withdrawn.pop_front() {
+                return Ok(withdrawn);
+            }
+            self.step("a withdrawn offer").await?;
+        }
+    }
+
     /// Takes the next file offered (pushed or pulled), saves it in `out_dir` under the name the
     /// sender gave (made safe, numbered if taken) and checks its digest. A pull that failed before
     /// leaves a `.part` file, from which the next pull of the same file goes on.
@@ -603,7 +630,7 @@ impl Client {
             size: offer.size,
             bar,
         });
-        let result = self.run_delivery(id).await;
+        let result = self.run_delivery(id, &name).await;
         if let Some(delivering) = self.delivering.take() {
             if result.is_ok() {
                 delivering.bar.finish_and_clear();
@@ -629,7 +656,7 @@ impl Client {
         })
     }
 
-    async fn run_delivery(&mut self, id: TransferId) -> Result<[u8; 32], Error> {
+    async fn run_delivery(&mut self, id: TransferId, name: &str) -> Result<[u8; 32], Error> {
         let mut verified = None;
         loop {
             let event = if verified.is_some() {
@@ -668,6 +695,13 @@ impl Client {
                         request: "transfer",
                         status: refusal.status,
                         reason: refusal.reason,
+                    });
+                }
+                TransferEvent::Ended { reason }
+                    if verified.is_none() && answered_elsewhere(reason.as_ref()) =>
+                {
+                    return Err(Error::AnsweredElsewhere {
+                        name: name.to_owned(),
                     });
                 }
                 TransferEvent::Ended { .. } => {
@@ -895,6 +929,16 @@ impl Client {
             } => self.offers.push_back((id, file)),
             Event::Transfer {
                 id,
+                event: TransferEvent::Ended { reason },
+            } if self.offers.iter().any(|(offered, _)| *offered == id) => {
+                if let Some(at) = self.offers.iter().position(|(offered, _)| *offered == id)
+                    && let Some((_, file)) = self.offers.remove(at)
+                {
+                    self.withdrawn.push_back((file, reason));
+                }
+            }
+            Event::Transfer {
+                id,
                 event: TransferEvent::NeedBytes { range },
             } => {
                 let upload = self.upload.as_mut().filter(|u| u.id == id);
@@ -927,6 +971,11 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// Whether a session ended because another device of the user answered (RFC 3326: cause 200).
+fn answered_elsewhere(reason: Option<&Reason>) -> bool {
+    reason.is_some_and(|r| r.protocol.eq_ignore_ascii_case("SIP") && r.cause == Some(200))
 }
 
 impl Drop for Client {

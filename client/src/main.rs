@@ -289,7 +289,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let mut client = cli.connect(Some(delivery(*pull))).await?;
             for _ in 0..*count {
-                let file = client.receive_next(out).await?;
+                let file = match client.receive_next(out).await {
+                    Err(rcs_client::Error::AnsweredElsewhere { name }) => {
+                        println!("{name} was received on another device");
+                        continue;
+                    }
+                    received => received?,
+                };
                 println!(
                     "received {} ({} bytes, sha-256 {}) from {}",
                     file.path.display(),

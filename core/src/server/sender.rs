@@ -120,9 +120,13 @@ impl SenderLogic {
                 UserSip::Bye(bye) if bye.to().tag().is_some_and(receiver::is_delivery_tag) => {
                     self.hand_to_receiver(tx, connection, message)
                 }
+                // Answers to a delivery's INVITE; the answers to its other requests need nothing.
                 UserSip::Response(response)
                     if response.from().tag().is_some_and(receiver::is_delivery_tag) =>
                 {
+                    if *response.method() != Method::Invite {
+                        return Ok(());
+                    }
                     self.hand_to_receiver(tx, connection, message)
                 }
                 UserSip::Invite(invite) => self.accept_upload(tx, connection, &invite),
