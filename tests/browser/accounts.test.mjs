@@ -1,5 +1,6 @@
 // Accounts as a person meets them in the page: creating one, signing in with the wrong password,
-// too many attempts, signing out; and a deployment whose sign-up is closed offers none.
+// too many attempts, signing out, one user in two tabs (two devices); and a deployment whose
+// sign-up is closed offers none.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -46,7 +47,7 @@ test('a wrong password is refused with a sentence, and too many attempts wait', 
   assert.equal(await page.locator('#app').isHidden(), true, 'the page stays at the sign-in form');
   await screenshot(page, '31-wrong-password');
   // Guessing on: the fifth wrong password of the minute is answered with how long to wait (each
-  // sign-in from the page is one attempt, though the page connects to two servers).
+  // sign-in from the page is one attempt: the page signs in over its one SIP connection).
   let sentence = '';
   let wrong = 1;
   while (wrong < 10) {
@@ -94,6 +95,49 @@ test('signing out returns to the form and closes the connections', async () => {
   assert.equal(passwordOf('pia').length > 0, true);
   await pia.context().close();
   await quinn.context().close();
+});
+
+test('two tabs of one user are two devices, and both receive a chat', async () => {
+  await createAccount(shared.host.base, 'rosa');
+  await createAccount(shared.host.base, 'sam');
+  // Two tabs of one browser: each keeps its own device identity (sessionStorage is per tab).
+  const context = await shared.browser.newContext();
+  const tabs = [];
+  for (const name of ['first tab', 'second tab']) {
+    const tab = await context.newPage();
+    tab.on('pageerror', (error) => console.error(`[rosa, ${name}] page error:`, error));
+    await tab.goto(`${shared.host.base}/`);
+    await fillSignIn(tab, 'rosa', 'push');
+    await tab.click('#sign-in-button');
+    await tab.waitForSelector('#status:text("Connected as rosa.")');
+    await openConversation(tab, 'sam');
+    tabs.push(tab);
+  }
+  const instances = await Promise.all(tabs.map((tab) => tab.evaluate(() => sessionStorage.getItem('rcs-instance:rosa'))));
+  assert.match(instances[0], /^urn:uuid:[0-9a-f-]{36}$/);
+  assert.notEqual(instances[0], instances[1], 'each tab is a device of its own');
+  const sam = await freshPage('sam');
+  await fillSignIn(sam, 'sam', 'push');
+  await sam.click('#sign-in-button');
+  await sam.waitForSelector('#status:text("Connected as sam.")');
+  await openConversation(sam, 'rosa');
+  await sam.fill('#text', 'one message, two tabs');
+  await sam.click('#send-text');
+  for (const tab of tabs) {
+    await tab.waitForSelector('#messages li.theirs:text("one message, two tabs")');
+  }
+  await screenshot(tabs[1], '33-second-tab-got-the-chat');
+  // Either tab answers over its one SIP connection.
+  await tabs[1].fill('#text', 'from my second tab');
+  await tabs[1].click('#send-text');
+  await sam.waitForSelector('#messages li.theirs:text("from my second tab")');
+  // Closing one tab leaves the other registered: a chat still reaches it.
+  await tabs[0].close();
+  await sam.fill('#text', 'still there?');
+  await sam.click('#send-text');
+  await tabs[1].waitForSelector('#messages li.theirs:text("still there?")');
+  await context.close();
+  await sam.context().close();
 });
 
 test('a deployment with sign-up closed offers no sign-up', async () => {
