@@ -3,9 +3,10 @@
 //! The protocol is the core's sans-IO user agent ([`rcs_core::client::UserAgent`]); this crate
 //! gives it a page's WebSockets, timers, clock and randomness, and the browser's files:
 //!
-//! - a user is two agents: one on the sender AS (`/sender/sip`, `/sender/msrp`) for what the user
-//!   sends, one on the receiver AS (`/receiver/sip`, `/receiver/msrp`) for what the user receives
-//!   (each server keeps its own registration);
+//! - a page (a tab) is one device of its user: one agent with one SIP socket (`/sender/sip`),
+//!   which carries chats both ways, offers and pushes in and files out, and an MSRP socket to each
+//!   server (`/sender/msrp` for files sent, `/receiver/msrp` for files received); its
+//!   `+sip.instance` is kept for the tab, so a reload is the same device and another tab another;
 //! - a file being sent is hashed, then read one chunk at a time as the agent asks for it, and a
 //!   chunk waits while the MSRP socket's `bufferedAmount` is high (backpressure);
 //! - a file being received is kept as Blob parts (the browser may keep them on disk), its SHA-256
