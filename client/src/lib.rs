@@ -631,6 +631,10 @@ impl Client {
             bar,
         });
         let result = self.run_delivery(id, &name).await;
+        if let Err(Error::AnsweredElsewhere { .. }) = &result {
+            // Another device has the file: nothing of it stays here.
+            let _ = std::fs::remove_file(&part);
+        }
         if let Some(delivering) = self.delivering.take() {
             if result.is_ok() {
                 delivering.bar.finish_and_clear();

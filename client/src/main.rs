@@ -288,6 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Receive { pull, out, count } => {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let mut client = cli.connect(Some(delivery(*pull))).await?;
+            eprintln!("waiting for files as {}", client.aor());
             for _ in 0..*count {
                 let file = match client.receive_next(out).await {
                     Err(rcs_client::Error::AnsweredElsewhere { name }) => {

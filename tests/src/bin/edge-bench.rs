@@ -477,7 +477,7 @@ async fn measure_on(
     }
     sizes.push(format!("{size_mib} MiB: {big_peer_bytes} B"));
     figures.add(
-        "AS-to-AS bytes per transfer (HTTP request + answer on the wire)",
+        "AS-to-AS bytes per transfer (HTTP requests + answers on the wire: the first value, and the recipient's 200 handed to the receiver AS)",
         sizes.join(", "),
     );
     figures.add(
