@@ -327,7 +327,7 @@ fn unknown_offline_and_unregistered_users_get_clear_answers() {
     run(&mut net, &mut [&mut alice], |_| false);
     assert_eq!(alice.failure_of(unknown).map(|r| r.status), Some(404));
     assert_eq!(alice.chat_status(chat), Some(404));
-    net.disconnect(Side::Receiver, &bob.sip.clone());
+    net.disconnect(Side::Sender, &bob.sip.clone());
     let offline = alice.send_file(&bob.aor(), "a.bin", "application/octet-stream", &data);
     let chat = alice.chat(&bob.aor(), "hi");
     run(&mut net, &mut [&mut alice], |_| false);
@@ -938,7 +938,7 @@ fn urls_not_signed_here_files_not_stored_and_offline_users_are_refused() {
     let announce = send_file_info(&mut alice, "sip:carol@example.com", &info);
     run(&mut net, &mut [&mut alice], |_| false);
     assert_eq!(alice.chat_status(announce), Some(404));
-    net.disconnect(Side::Receiver, &bob.sip.clone());
+    net.disconnect(Side::Sender, &bob.sip.clone());
     let announce = send_file_info(&mut alice, &bob.aor(), &info);
     run(&mut net, &mut [&mut alice], |_| false);
     assert_eq!(alice.chat_status(announce), Some(480));

@@ -1,7 +1,7 @@
 //! The command-line client as a person types it, against the local host: `rcs account create`,
 //! signing in with `RCS_PASSWORD` or `--password`, a wrong password, `rcs account passwd` and
 //! `rcs account delete`, and what `rcs` says when it has no password to give; and one user's two
-//! `rcs receive` at once, which are two devices: one gets the file, the other says so.
+//! `rcs` at once, which are two devices: `receive` gets the file, `listen` the chat.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -126,7 +126,7 @@ fn an_account_is_created_used_changed_and_deleted_from_the_command_line() -> Res
 }
 
 #[test]
-fn two_rcs_receive_of_one_user_are_two_devices_and_one_gets_the_file() -> Result<()> {
+fn two_rcs_of_one_user_are_two_devices_each_served() -> Result<()> {
     let host = Host::start(HostOptions::sqlite())?;
     let base = host.base_url();
     let password = [("RCS_PASSWORD", "yuki's secret")];
@@ -138,26 +138,39 @@ fn two_rcs_receive_of_one_user_are_two_devices_and_one_gets_the_file() -> Result
         ensure!(created.status.success(), "{}", said(&created));
     }
     let dir = tempfile::tempdir()?;
-    let mut receivers = Vec::new();
-    for device in ["laptop", "desktop"] {
-        let out = dir.path().join(device);
+    let out = dir.path().join("laptop");
+    // Yuki's laptop waits for files, her phone for chats: two devices of one user at once.
+    let mut devices = Vec::new();
+    for (args, ready) in [
+        (
+            vec!["receive", "--out", out.to_str().context("a UTF-8 path")?],
+            "waiting for files as sip:yuki@",
+        ),
+        (vec!["listen"], "listening as sip:yuki@"),
+    ] {
         let mut child = rcs_as(&base, "yuki")
-            .args(["receive", "--out"])
-            .arg(&out)
+            .args(&args)
             .envs(password)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        // Each says when it is registered.
+        // Each says when it is registered; the rest of what it says is kept.
         let mut stderr = BufReader::new(child.stderr.take().context("stderr")?);
         let mut line = String::new();
         stderr.read_line(&mut line)?;
-        ensure!(
-            line.starts_with("waiting for files as sip:yuki@"),
-            "{device}: {line}"
-        );
-        receivers.push((out, child));
+        ensure!(line.starts_with(ready), "{args:?}: {line}");
+        let rest = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+            rest
+        });
+        devices.push((child, rest));
     }
+    let (mut phone, phone_said) = devices.pop().context("the phone")?;
+    let (laptop, laptop_said) = devices.pop().context("the laptop")?;
+
+    // The file reaches the laptop, which accepts it; the phone, offered it too, takes nothing
+    // (its offer is cancelled) and goes on listening.
     let path = dir.path().join("report.pdf");
     let digest = make_file(&path, 1 << 20, 23)?;
     let sent = rcs_as(&base, "zoe")
@@ -167,30 +180,27 @@ fn two_rcs_receive_of_one_user_are_two_devices_and_one_gets_the_file() -> Result
         .envs(password)
         .output()?;
     ensure!(sent.status.success(), "send: {}", said(&sent));
-    let mut received = 0;
-    let mut elsewhere = 0;
-    for (out, child) in receivers {
-        let done = child.wait_with_output()?;
-        let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
-        ensure!(done.status.success(), "a receiver failed: {}", said(&done));
-        if stdout.starts_with("received ") {
-            received += 1;
-            ensure!(sha256_file(&out.join("report.pdf"))? == digest, "{stdout}");
-        } else {
-            ensure!(
-                stdout.trim() == "report.pdf was received on another device",
-                "{stdout}"
-            );
-            elsewhere += 1;
-            ensure!(
-                std::fs::read_dir(&out)?.count() == 0,
-                "nothing is left behind"
-            );
-        }
-    }
+    let done = laptop.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
+    let stderr = laptop_said.join().unwrap_or_default();
+    ensure!(done.status.success(), "the laptop: {stdout}{stderr}");
+    ensure!(stdout.starts_with("received "), "{stdout}");
+    ensure!(sha256_file(&out.join("report.pdf"))? == digest, "{stdout}");
+
+    // A chat reaches the phone, still registered after the laptop has gone.
+    let chat = rcs_as(&base, "zoe")
+        .args(["chat", "yuki", "got my report?"])
+        .envs(password)
+        .output()?;
+    ensure!(chat.status.success(), "chat: {}", said(&chat));
+    let mut heard = String::new();
+    BufReader::new(phone.stdout.take().context("stdout")?).read_line(&mut heard)?;
+    phone.kill()?;
+    phone.wait()?;
+    let _ = phone_said.join();
     ensure!(
-        (received, elsewhere) == (1, 1),
-        "{received} received, {elsewhere} elsewhere"
+        heard.trim() == "sip:zoe@localhost: got my report?",
+        "the phone heard {heard:?}"
     );
     Ok(())
 }
