@@ -49,12 +49,12 @@ pub enum Delivery {
     Pull,
 }
 
-/// Which of the two application servers: a user registers with each one separately, the sender AS
-/// for what the user sends, the receiver AS for what the user receives. The two registrations are
-/// independent records, so a user's two connections never overwrite each other's binding.
+/// Which of the two application servers: the sender AS, which takes a device's one SIP connection
+/// and the files a user sends, and the receiver AS, which delivers the files a user receives. Both
+/// read the one registration of a user (a binding per device).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Side {
-    /// The sender AS: a user's outgoing files and chats.
+    /// The sender AS: every device's SIP, and a user's outgoing files and chats.
     Sender,
     /// The receiver AS: a user's incoming files and chats.
     Receiver,

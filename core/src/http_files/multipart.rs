@@ -200,7 +200,7 @@ impl MultipartParser {
         self.state == State::Epilogue
     }
 
-    /// The next event, or `None` when more bytes are needed (or, after [`MultipartParser::End`],
+    /// The next event, or `None` when more bytes are needed (or, after [`Event::End`],
     /// never again).
     pub fn poll(&mut self) -> Result<Option<Event>, MultipartError> {
         loop {

@@ -3,9 +3,9 @@
 //! clients do, or any other request carrying credentials).
 //!
 //! - A request on a connection that has not authenticated is answered `401` with one
-//!   `WWW-Authenticate` per [`Algorithm::OFFERED`] (MD5 first, for the clients that answer the
+//!   `WWW-Authenticate` per [`Algorithm::OFFERED`](crate::digest::Algorithm::OFFERED) (MD5 first, for the clients that answer the
 //!   first challenge whatever it says), realm = the SIP domain, `qop="auth"`, and a nonce bound to
-//!   the connection ([`NonceKey`]): nothing is written per challenge.
+//!   the connection ([`NonceKey`](crate::digest::NonceKey)): nothing is written per challenge.
 //! - Credentials are checked against the account's verifiers. A nonce issued to another
 //!   connection (a replayed `Authorization`, or one made up) is answered with a fresh challenge; an
 //!   expired one, with the right password, with `stale=true`; a wrong password counts a failure for the user and for the

@@ -1,6 +1,7 @@
-//! What both application servers do alike: registration (RFC 3261 section 10), connection records,
-//! one-to-one chat (RFC 3428 MESSAGE relayed to the recipient's connections), and the SIP and MSRP
-//! error answers.
+//! What both application servers do alike: registration (RFC 3261 section 10: one record per user,
+//! a binding per device, RFC 5626), connection records, one-to-one chat (RFC 3428 MESSAGE relayed to
+//! every device of the recipient), the sealed requests between the servers (the first value, and
+//! the device hop that hands the receiver AS a device's SIP), and the SIP and MSRP error answers.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

@@ -2,11 +2,16 @@
 //! back into the file's storage path, and delivers the stored file to its user over MSRP, pushed at
 //! once or on the user's download request (claim 12).
 //!
-//! - **push**: INVITE to the user with an offer `a=sendonly` + `a=file-selector` (name, type, size,
-//!   SHA-256) → the user's 200 with its MSRP path → ACK;
-//! - **pull**: MESSAGE to the user with the FT-HTTP file-info (the same signed URL, which any HTTP
-//!   client may also fetch) → the user's INVITE with `a=recvonly` and the file's selector is the
-//!   download request → 200 → ACK.
+//! - **push**: INVITE to every device of the user that asked for push, with an offer `a=sendonly`
+//!   and `a=file-selector` (name, type, size, SHA-256) → the first device's 200 with its MSRP
+//!   path → ACK, and CANCEL (`Reason: SIP;cause=200`, RFC 3326) to the devices still ringing;
+//! - **pull**: MESSAGE to every device that asked for pull, with the FT-HTTP file-info (the same
+//!   signed URL, which any HTTP client may also fetch) → a device's INVITE with `a=recvonly` and
+//!   the file's selector is the download request → 200 → ACK.
+//!
+//! A device's SIP reaches this server through the sender AS, which takes every device's one SIP
+//! connection and hands over what belongs to a delivery ([`common::device_hop`]); this server's
+//! requests go straight to the device's connection.
 //!
 //! Then the user's MSRP connection binds to the session with a bodiless SEND (RFC 4975 section 5.4;
 //! a WebSocket client is always the active party, RFC 7977) and the file goes out in chunks read from
