@@ -223,3 +223,86 @@ fn the_same_device_registering_from_a_new_connection_replaces_its_own_binding() 
         "the old connection gets nothing more"
     );
 }
+
+#[test]
+fn the_receiver_as_takes_no_chats_of_its_own() {
+    let mut net = Net::default();
+    let (_alice, mut laptop, _phone) = alice_and_bobs_devices(&mut net, Delivery::Push);
+    // A chat handed to the receiver AS as if over the laptop's connection (the sender AS never
+    // hands one over: it relays chats itself) is refused with what is allowed.
+    laptop
+        .ua
+        .chat(
+            "sip:alice@example.com",
+            "text/plain",
+            Bytes::from_static(b"hi"),
+        )
+        .unwrap();
+    let Some(rcs_core::client::Output::Transmit { message, .. }) = laptop.ua.poll_output() else {
+        panic!("a MESSAGE to send");
+    };
+    let sip = laptop.sip.clone();
+    net.send(
+        Side::Receiver,
+        &sip,
+        rcs_core::service::Protocol::Sip,
+        message,
+    );
+    let answers = net.take(&sip);
+    let answer = String::from_utf8_lossy(&answers[0]);
+    assert!(answer.starts_with("SIP/2.0 405 "), "{answer}");
+    assert!(answer.contains("Allow: INVITE, ACK, BYE"), "{answer}");
+    assert!(
+        answer.contains("chats are taken by the sender AS"),
+        "{answer}"
+    );
+}
+
+/// A device hop as the sender AS writes it, for `connection`, around `inner`, unsealed.
+fn hop_for(connection: &str, inner: &str) -> String {
+    format!(
+        "MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TLS sender.invalid;branch=z9hG4bKhop1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=h0123\r\nTo: <sip:bob@example.com>\r\n\
+         Call-ID: hop1\r\nCSeq: 1 MESSAGE\r\nRcs-Ft-Device: {connection}\r\n\
+         Content-Type: message/sip\r\nContent-Length: {}\r\n\r\n{inner}",
+        inner.len()
+    )
+}
+
+#[test]
+fn a_device_hop_the_sender_as_did_not_seal_is_refused() {
+    let mut net = Net::default();
+    let (_alice, laptop, _phone) = alice_and_bobs_devices(&mut net, Delivery::Push);
+    let inner = "BYE sip:as.invalid SIP/2.0\r\nVia: SIP/2.0/WSS bob.invalid;branch=z9hG4bKb1\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=b1\r\n\
+                 To: <sip:alice@example.com>;tag=r0000\r\nCall-ID: x1\r\nCSeq: 2 BYE\r\n\
+                 Content-Length: 0\r\n\r\n";
+    // Anyone who can reach /receiver/peer: no seal.
+    let unsealed = hop_for(&laptop.sip, inner);
+    let answer = net.peer(Bytes::from(unsealed.clone())).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("SIP/2.0 403 "), "{answer}");
+    // Sealed for one connection, then pointed at another.
+    let mut sealed = rcs_core::sip::parse(unsealed.as_bytes(), &Default::default()).unwrap();
+    let key = net.receiver.signing_keys[0].clone();
+    rcs_core::server::common::seal_peer_request(&mut sealed, &key).unwrap();
+    sealed
+        .set_header(
+            rcs_core::server::common::DEVICE_HEADER,
+            "someone-elses-connection",
+        )
+        .unwrap();
+    let answer = net.peer(sealed.to_bytes()).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("SIP/2.0 403 "), "{answer}");
+    // Nothing reached the laptop either way.
+    assert!(net.take(&laptop.sip).is_empty());
+    // Sealed as the sender AS seals it, the hop is taken, and the answer goes to the laptop.
+    let mut sealed = rcs_core::sip::parse(unsealed.as_bytes(), &Default::default()).unwrap();
+    rcs_core::server::common::seal_peer_request(&mut sealed, &key).unwrap();
+    let answer = net.peer(sealed.to_bytes()).expect("an answer");
+    assert!(String::from_utf8_lossy(&answer).starts_with("SIP/2.0 200 "));
+    let answered = net.take(&laptop.sip);
+    let bye_answer = String::from_utf8_lossy(&answered[0]);
+    assert!(bye_answer.starts_with("SIP/2.0 481 "), "{bye_answer}");
+}

@@ -149,8 +149,20 @@ pub fn is_delivery_tag(tag: &str) -> bool {
     tag.starts_with(DELIVERY_ID_PREFIX)
 }
 
-/// The `Reason` the devices that did not get a file are told (RFC 3326 section 2's example).
-const ANSWERED_ELSEWHERE: &str = "Call completed elsewhere";
+/// Adds the `Reason` the devices that did not get a file are told (RFC 3326 section 2's example:
+/// cause 200, "Call completed elsewhere") to a CANCEL or BYE.
+fn say_answered_elsewhere(request: &mut SipMessage) {
+    let reason = sip::Reason::sip(200, "Call completed elsewhere");
+    let _ = request.push_header("Reason", &reason.to_string());
+}
+
+impl DeliverySession {
+    /// The INVITE forked to the user's push devices, if there was one.
+    fn forked_invite(&self) -> Option<SipMessage> {
+        let invite = self.invite.as_deref()?;
+        sip::parse(invite.as_bytes(), &sip::Limits::default()).ok()
+    }
+}
 
 /// Writes a delivery, pushing its expiry forward.
 fn save(tx: &mut Tx<'_>, key: &str, delivery: &mut DeliverySession) {
@@ -232,8 +244,17 @@ impl ReceiverLogic {
             } => match common::on_sip(tx, &self.config, connection, message)? {
                 UserSip::Invite(invite) => self.on_download_request(tx, connection, &invite),
                 UserSip::Bye(bye) => self.end_delivery_session(tx, connection, &bye),
+                // The sender AS relays chats itself and hands this server none.
                 UserSip::Message(message) => {
-                    common::relay_message(tx, &self.config, connection, &message)
+                    let elsewhere = Some("chats are taken by the sender AS");
+                    if let Some(mut refusal) =
+                        common::response_to(tx, &message, 405, None, elsewhere)
+                    {
+                        // RFC 3261 section 21.4.6: a 405 lists what is allowed.
+                        let _ = refusal.push_header("Allow", "INVITE, ACK, BYE");
+                        common::send_sip(tx, connection, &refusal);
+                    }
+                    Ok(())
                 }
                 UserSip::Response(response) => self.on_invite_answer(tx, connection, &response),
                 UserSip::Handled => Ok(()),
@@ -509,17 +530,10 @@ impl ReceiverLogic {
         };
         // Only the recipient's devices answer for the recipient.
         let registered = common::registration(tx, &delivery.recipient)?;
-        if registered
-            .and_then(|r| r.device_on(connection, tx.now).cloned())
-            .is_none()
-        {
+        if registered.is_none_or(|r| r.device_on(connection, tx.now).is_none()) {
             return Ok(());
         }
-        let Some(invite) = delivery
-            .invite
-            .as_deref()
-            .and_then(|invite| sip::parse(invite.as_bytes(), &sip::Limits::default()).ok())
-        else {
+        let Some(invite) = delivery.forked_invite() else {
             return Ok(());
         };
         let forked = match &mut delivery.stage {
@@ -609,8 +623,7 @@ impl ReceiverLogic {
         let Ok(mut cancel) = sip::cancel_for(invite) else {
             return;
         };
-        let reason = sip::Reason::sip(200, ANSWERED_ELSEWHERE);
-        let _ = cancel.push_header("Reason", &reason.to_string());
+        say_answered_elsewhere(&mut cancel);
         for connection in connections {
             common::send_sip(tx, connection, &cancel);
         }
@@ -633,8 +646,7 @@ impl ReceiverLogic {
             common::send_sip(tx, connection, &ack);
         }
         if let Ok(mut bye) = dialog.request(Method::Bye, &mut ids) {
-            let reason = sip::Reason::sip(200, ANSWERED_ELSEWHERE);
-            let _ = bye.push_header("Reason", &reason.to_string());
+            say_answered_elsewhere(&mut bye);
             common::send_sip(tx, connection, &bye);
         }
     }
@@ -724,10 +736,7 @@ impl ReceiverLogic {
         }
         // Push devices still ringing are told the file was taken here.
         if let DeliveryStage::AwaitingInviteAnswer { forked } = &delivery.stage
-            && let Some(invite) = delivery
-                .invite
-                .as_deref()
-                .and_then(|invite| sip::parse(invite.as_bytes(), &sip::Limits::default()).ok())
+            && let Some(invite) = delivery.forked_invite()
         {
             let forked = forked.clone();
             self.cancel_forks(tx, &invite, &forked);
