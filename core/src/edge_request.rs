@@ -6,8 +6,13 @@
 //!
 //! 1. [`Action::Read`]: read these keys (concurrently, if the platform can) and answer with
 //!    [`EdgeRequest::answer_reads`];
-//! 2. [`Action::Set`], [`Action::Delete`]: apply this write now (writes are never reordered, and come
-//!    before any publish and before a peer request that follows them);
+//! 2. [`Action::Write`]: apply the writes of one input, in order, and answer with
+//!    [`EdgeRequest::answer_writes`]. A run of sets can go as one batch (`set-many`), a run of
+//!    deletes as another; a [`StoreOp::Swap`] is a compare-and-swap, and one that finds another
+//!    value makes the driver take back what the input sent and handle it again from what the
+//!    store now holds (a few times at most, then the input fails with
+//!    [`StoreError::Contended`]). Writes come before any publish and before a peer request that
+//!    follows them;
 //! 3. [`Action::PeerRequest`]: POST this SIP request to the receiver AS (`message/sip`) and answer
 //!    with [`EdgeRequest::answer_peer`] (a failure becomes a `503` for the same transaction, so the
 //!    sender AS ends its user's session with a reason);
@@ -39,7 +44,7 @@ use crate::server::engine::Logic;
 use crate::server::{Engine, Input, Output};
 use crate::service::Protocol;
 use crate::sip;
-use crate::store::{StoreOp, keys};
+use crate::store::{StoreError, StoreOp, keys};
 use crate::time::Timestamp;
 
 /// Something for the caller to carry out; see the module doc for the order and the answers.
@@ -47,10 +52,9 @@ use crate::time::Timestamp;
 pub enum Action {
     /// Read these keys; answer with [`EdgeRequest::answer_reads`], values in the same order.
     Read(Vec<String>),
-    /// Store `value` under `key`.
-    Set { key: String, value: Bytes },
-    /// Delete `key` (a missing key is not an error).
-    Delete { key: String },
+    /// Apply these writes ([`StoreOp::Set`], [`StoreOp::Delete`], [`StoreOp::Swap`]) in order;
+    /// answer with [`EdgeRequest::answer_writes`].
+    Write(Vec<StoreOp>),
     /// POST this SIP request to the receiver AS; answer with [`EdgeRequest::answer_peer`].
     PeerRequest(Bytes),
     /// POST this JSON body to the gateway's publish endpoint.
@@ -92,12 +96,42 @@ enum Step {
     Reply(WsEvent),
 }
 
+/// How the writes of an [`Action::Write`] went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// All were applied.
+    All,
+    /// The [`StoreOp::Swap`] of `key` found another value: it and the writes after it were not
+    /// applied.
+    Conflict {
+        /// The key another request wrote first.
+        key: String,
+    },
+}
+
+/// How many times an input is handled before a conflict makes it fail.
+const MAX_ATTEMPTS: u32 = 8;
+
 /// What the driver waits for before it can go on.
 #[derive(Debug)]
 enum Waiting {
     Nothing,
     Reads(Vec<String>),
+    Writes(Vec<StoreOp>),
     Peer(Bytes),
+}
+
+/// The input being handled, and what the reply held before it, so that a write conflict can take
+/// back what it sent and handle it again.
+#[derive(Debug)]
+struct Attempt {
+    input: Input,
+    entropy: Entropy,
+    attempts: u32,
+    events: usize,
+    publishes: usize,
+    faults: usize,
+    peer_answer: Option<Bytes>,
 }
 
 /// One edge request of an application server; see the module doc.
@@ -112,6 +146,11 @@ pub struct EdgeRequest<L> {
     waiting: Waiting,
     /// Reads the engine asked for, answered together once its outputs so far are carried out.
     reads: Vec<String>,
+    /// The writes of the input being handled, not yet given to the caller.
+    writes: Vec<StoreOp>,
+    /// A peer request that waits for the writes before it.
+    peer_after_writes: Option<Bytes>,
+    attempt: Option<Attempt>,
     publishes: Vec<Publish>,
     bodies: Option<VecDeque<String>>,
     reply: Reply,
@@ -128,6 +167,9 @@ impl<L: Logic> EdgeRequest<L> {
             drawn: 0,
             waiting: Waiting::Nothing,
             reads: Vec::new(),
+            writes: Vec::new(),
+            peer_after_writes: None,
+            attempt: None,
             publishes: Vec::new(),
             bodies: None,
             reply: Reply::default(),
@@ -220,12 +262,13 @@ impl<L: Logic> EdgeRequest<L> {
         self.engine.logic()
     }
 
-    /// The next thing to carry out. While a read or a peer request is unanswered, it is asked for
-    /// again.
+    /// The next thing to carry out. While a read, a write or a peer request is unanswered, it is
+    /// asked for again.
     pub fn next_action(&mut self) -> Action {
         match &self.waiting {
             Waiting::Nothing => {}
             Waiting::Reads(keys) => return Action::Read(keys.clone()),
+            Waiting::Writes(writes) => return Action::Write(writes.clone()),
             Waiting::Peer(message) => return Action::PeerRequest(message.clone()),
         }
         if let Some(bodies) = &mut self.bodies {
@@ -236,8 +279,9 @@ impl<L: Logic> EdgeRequest<L> {
         }
         loop {
             while let Some(output) = self.engine.poll_output() {
-                if let Some(action) = self.route(output) {
-                    return action;
+                self.route(output);
+                if self.peer_after_writes.is_some() {
+                    return self.flush();
                 }
             }
             if !self.reads.is_empty() {
@@ -245,10 +289,15 @@ impl<L: Logic> EdgeRequest<L> {
                 self.waiting = Waiting::Reads(keys.clone());
                 return Action::Read(keys);
             }
+            // The input is handled: its writes go out before anything else happens.
+            if !self.writes.is_empty() {
+                return self.flush();
+            }
+            self.attempt = None;
             match self.steps.pop_front() {
                 Some(Step::Input(input)) => {
                     let entropy = self.entropy();
-                    self.engine.handle(input, self.now, entropy);
+                    self.start(input, entropy, 1);
                 }
                 Some(Step::Reply(event)) => self.reply.events.push(event),
                 None => break,
@@ -257,6 +306,36 @@ impl<L: Logic> EdgeRequest<L> {
         let publishes = std::mem::take(&mut self.publishes);
         self.bodies = Some(grip::encode_publishes(&publishes, PUBLISH_LIMIT).into());
         self.next_action()
+    }
+
+    /// Hands the engine an input, remembering what the reply held before it.
+    fn start(&mut self, input: Input, entropy: Entropy, attempts: u32) {
+        self.attempt = Some(Attempt {
+            input: input.clone(),
+            entropy,
+            attempts,
+            events: self.reply.events.len(),
+            publishes: self.publishes.len(),
+            faults: self.reply.faults.len(),
+            peer_answer: self.reply.peer_answer.clone(),
+        });
+        self.engine.handle(input, self.now, entropy);
+    }
+
+    /// The writes so far, for the caller; a peer request waiting for them follows once they are
+    /// applied.
+    fn flush(&mut self) -> Action {
+        if self.writes.is_empty() {
+            let message = self
+                .peer_after_writes
+                .take()
+                .expect("a waiting peer request");
+            self.waiting = Waiting::Peer(message.clone());
+            return Action::PeerRequest(message);
+        }
+        let writes = std::mem::take(&mut self.writes);
+        self.waiting = Waiting::Writes(writes.clone());
+        Action::Write(writes)
     }
 
     /// The values of the keys of the last [`Action::Read`], in its order.
@@ -269,6 +348,39 @@ impl<L: Logic> EdgeRequest<L> {
         }
     }
 
+    /// How the writes of the last [`Action::Write`] went. After a conflict, what the input sent is
+    /// taken back and it is handled again from what the store holds now.
+    pub fn answer_writes(&mut self, written: Written) {
+        let Waiting::Writes(_) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
+            return;
+        };
+        let Written::Conflict { key } = written else {
+            if let Some(message) = self.peer_after_writes.take() {
+                self.waiting = Waiting::Peer(message);
+            }
+            return;
+        };
+        let attempt = self.attempt.take().expect("writes come from an input");
+        self.peer_after_writes = None;
+        self.reply.events.truncate(attempt.events);
+        self.publishes.truncate(attempt.publishes);
+        self.reply.faults.truncate(attempt.faults);
+        self.reply.peer_answer = attempt.peer_answer;
+        // What the engine drew before the conflict is no longer what the store holds.
+        while self.engine.poll_output().is_some() {}
+        self.engine.forget_reads();
+        if attempt.attempts >= MAX_ATTEMPTS {
+            let error = StoreError::Contended {
+                key,
+                attempts: attempt.attempts,
+            };
+            self.engine
+                .fail(&attempt.input, self.now, attempt.entropy, &error);
+            return;
+        }
+        self.start(attempt.input, attempt.entropy, attempt.attempts + 1);
+    }
+
     /// The receiver AS's answer to the last [`Action::PeerRequest`], or why there is none.
     pub fn answer_peer(&mut self, answer: Result<Bytes, String>) {
         let Waiting::Peer(request) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
@@ -276,22 +388,17 @@ impl<L: Logic> EdgeRequest<L> {
         };
         let message = answer.unwrap_or_else(|reason| unavailable(&request, &reason));
         let entropy = self.entropy();
-        self.engine
-            .handle(Input::PeerResponse { message }, self.now, entropy);
+        self.start(Input::PeerResponse { message }, entropy, 1);
     }
 
-    /// Carries one output out, or turns it into an action for the caller.
-    fn route(&mut self, output: Output) -> Option<Action> {
+    /// Carries one output out, or keeps it for the action it becomes.
+    fn route(&mut self, output: Output) {
         match output {
             // The engine yields every read an attempt missed at once, after the writes of the
             // inputs before it: they are answered together.
-            Output::Store(StoreOp::Get { key }) => {
-                self.reads.push(key);
-                None
-            }
-            Output::Store(StoreOp::Set { key, value }) => Some(Action::Set { key, value }),
-            Output::Store(StoreOp::Delete { key }) => Some(Action::Delete { key }),
-            Output::Timer { at, key } => Some(Action::Set {
+            Output::Store(StoreOp::Get { key }) => self.reads.push(key),
+            Output::Store(write) => self.writes.push(write),
+            Output::Timer { at, key } => self.writes.push(StoreOp::Set {
                 key: keys::timer(self.engine.logic().side(), &key),
                 value: Bytes::from(at.unix_millis().to_string()),
             }),
@@ -307,20 +414,10 @@ impl<L: Logic> EdgeRequest<L> {
                         message,
                     ));
                 }
-                None
             }
-            Output::PeerRequest { message } => {
-                self.waiting = Waiting::Peer(message.clone());
-                Some(Action::PeerRequest(message))
-            }
-            Output::PeerResponse { message } => {
-                self.reply.peer_answer = Some(message);
-                None
-            }
-            Output::Fault(fault) => {
-                self.reply.faults.push(fault);
-                None
-            }
+            Output::PeerRequest { message } => self.peer_after_writes = Some(message),
+            Output::PeerResponse { message } => self.reply.peer_answer = Some(message),
+            Output::Fault(fault) => self.reply.faults.push(fault),
         }
     }
 
@@ -412,11 +509,55 @@ mod tests {
 
     const NOW: Timestamp = Timestamp::from_unix_millis(5);
 
+    type Map = std::collections::BTreeMap<String, Bytes>;
+
+    /// Another request's change to the store.
+    type Meddle = Box<dyn FnOnce(&mut Map)>;
+
+    /// Applies writes in order over a plain map, as a platform does, up to a conflicting swap.
+    fn write_all(store: &mut Map, writes: &[StoreOp]) -> Written {
+        for write in writes {
+            match write.clone() {
+                StoreOp::Set { key, value } => {
+                    store.insert(key, value);
+                }
+                StoreOp::Delete { key } => {
+                    store.remove(&key);
+                }
+                StoreOp::Swap {
+                    key,
+                    expected,
+                    value,
+                } => {
+                    if store.get(&key) != expected.as_ref() {
+                        return Written::Conflict { key };
+                    }
+                    match value {
+                        Some(value) => store.insert(key, value),
+                        None => store.remove(&key),
+                    };
+                }
+                StoreOp::Get { .. } => panic!("a read among writes"),
+            }
+        }
+        Written::All
+    }
+
     /// Carries out every action over a plain map, answering peer requests with `peer`.
     fn run(
-        mut request: EdgeRequest<Echo>,
-        store: &mut std::collections::BTreeMap<String, Bytes>,
+        request: EdgeRequest<Echo>,
+        store: &mut Map,
         peer: Result<Bytes, String>,
+    ) -> (Vec<Action>, Reply) {
+        run_meddled(request, store, peer, None)
+    }
+
+    /// Like [`run`], with another request changing the store just before the first writes.
+    fn run_meddled(
+        mut request: EdgeRequest<Echo>,
+        store: &mut Map,
+        peer: Result<Bytes, String>,
+        mut meddle: Option<Meddle>,
     ) -> (Vec<Action>, Reply) {
         let mut actions = Vec::new();
         loop {
@@ -426,11 +567,11 @@ mod tests {
                     let values = keys.iter().map(|k| store.get(k).cloned()).collect();
                     request.answer_reads(values);
                 }
-                Action::Set { key, value } => {
-                    store.insert(key.clone(), value.clone());
-                }
-                Action::Delete { key } => {
-                    store.remove(key);
+                Action::Write(writes) => {
+                    if let Some(meddle) = meddle.take() {
+                        meddle(store);
+                    }
+                    request.answer_writes(write_all(store, writes));
                 }
                 Action::PeerRequest(_) => request.answer_peer(peer.clone()),
                 Action::Publish(_) => {}
@@ -470,10 +611,86 @@ mod tests {
             ]
         );
         assert_eq!(store["count"].len(), 2);
-        assert!(actions.contains(&Action::Delete {
+        assert!(actions.contains(&Action::Write(vec![StoreOp::Delete {
             key: "conn/c1".into()
-        }));
+        }])));
         assert!(!actions.iter().any(|a| matches!(a, Action::Publish(_))));
+    }
+
+    #[test]
+    fn a_write_that_meets_another_requests_is_handled_again_and_loses_neither() {
+        let mut store = Map::new();
+        store.insert("count".into(), Bytes::from_static(b"x"));
+        let events = vec![text("hello")];
+        let request = EdgeRequest::grip(Echo, "c1", Protocol::Sip, events, NOW, Entropy([1; 32]));
+        // Another request counts one more between this one's read and its write.
+        let meddle: Meddle = Box::new(|store: &mut Map| {
+            store.insert("count".into(), Bytes::from_static(b"xx"));
+        });
+        let (actions, reply) = run_meddled(request, &mut store, Ok(Bytes::new()), Some(meddle));
+        assert_eq!(store["count"], "xxx", "both counts are kept");
+        assert_eq!(
+            reply.events,
+            vec![text("m:hello")],
+            "what the first attempt sent was taken back"
+        );
+        let swaps: Vec<_> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Write(writes) => Some(writes.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            swaps,
+            vec![
+                vec![StoreOp::Swap {
+                    key: "count".into(),
+                    expected: Some(Bytes::from_static(b"x")),
+                    value: Some(Bytes::from_static(b"xx")),
+                }],
+                vec![StoreOp::Swap {
+                    key: "count".into(),
+                    expected: Some(Bytes::from_static(b"xx")),
+                    value: Some(Bytes::from_static(b"xxx")),
+                }],
+            ]
+        );
+    }
+
+    #[test]
+    fn an_input_that_keeps_conflicting_fails_with_the_reason() {
+        let mut store = Map::new();
+        let events = vec![text("hello")];
+        let mut request =
+            EdgeRequest::grip(Echo, "c1", Protocol::Sip, events, NOW, Entropy([1; 32]));
+        let mut conflicts = 0;
+        let reply = loop {
+            match request.next_action() {
+                Action::Read(keys) => {
+                    let values = keys.iter().map(|k| store.get(k).cloned()).collect();
+                    request.answer_reads(values);
+                }
+                Action::Write(writes) => {
+                    assert!(matches!(writes[0], StoreOp::Swap { .. }));
+                    conflicts += 1;
+                    store.insert("count".into(), Bytes::from(vec![b'y'; conflicts]));
+                    request.answer_writes(Written::Conflict {
+                        key: "count".into(),
+                    });
+                }
+                Action::Done(reply) => break reply,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(conflicts, MAX_ATTEMPTS as usize);
+        assert_eq!(
+            reply.faults,
+            vec![format!(
+                "count kept changing under the request ({MAX_ATTEMPTS} attempts)"
+            )]
+        );
+        assert!(reply.events.is_empty(), "nothing of the attempts was sent");
     }
 
     #[test]

@@ -187,6 +187,27 @@ pub enum StoreOp {
     Set { key: String, value: Bytes },
     /// Delete a value (deleting a missing key is not an error).
     Delete { key: String },
+    /// Write `value` (`None`: delete the key) only if the key still holds `expected` (`None`:
+    /// still absent); otherwise the write conflicts. The server engine writes and deletes a record
+    /// its input read this way, so that an update made meanwhile by another request is never
+    /// overwritten unseen.
+    Swap {
+        key: String,
+        expected: Option<Bytes>,
+        value: Option<Bytes>,
+    },
+}
+
+impl StoreOp {
+    /// The key the operation is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Get { key }
+            | Self::Set { key, .. }
+            | Self::Delete { key }
+            | Self::Swap { key, .. } => key,
+        }
+    }
 }
 
 /// A failure of a key-value store.
@@ -200,6 +221,9 @@ pub enum KvError {
         size: usize,
         limit: usize,
     },
+    /// A [`StoreOp::Swap`] found another value than it expected: another request wrote first.
+    #[error("{key} was changed by another request")]
+    Conflict { key: String },
     /// The backend failed (network, disk, quota); the text is the backend's own.
     #[error("store backend failed: {0}")]
     Backend(String),
@@ -220,12 +244,49 @@ pub trait KeyValue {
     fn max_value_size(&self) -> usize;
 }
 
+/// A write as it must go to the store when the writer knows the key's stored value (`known`: it
+/// read it, `Some(None)` if absent): a [`StoreOp::Swap`] against that value, or nothing when the
+/// write would leave the key as it is. A write of a key the writer did not read, and a `Get`,
+/// stay as they are.
+pub fn compare_with_known(op: StoreOp, known: Option<&Option<Bytes>>) -> Option<StoreOp> {
+    let (key, value) = match op {
+        StoreOp::Set { key, value } => (key, Some(value)),
+        StoreOp::Delete { key } => (key, None),
+        other => return Some(other),
+    };
+    match known {
+        Some(known) if *known == value => None,
+        Some(known) => Some(StoreOp::Swap {
+            expected: known.clone(),
+            key,
+            value,
+        }),
+        None => Some(match value {
+            Some(value) => StoreOp::Set { key, value },
+            None => StoreOp::Delete { key },
+        }),
+    }
+}
+
 /// Applies one operation to a store; a `Get` returns the value read.
 pub fn apply(store: &mut impl KeyValue, op: StoreOp) -> Result<Option<Bytes>, KvError> {
     match op {
         StoreOp::Get { key } => store.get(&key),
         StoreOp::Set { key, value } => store.set(&key, value).map(|()| None),
         StoreOp::Delete { key } => store.delete(&key).map(|()| None),
+        StoreOp::Swap {
+            key,
+            expected,
+            value,
+        } => {
+            if store.get(&key)? != expected {
+                return Err(KvError::Conflict { key });
+            }
+            match value {
+                Some(value) => store.set(&key, value).map(|()| None),
+                None => store.delete(&key).map(|()| None),
+            }
+        }
     }
 }
 
@@ -368,6 +429,9 @@ pub enum StoreError {
     /// The upload has already completed or failed.
     #[error("upload {upload_id} is finished")]
     Finished { upload_id: String },
+    /// Other requests kept changing a record while this one tried to update it.
+    #[error("{key} kept changing under the request ({attempts} attempts)")]
+    Contended { key: String, attempts: u32 },
 }
 
 impl StoreError {

@@ -466,6 +466,30 @@ fn a_silent_recipient_times_out_and_the_delivery_resumes_when_it_binds_again() {
 }
 
 #[test]
+fn a_timer_and_a_late_answer_at_once_lose_neither_update() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "push");
+    let data = file_bytes(2 << 20, 14);
+    FileSender::new(&data).send(&mut net, &mut alice, &bob.aor);
+    let mut cut = FileReceiver {
+        silent_after: Some(512 << 10),
+        ..FileReceiver::default()
+    }
+    .accept_push(&mut net, &mut bob);
+    let late = std::mem::take(&mut cut.held_back);
+    assert!(!late.is_empty(), "Bob holds acknowledgements back");
+    // The transactions time out, and Bob's acknowledgements arrive while the delivery's timer is
+    // being handled: the timer read the window before they came, and writes it after.
+    net.now = net.now.plus_secs(31);
+    let fired = net.fire_due_timers_while(|net| bob.send_msrp(net, late));
+    assert!(fired > 0);
+    // The late answer's update stands: the delivery goes on over the same connection, without
+    // Bob binding it again, and the timer, handled again after it, found nothing timed out.
+    let rest = FileReceiver::default().carry_on(&mut net, &mut bob, cut);
+    assert!(rest.data == data[..], "byte-identical");
+}
+
+#[test]
 fn the_host_restarts_mid_transfer_and_completed_files_stay_intact() {
     let mut net = Net::default();
     let (mut alice, mut bob) = raw_alice_and_bob(&mut net, "pull");

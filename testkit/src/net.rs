@@ -6,14 +6,14 @@
 
 use bytes::Bytes;
 use rcs_core::accounts::Account;
-use rcs_core::edge_request::{Action, EdgeRequest, Reply, timer_due};
+use rcs_core::edge_request::{Action, EdgeRequest, Reply, Written, timer_due};
 use rcs_core::grip::WsEvent;
 use rcs_core::ids::Entropy;
 use rcs_core::server::{ServerLogic, common};
 use rcs_core::server_config::ServerConfig;
 use rcs_core::service::{Protocol, Side};
 use rcs_core::store::keys::{self, KeyKind};
-use rcs_core::store::{KeyValue, MemoryStore, Record};
+use rcs_core::store::{KeyValue, KvError, MemoryStore, Record, StoreOp};
 use rcs_core::time::Timestamp;
 
 use crate::config::{START, server_config};
@@ -158,11 +158,49 @@ impl Net {
         self.carry_out(request).peer_answer
     }
 
+    /// Applies one input's writes in order, as the edge's loop does, up to a conflicting swap.
+    fn write(&mut self, writes: Vec<StoreOp>) -> Written {
+        for write in writes {
+            if let StoreOp::Set { key, value }
+            | StoreOp::Swap {
+                key,
+                value: Some(value),
+                ..
+            } = &write
+            {
+                self.largest_value = self.largest_value.max(value.len());
+                self.window_writes += usize::from(key.contains("/window/"));
+            }
+            match rcs_core::store::apply(&mut self.store, write) {
+                Ok(_) => {}
+                Err(KvError::Conflict { key }) => return Written::Conflict { key },
+                Err(error) => panic!("the memory store: {error}"),
+            }
+        }
+        Written::All
+    }
+
     /// Carries out every action of one request, as the edge's loop does.
-    fn carry_out(&mut self, mut request: EdgeRequest<ServerLogic>) -> Reply {
+    fn carry_out(&mut self, request: EdgeRequest<ServerLogic>) -> Reply {
+        self.carry_out_racing(request, None)
+    }
+
+    /// Carries out a request; `meanwhile`, if given, is another request made while this one is
+    /// between its reads and its first writes, as when two requests for one record run at once.
+    fn carry_out_racing(
+        &mut self,
+        mut request: EdgeRequest<ServerLogic>,
+        mut meanwhile: Option<Meanwhile<'_>>,
+    ) -> Reply {
         self.requests += 1;
         loop {
-            match request.next_action() {
+            let action = request.next_action();
+            if matches!(action, Action::Write(_))
+                && let Some(other) = meanwhile.take()
+            {
+                other(self);
+            }
+            match action {
                 Action::Read(keys) => {
                     let values = keys
                         .iter()
@@ -170,12 +208,10 @@ impl Net {
                         .collect();
                     request.answer_reads(values);
                 }
-                Action::Set { key, value } => {
-                    self.largest_value = self.largest_value.max(value.len());
-                    self.window_writes += usize::from(key.contains("/window/"));
-                    self.store.set(&key, value).expect("the memory store");
+                Action::Write(writes) => {
+                    let written = self.write(writes);
+                    request.answer_writes(written);
                 }
-                Action::Delete { key } => self.store.delete(&key).expect("the memory store"),
                 Action::PeerRequest(message) => {
                     let hop = is_device_hop(&message);
                     let answer = match self.peer_down.clone() {
@@ -219,6 +255,16 @@ impl Net {
 
     /// Fires every timer due now, as `/…/tick` does on each server; how many fired.
     pub fn fire_due_timers(&mut self) -> usize {
+        self.fire_due_timers_racing(None)
+    }
+
+    /// Like [`Net::fire_due_timers`], with `meanwhile` (another request, such as a late answer)
+    /// made while the first timers' request has read its records and not yet written them.
+    pub fn fire_due_timers_while(&mut self, meanwhile: impl FnOnce(&mut Self)) -> usize {
+        self.fire_due_timers_racing(Some(Box::new(meanwhile)))
+    }
+
+    fn fire_due_timers_racing(&mut self, mut meanwhile: Option<Meanwhile<'_>>) -> usize {
         let keys: Vec<String> = self
             .store
             .keys_with_prefix("")
@@ -247,7 +293,8 @@ impl Net {
             fired += due.len();
             if !due.is_empty() {
                 let (logic, seed) = (self.logic(side), self.seed());
-                self.carry_out(EdgeRequest::timers(logic, due, self.now, seed));
+                let request = EdgeRequest::timers(logic, due, self.now, seed);
+                self.carry_out_racing(request, meanwhile.take());
             }
         }
         fired
@@ -258,6 +305,9 @@ impl Net {
         self.gateway.take(connection)
     }
 }
+
+/// Another request, made while one is between its reads and its writes.
+type Meanwhile<'a> = Box<dyn FnOnce(&mut Net) + 'a>;
 
 /// Whether a request between the servers is a device hop (it names a device connection).
 fn is_device_hop(message: &Bytes) -> bool {

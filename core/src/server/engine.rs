@@ -8,6 +8,11 @@
 //! a [`StoreOp::Get`] for every missing key, and once the caller has answered them all the same input
 //! is handled again from the start, with the same time and randomness. Handlers are therefore plain
 //! straight-line code, and nothing from a half-handled input ever leaves the engine.
+//!
+//! When an input completes, each key it wrote leaves once (its last write), and a write of a key
+//! whose stored value the request knows becomes a [`StoreOp::Swap`] against that value, so the
+//! caller can refuse it when another request changed the record meanwhile
+//! ([`crate::edge_request`] then handles the input again).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -15,7 +20,7 @@ use bytes::Bytes;
 
 use super::{Input, Output};
 use crate::ids::{Entropy, TokenSource};
-use crate::store::{Record, StoreError, StoreOp};
+use crate::store::{Record, StoreError, StoreOp, compare_with_known};
 use crate::time::Timestamp;
 
 /// Why a handler stopped before its end. Its transaction is dropped either way: nothing it wrote
@@ -139,6 +144,13 @@ impl Tx<'_> {
                 self.delete(&key);
                 Ok(None)
             }
+            StoreOp::Swap { key, value, .. } => {
+                match value {
+                    Some(value) => self.set(&key, value),
+                    None => self.delete(&key),
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -210,6 +222,28 @@ impl<L: Logic> Engine<L> {
         self.queue.is_empty()
     }
 
+    /// Forgets every value read so far, so that the next input reads afresh what it needs: after
+    /// a write of the request met another request's ([`StoreOp::Swap`]).
+    pub fn forget_reads(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Answers `input` as the server's failure for `error` ([`Logic::fail`]), reporting it as a
+    /// fault, without handling it.
+    pub fn fail(&mut self, input: &Input, now: Timestamp, entropy: Entropy, error: &StoreError) {
+        let mut tx = Tx {
+            cache: &BTreeMap::new(),
+            written: BTreeMap::new(),
+            effects: vec![Output::Fault(error.to_string())],
+            missing: BTreeSet::new(),
+            evict: Vec::new(),
+            now,
+            ids: TokenSource::new(entropy),
+        };
+        self.logic.fail(&mut tx, input, error);
+        self.outputs.extend(tx.effects);
+    }
+
     fn run(&mut self) {
         while self.pending_reads.is_empty() {
             let Some((input, now, entropy)) = self.queue.front() else {
@@ -234,6 +268,7 @@ impl<L: Logic> Engine<L> {
             } = tx;
             match outcome {
                 Ok(()) => {
+                    let effects = guard_writes(&self.cache, effects);
                     self.cache.extend(written);
                     for key in evict {
                         self.cache.remove(&key);
@@ -242,18 +277,8 @@ impl<L: Logic> Engine<L> {
                     self.queue.pop_front();
                 }
                 Err(Interrupt::Unreadable(error)) => {
-                    let mut tx = Tx {
-                        cache: &BTreeMap::new(),
-                        written: BTreeMap::new(),
-                        effects: vec![Output::Fault(error.to_string())],
-                        missing: BTreeSet::new(),
-                        evict: Vec::new(),
-                        now: *now,
-                        ids: TokenSource::new(*entropy),
-                    };
-                    self.logic.fail(&mut tx, input, &error);
-                    self.outputs.extend(tx.effects);
-                    self.queue.pop_front();
+                    let (input, now, entropy) = self.queue.pop_front().expect("the input handled");
+                    self.fail(&input, now, entropy, &error);
                 }
                 Err(Interrupt::Miss) => {
                     for key in missing {
@@ -270,6 +295,35 @@ impl<L: Logic> Engine<L> {
             }
         }
     }
+}
+
+/// The effects of a completed input as they leave the engine: each key's last write only, in its
+/// place (a key set twice by one input is written once). A write or delete of a key whose stored
+/// value the request knows (it read it, or an earlier input of the request wrote it) becomes a
+/// [`StoreOp::Swap`] against that value; one that would leave the key as it is (the same value
+/// written back, an absent key deleted) is left out.
+fn guard_writes(cache: &BTreeMap<String, Option<Bytes>>, effects: Vec<Output>) -> Vec<Output> {
+    let mut last_write = BTreeMap::new();
+    for (index, effect) in effects.iter().enumerate() {
+        if let Output::Store(StoreOp::Set { key, .. } | StoreOp::Delete { key }) = effect {
+            last_write.insert(key.clone(), index);
+        }
+    }
+    let is_last = |key: &str, index: usize| last_write.get(key) == Some(&index);
+    effects
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, effect)| match effect {
+            Output::Store(op @ (StoreOp::Set { .. } | StoreOp::Delete { .. })) => {
+                if !is_last(op.key(), index) {
+                    return None;
+                }
+                let known = cache.get(op.key());
+                compare_with_known(op, known).map(Output::Store)
+            }
+            other => Some(other),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -379,6 +433,50 @@ mod tests {
                     connection: "b".into(),
                     message: Bytes::from_static(b"1")
                 },
+            ]
+        );
+    }
+
+    #[test]
+    fn writes_of_known_records_are_compared_and_each_key_is_written_once() {
+        let mut cache = BTreeMap::new();
+        cache.insert("read".to_owned(), Some(Bytes::from_static(b"old")));
+        cache.insert("same".to_owned(), Some(Bytes::from_static(b"v")));
+        cache.insert("absent".to_owned(), None);
+        cache.insert("gone".to_owned(), Some(Bytes::from_static(b"g")));
+        let send = Output::Send {
+            connection: "c".into(),
+            message: Bytes::new(),
+        };
+        let delete = |key: &str| Output::Store(StoreOp::Delete { key: key.into() });
+        let effects = vec![
+            set("blind", b"1"),
+            set("read", b"first"),
+            send.clone(),
+            set("read", b"new"),
+            set("same", b"v"),
+            set("absent", b"made"),
+            delete("gone"),
+            delete("never-read"),
+            delete("absent-too"),
+        ];
+        let swap = |key: &str, expected: Option<&'static [u8]>, value: Option<&'static [u8]>| {
+            Output::Store(StoreOp::Swap {
+                key: key.into(),
+                expected: expected.map(Bytes::from_static),
+                value: value.map(Bytes::from_static),
+            })
+        };
+        cache.insert("absent-too".to_owned(), None);
+        assert_eq!(
+            guard_writes(&cache, effects),
+            vec![
+                set("blind", b"1"),
+                send,
+                swap("read", Some(b"old"), Some(b"new")),
+                swap("absent", None, Some(b"made")),
+                swap("gone", Some(b"g"), None),
+                delete("never-read"),
             ]
         );
     }

@@ -392,6 +392,10 @@ pub struct Received {
     pub session: String,
     pub server_path: Option<MsrpUri>,
     pub selector: Option<FileSelector>,
+    /// The acknowledgements a silent recipient held back, to send late, and the contiguous bytes
+    /// it received (those included).
+    pub held_back: Vec<Bytes>,
+    pub received: u64,
 }
 
 /// What a recipient does once the server has invited it (push) or offered it a file (pull).
@@ -536,6 +540,49 @@ impl FileReceiver {
         session: &str,
         server_path: MsrpUri,
         selector: &FileSelector,
+        data: Vec<u8>,
+        from: u64,
+    ) -> Received {
+        let local = user.msrp_uri(session);
+        let bind = Request::new(
+            &user.ids.msrp_id(),
+            msrp::Method::Send,
+            vec![server_path.clone()],
+            vec![local],
+        )
+        .unwrap();
+        user.send_msrp(net, vec![encode(&Frame::Request(bind))]);
+        if let Some(old) = &self.close_after_bind {
+            net.disconnect(user.server, old);
+        }
+        self.take_chunks(net, user, session, server_path, selector, data, from)
+    }
+
+    /// Goes on taking chunks over the connection that was receiving `cut`, without binding it
+    /// again: the server must carry on by itself.
+    pub fn carry_on(&self, net: &mut Net, user: &mut User, cut: Received) -> Received {
+        let server_path = cut.server_path.clone().expect("the server's path");
+        let selector = cut.selector.clone().expect("the file");
+        self.take_chunks(
+            net,
+            user,
+            &cut.session,
+            server_path,
+            &selector,
+            cut.data,
+            cut.received,
+        )
+    }
+
+    /// Takes chunks until the file is complete (see [`FileReceiver::receive`]).
+    #[allow(clippy::too_many_arguments)]
+    fn take_chunks(
+        &self,
+        net: &mut Net,
+        user: &mut User,
+        session: &str,
+        server_path: MsrpUri,
+        selector: &FileSelector,
         mut data: Vec<u8>,
         from: u64,
     ) -> Received {
@@ -545,17 +592,6 @@ impl FileReceiver {
         let mut have = rcs_core::ranges::RangeSet::new();
         have.insert(0..from).unwrap();
         let mut acknowledged = from;
-        let bind = Request::new(
-            &user.ids.msrp_id(),
-            msrp::Method::Send,
-            vec![server_path.clone()],
-            vec![local.clone()],
-        )
-        .unwrap();
-        user.send_msrp(net, vec![encode(&Frame::Request(bind))]);
-        if let Some(old) = &self.close_after_bind {
-            net.disconnect(user.server, old);
-        }
         let mut last_send = None;
         let mut idle_rounds = 0;
         while !(have.is_complete(size) && last_send.is_some()) {
@@ -596,6 +632,8 @@ impl FileReceiver {
                     session: session.to_owned(),
                     server_path: Some(server_path),
                     selector: Some(selector.clone()),
+                    held_back: answers,
+                    received: have.contiguous_prefix(),
                     ..Received::default()
                 };
             }

@@ -13,6 +13,14 @@
 //! Plain HTTP paths (matched on the end of the path, so any route prefix works):
 //! - `GET|PUT|DELETE …/kv/<key>` and `GET …/kv/` (the keys, one a line): Spin key-value, store `default`
 //!   or the one named by the `x-store` header (so a test can see a denied label's error);
+//! - `wasi:keyvalue` on store `default`, each answering `200` with what it read, `409` for a lost
+//!   compare-and-swap, or `500` with the error: `POST …/wasi-kv/set-many` (body: `key=value` lines),
+//!   `POST …/wasi-kv/get-many` and `POST …/wasi-kv/delete-many` (body: keys, one a line; `get-many`
+//!   answers `key=value` lines, sorted), `POST …/wasi-kv/increment/<key>` (body: the delta),
+//!   `POST …/wasi-kv/swap/<key>` (body: the new value; header `x-expect`: the value the swap must
+//!   find, none for an absent key), `POST …/wasi-kv/swap-after-write/<key>` (reads the key for a
+//!   swap, then writes it with `spin:key-value` before swapping: the swap must fail), and
+//!   `GET …/wasi-kv/list-keys` (header `x-cursor` to pass one);
 //! - `POST …/counter/<key>`: one key-value read and one write (the counter's next value, as text), the
 //!   benchmark's smallest stateful request;
 //! - `GET …/var/<name>`: a Spin variable;
@@ -47,6 +55,10 @@ async fn handle(request: Request) -> impl IntoResponse {
         .is_some_and(|value| value.as_bytes().starts_with(grip::CONTENT_TYPE.as_bytes()));
     if request.method() == Method::POST && is_grip {
         return websocket_events(request).await;
+    }
+    if let Some(operation) = tail(&path, "/wasi-kv/") {
+        let operation = operation.to_owned();
+        return wasi_key_value(request, &operation).await;
     }
     if let Some(key) = tail(&path, "/counter/") {
         return counter(key).await;
@@ -194,6 +206,127 @@ async fn key_value(request: Request, key: String) -> Reply {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET, PUT or DELETE");
     };
     result.unwrap_or_else(|error| text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:?}")))
+}
+
+/// The `…/wasi-kv/<operation>` probes (see the module doc).
+async fn wasi_key_value(request: Request, operation: &str) -> Reply {
+    use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store};
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (expect, cursor) = (header("x-expect"), header("x-cursor"));
+    let body = match request.into_body().bytes().await {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(error) => return text(StatusCode::BAD_REQUEST, format!("unreadable body: {error}")),
+    };
+    let lines = || body.lines().filter(|line| !line.is_empty());
+    let failed =
+        |error: store::Error| text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:?}"));
+    let bucket = match store::open("default") {
+        Ok(bucket) => bucket,
+        Err(error) => return failed(error),
+    };
+    let done = |result: Result<(), store::Error>| match result {
+        Ok(()) => text(StatusCode::OK, "done"),
+        Err(error) => failed(error),
+    };
+    let swap_outcome = |result: Result<(), atomics::CasError>| match result {
+        Ok(()) => text(StatusCode::OK, "swapped"),
+        Err(atomics::CasError::CasFailed(again)) => match again.current() {
+            Ok(value) => text(
+                StatusCode::CONFLICT,
+                format!(
+                    "cas failed; now {}",
+                    value.map_or("absent".into(), |v| String::from_utf8_lossy(&v)
+                        .into_owned())
+                ),
+            ),
+            Err(error) => failed(error),
+        },
+        Err(atomics::CasError::StoreError(error)) => failed(error),
+    };
+    if let Some(key) = operation.strip_prefix("increment/") {
+        let delta = body.trim().parse().unwrap_or(1);
+        return match atomics::increment(&bucket, key, delta) {
+            Ok(value) => text(StatusCode::OK, value.to_string()),
+            Err(error) => failed(error),
+        };
+    }
+    if let Some(key) = operation.strip_prefix("swap/") {
+        let cas = match atomics::Cas::new(&bucket, key) {
+            Ok(cas) => cas,
+            Err(error) => return failed(error),
+        };
+        let current = match cas.current() {
+            Ok(current) => current,
+            Err(error) => return failed(error),
+        };
+        if current.as_deref() != expect.as_deref().map(str::as_bytes) {
+            return text(StatusCode::PRECONDITION_FAILED, "not the expected value");
+        }
+        return swap_outcome(atomics::swap(cas, body.as_bytes()));
+    }
+    if let Some(key) = operation.strip_prefix("swap-after-write/") {
+        let cas = match atomics::Cas::new(&bucket, key).and_then(|cas| cas.current().map(|_| cas)) {
+            Ok(cas) => cas,
+            Err(error) => return failed(error),
+        };
+        let written = async {
+            Store::open_default()
+                .await?
+                .set(key, b"written meanwhile")
+                .await
+        };
+        if let Err(error) = written.await {
+            return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:?}"));
+        }
+        return swap_outcome(atomics::swap(cas, body.as_bytes()));
+    }
+    match operation {
+        "set-many" => {
+            let pairs: Vec<(String, Vec<u8>)> = lines()
+                .map(|line| {
+                    let (key, value) = line.split_once('=').unwrap_or((line, ""));
+                    (key.to_owned(), value.as_bytes().to_vec())
+                })
+                .collect();
+            done(batch::set_many(&bucket, &pairs))
+        }
+        "delete-many" => done(batch::delete_many(
+            &bucket,
+            &lines().map(str::to_owned).collect::<Vec<_>>(),
+        )),
+        "get-many" => {
+            let keys: Vec<String> = lines().map(str::to_owned).collect();
+            match batch::get_many(&bucket, &keys) {
+                Ok(found) => {
+                    let mut found: Vec<String> = found
+                        .into_iter()
+                        .map(|(key, value)| match value {
+                            Some(value) => format!("{key}={}", String::from_utf8_lossy(&value)),
+                            None => format!("{key} absent"),
+                        })
+                        .collect();
+                    found.sort();
+                    text(StatusCode::OK, found.join("\n"))
+                }
+                Err(error) => failed(error),
+            }
+        }
+        "list-keys" => match bucket.list_keys(cursor.as_deref()) {
+            Ok(response) => {
+                let mut keys = response.keys;
+                keys.sort();
+                text(StatusCode::OK, keys.join("\n"))
+            }
+            Err(error) => failed(error),
+        },
+        _ => text(StatusCode::NOT_FOUND, "no such wasi-kv operation"),
+    }
 }
 
 async fn counter(key: &str) -> Reply {

@@ -19,12 +19,13 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use rcs_core::accounts::{
     self, Account, AccountChange, HttpRealm, HttpSignIn, HttpSignInRecords, SignInRefusal,
 };
+use rcs_core::edge_request::Written;
 use rcs_core::http_files::Answer;
 use rcs_core::ids::TokenSource;
 use rcs_core::server::common::Registration;
 use rcs_core::server_config::ServerConfig;
 use rcs_core::service::ACCOUNTS_ROUTE;
-use rcs_core::store::{Record, StoreOp, keys};
+use rcs_core::store::{Record, compare_with_known, keys};
 use subtle::ConstantTimeEq;
 
 use crate::HttpRefusal;
@@ -248,32 +249,53 @@ pub async fn sign_in<R: Platform>(
     let refused = |refusal: SignInRefusal| {
         HttpRefusal::SignIn(Answer::sign_in_refused(&refusal, realm, now, &salt))
     };
-    let attempt = HttpSignIn::start(authorization, method, target, realm, now).map_err(refused)?;
-    let (outcome, writes) = match attempt.keys() {
-        Some([account, throttle, nonce_use]) => {
-            let (account, throttle, nonce_use) = (
-                rt.get(&account).await?,
-                rt.get(&throttle).await?,
-                rt.get(&nonce_use).await?,
-            );
-            let records = HttpSignInRecords {
-                account: account.as_deref(),
-                throttle: throttle.as_deref(),
-                nonce_use: nonce_use.as_deref(),
-            };
-            attempt.finish(records, &server.domain, now)
-        }
-        None => attempt.finish(HttpSignInRecords::default(), &server.domain, now),
-    };
-    for write in writes {
-        match write {
-            StoreOp::Set { key, value } => rt.set(&key, value).await?,
-            StoreOp::Delete { key } => rt.delete(&key).await?,
-            StoreOp::Get { .. } => {}
+    // The records are written back by compare-and-swap: a sign-in of the same user at the same
+    // moment makes this one read them again, so that every failure is counted.
+    for _ in 0..MAX_SIGN_IN_ATTEMPTS {
+        let attempt =
+            HttpSignIn::start(authorization, method, target, realm, now).map_err(refused)?;
+        let Some(keys) = attempt.keys() else {
+            let (outcome, _) = attempt.finish(HttpSignInRecords::default(), &server.domain, now);
+            return outcome.map_err(refused);
+        };
+        let [account, throttle, nonce_use] = &keys;
+        let read = (
+            rt.get(account).await?,
+            rt.get(throttle).await?,
+            rt.get(nonce_use).await?,
+        );
+        let records = HttpSignInRecords {
+            account: read.0.as_deref(),
+            throttle: read.1.as_deref(),
+            nonce_use: read.2.as_deref(),
+        };
+        let (outcome, writes) = attempt.finish(records, &server.domain, now);
+        let known = [
+            (account, &read.0),
+            (throttle, &read.1),
+            (nonce_use, &read.2),
+        ];
+        let writes = writes
+            .into_iter()
+            .filter_map(|op| {
+                let value = known
+                    .iter()
+                    .find(|(key, _)| *key == op.key())
+                    .map(|(_, v)| *v);
+                compare_with_known(op, value)
+            })
+            .collect();
+        if crate::run::write_batch(rt, writes).await? == Written::All {
+            return outcome.map_err(refused);
         }
     }
-    outcome.map_err(refused)
+    Err(HttpRefusal::Platform(PlatformError::Store(format!(
+        "the sign-in records kept changing ({MAX_SIGN_IN_ATTEMPTS} attempts)"
+    ))))
 }
+
+/// How many times an HTTP sign-in reads and writes its records before contention fails it.
+const MAX_SIGN_IN_ATTEMPTS: u32 = 8;
 
 /// The body as an account request for `realm`, checked.
 fn account_change(request: &Request<Bytes>, realm: &str) -> Result<AccountChange, HttpRefusal> {

@@ -37,6 +37,17 @@ pub trait Platform {
     async fn set(&self, key: &str, value: Bytes) -> Result<(), PlatformError>;
     /// Removes `key` (a missing key is not an error).
     async fn delete(&self, key: &str) -> Result<(), PlatformError>;
+    /// Stores every pair, all or none (Spin: `wasi:keyvalue/batch.set-many`).
+    async fn set_many(&self, pairs: Vec<(String, Bytes)>) -> Result<(), PlatformError>;
+    /// Removes every key (`wasi:keyvalue/batch.delete-many`).
+    async fn delete_many(&self, keys: Vec<String>) -> Result<(), PlatformError>;
+    /// A compare-and-swap begun on one key (`wasi:keyvalue/atomics.cas`).
+    type Swap;
+    /// Begins a compare-and-swap on `key`: its handle and the value stored now.
+    async fn begin_swap(&self, key: &str) -> Result<(Self::Swap, Option<Bytes>), PlatformError>;
+    /// Stores `value` if the key still holds what [`Platform::begin_swap`] read; `false` if
+    /// another write came first.
+    async fn swap(&self, swap: Self::Swap, value: Bytes) -> Result<bool, PlatformError>;
     /// The keys for which `keep` holds. Implementations filter while listing, so that the keys of
     /// file chunks, the bulk of a store, are never all held at once.
     async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, PlatformError>;

@@ -10,11 +10,13 @@ use futures::future::join_all;
 use http::header;
 use rcs_core::ids::Entropy;
 use rcs_core::time::Timestamp;
+use spin_sdk::experimental::wasi::keyvalue as wasi_kv;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, IncomingMessage, IntoResponse, Request};
 use spin_sdk::key_value::Store;
 use spin_sdk::wasip3::http::types::{ErrorCode, Response as WasiResponse};
 use spin_sdk::wasip3::http_compat::IncomingBody;
+use wasi_kv::store::Bucket;
 
 use crate::config::{EdgeConfig, VARIABLES};
 use crate::handler::{self, MESSAGE_SIP};
@@ -40,21 +42,47 @@ pub const MAX_BODY: usize = 4 << 20;
 /// The largest answer read from the other application server (one SIP response).
 const MAX_PEER_ANSWER: usize = 1 << 20;
 
-/// [`Platform`] on Spin: the `default` key-value store and outbound HTTP.
+/// [`Platform`] on Spin: the `default` key-value store and outbound HTTP. Reads and key listing
+/// go through `spin:key-value` (asynchronous, so a request's reads run together); batches and
+/// compare-and-swap through `wasi:keyvalue` on the same store, opened when first needed.
 pub struct SpinRuntime {
     store: Store,
+    bucket: std::cell::OnceCell<Bucket>,
 }
 
 impl SpinRuntime {
     /// Opens the `default` key-value store.
     pub async fn open() -> Result<Self, PlatformError> {
         let store = Store::open_default().await.map_err(store_error)?;
-        Ok(Self { store })
+        Ok(Self {
+            store,
+            bucket: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// The `default` store as a `wasi:keyvalue` bucket.
+    fn bucket(&self) -> Result<&Bucket, PlatformError> {
+        if let Some(bucket) = self.bucket.get() {
+            return Ok(bucket);
+        }
+        let bucket = wasi_kv::store::open(DEFAULT_STORE).map_err(bucket_error)?;
+        Ok(self.bucket.get_or_init(|| bucket))
     }
 }
 
+/// The store every component uses.
+const DEFAULT_STORE: &str = "default";
+
 fn store_error(error: spin_sdk::key_value::Error) -> PlatformError {
     PlatformError::Store(error.to_string())
+}
+
+fn bucket_error(error: wasi_kv::store::Error) -> PlatformError {
+    PlatformError::Store(match error {
+        wasi_kv::store::Error::NoSuchStore => "no such store".to_owned(),
+        wasi_kv::store::Error::AccessDenied => "access denied".to_owned(),
+        wasi_kv::store::Error::Other(reason) => reason,
+    })
 }
 
 impl Platform for SpinRuntime {
@@ -69,6 +97,41 @@ impl Platform for SpinRuntime {
 
     async fn delete(&self, key: &str) -> Result<(), PlatformError> {
         self.store.delete(key).await.map_err(store_error)
+    }
+
+    async fn set_many(&self, pairs: Vec<(String, Bytes)>) -> Result<(), PlatformError> {
+        let pairs: Vec<(String, Vec<u8>)> = pairs
+            .into_iter()
+            .map(|(key, value)| (key, Vec::from(value)))
+            .collect();
+        wasi_kv::batch::set_many(self.bucket()?, &pairs).map_err(bucket_error)
+    }
+
+    async fn delete_many(&self, keys: Vec<String>) -> Result<(), PlatformError> {
+        wasi_kv::batch::delete_many(self.bucket()?, &keys).map_err(bucket_error)
+    }
+
+    type Swap = wasi_kv::atomics::Cas;
+
+    async fn begin_swap(&self, key: &str) -> Result<(Self::Swap, Option<Bytes>), PlatformError> {
+        let cas = wasi_kv::atomics::Cas::new(self.bucket()?, key).map_err(bucket_error)?;
+        let current = cas.current().map_err(bucket_error)?;
+        Ok((cas, current.map(Bytes::from)))
+    }
+
+    /// A swap reported lost whose key now holds exactly the value it wrote counts as done: Spin
+    /// 4.0.2's Redis store reports every swap as lost, written or not (see `host/src/kv.rs`).
+    /// Elsewhere that reading only mistakes another request's identical write for this one,
+    /// which leaves the record as this request meant it.
+    async fn swap(&self, swap: Self::Swap, value: Bytes) -> Result<bool, PlatformError> {
+        match wasi_kv::atomics::swap(swap, &value) {
+            Ok(()) => Ok(true),
+            Err(wasi_kv::atomics::CasError::CasFailed(now)) => {
+                let current = now.current().map_err(bucket_error)?;
+                Ok(current.as_deref() == Some(&value[..]))
+            }
+            Err(wasi_kv::atomics::CasError::StoreError(error)) => Err(bucket_error(error)),
+        }
     }
 
     async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, PlatformError> {

@@ -187,6 +187,41 @@ impl Platform for Net {
         Ok(())
     }
 
+    async fn set_many(&self, pairs: Vec<(String, Bytes)>) -> Result<(), PlatformError> {
+        if let Some((key, _)) = pairs
+            .iter()
+            .find(|(_, value)| value.len() > rcs_core::store::VALUE_LIMIT)
+        {
+            return Err(PlatformError::Store(format!("{key} is too large")));
+        }
+        self.store.borrow_mut().extend(pairs);
+        Ok(())
+    }
+
+    async fn delete_many(&self, keys: Vec<String>) -> Result<(), PlatformError> {
+        let mut store = self.store.borrow_mut();
+        for key in keys {
+            store.remove(&key);
+        }
+        Ok(())
+    }
+
+    type Swap = (String, Option<Bytes>);
+
+    async fn begin_swap(&self, key: &str) -> Result<(Self::Swap, Option<Bytes>), PlatformError> {
+        let current = self.store.borrow().get(key).cloned();
+        Ok(((key.to_owned(), current.clone()), current))
+    }
+
+    async fn swap(&self, (key, read): Self::Swap, value: Bytes) -> Result<bool, PlatformError> {
+        let mut store = self.store.borrow_mut();
+        if store.get(&key) != read.as_ref() {
+            return Ok(false);
+        }
+        store.insert(key, value);
+        Ok(true)
+    }
+
     async fn keys(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, PlatformError> {
         Ok(self
             .store

@@ -10,7 +10,8 @@
 //! - [`upload`] (sender AS, `/sender/upload`, for the user the edge signed the request in as): the
 //!   RCC.07 FT-HTTP upload (`POST` multipart with
 //!   `tid` and `File`, `PUT` of the rest with `Content-Range`) and its resume info (`GET
-//!   ?tid=<tid>&get_upload_info`); the body is read frame by frame into the store.
+//!   ?tid=<tid>&get_upload_info`); the body is read frame by frame into the store, the writes of
+//!   each frame in one `wasi:keyvalue` batch.
 //!
 //! Both return an [`http::Response`] with a [`FileBody`], which a `#[http_service]` function
 //! returns as it is (it implements `spin_sdk::http::IntoResponse` through `http::Response`).
@@ -29,6 +30,7 @@ use rcs_core::http_files::{Answer, AnswerBody};
 use rcs_core::server_config::ServerConfig;
 use rcs_core::store::{Manifest, Record, StoreOp};
 use rcs_core::time::Timestamp;
+use spin_sdk::experimental::wasi::keyvalue as wasi_kv;
 use spin_sdk::key_value::Store;
 
 /// A response body failed after the head was sent: the store failed, or a chunk was missing.
@@ -207,25 +209,47 @@ pub async fn upload(
         upload::Route::Upload(request) => request,
     };
     let mut body = req.into_body();
+    let mut writes = Writes::default();
     loop {
         while let Some(action) = request.poll() {
             let result = match action {
-                Action::Answer(answer) => return respond(answer, None),
-                Action::Store(StoreOp::Get { key }) => match store.get(&key).await {
-                    Ok(value) => {
-                        request.on_value(&key, value.map(Bytes::from));
-                        Ok(())
+                Action::Answer(answer) => {
+                    if let Err(error) = writes.flush() {
+                        return respond(Answer::reason(503, format!("store: {error}")), None);
                     }
+                    return respond(answer, None);
+                }
+                Action::Store(StoreOp::Get { key }) => match writes.flush() {
                     Err(error) => Err(error),
+                    Ok(()) => match store.get(&key).await {
+                        Ok(value) => {
+                            request.on_value(&key, value.map(Bytes::from));
+                            Ok(())
+                        }
+                        Err(error) => Err(error.to_string()),
+                    },
                 },
-                Action::Store(StoreOp::Set { key, value }) => store.set(&key, &value).await,
-                Action::Store(StoreOp::Delete { key }) => store.delete(&key).await,
+                Action::Store(StoreOp::Set { key, value }) => {
+                    writes.sets.push((key, value.into()));
+                    Ok(())
+                }
+                Action::Store(StoreOp::Swap { key, .. }) => Err(format!(
+                    "the upload asked to compare-and-swap {key}, which it does not read"
+                )),
+                Action::Store(StoreOp::Delete { key }) => match writes.flush() {
+                    Err(error) => Err(error),
+                    Ok(()) => store.delete(&key).await.map_err(|e| e.to_string()),
+                },
             };
             if let Err(error) = result {
                 // What was applied stays consistent: a chunk is written before the state that
                 // claims it, so the upload can be resumed.
                 return respond(Answer::reason(503, format!("store: {error}")), None);
             }
+        }
+        // The writes of what the body has brought so far go as one batch before more is read.
+        if let Err(error) = writes.flush() {
+            return respond(Answer::reason(503, format!("store: {error}")), None);
         }
         if !request.wants_body() {
             return respond(
@@ -242,6 +266,30 @@ pub async fn upload(
             Some(Err(error)) => request.body_failed(&error.to_string()),
             None => request.end_body(),
         }
+    }
+}
+
+/// The sets an upload has asked for since the last read, written together as one `set-many` of
+/// `wasi:keyvalue` (all or none, in order: a chunk still lands before the state that claims it).
+#[derive(Default)]
+struct Writes {
+    bucket: Option<wasi_kv::store::Bucket>,
+    sets: Vec<(String, Vec<u8>)>,
+}
+
+impl Writes {
+    fn flush(&mut self) -> Result<(), String> {
+        if self.sets.is_empty() {
+            return Ok(());
+        }
+        let bucket = match self.bucket.take() {
+            Some(bucket) => bucket,
+            None => wasi_kv::store::open("default").map_err(|e| format!("{e:?}"))?,
+        };
+        let result = wasi_kv::batch::set_many(&bucket, &self.sets).map_err(|e| format!("{e:?}"));
+        self.bucket = Some(bucket);
+        self.sets.clear();
+        result
     }
 }
 
