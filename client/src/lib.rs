@@ -43,6 +43,7 @@ mod account;
 mod download;
 mod file;
 mod progress;
+mod upload;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub use account::{Accounts, AccountsInfo, Authority, DigestSigner, signed_request};
 pub use download::{Downloaded, download};
 pub use file::{OutputFile, SourceFile, content_type_for, safe_name, sha256_of};
+pub use upload::{Uploaded, upload_http};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

@@ -529,6 +529,9 @@ impl Host {
                 command.arg("--log-dir").arg(self.state.path().join("logs"));
             }
         }
+        // Its own process group: `spin up` runs the application in a child process
+        // (`spin trigger http`), which must stop with it.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command.current_dir(repo_root());
         if let Some(config) = runtime_config {
             command.arg("--runtime-config-file").arg(config);
@@ -628,6 +631,12 @@ impl Host {
     /// Kills the host at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // The whole process group, so that no `spin trigger http` outlives its `spin up`.
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(format!("-{}", child.id()))
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -259,3 +259,33 @@ async fn a_hundred_concurrent_transfers_all_arrive() -> Result<()> {
     );
     Ok(())
 }
+
+/// An FT-HTTP upload (RCC.07) in pieces, each signed in with HTTP Digest: the first a multipart
+/// POST, the rest PUTs with Content-Range; the signed URL of the answer gives the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ft_http_upload_in_pieces_is_stored_whole() -> Result<()> {
+    let host = Host::start(HostOptions::sqlite())?;
+    let base = host.base_url();
+    rcs_e2e::ensure_account(&base, "alice").await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("pieces.bin");
+    let size = 3 * MIB + 12_345;
+    let digest = make_file(&path, size, 31)?;
+    let password = rcs_core::client::Password::new(rcs_e2e::password_of("alice"));
+    let signer = rcs_client::DigestSigner {
+        user: "alice",
+        password: &password,
+        cnonce: "pieces".to_owned(),
+    };
+    let http = reqwest::Client::new();
+    let uploaded = rcs_client::upload_http(&http, &base, "in-pieces", &path, MIB, &signer)
+        .await
+        .with_context(|| format!("the logs:\n{}", host.logs()))?;
+    ensure!(uploaded.requests == 4, "{} requests", uploaded.requests);
+    let info = rcs_core::ft_http::FileInfoDocument::parse(&uploaded.file_info)?;
+    ensure!(info.file.size == size);
+    let fetched = dir.path().join("fetched.bin");
+    let got = rcs_client::download(info.file.url.as_str(), &fetched, TIMEOUT, false).await?;
+    ensure!(got.size == size && sha256_file(&fetched)? == digest);
+    Ok(())
+}

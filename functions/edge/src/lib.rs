@@ -206,7 +206,7 @@ pub fn route(side: Side, method: &Method, path: &str) -> Result<Route, HttpRefus
         (_, p) if p.strip_prefix(prefix) == Some("msrp") => (Route::Grip(Protocol::Msrp), "POST"),
         (_, p) if p.strip_prefix(prefix) == Some("tick") => (Route::Tick, "POST"),
         (Side::Receiver, PEER_ROUTE) => (Route::Peer, "POST"),
-        (Side::Sender, UPLOAD_ROUTE) => (Route::Upload, "GET, POST"),
+        (Side::Sender, UPLOAD_ROUTE) => (Route::Upload, rcs_core::http_files::upload::ALLOW),
         (Side::Sender, ACCOUNTS_ROUTE) => (Route::Accounts, "GET, POST"),
         (Side::Sender, p)
             if p.strip_prefix(ACCOUNTS_ROUTE)

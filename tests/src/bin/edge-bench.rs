@@ -10,7 +10,9 @@
 //! - key-value calls per 64 KiB chunk stored (MSRP upload) and delivered (pull), as `redis-server`
 //!   counts them (`INFO commandstats`) in a 16 MiB transfer: on a SQLite configuration this runs on a
 //!   Redis of its own, since the components make the same calls whatever the store;
-//! - upload and delivery throughput of a large file (push, pull, HTTP fallback);
+//! - upload throughput of a large file over MSRP (new, and already stored) and over FT-HTTP, and
+//!   delivery throughput (push, pull, HTTP fallback); the time from the sender's first byte to
+//!   the recipient's last, push and pull, beside the upload alone and store-and-forward;
 //! - chat latency, p50 and p99;
 //! - signing in: a REGISTER answered with a digest challenge and then granted, p50 and p99, beside
 //!   a refresh on a signed-in connection;
@@ -20,8 +22,12 @@
 //!
 //! ```text
 //! cargo run --release -p rcs-e2e --bin edge-bench -- [--size-mib 256]
-//!     [--runtime local,local+pushpin,spin] [--store sqlite,redis]
+//!     [--runtime local,local+pushpin,spin] [--store sqlite,redis] [--json]
 //! ```
+//! With `--json` the table is followed by one JSON object of the numbers scripts read
+//! (`component_floor_mib_s`, `upload_msrp_mib_s`, `upload_http_mib_s`, `delivery_push_mib_s`,
+//! `upload_alone_s`, `cut_through_push_s`, `cut_through_pull_s`, `store_and_forward_s`,
+//! `peak_rss_mib`, …) of the first configuration, and of each in `configurations`.
 //! `local` is the local host with its built-in gateway, `local+pushpin` the same behind Pushpin,
 //! `spin` real Spin 4.0.2 behind Pushpin (`SPIN_BIN`, or `spin` on `PATH`).
 
@@ -82,15 +88,32 @@ impl Config {
     }
 }
 
-/// The figures of one configuration, by measure, in the order measured.
+/// The figures of one configuration, by measure, in the order measured, and the numbers scripts
+/// read (`--json`).
 #[derive(Default)]
 struct Figures {
     rows: Vec<(String, String)>,
+    numbers: Vec<(&'static str, f64)>,
 }
 
 impl Figures {
     fn add(&mut self, measure: impl Into<String>, figure: impl Into<String>) {
         self.rows.push((measure.into(), figure.into()));
+    }
+
+    fn number(&mut self, key: &'static str, value: f64) {
+        self.numbers.push((key, value));
+    }
+
+    /// The numbers as one JSON object, with the configuration's name.
+    fn json(&self, name: &str) -> serde_json::Map<String, serde_json::Value> {
+        let mut object = serde_json::Map::new();
+        object.insert("configuration".into(), name.into());
+        for (key, value) in &self.numbers {
+            let rounded = (value * 1000.0).round() / 1000.0;
+            object.insert((*key).into(), rounded.into());
+        }
+        object
     }
 }
 
@@ -310,6 +333,7 @@ async fn measure_on(
         "floor: gateway + runtime + trivial echo component, same messages (behind Pushpin: 1 in flight)",
         format!("{component_floor:.1} MiB/s"),
     );
+    figures.number("component_floor_mib_s", component_floor);
 
     // One request, without and with key-value calls, straight to the runtime.
     let http = reqwest::Client::new();
@@ -355,13 +379,19 @@ async fn measure_on(
     timed_transfer(&mut alice, &mut bob, "bob", &small, &out).await?;
     let small_peak = host.peak_rss_kib().unwrap_or(0);
 
-    // The big file, pushed, then pulled, then fetched over HTTP.
+    // The big file, pushed; another, pulled; the first again (already stored); then fetched
+    // over HTTP. Each time from Alice's first byte to the recipient's last.
     let big = dir.path().join("big.bin");
     make_file(&big, size, 2)?;
     let before_big = relay.bytes_carried();
     let (upload, push) = timed_transfer(&mut alice, &mut bob, "bob", &big, &out).await?;
     let big_peer_bytes = relay.bytes_carried() - before_big;
-    let (upload_again, pull) = timed_transfer(&mut alice, &mut carol, "carol", &big, &out).await?;
+    let other = dir.path().join("other.bin");
+    make_file(&other, size, 3)?;
+    let (upload_pulled, pull) =
+        timed_transfer(&mut alice, &mut carol, "carol", &other, &out).await?;
+    std::fs::remove_file(&other)?;
+    let (upload_again, _) = timed_transfer(&mut alice, &mut carol, "carol", &big, &out).await?;
     let ratio = |figure: f64| figure / component_floor * 100.0;
     let upload_rate = mib_per_sec(size, upload);
     figures.add(
@@ -373,22 +403,69 @@ async fn measure_on(
             mib_per_sec(size, upload_again)
         ),
     );
+    figures.number("upload_msrp_mib_s", upload_rate);
+    figures.number("upload_alone_s", upload.as_secs_f64());
+    figures.number("upload_stored_again_mib_s", mib_per_sec(size, upload_again));
+
+    // The same file over FT-HTTP (RCC.07), in pieces of 8 MiB, each signed in with Digest.
+    rcs_e2e::ensure_account(&base, "alice").await?;
+    let password = rcs_core::client::Password::new(rcs_e2e::password_of("alice"));
+    let signer = rcs_client::DigestSigner {
+        user: "alice",
+        password: &password,
+        cnonce: "bench".to_owned(),
+    };
+    let started = Instant::now();
+    rcs_client::upload_http(&http, &base, "bench-big", &big, 8 * MIB, &signer).await?;
+    let http_upload_rate = mib_per_sec(size, started.elapsed());
+    figures.add(
+        format!("upload, {size_mib} MiB over FT-HTTP (8 MiB pieces, each signed in)"),
+        format!(
+            "{http_upload_rate:.1} MiB/s ({:.0}% of the component floor)",
+            ratio(http_upload_rate)
+        ),
+    );
+    figures.number("upload_http_mib_s", http_upload_rate);
+
     let push_rate = mib_per_sec(size, push);
     let pull_rate = mib_per_sec(size, pull);
     figures.add(
-        format!("delivery, {size_mib} MiB, push (recipient has the file after)"),
+        format!("delivery, {size_mib} MiB, push (after the upload)"),
         format!(
             "{push_rate:.1} MiB/s ({:.0}% of the component floor; {:.1} s)",
             ratio(push_rate),
-            (upload + push).as_secs_f64()
+            push.as_secs_f64()
         ),
     );
+    figures.number("delivery_push_mib_s", push_rate);
     figures.add(
         format!("delivery, {size_mib} MiB, pull"),
         format!(
             "{pull_rate:.1} MiB/s ({:.0}% of the component floor)",
             ratio(pull_rate)
         ),
+    );
+    figures.number("delivery_pull_mib_s", pull_rate);
+    let push_end_to_end = (upload + push).as_secs_f64();
+    let pull_end_to_end = (upload_pulled + pull).as_secs_f64();
+    figures.add(
+        format!(
+            "{size_mib} MiB from Alice's first byte to the recipient's last: push / pull, \
+             beside the upload alone and store-and-forward (upload, then delivery)"
+        ),
+        format!(
+            "push {push_end_to_end:.2} s ({:.2} x the upload alone) / pull {pull_end_to_end:.2} s; \
+             upload alone {:.2} s; store-and-forward {:.2} s",
+            push_end_to_end / upload.as_secs_f64(),
+            upload.as_secs_f64(),
+            upload.as_secs_f64() + push.as_secs_f64()
+        ),
+    );
+    figures.number("cut_through_push_s", push_end_to_end);
+    figures.number("cut_through_pull_s", pull_end_to_end);
+    figures.number(
+        "store_and_forward_s",
+        upload.as_secs_f64() + push.as_secs_f64(),
     );
     // The HTTP fallback: the signed URL a pull offer carries, fetched by a plain HTTP client.
     let mut dave = connect(&base, "dave", Delivery::Pull).await?;
@@ -480,6 +557,7 @@ async fn measure_on(
         "AS-to-AS bytes per transfer (HTTP requests + answers on the wire: the first value, and the recipient's 200 handed to the receiver AS)",
         sizes.join(", "),
     );
+    figures.number("peak_rss_mib", big_peak as f64 / 1024.0);
     figures.add(
         format!(
             "runtime peak resident memory after a 16 MiB transfer / after the {size_mib} MiB ones"
@@ -508,6 +586,7 @@ fn list(text: &str) -> Vec<String> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mut size_mib = 256u64;
+    let mut json = false;
     let mut runtimes = vec!["local".to_owned()];
     let mut stores = vec!["sqlite".to_owned()];
     let mut args = std::env::args().skip(1);
@@ -516,9 +595,10 @@ async fn main() -> Result<()> {
             "--size-mib" => size_mib = args.next().context("--size-mib N")?.parse()?,
             "--runtime" => runtimes = list(&args.next().context("--runtime LIST")?),
             "--store" => stores = list(&args.next().context("--store LIST")?),
+            "--json" => json = true,
             other => bail!(
                 "unknown argument {other}; use --size-mib N, --runtime local,local+pushpin,spin, \
-                 --store sqlite,redis"
+                 --store sqlite,redis, --json"
             ),
         }
     }
@@ -561,6 +641,18 @@ async fn main() -> Result<()> {
             .map(|column| column.rows.get(index).map_or("", |(_, f)| f.as_str()))
             .collect();
         println!("| {measure} | {} |", figures.join(" | "));
+    }
+    if json {
+        // The first configuration's numbers at the top, every configuration's in `configurations`.
+        let mut object = columns[0].json(&names[0]);
+        let all: Vec<serde_json::Value> = columns
+            .iter()
+            .zip(&names)
+            .map(|(column, name)| serde_json::Value::Object(column.json(name)))
+            .collect();
+        object.insert("size_mib".into(), size_mib.into());
+        object.insert("configurations".into(), all.into());
+        println!("{}", serde_json::Value::Object(object));
     }
     Ok(())
 }
