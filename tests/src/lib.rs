@@ -633,7 +633,7 @@ impl Host {
         if let Some(mut child) = self.child.take() {
             // The whole process group, so that no `spin trigger http` outlives its `spin up`.
             let _ = Command::new("kill")
-                .arg("-KILL")
+                .args(["-s", "KILL", "--"])
                 .arg(format!("-{}", child.id()))
                 .stderr(Stdio::null())
                 .status();

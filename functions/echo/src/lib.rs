@@ -20,7 +20,8 @@
 //!   `POST …/wasi-kv/swap/<key>` (body: the new value; header `x-expect`: the value the swap must
 //!   find, none for an absent key), `POST …/wasi-kv/swap-after-write/<key>` (reads the key for a
 //!   swap, then writes it with `spin:key-value` before swapping: the swap must fail), and
-//!   `GET …/wasi-kv/list-keys` (header `x-cursor` to pass one);
+//!   `GET …/wasi-kv/list-keys` (header `x-cursor` to pass one), and `POST …/wasi-kv/counter/<key>`
+//!   (`…/counter/<key>` below through `wasi:keyvalue`'s `get` and `set`);
 //! - `POST …/counter/<key>`: one key-value read and one write (the counter's next value, as text), the
 //!   benchmark's smallest stateful request;
 //! - `GET …/var/<name>`: a Spin variable;
@@ -249,6 +250,22 @@ async fn wasi_key_value(request: Request, operation: &str) -> Reply {
         },
         Err(atomics::CasError::StoreError(error)) => failed(error),
     };
+    if let Some(key) = operation.strip_prefix("counter/") {
+        let counted = bucket.get(key).and_then(|current| {
+            let count = current
+                .and_then(|value| String::from_utf8(value).ok())
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(0)
+                + 1;
+            bucket
+                .set(key, count.to_string().as_bytes())
+                .map(|()| count)
+        });
+        return match counted {
+            Ok(count) => text(StatusCode::OK, count.to_string()),
+            Err(error) => failed(error),
+        };
+    }
     if let Some(key) = operation.strip_prefix("increment/") {
         let delta = body.trim().parse().unwrap_or(1);
         return match atomics::increment(&bucket, key, delta) {

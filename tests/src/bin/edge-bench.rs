@@ -349,11 +349,18 @@ async fn measure_on(
         &format!("http://{}/echo/counter/bench", host.http),
     )
     .await?;
+    let wasi_counter = mean_request_ms(
+        &http,
+        reqwest::Method::POST,
+        &format!("http://{}/echo/wasi-kv/counter/bench", host.http),
+    )
+    .await?;
     figures.add(
-        "one HTTP request to a component: no key-value call / one get + one set (mean of 300)",
+        "one HTTP request to a component: no key-value call / one get + one set, spin:key-value / the same, wasi:keyvalue (mean of 300)",
         format!(
-            "{plain:.2} ms / {counter:.2} ms (a key-value call: {:.2} ms)",
-            (counter - plain).max(0.0) / 2.0
+            "{plain:.2} ms / {counter:.2} ms (a call: {:.2} ms) / {wasi_counter:.2} ms (a call: {:.2} ms)",
+            (counter - plain).max(0.0) / 2.0,
+            (wasi_counter - plain).max(0.0) / 2.0
         ),
     );
 
