@@ -43,6 +43,9 @@ fn config(role: Side) -> EdgeConfig {
 }
 
 /// The platform both servers share: one store, one gateway, one clock.
+/// A request made by another client while one is under way.
+type Meanwhile = Box<dyn for<'n> FnOnce(&'n Net) -> Pin<Box<dyn Future<Output = ()> + 'n>>>;
+
 struct Net {
     store: RefCell<BTreeMap<String, Bytes>>,
     /// Publish bodies POSTed, in order.
@@ -55,6 +58,9 @@ struct Net {
     receiver: EdgeConfig,
     /// The gateway in front of both servers.
     gateway: RefCell<Gateway>,
+    /// Another request, made when the next compare-and-swap begins: between a request's reads
+    /// and its writes.
+    meanwhile: RefCell<Option<Meanwhile>>,
 }
 
 impl Net {
@@ -69,6 +75,7 @@ impl Net {
             sender: config(Side::Sender),
             receiver: config(Side::Receiver),
             gateway: RefCell::default(),
+            meanwhile: RefCell::default(),
         }
     }
 
@@ -209,6 +216,10 @@ impl Platform for Net {
     type Swap = (String, Option<Bytes>);
 
     async fn begin_swap(&self, key: &str) -> Result<(Self::Swap, Option<Bytes>), PlatformError> {
+        let meanwhile = self.meanwhile.borrow_mut().take();
+        if let Some(other) = meanwhile {
+            other(self).await;
+        }
         let current = self.store.borrow().get(key).cloned();
         Ok(((key.to_owned(), current.clone()), current))
     }
@@ -694,6 +705,23 @@ fn account_request(
     authorization: Option<&str>,
     body: Option<&AccountChange>,
 ) -> Response<Bytes> {
+    block_on(account_request_async(
+        net,
+        method,
+        path,
+        authorization,
+        body,
+    ))
+}
+
+/// [`account_request`], to await.
+async fn account_request_async(
+    net: &Net,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&AccountChange>,
+) -> Response<Bytes> {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(authorization) = authorization {
         request = request.header("authorization", authorization);
@@ -701,11 +729,7 @@ fn account_request(
     let body = body.map_or_else(Bytes::new, |change| {
         Bytes::from(serde_json::to_vec(change).unwrap())
     });
-    block_on(crate::accounts::handle_accounts(
-        net,
-        &net.sender,
-        request.body(body).unwrap(),
-    ))
+    crate::accounts::handle_accounts(net, &net.sender, request.body(body).unwrap()).await
 }
 
 /// `user`'s digest answer to the 401 `refused`, for `method` on `path`, with the first challenge
@@ -924,6 +948,41 @@ fn guessing_a_password_over_http_is_throttled() {
         "the right password waits too"
     );
     assert!(net.store.borrow().contains_key("account/bob"));
+}
+
+#[test]
+fn guesses_over_http_at_the_same_moment_each_count() {
+    let net = Net::new();
+    let path = "/sender/accounts/bob";
+    let bob = AccountChange::new("bob", DOMAIN, "bob's password");
+    account_request(&net, Method::POST, "/sender/accounts", None, Some(&bob));
+    // Each guess answers a challenge of its own, as two clients would.
+    let guess = |n: u32| {
+        let challenged = account_request(&net, Method::DELETE, path, None, None);
+        digest_answer(
+            &challenged,
+            Algorithm::Md5,
+            "bob",
+            &format!("guess {n}"),
+            "DELETE",
+            path,
+        )
+    };
+    let (first, second) = (guess(1), guess(2));
+    // The second guess is made while the first has read the counter and not yet written it.
+    *net.meanwhile.borrow_mut() = Some(Box::new(move |net: &Net| {
+        Box::pin(async move {
+            let refused =
+                account_request_async(net, Method::DELETE, path, Some(&second), None).await;
+            assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        })
+    }));
+    let refused = account_request(&net, Method::DELETE, path, Some(&first), None);
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let key = keys::user_throttle("bob");
+    let stored = net.store.borrow()[&key].clone();
+    let throttle = rcs_core::accounts::Throttle::decode(&key, &stored).unwrap();
+    assert_eq!(throttle.failures, 2, "both guesses are counted");
 }
 
 #[test]
