@@ -24,7 +24,8 @@
 //!   `allowed_outbound_hosts`, `environment`, `[component.<id>.variables]` with `{{ name }}` templates
 //!   of application variables; `build`, `description` and `[application]` are ignored.
 //! - Components built with `spin-sdk` 6 (`wasi:http/handler@0.3.0-rc-2026-03-15`), with WASI 0.2 and
-//!   0.3, `spin:key-value@3.0.0` and `spin:variables@3.0.0`.
+//!   0.3, `spin:key-value@3.0.0`, `spin:variables@3.0.0` and `wasi:keyvalue@0.2.0-draft2`
+//!   (`store`, `batch`, `atomics`, with Spin 4.0.2's answers on each backend: `spin_api`).
 //! - Request headers as Spin sets them: `spin-full-url`, `spin-path-info`, `spin-matched-route`,
 //!   `spin-component-route`, `spin-raw-component-route`, `spin-base-path` (always `/`),
 //!   `spin-client-addr` (absent on service-chained requests); the request URI is absolute
