@@ -204,6 +204,18 @@ pub async fn signed_request(
     if response.status() != StatusCode::UNAUTHORIZED {
         return Ok(response);
     }
+    let Some(challenge) = strongest_challenge(&response) else {
+        return Ok(response);
+    };
+    let credentials = signer.answer(&challenge, &method, url, &signer.cnonce)?;
+    request(Some(credentials))
+        .send()
+        .await
+        .map_err(Error::HttpClient)
+}
+
+/// The strongest digest challenge (RFC 7616) of a `401`, if it has one this client answers.
+pub(crate) fn strongest_challenge(response: &reqwest::Response) -> Option<Challenge> {
     let offered = response
         .headers()
         .get_all(WWW_AUTHENTICATE)
@@ -211,28 +223,36 @@ pub async fn signed_request(
         .filter_map(|value| value.to_str().ok())
         .filter_map(|value| Challenge::parse(value).ok())
         .collect::<Vec<_>>();
-    let Some(challenge) = Challenge::strongest(offered) else {
-        return Ok(response);
-    };
-    let target = reqwest::Url::parse(url).map_err(|error| Error::BadServer {
-        url: format!("{url}: {error}"),
-    })?;
-    let uri = match target.query() {
-        Some(query) => format!("{}?{query}", target.path()),
-        None => target.path().to_owned(),
-    };
-    let credentials = challenge.answer(
-        signer.user,
-        signer.password.expose(),
-        method.as_str(),
-        &uri,
-        &signer.cnonce,
-        1,
-    );
-    request(Some(credentials.to_string()))
-        .send()
-        .await
-        .map_err(Error::HttpClient)
+    Challenge::strongest(offered)
+}
+
+impl DigestSigner<'_> {
+    /// The `Authorization` value answering `challenge` for `method url`, with client nonce
+    /// `cnonce`: the digest `uri` is the URL's path and query, as sent.
+    pub(crate) fn answer(
+        &self,
+        challenge: &Challenge,
+        method: &Method,
+        url: &str,
+        cnonce: &str,
+    ) -> Result<String, Error> {
+        let target = reqwest::Url::parse(url).map_err(|error| Error::BadServer {
+            url: format!("{url}: {error}"),
+        })?;
+        let uri = match target.query() {
+            Some(query) => format!("{}?{query}", target.path()),
+            None => target.path().to_owned(),
+        };
+        let credentials = challenge.answer(
+            self.user,
+            self.password.expose(),
+            method.as_str(),
+            &uri,
+            cnonce,
+            1,
+        );
+        Ok(credentials.to_string())
+    }
 }
 
 fn http_error(status: StatusCode, body: &[u8]) -> Error {

@@ -7,9 +7,10 @@
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::Path;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
+use crate::account::strongest_challenge;
 use crate::{DigestSigner, Error};
 use rcs_core::digest::Challenge;
 
@@ -79,24 +80,11 @@ pub async fn upload_http(
         // sent twice.
         let challenge = challenge(http, &resume).await?;
         nc += 1;
-        let target = reqwest::Url::parse(url).map_err(|error| Error::BadServer {
-            url: format!("{url}: {error}"),
-        })?;
-        let uri = match target.query() {
-            Some(query) => format!("{}?{query}", target.path()),
-            None => target.path().to_owned(),
-        };
-        let credentials = challenge.answer(
-            signer.user,
-            signer.password.expose(),
-            method.as_str(),
-            &uri,
-            &format!("{}{nc}", signer.cnonce),
-            1,
-        );
+        let cnonce = format!("{}{nc}", signer.cnonce);
+        let credentials = signer.answer(&challenge, &method, url, &cnonce)?;
         let mut request = http
             .request(method, url)
-            .header(AUTHORIZATION, credentials.to_string())
+            .header(AUTHORIZATION, credentials)
             .header(CONTENT_TYPE, content_type)
             .body(body);
         if start > 0 {
@@ -132,16 +120,8 @@ async fn challenge(http: &reqwest::Client, url: &str) -> Result<Challenge, Error
         .send()
         .await
         .map_err(Error::HttpClient)?;
-    let status = response.status();
-    let offered = response
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| Challenge::parse(value).ok())
-        .collect::<Vec<_>>();
-    Challenge::strongest(offered).ok_or(Error::Http {
-        status: status.as_u16(),
+    strongest_challenge(&response).ok_or(Error::Http {
+        status: response.status().as_u16(),
         body: "the content server sent no digest challenge".to_owned(),
     })
 }
