@@ -169,6 +169,13 @@ pub enum Error {
         /// The file's name, as the sender gave it.
         name: String,
     },
+    /// The server aborted the file before its end: its sender stopped sending it, or its bytes
+    /// did not hash to the digest the sender announced. Nothing of it is kept.
+    #[error("the file was aborted: {reason}")]
+    Aborted {
+        /// The server's reason (its BYE's `Reason`).
+        reason: String,
+    },
     /// The received file does not hash to the announced digest.
     #[error("the file hashes to {actual}, not the announced {expected}")]
     DigestMismatch {
@@ -633,8 +640,8 @@ impl Client {
             bar,
         });
         let result = self.run_delivery(id, &name).await;
-        if let Err(Error::AnsweredElsewhere { .. }) = &result {
-            // Another device has the file: nothing of it stays here.
+        if let Err(Error::AnsweredElsewhere { .. } | Error::Aborted { .. }) = &result {
+            // Another device has the file, or it will never be whole: nothing of it stays here.
             let _ = std::fs::remove_file(&part);
         }
         if let Some(delivering) = self.delivering.take() {
@@ -664,12 +671,17 @@ impl Client {
 
     async fn run_delivery(&mut self, id: TransferId, name: &str) -> Result<[u8; 32], Error> {
         let mut verified = None;
+        let mut aborted = false;
+        let aborted_without_reason = || Error::Aborted {
+            reason: "the server aborted the file".into(),
+        };
         loop {
-            let event = if verified.is_some() {
-                // Verified: the server's BYE ends the session; do not wait long for it.
+            let event = if verified.is_some() || aborted {
+                // Verified or aborted: the server's BYE ends the session; do not wait long for it.
                 let deadline = Instant::now() + self.options.report_grace;
                 match self.step_until(deadline, "the BYE").await {
                     Ok(()) => {}
+                    Err(Error::Timeout { .. }) if aborted => return Err(aborted_without_reason()),
                     Err(Error::Timeout { .. }) => {
                         return verified.ok_or(Error::Closed { channel: "sip" });
                     }
@@ -690,6 +702,18 @@ impl Client {
             }
             match event {
                 TransferEvent::Verified => verified = self.digest_of_delivery(),
+                TransferEvent::Aborted => aborted = true,
+                // The file will never be complete: the message was aborted, or the session ended
+                // with `Reason` cause 410 (Gone) before the `#` chunk came.
+                TransferEvent::Ended { reason }
+                    if aborted || reason.as_ref().and_then(|r| r.cause) == Some(GONE) =>
+                {
+                    return Err(reason.map_or_else(aborted_without_reason, |reason| {
+                        Error::Aborted {
+                            reason: reason.text.unwrap_or_default(),
+                        }
+                    }));
+                }
                 TransferEvent::DigestMismatch { expected, actual } => {
                     return Err(Error::DigestMismatch {
                         expected: hex::encode(expected),
@@ -978,6 +1002,10 @@ impl Client {
         Ok(())
     }
 }
+
+/// The `Reason` cause (RFC 3326) of a delivery's BYE when its file will never be complete: the
+/// upload it was arriving by ended without it, or it is gone from the store.
+const GONE: u16 = 410;
 
 /// Whether a session ended because another device of the user answered (RFC 3326: cause 200).
 fn answered_elsewhere(reason: Option<&Reason>) -> bool {

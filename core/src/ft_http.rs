@@ -22,6 +22,7 @@
 //! <am:playing-length>4046</am:playing-length>   <!-- audio messages -->
 //! <data url="https://..." until="2017-04-25T12:17:07Z"/>
 //! <fd:content-digest>sha-256:...</fd:content-digest>  <!-- this project's extension -->
+//! <fd:upload>...</fd:upload>                          <!-- between the servers, while uploading -->
 //! </file-info>
 //! </file>
 //! ```
@@ -30,6 +31,9 @@
 //! `<fd:content-digest>` in the namespace [`DIGEST_NAMESPACE`] carries the file's feature code
 //! (`sha-256:<64 lowercase hex>`, see [`crate::first_value::ContentDigest`]). It is optional on parse,
 //! written only when set, and in a namespace of its own so that any other RCS client ignores it.
+//! `<fd:upload>` in the same namespace names the upload a first value was sent for while its bytes
+//! were still arriving (cut-through delivery): [`MAX_UPLOAD_ID_BYTES`] at most of URL-unreserved
+//! characters and `:`. The receiver AS believes it only in a sealed request from the sender AS.
 //!
 //! ## What is kept, what is ignored
 //! Kept, and written back after the known content: unknown attributes of `<file>`, `<file-info>` and
@@ -72,6 +76,8 @@ pub const NAMESPACE: &str = "urn:gsma:params:xml:ns:rcs:rcs:fthttp";
 pub const AUDIO_MESSAGE_NAMESPACE: &str = "urn:gsma:params:xml:ns:rcs:rcs:rram";
 /// This project's namespace for the `content-digest` extension element.
 pub const DIGEST_NAMESPACE: &str = "urn:rcs-ft:params:xml:ns:digest";
+/// The longest upload id `<fd:upload>` carries, in bytes.
+pub const MAX_UPLOAD_ID_BYTES: usize = 128;
 /// The largest document [`FileInfoDocument::parse`] reads, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// The deepest element nesting accepted (the root is level 1).
@@ -331,6 +337,14 @@ pub enum FtHttpError {
         /// Why the feature code was refused.
         reason: FirstValueError,
     },
+    /// `fd:upload` is empty, too long or has characters an upload id never has.
+    #[error("<file-info type=\"{}\"> upload {value:?} is not an upload id", kind.as_str())]
+    BadUploadId {
+        /// The `<file-info>` concerned.
+        kind: FileInfoKind,
+        /// The text found (trimmed).
+        value: String,
+    },
 }
 
 /// An attribute kept as read: its namespace (resolved, `None` for unprefixed attributes), local
@@ -491,6 +505,9 @@ pub struct FileInfo {
     pub playing_length: Option<u64>,
     /// `<fd:content-digest>`: this project's extension, the file's feature code.
     pub digest: Option<ContentDigest>,
+    /// `<fd:upload>`: this project's extension, the upload still in progress that the first value
+    /// names (cut-through delivery).
+    pub upload: Option<String>,
     /// Unknown attributes of `<file-info>`.
     pub extra_attributes: Vec<XmlAttribute>,
     /// Unknown attributes of `<data>`.
@@ -511,6 +528,7 @@ impl FileInfo {
             until: None,
             playing_length: None,
             digest: None,
+            upload: None,
             extra_attributes: Vec::new(),
             data_extra_attributes: Vec::new(),
             extensions: Vec::new(),
@@ -587,7 +605,7 @@ impl FileInfoDocument {
         if infos().any(|info| info.playing_length.is_some()) {
             let _ = write!(out, " xmlns:{AUDIO_PREFIX}=\"{AUDIO_MESSAGE_NAMESPACE}\"");
         }
-        if infos().any(|info| info.digest.is_some()) {
+        if infos().any(|info| info.digest.is_some() || info.upload.is_some()) {
             let _ = write!(out, " xmlns:{DIGEST_PREFIX}=\"{DIGEST_NAMESPACE}\"");
         }
         write_attributes(&mut out, &self.extra_attributes);
@@ -1034,6 +1052,7 @@ fn interpret_file_info(element: RawElement, kind: FileInfoKind) -> Result<FileIn
     let mut data = None;
     let mut playing_length = None;
     let mut digest = None;
+    let mut upload = None;
     let mut extensions = Vec::new();
     for child in element.children {
         let RawNode::Element(child) = child else {
@@ -1097,6 +1116,17 @@ fn interpret_file_info(element: RawElement, kind: FileInfoKind) -> Result<FileIn
                 })?;
                 set_once(&mut digest, parsed, kind, "content-digest", offset)?;
             }
+            (Some(DIGEST_NAMESPACE), "upload") => {
+                let text = leaf_text(&child, "upload")?;
+                let value = text.trim();
+                if !is_upload_id(value) {
+                    return Err(FtHttpError::BadUploadId {
+                        kind,
+                        value: value.to_owned(),
+                    });
+                }
+                set_once(&mut upload, value.to_owned(), kind, "upload", offset)?;
+            }
             _ => extensions.push(child.into_public()),
         }
     }
@@ -1113,6 +1143,7 @@ fn interpret_file_info(element: RawElement, kind: FileInfoKind) -> Result<FileIn
         until: data.until,
         playing_length,
         digest,
+        upload,
         extra_attributes,
         data_extra_attributes: data.extra_attributes,
         extensions,
@@ -1272,6 +1303,14 @@ fn write_leaf(out: &mut String, prefix: Option<&str>, name: &str, text: &str) {
     out.push_str(">\n");
 }
 
+/// Whether `text` can be an upload id: 1 to [`MAX_UPLOAD_ID_BYTES`] URL-unreserved characters or `:`.
+fn is_upload_id(text: &str) -> bool {
+    (1..=MAX_UPLOAD_ID_BYTES).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':'))
+}
+
 fn write_file_info(out: &mut String, info: &FileInfo, kind: FileInfoKind) {
     let _ = write!(out, "<file-info type=\"{}\"", kind.as_str());
     if let Some(disposition) = &info.disposition {
@@ -1309,6 +1348,9 @@ fn write_file_info(out: &mut String, info: &FileInfo, kind: FileInfoKind) {
             "content-digest",
             &digest.feature_code(),
         );
+    }
+    if let Some(upload) = &info.upload {
+        write_leaf(out, Some(DIGEST_PREFIX), "upload", upload);
     }
     for extension in &info.extensions {
         write_element(out, extension, Some(NAMESPACE));
@@ -1512,6 +1554,30 @@ mod tests {
         assert!(xml.contains(&format!("<fd:content-digest>{digest}</fd:content-digest>")));
         assert!(xml.contains("until=\"2020-10-09T11:25:18Z\""));
         round_trip(&parsed);
+    }
+
+    #[test]
+    fn the_upload_in_progress_round_trips() {
+        let digest = ContentDigest::of(b"arriving");
+        let input = doc(&format!(
+            "<file-info type=\"file\" xmlns:d=\"{DIGEST_NAMESPACE}\">\
+               <file-size>9</file-size><content-type>text/plain</content-type>\
+               <data url=\"{URL}\"/>\
+               <d:content-digest>{digest}</d:content-digest><d:upload> 0f1e:ab-c </d:upload>\
+             </file-info>"
+        ));
+        let parsed = FileInfoDocument::parse(&input).expect("parses");
+        assert_eq!(parsed.file.upload.as_deref(), Some("0f1e:ab-c"));
+        assert!(parsed.file.extensions.is_empty());
+        let xml = parsed.to_xml();
+        assert!(xml.contains("<fd:upload>0f1e:ab-c</fd:upload>"), "{xml}");
+        round_trip(&parsed);
+        let long = "a".repeat(MAX_UPLOAD_ID_BYTES + 1);
+        let too_long = input.replace(" 0f1e:ab-c ", &long);
+        assert!(matches!(
+            FileInfoDocument::parse(&too_long),
+            Err(FtHttpError::BadUploadId { .. })
+        ));
     }
 
     #[test]
@@ -2022,7 +2088,33 @@ mod tests {
                 )
             },
         );
-        assert_eq!(count, 57);
+        case(
+            "upload id with a slash",
+            file_info(&format!("<d:upload {fd}>up/1</d:upload>{inner}")).into_bytes(),
+            |e| matches!(e, E::BadUploadId { value, .. } if value == "up/1"),
+        );
+        case(
+            "empty upload id",
+            file_info(&format!("<d:upload {fd}> </d:upload>{inner}")).into_bytes(),
+            |e| matches!(e, E::BadUploadId { value, .. } if value.is_empty()),
+        );
+        case(
+            "two upload ids",
+            file_info(&format!(
+                "<d:upload {fd}>a</d:upload><d:upload {fd}>b</d:upload>{inner}"
+            ))
+            .into_bytes(),
+            |e| {
+                matches!(
+                    e,
+                    E::DuplicateElement {
+                        element: "upload",
+                        ..
+                    }
+                )
+            },
+        );
+        assert_eq!(count, 60);
     }
 
     #[test]

@@ -636,6 +636,23 @@ pub struct UploadState {
     pub created: u64,
     /// When an unfinished upload is discarded, in Unix seconds.
     pub expires: u64,
+    /// The recipients whose receiver AS has had the first value of this upload while it was still
+    /// arriving (cut-through delivery): an upload that resumes does not announce it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced_to: Vec<String>,
+    /// Deliveries that have sent every byte stored so far and wait for more (cut-through).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<Waiter>,
+}
+
+/// A delivery of an upload in progress that has caught up with the stored bytes: the sender AS
+/// wakes it once the upload has stored `wake_at` bytes from the start, or has ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiter {
+    /// The delivery's MSRP session id at the receiver AS.
+    pub delivery: String,
+    /// The stored prefix, in bytes, at which the delivery has enough to go on.
+    pub wake_at: u64,
 }
 
 impl UploadState {
@@ -670,7 +687,31 @@ impl UploadState {
             hasher: Sha256::new().serialize().to_vec(),
             created: now.unix_secs(),
             expires: now.unix_secs().saturating_add(config.upload_lifetime_secs),
+            announced_to: Vec::new(),
+            waiting: Vec::new(),
         })
+    }
+
+    /// The manifest the file will have once it is complete, if the sender announced its digest:
+    /// what a delivery of the upload in progress reads its chunks by (cut-through).
+    pub fn manifest_to_be(&self) -> Option<Manifest> {
+        Some(Manifest {
+            digest: self.file.sha256?,
+            size: self.file.size,
+            name: self.file.name.clone(),
+            content_type: self.file.content_type.clone(),
+            chunk_size: self.chunk_size,
+            chunks: self.chunks.clone(),
+            created: self.created,
+            expires: self.expires,
+        })
+    }
+
+    /// How many leading bytes a delivery of the upload in progress may send: every stored byte but
+    /// the last one, so the end of the file goes out only once the whole file has hashed to its
+    /// digest and is published.
+    pub fn deliverable(&self) -> u64 {
+        self.resume_offset().min(self.file.size.saturating_sub(1))
     }
 
     /// The state's own key.
@@ -888,6 +929,33 @@ impl UploadWriter {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<UploadEvent> {
         self.events.pop_front()
+    }
+
+    /// Takes the deliveries waiting for this upload that now have enough to go on: every one once
+    /// the upload has ended (published, failed or discarded), otherwise those whose `wake_at` the
+    /// stored prefix has reached. The state written at [`finish_request`](Self::finish_request)
+    /// no longer lists them.
+    pub fn take_waiters(&mut self) -> Vec<String> {
+        let reached = self.state.resume_offset();
+        let ended = self.phase != Phase::Receiving;
+        let (woken, still): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.state.waiting)
+            .into_iter()
+            .partition(|waiter| ended || waiter.wake_at <= reached);
+        self.state.waiting = still;
+        if !woken.is_empty() {
+            self.dirty = true;
+        }
+        woken.into_iter().map(|waiter| waiter.delivery).collect()
+    }
+
+    /// Discards the upload (its sender aborted it): every chunk it wrote and its state.
+    pub fn discard(&mut self) {
+        if self.phase != Phase::Done {
+            self.ops.extend(self.state.deletion_ops());
+            self.phase = Phase::Done;
+            self.in_hand.clear();
+            self.waiting.clear();
+        }
     }
 
     /// Ends this request's work: yields the write of the upload's state if it changed and the upload

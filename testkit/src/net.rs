@@ -45,6 +45,11 @@ pub struct Net {
     pub device_hops: usize,
     /// Bytes of the device hops and their answers.
     pub device_hop_bytes: usize,
+    /// Upload progress notices (the sender AS waking deliveries of a file still arriving) and
+    /// their answers: how many, and their bytes.
+    pub progress_hops: usize,
+    /// Bytes of the progress notices and their answers.
+    pub progress_hop_bytes: usize,
     /// Edge requests made so far.
     pub requests: usize,
     /// The store faults the servers reported, in order (an edge function logs them).
@@ -79,6 +84,8 @@ impl Net {
             peer_messages: Vec::new(),
             device_hops: 0,
             device_hop_bytes: 0,
+            progress_hops: 0,
+            progress_hop_bytes: 0,
             requests: 0,
             faults: Vec::new(),
             largest_value: 0,
@@ -214,6 +221,7 @@ impl Net {
                 }
                 Action::PeerRequest(message) => {
                     let hop = is_device_hop(&message);
+                    let progress = is_progress_hop(&message);
                     let answer = match self.peer_down.clone() {
                         Some(reason) => Err(reason),
                         None => self
@@ -221,7 +229,10 @@ impl Net {
                             .ok_or_else(|| "no answer".to_owned()),
                     };
                     let answer_len = answer.as_ref().map_or(0, Bytes::len);
-                    if hop {
+                    if progress {
+                        self.progress_hops += 1;
+                        self.progress_hop_bytes += message.len() + answer_len;
+                    } else if hop {
                         self.device_hops += 1;
                         self.device_hop_bytes += message.len() + answer_len;
                     } else {
@@ -310,6 +321,12 @@ impl Net {
 type Meanwhile<'a> = Box<dyn FnOnce(&mut Net) + 'a>;
 
 /// Whether a request between the servers is a device hop (it names a device connection).
+fn is_progress_hop(message: &Bytes) -> bool {
+    rcs_core::sip::parse(message, &rcs_core::sip::Limits::default()).is_ok_and(|request| {
+        common::open_progress_hop(&request, &[crate::config::signing_key()]).is_some()
+    })
+}
+
 fn is_device_hop(message: &Bytes) -> bool {
     rcs_core::sip::parse(message, &rcs_core::sip::Limits::default())
         .is_ok_and(|request| request.header(common::DEVICE_HEADER).is_some())

@@ -436,6 +436,20 @@ impl Incoming {
             if let Some(response) = request.response(200, None, &local) {
                 ua.transmit_msrp(Side::Receiver, &Frame::Response(response));
             }
+            let ours = self
+                .reassembly
+                .as_ref()
+                .is_none_or(|r| request.message_id() == Some(r.message_id()));
+            if request.continuation == msrp::Continuation::Aborted
+                && ours
+                && matches!(self.phase, Phase::Receiving { .. })
+            {
+                if let Some(reassembly) = self.reassembly.as_mut() {
+                    reassembly.abort(msrp::AbortReason::SenderAborted);
+                }
+                self.phase = Phase::Reported;
+                ua.emit_transfer(id, TransferEvent::Aborted);
+            }
             return true;
         };
         if matches!(

@@ -278,6 +278,10 @@ pub enum TransferEvent {
         /// The digest of what was written.
         actual: [u8; 32],
     },
+    /// Receiving: the server aborted the file before its end (a `#` chunk, RFC 4975 section
+    /// 7.1.1: its sender stopped, or its bytes did not hash to the announced digest); discard what
+    /// was written. The server's BYE follows, its `Reason` saying why.
+    Aborted,
     /// The transfer failed: a SIP refusal, an MSRP error or timeout (408), or a bind refused.
     Failed(Refusal),
     /// The session ended with the server's BYE, or the offer was withdrawn with a CANCEL before it

@@ -133,7 +133,27 @@ impl WindowedSender {
     /// from `tids` and starts its timeout at `now`.
     #[must_use]
     pub fn next_chunk(&mut self, tids: &mut TokenSource, now: Timestamp) -> Option<ChunkPlan> {
+        self.next_chunk_within(tids, now, self.total)
+    }
+
+    /// The next chunk to send when only the first `available` bytes of the message can be had
+    /// yet (a file still arriving): as [`next_chunk`](Self::next_chunk), but never a chunk that
+    /// ends past `available` (so the chunks keep their size and the last waits for the end).
+    #[must_use]
+    pub fn next_chunk_within(
+        &mut self,
+        tids: &mut TokenSource,
+        now: Timestamp,
+        available: u64,
+    ) -> Option<ChunkPlan> {
         if self.stopped.is_some() || self.in_flight.len() >= self.window {
+            return None;
+        }
+        let end = self
+            .next_offset
+            .saturating_add(self.chunk_size)
+            .min(self.total);
+        if end > available {
             return None;
         }
         // An empty message still takes one (empty) chunk.
@@ -200,6 +220,21 @@ impl WindowedSender {
         self.in_flight.iter().map(|f| f.deadline).min()
     }
 
+    /// The first byte not sent yet.
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// The bytes of one chunk.
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk_size
+    }
+
+    /// How many chunks may be in flight at once.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
     /// Stops the message with 408 if a chunk's response is overdue at `now` (RFC 4975 section
     /// 10.4: a local timeout is treated as a 408).
     pub fn on_timeout(&mut self, now: Timestamp) -> Option<SenderEvent> {
@@ -229,6 +264,24 @@ mod tests {
 
     fn drain(s: &mut WindowedSender, tids: &mut TokenSource, now: Timestamp) -> Vec<ChunkPlan> {
         std::iter::from_fn(|| s.next_chunk(tids, now)).collect()
+    }
+
+    #[test]
+    fn a_chunk_waits_until_its_bytes_are_available() {
+        let mut tids = tids();
+        let mut s = WindowedSender::new("msg00001", 10, 3, 4, 0);
+        assert!(s.next_chunk_within(&mut tids, t(0), 2).is_none());
+        let first = s.next_chunk_within(&mut tids, t(0), 7).expect("0..3");
+        let second = s.next_chunk_within(&mut tids, t(0), 7).expect("3..6");
+        assert_eq!((first.range, second.range), (0..3, 3..6));
+        // 6..9 needs byte 8: it waits, and so does the last chunk for byte 9.
+        assert!(s.next_chunk_within(&mut tids, t(0), 7).is_none());
+        assert_eq!(s.next_offset(), 6);
+        let third = s.next_chunk_within(&mut tids, t(0), 9).expect("6..9");
+        assert!(s.next_chunk_within(&mut tids, t(0), 9).is_none());
+        let last = s.next_chunk_within(&mut tids, t(0), 10).expect("9..10");
+        assert_eq!((third.range, last.range), (6..9, 9..10));
+        assert_eq!(last.continuation, Continuation::Complete);
     }
 
     #[test]

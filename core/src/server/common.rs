@@ -394,12 +394,15 @@ pub fn reachable_recipient(
 }
 
 /// The stored, unexpired file a file-info body names by its first value, with its verified URL:
-/// the document parsed, its URL verified as one this deployment signed, its manifest read.
+/// the document parsed, its URL verified as one this deployment signed, its manifest read. With
+/// [`Arriving::Taken`], a file not stored yet that the document names an upload in progress of
+/// (for the same digest) is taken as that upload's file to be.
 pub fn resolve_file_info(
     tx: &mut Tx<'_>,
     config: &ServerConfig,
     body: &[u8],
-) -> Result<Result<(Manifest, VerifiedFileRef), Rejection>, Interrupt> {
+    arriving: Arriving,
+) -> Result<Result<ResolvedFile, Rejection>, Interrupt> {
     let document = match FileInfoDocument::parse(body) {
         Ok(document) => document,
         Err(error) => return Ok(Err(Rejection::BadFileInfo(error.to_string()))),
@@ -413,11 +416,82 @@ pub fn resolve_file_info(
         Ok(verified) => verified,
         Err(error) => return Ok(Err(Rejection::FirstValue(error.to_string()))),
     };
+    // A file still arriving is that upload's bytes only, never a stored file that happens to
+    // have the digest its sender announced: a digest proves nothing until the bytes hash to it.
+    if let Some(upload) = document.file.upload.filter(|_| arriving == Arriving::Taken) {
+        return Ok(match arriving_file(tx, &upload, &verified.digest)? {
+            Some(file) => Ok(ResolvedFile {
+                manifest: file.manifest,
+                verified,
+                arriving: Some(upload),
+            }),
+            None => Err(Rejection::NotStored),
+        });
+    }
     Ok(match tx.record::<Manifest>(&verified.storage_key())? {
-        Some(manifest) if !manifest.is_expired(tx.now) => Ok((manifest, verified)),
+        Some(manifest) if !manifest.is_expired(tx.now) => Ok(ResolvedFile {
+            manifest,
+            verified,
+            arriving: None,
+        }),
         Some(_) => Err(Rejection::Expired),
         None => Err(Rejection::NotStored),
     })
+}
+
+/// Whether a file-info may name an upload still in progress (`fd:upload`): only in the sender
+/// AS's sealed first value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arriving {
+    /// The file must be stored whole.
+    Refused,
+    /// The file may still be arriving.
+    Taken,
+}
+
+/// A file-info's file, found in the store.
+pub struct ResolvedFile {
+    /// Its manifest; for a file still arriving, the manifest it will have.
+    pub manifest: Manifest,
+    /// Its verified URL.
+    pub verified: VerifiedFileRef,
+    /// The upload it is still arriving by, if it is.
+    pub arriving: Option<String>,
+}
+
+/// An upload still in progress: the manifest its file will have, and how much of it can be sent.
+pub struct ArrivingFile {
+    /// The manifest the file will have once complete.
+    pub manifest: Manifest,
+    /// The leading bytes a delivery may send now ([`crate::store::UploadState::deliverable`]).
+    pub deliverable: u64,
+    /// When the upload is given up if nothing more arrives, in Unix seconds.
+    pub expires: u64,
+    /// The upload's state, to add a waiting delivery to.
+    pub state: crate::store::UploadState,
+}
+
+/// The upload `upload` if it is still in progress, not abandoned, for the file with `digest`.
+pub fn arriving_file(
+    tx: &mut Tx<'_>,
+    upload: &str,
+    digest: &ContentDigest,
+) -> Result<Option<ArrivingFile>, Interrupt> {
+    let Some(state) = tx.record::<crate::store::UploadState>(&keys::upload(upload))? else {
+        return Ok(None);
+    };
+    if state.is_abandoned(tx.now) || state.file.sha256 != Some(*digest) {
+        return Ok(None);
+    }
+    let Some(manifest) = state.manifest_to_be() else {
+        return Ok(None);
+    };
+    Ok(Some(ArrivingFile {
+        manifest,
+        deliverable: state.deliverable(),
+        expires: state.expires,
+        state,
+    }))
 }
 
 /// REGISTER (RFC 3261 section 10.3): binds the device on this connection to the address of
@@ -1062,6 +1136,58 @@ pub fn answers_device_hop(response: &SipMessage) -> bool {
         .from()
         .tag()
         .is_some_and(|tag| tag.starts_with(DEVICE_HOP_TAG_PREFIX))
+}
+
+/// The media type of an upload's progress notice: [`UploadProgress`] as JSON.
+const PROGRESS_TYPE: &str = "application/vnd.rcs-ft.upload-progress+json";
+
+/// What the sender AS tells the receiver AS about an upload in progress that deliveries wait for
+/// (cut-through delivery): more bytes are stored, or the upload has ended. It names no user and
+/// carries no byte of the file: the deliveries read what is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadProgress {
+    /// The upload (`up/<id>`).
+    pub upload: String,
+    /// The delivery sessions to go on (the ones that were waiting).
+    pub deliveries: Vec<String>,
+    /// Why the upload ended without the file (aborted by its sender, or the bytes did not hash to
+    /// the announced digest), if it did.
+    pub ended: Option<String>,
+}
+
+/// The sealed MESSAGE that hands the receiver AS an upload's progress. Its From tag starts like a
+/// device hop's, so its answer needs no action either.
+pub fn progress_hop(
+    config: &ServerConfig,
+    tx: &mut Tx<'_>,
+    progress: &UploadProgress,
+) -> Option<SipMessage> {
+    let key = config.signing_keys.first()?;
+    let server = SipUri::parse(&format!("sip:{}", config.domain)).ok()?;
+    let body = serde_json::to_vec(progress).ok()?;
+    let mut ids = tx.ids();
+    let mut from = NameAddr::new(server.clone());
+    let tag = format!("{DEVICE_HOP_TAG_PREFIX}{}", ids.tag());
+    from.set_param("tag", Some(&tag)).ok()?;
+    let mut hop = RequestBuilder::new(Method::Message, server.clone(), from, NameAddr::new(server))
+        .local_host(&config.host)
+        .with_contact(false)
+        .body(PROGRESS_TYPE, Bytes::from(body))
+        .build(&mut ids)
+        .ok()?;
+    seal_peer_request(&mut hop, key).ok()?;
+    Some(hop)
+}
+
+/// The upload progress a sealed [`progress_hop`] carries, or `None` for any other request.
+pub fn open_progress_hop(request: &SipMessage, keys: &[SigningKey]) -> Option<UploadProgress> {
+    let is_progress = *request.method() == Method::Message
+        && request.has_content_type(PROGRESS_TYPE)
+        && peer_request_is_sealed(request, keys);
+    if !is_progress {
+        return None;
+    }
+    serde_json::from_slice(request.body()).ok()
 }
 
 /// Seals a request to the other application server with the first signing key.

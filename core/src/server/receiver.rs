@@ -22,7 +22,7 @@
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use super::common::{self, ConnectionRole, MsrpSession, UserSip};
+use super::common::{self, Arriving, ArrivingFile, ConnectionRole, MsrpSession, UserSip};
 use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
 use crate::first_value::ContentDigest;
@@ -38,7 +38,8 @@ use crate::sdp::{
 use crate::server_config::{ServerConfig, ServerConfigError};
 use crate::service::{Delivery, WARNING_AGENT};
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
-use crate::store::{Manifest, Record, keys};
+use crate::store::{Manifest, Record, Waiter, keys};
+use crate::time::Timestamp;
 
 /// The receiver AS's handlers.
 #[derive(Clone, Debug)]
@@ -122,6 +123,10 @@ struct DeliverySession {
     recipient: String,
     sender: String,
     digest: ContentDigest,
+    /// The upload the file was still arriving by when the first value came (cut-through
+    /// delivery): chunks are read from it until it is published as the file.
+    #[serde(default)]
+    upload: Option<ArrivingUpload>,
     /// The INVITE forked to the user's push devices, as sent: the dialog is built from it and the
     /// first acceptance, and the other devices' answers are cancelled or ended with it.
     invite: Option<String>,
@@ -208,10 +213,61 @@ fn save_window(tx: &mut Tx<'_>, session_key: &str, connection: &str, window: Win
     );
 }
 
-/// The manifest of the stored file with this digest, if it is there (expired or not).
-fn stored_manifest(tx: &mut Tx<'_>, digest: &ContentDigest) -> Result<Option<Manifest>, Interrupt> {
-    tx.record::<Manifest>(&digest.storage_key())
+/// The upload a delivery's file is arriving by: its id and its chunks' key prefix. Only the
+/// manifest this very upload publishes (the same chunks) is taken as the file once it is
+/// complete; a stored file of the same digest is not, since the upload's bytes may not hash to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ArrivingUpload {
+    id: String,
+    chunks: String,
 }
+
+/// Where a delivery's bytes are.
+enum Source {
+    /// The file is stored whole (published).
+    Stored(Manifest),
+    /// The file is still arriving (cut-through delivery).
+    Arriving(Box<ArrivingFile>),
+}
+
+impl Source {
+    /// The file's manifest (for a file still arriving, the one it will have).
+    fn manifest(&self) -> &Manifest {
+        match self {
+            Self::Stored(manifest) => manifest,
+            Self::Arriving(arriving) => &arriving.manifest,
+        }
+    }
+
+    /// How many leading bytes can be sent now.
+    fn deliverable(&self) -> u64 {
+        match self {
+            Self::Stored(manifest) => manifest.size,
+            Self::Arriving(arriving) => arriving.deliverable,
+        }
+    }
+}
+
+/// Where the delivery's file is now: its manifest if it is stored (expired or not), else the
+/// upload it is still arriving by, if that goes on; `None` when it is neither.
+fn source_of(tx: &mut Tx<'_>, delivery: &DeliverySession) -> Result<Option<Source>, Interrupt> {
+    let manifest_key = delivery.digest.storage_key();
+    let Some(upload) = &delivery.upload else {
+        return Ok(tx.record::<Manifest>(&manifest_key)?.map(Source::Stored));
+    };
+    tx.prefetch([manifest_key.as_str(), keys::upload(&upload.id).as_str()])?;
+    if let Some(manifest) = tx.record::<Manifest>(&manifest_key)?
+        && manifest.chunks == upload.chunks
+    {
+        return Ok(Some(Source::Stored(manifest)));
+    }
+    Ok(common::arriving_file(tx, &upload.id, &delivery.digest)?
+        .filter(|file| file.manifest.chunks == upload.chunks)
+        .map(|file| Source::Arriving(Box::new(file))))
+}
+
+/// Why a delivery stops when its file has gone before it was complete.
+const FILE_GONE: &str = "the file is no longer in the store";
 
 /// A pull offer waiting for the user's download request (`offer/<aor>/<digest>`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -316,6 +372,17 @@ impl ReceiverLogic {
                 return Ok(());
             }
         };
+        if let Some(progress) = common::open_progress_hop(&request, &self.config.signing_keys) {
+            for delivery in &progress.deliveries {
+                self.on_upload_progress(tx, delivery, &progress)?;
+            }
+            if let Some(response) = common::response_to(tx, &request, 200, None, None) {
+                tx.emit(Output::PeerResponse {
+                    message: response.to_bytes(),
+                });
+            }
+            return Ok(());
+        }
         if let Some(hop) = common::open_device_hop(&request, &self.config.signing_keys) {
             // A device's SIP message that belongs to this server, handed over by the sender AS:
             // handled as if it came over the device's connection, which the answers go to.
@@ -360,11 +427,15 @@ impl ReceiverLogic {
         if !request.has_content_type(ft_http::CONTENT_TYPE) {
             return Ok(Err(Rejection::NotFileInfo));
         }
-        let (manifest, verified) =
-            match common::resolve_file_info(tx, &self.config, request.body())? {
-                Ok(resolved) => resolved,
-                Err(rejection) => return Ok(Err(rejection)),
-            };
+        let body = request.body();
+        let common::ResolvedFile {
+            manifest,
+            verified,
+            arriving,
+        } = match common::resolve_file_info(tx, &self.config, body, Arriving::Taken)? {
+            Ok(resolved) => resolved,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
         let Some(sender_aor) = common::aor_of(request.from().uri()) else {
             return Ok(Err(Rejection::NoSenderUser));
         };
@@ -437,6 +508,10 @@ impl ReceiverLogic {
             recipient: recipient_aor.clone(),
             sender: sender_aor.clone(),
             digest: manifest.digest,
+            upload: arriving.map(|id| ArrivingUpload {
+                id,
+                chunks: manifest.chunks.clone(),
+            }),
             invite: invite
                 .as_ref()
                 .map(|invite| String::from_utf8_lossy(&invite.to_bytes()).into_owned()),
@@ -693,15 +768,13 @@ impl ReceiverLogic {
                 return Ok(());
             }
         };
-        let manifest = stored_manifest(tx, &delivery.digest)?;
-        if manifest.is_none_or(|m| m.is_expired(tx.now)) {
-            common::reply(
-                tx,
-                connection,
-                invite,
-                410,
-                Some("the file is no longer in the store"),
-            );
+        let gone = match source_of(tx, &delivery)? {
+            None => true,
+            Some(Source::Stored(manifest)) => manifest.is_expired(tx.now),
+            Some(Source::Arriving(_)) => false,
+        };
+        if gone {
+            common::reply(tx, connection, invite, 410, Some(FILE_GONE));
             return Ok(());
         }
         let params = AnswerParams {
@@ -860,7 +933,7 @@ impl ReceiverLogic {
                         .is_some_and(|status| status.code >= 400)
                 {
                     self.finish(tx, &key, &delivery)?;
-                    self.hang_up(tx, &mut delivery)?;
+                    self.hang_up(tx, &mut delivery, None)?;
                 }
                 Ok(())
             }
@@ -886,9 +959,11 @@ impl ReceiverLogic {
         ) {
             return Ok(());
         }
-        let Some(manifest) = stored_manifest(tx, &delivery.digest)? else {
+        let Some(source) = source_of(tx, delivery)? else {
+            self.stop(tx, key, delivery, None, FILE_GONE)?;
             return Ok(());
         };
+        let manifest = source.manifest().clone();
         // Takes over from the connection bound before, if any: from what it acknowledged.
         pause(tx, key, &mut delivery.stage)?;
         let DeliveryStage::AwaitingMsrpBind {
@@ -916,15 +991,72 @@ impl ReceiverLogic {
         let expires = tx.now.unix_secs().saturating_add(common::SESSION_IDLE_SECS);
         common::remember_connection(tx, connection, role, expires);
         save(tx, key, delivery);
-        self.pump(tx, key, delivery, connection, &mut window, &manifest)?;
-        // One timer per delivery: when it fires, it looks at the window and sets the next one.
-        if let Some(at) = window.next_deadline() {
-            tx.emit(Output::Timer {
-                at,
-                key: key.to_owned(),
-            });
+        if self.pump(tx, key, delivery, connection, &mut window, &source)? {
+            arm_timer(tx, key, &window, &source);
         }
         Ok(())
+    }
+
+    /// The sender AS says that more of an upload this delivery waits for is stored, or that the
+    /// upload has ended: the delivery goes on over its connection, or stops with the reason.
+    fn on_upload_progress(
+        &self,
+        tx: &mut Tx<'_>,
+        session_id: &str,
+        progress: &common::UploadProgress,
+    ) -> Result<(), Interrupt> {
+        let key = keys::msrp_session(session_id);
+        let Some(mut delivery) = tx.record::<DeliverySession>(&key)? else {
+            return Ok(());
+        };
+        if delivery.upload.as_ref().map(|upload| upload.id.as_str())
+            != Some(progress.upload.as_str())
+        {
+            return Ok(());
+        }
+        // A delivery not bound to a connection looks at the upload when it binds.
+        let Some(connection) = delivery.stage.sending_over().map(str::to_owned) else {
+            return Ok(());
+        };
+        let Some(mut window) = load_window(tx, &key, &connection)? else {
+            return Ok(());
+        };
+        let Some(source) = source_of(tx, &delivery)? else {
+            let why = progress.ended.as_deref().unwrap_or(FILE_GONE);
+            self.stop(tx, &key, &mut delivery, Some((&connection, &window)), why)?;
+            return Ok(());
+        };
+        if self.pump(tx, &key, &delivery, &connection, &mut window, &source)? {
+            arm_timer(tx, &key, &window, &source);
+        }
+        Ok(())
+    }
+
+    /// Ends a delivery whose file cannot be had (its upload ended without it, or it is gone from
+    /// the store): the message in progress is aborted on `sending` (a `#` chunk, RFC 4975
+    /// section 7.1.1, so the user's client drops what it has), and the dialog ends with a BYE
+    /// whose `Reason` says why.
+    fn stop(
+        &self,
+        tx: &mut Tx<'_>,
+        key: &str,
+        delivery: &mut DeliverySession,
+        sending: Option<(&str, &WindowedSender)>,
+        why: &str,
+    ) -> Result<(), Interrupt> {
+        if let Some((connection, window)) = sending
+            && let Ok(chunker) = self.chunker(delivery, "application/octet-stream", window.total())
+        {
+            let tid = tx.ids().msrp_id();
+            if let Ok(abort) = chunker.abort(&tid, window.next_offset()) {
+                tx.emit(Output::Send {
+                    connection: connection.to_owned(),
+                    message: common::msrp_bytes(&Frame::Request(abort)),
+                });
+            }
+        }
+        self.finish(tx, key, delivery)?;
+        self.hang_up(tx, delivery, Some(sip::Reason::sip(410, why)))
     }
 
     /// Responses to chunks of one delivery, taken (and cleared) together.
@@ -971,7 +1103,7 @@ impl ReceiverLogic {
                 Ok(SenderEvent::Aborted { .. }) => {
                     // The user refused the file (413 or another error): the session ends.
                     self.finish(tx, &key, &delivery)?;
-                    self.hang_up(tx, &mut delivery)?;
+                    self.hang_up(tx, &mut delivery, None)?;
                     return Ok(());
                 }
                 Ok(SenderEvent::Ignored) | Err(_) => {}
@@ -980,15 +1112,26 @@ impl ReceiverLogic {
         if !slots_freed {
             return Ok(());
         }
-        let Some(manifest) = stored_manifest(tx, &delivery.digest)? else {
+        let Some(source) = source_of(tx, &delivery)? else {
+            self.stop(
+                tx,
+                &key,
+                &mut delivery,
+                Some((connection, &window)),
+                FILE_GONE,
+            )?;
             return Ok(());
         };
-        self.pump(tx, &key, &delivery, connection, &mut window, &manifest)
+        self.pump(tx, &key, &delivery, connection, &mut window, &source)?;
+        Ok(())
     }
 
-    /// Sends as many chunks as `connection`'s window allows and one reply carries, read from the
-    /// store (claim 11: the file is read by its storage path and sent over the MSRP channel), and
-    /// writes the window.
+    /// Sends as many chunks as `connection`'s window allows, one reply carries and the file has
+    /// ready, read from the store (claim 11: the file is read by its storage path and sent over
+    /// the MSRP channel), and writes the window. A delivery of a file still arriving that has
+    /// sent everything it can and has nothing in flight waits in the upload's state for the
+    /// sender AS to wake it ([`Waiter`]). Returns whether the delivery goes on (a chunk that has
+    /// gone from the store stops it).
     fn pump(
         &self,
         tx: &mut Tx<'_>,
@@ -996,8 +1139,10 @@ impl ReceiverLogic {
         delivery: &DeliverySession,
         connection: &str,
         window: &mut WindowedSender,
-        manifest: &Manifest,
-    ) -> Result<(), Interrupt> {
+        source: &Source,
+    ) -> Result<bool, Interrupt> {
+        let manifest = source.manifest();
+        let deliverable = source.deliverable();
         let mut ids = tx.ids();
         let mut plans = Vec::new();
         // What one reply can carry: at least one chunk, and no more than the gateway takes.
@@ -1005,7 +1150,7 @@ impl ReceiverLogic {
             self.config.msrp_chunk_size as usize + crate::server_config::MSRP_HEADER_ROOM;
         let mut room = self.config.max_reply_bytes;
         while room >= chunk_room
-            && let Some(plan) = window.next_chunk(&mut ids, tx.now)
+            && let Some(plan) = window.next_chunk_within(&mut ids, tx.now, deliverable)
         {
             plans.push(plan);
             room -= chunk_room;
@@ -1016,28 +1161,28 @@ impl ReceiverLogic {
             .flat_map(|plan| manifest.chunk_reads(plan.range.clone()))
             .collect();
         tx.prefetch(reads.iter().map(|read| read.key.as_str()))?;
-        let chunker = Chunker::new(
-            &delivery.message_id,
-            &manifest.content_type,
-            Some(manifest.size),
-            u64::from(self.config.msrp_chunk_size),
-            delivery.endpoints().1.to_vec(),
-            vec![delivery.local_uri.clone()],
-        )
-        .and_then(|chunker| chunker.with_header("Success-Report", "yes"));
-        let Ok(chunker) = chunker else { return Ok(()) };
+        let Ok(chunker) = self.chunker(delivery, &manifest.content_type, manifest.size) else {
+            return Ok(false);
+        };
         for plan in plans {
             let mut body = BytesMut::new();
             let mut single = None;
             for read in manifest.chunk_reads(plan.range.clone()) {
-                let Some(value) = tx.get_once(&read.key)? else {
-                    // A chunk of a published file is gone: the store lost data. Stop this delivery.
-                    self.finish(tx, key, delivery)?;
-                    return Ok(());
-                };
-                let Some(part) = value.get(read.within.clone()) else {
-                    self.finish(tx, key, delivery)?;
-                    return Ok(());
+                let part = tx
+                    .get_once(&read.key)?
+                    .filter(|value| value.get(read.within.clone()).is_some());
+                let Some(value) = part else {
+                    // A chunk the file had is gone (the store lost it, or the upload it was
+                    // arriving by was discarded): the delivery cannot go on.
+                    let mut delivery = delivery.clone();
+                    self.stop(
+                        tx,
+                        key,
+                        &mut delivery,
+                        Some((connection, window)),
+                        FILE_GONE,
+                    )?;
+                    return Ok(false);
                 };
                 if single.is_none()
                     && body.is_empty()
@@ -1045,7 +1190,7 @@ impl ReceiverLogic {
                 {
                     single = Some(value.slice(read.within.clone()));
                 } else {
-                    body.extend_from_slice(part);
+                    body.extend_from_slice(&value[read.within.clone()]);
                 }
             }
             let body = single.unwrap_or_else(|| body.freeze());
@@ -1057,7 +1202,62 @@ impl ReceiverLogic {
             }
         }
         save_window(tx, key, connection, window.clone());
-        Ok(())
+        if let Source::Arriving(arriving) = source
+            && window.in_flight() == 0
+            && window.next_offset() < manifest.size
+        {
+            self.wait_for_upload(tx, key, delivery, window, arriving);
+        }
+        Ok(true)
+    }
+
+    /// Puts the delivery among the upload's waiters, to be woken once the upload has stored a
+    /// window's worth beyond what was sent (or has ended).
+    fn wait_for_upload(
+        &self,
+        tx: &mut Tx<'_>,
+        key: &str,
+        delivery: &DeliverySession,
+        window: &WindowedSender,
+        arriving: &ArrivingFile,
+    ) {
+        let (Some(upload), Some(session_id)) = (&delivery.upload, key.strip_prefix("msrp/")) else {
+            return;
+        };
+        let upload = &upload.id;
+        let ahead = window.chunk_size().saturating_mul(window.window() as u64);
+        let waiter = Waiter {
+            delivery: session_id.to_owned(),
+            wake_at: window
+                .next_offset()
+                .saturating_add(ahead)
+                .min(arriving.manifest.size),
+        };
+        if arriving.state.waiting.contains(&waiter) {
+            return;
+        }
+        let mut state = arriving.state.clone();
+        state.waiting.retain(|w| w.delivery != waiter.delivery);
+        state.waiting.push(waiter);
+        tx.set_record(&keys::upload(upload), &state);
+    }
+
+    /// The MSRP chunker of the delivery's message.
+    fn chunker(
+        &self,
+        delivery: &DeliverySession,
+        content_type: &str,
+        size: u64,
+    ) -> Result<Chunker, msrp::MsrpError> {
+        Chunker::new(
+            &delivery.message_id,
+            content_type,
+            Some(size),
+            u64::from(self.config.msrp_chunk_size),
+            delivery.endpoints().1.to_vec(),
+            vec![delivery.local_uri.clone()],
+        )
+        .and_then(|chunker| chunker.with_header("Success-Report", "yes"))
     }
 
     /// The delivery's timer: a transaction timed out means the user's connection is taken as lost
@@ -1075,11 +1275,29 @@ impl ReceiverLogic {
         if let Some(SenderEvent::Aborted { .. }) = window.on_timeout(tx.now) {
             pause(tx, key, &mut delivery.stage)?;
             save(tx, key, &mut delivery);
-        } else if let Some(at) = window.next_deadline() {
-            tx.emit(Output::Timer {
-                at,
-                key: key.to_owned(),
-            });
+            return Ok(());
+        }
+        if window.in_flight() > 0 {
+            if let Some(at) = window.next_deadline() {
+                tx.emit(Output::Timer {
+                    at,
+                    key: key.to_owned(),
+                });
+            }
+            return Ok(());
+        }
+        // Nothing in flight: the delivery waits for its file to arrive. An upload given up by
+        // its sender (past its lifetime) ends it; otherwise it goes on with what is there.
+        match source_of(tx, &delivery)? {
+            None => {
+                let why = "the sender stopped sending before the file was complete";
+                self.stop(tx, key, &mut delivery, Some((&connection, &window)), why)?;
+            }
+            Some(source) => {
+                if self.pump(tx, key, &delivery, &connection, &mut window, &source)? {
+                    arm_timer(tx, key, &window, &source);
+                }
+            }
         }
         Ok(())
     }
@@ -1111,14 +1329,22 @@ impl ReceiverLogic {
     /// Ends the delivery's dialog with a BYE to the device in it; when that device is gone (another
     /// agent took the delivery over from a checkpoint), to every device of the user, each of which
     /// answers for the dialogs it has.
-    fn hang_up(&self, tx: &mut Tx<'_>, delivery: &mut DeliverySession) -> Result<(), Interrupt> {
+    fn hang_up(
+        &self,
+        tx: &mut Tx<'_>,
+        delivery: &mut DeliverySession,
+        reason: Option<sip::Reason>,
+    ) -> Result<(), Interrupt> {
         let mut ids = tx.ids();
         let Some(session) = delivery.stage.established() else {
             return Ok(());
         };
-        let Ok(bye) = session.dialog.clone().request(Method::Bye, &mut ids) else {
+        let Ok(mut bye) = session.dialog.clone().request(Method::Bye, &mut ids) else {
             return Ok(());
         };
+        if let Some(reason) = reason {
+            let _ = bye.push_header("Reason", &reason.to_string());
+        }
         let registered = common::registration(tx, &delivery.recipient)?;
         if registered.is_some_and(|r| r.device_on(&session.device, tx.now).is_some()) {
             common::send_sip(tx, &session.device, &bye);
@@ -1126,6 +1352,23 @@ impl ReceiverLogic {
             common::send_to_user(tx, &delivery.recipient, &bye)?;
         }
         Ok(())
+    }
+}
+
+/// Sets the delivery's one timer: at the first deadline of the chunks in flight, or, when nothing
+/// is in flight and the file is still arriving, at the moment its upload would be given up.
+fn arm_timer(tx: &mut Tx<'_>, key: &str, window: &WindowedSender, source: &Source) {
+    let at = window.next_deadline().or(match source {
+        Source::Arriving(arriving) if window.in_flight() == 0 => Some(Timestamp::from_unix_millis(
+            arriving.expires.saturating_add(1).saturating_mul(1000),
+        )),
+        _ => None,
+    });
+    if let Some(at) = at {
+        tx.emit(Output::Timer {
+            at,
+            key: key.to_owned(),
+        });
     }
 }
 

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::common::{self, ConnectionRole, UserSip};
+use super::common::{self, Arriving, ConnectionRole, UserSip};
 use super::engine::{Interrupt, Tx};
 use super::{Input, Output, Rejection};
 use super::{authentication, receiver};
@@ -72,6 +72,17 @@ enum UploadStage {
     Published { digest: ContentDigest },
 }
 
+/// When the receiver AS gets the first value of an upload session's file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+enum FirstValueTiming {
+    /// Once the file is stored (a sender that announced no digest, or an empty file).
+    #[default]
+    AfterUpload,
+    /// It went when the upload started (cut-through delivery), for the upload's first session;
+    /// the receiver AS's answer (status and reason) once it is in.
+    WhileUploading { answer: Option<(u16, String)> },
+}
+
 /// An upload session (`msrp/<session-id>`): one INVITE dialog, one MSRP session, one file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct UploadSession {
@@ -84,6 +95,8 @@ struct UploadSession {
     recipient: String,
     upload_id: String,
     stage: UploadStage,
+    #[serde(default)]
+    first_value: FirstValueTiming,
     /// When a sweep may remove the record, in Unix seconds (pushed forward at every write).
     expires: u64,
 }
@@ -197,7 +210,22 @@ impl SenderLogic {
         };
         let upload_id = upload_id(&sender, &offer);
         let upload_key = keys::upload(&upload_id);
-        let state = match tx.record::<UploadState>(&upload_key)? {
+        let manifest_key = offer.file.sha256.map(|digest| digest.storage_key());
+        tx.prefetch(
+            manifest_key
+                .iter()
+                .map(String::as_str)
+                .chain([upload_key.as_str()]),
+        )?;
+        // A file stored already is uploaded whole again (its bytes prove the sender has it), and
+        // announced once verified: only a file nobody has stored yet goes cut-through.
+        let stored = match &manifest_key {
+            Some(key) => tx
+                .record::<Manifest>(key)?
+                .is_some_and(|manifest| !manifest.is_expired(tx.now)),
+            None => false,
+        };
+        let mut state = match tx.record::<UploadState>(&upload_key)? {
             Some(state) if state.file == offer.file => state,
             _ => {
                 let chunks = tx.ids().token(16);
@@ -270,10 +298,53 @@ impl SenderLogic {
             recipient: recipient.aor,
             upload_id,
             stage: UploadStage::AwaitingMsrpBind,
+            first_value: FirstValueTiming::AfterUpload,
             expires: 0,
         };
+        if !stored {
+            self.start_cut_through(tx, &mut session, &mut state);
+        }
         save(tx, &keys::msrp_session(&session_id), &mut session);
         Ok(())
+    }
+
+    /// Cut-through delivery: the first value of a file whose digest the sender announced goes to
+    /// the receiver AS as soon as the upload starts, naming the upload, so the recipient receives
+    /// while the sender is still sending. An upload that resumes has announced its file already.
+    fn start_cut_through(
+        &self,
+        tx: &mut Tx<'_>,
+        session: &mut UploadSession,
+        state: &mut UploadState,
+    ) {
+        if state.file.size == 0 {
+            return;
+        }
+        let Some(mut manifest) = state.manifest_to_be() else {
+            return;
+        };
+        if state.announced_to.contains(&session.recipient) {
+            session.first_value = FirstValueTiming::WhileUploading {
+                answer: Some((202, "Accepted".into())),
+            };
+            return;
+        }
+        manifest.expires = tx
+            .now
+            .unix_secs()
+            .saturating_add(self.config.layout.file_lifetime_secs);
+        state.announced_to.push(session.recipient.clone());
+        tx.set(&state.key(), state.encode());
+        session.first_value = FirstValueTiming::WhileUploading { answer: None };
+        let tag = session.dialog.local_tag().to_owned();
+        self.send_first_value(
+            tx,
+            &session.sender,
+            &session.recipient,
+            &tag,
+            &manifest,
+            Some(&state.id),
+        );
     }
 
     /// The file transfer offer of an INVITE, or why it is refused.
@@ -369,6 +440,9 @@ impl SenderLogic {
             };
             common::remember_connection(tx, connection, role, expires);
         }
+        if request.continuation == msrp::Continuation::Aborted {
+            return self.abort_upload(tx, connection, &key, session, &request);
+        }
         let Some(body) = request.body.clone() else {
             // A bodiless SEND binds the connection to the session (RFC 4975 section 5.4).
             common::msrp_reply(tx, connection, &request, &local, 200, None);
@@ -432,10 +506,19 @@ impl SenderLogic {
             return Ok(());
         }
         drive(tx, &mut writer)?;
+        let woken = writer.take_waiters();
         writer.finish_request();
         drive(tx, &mut writer)?;
         common::msrp_reply(tx, connection, request, &local, 200, None);
-        match writer.poll_event() {
+        let event = writer.poll_event();
+        let ended = match &event {
+            Some(UploadEvent::Failed(error)) => {
+                Some(format!("the sender's upload failed: {error}"))
+            }
+            _ => None,
+        };
+        self.wake_deliveries(tx, &session.upload_id, woken, ended);
+        match event {
             None => {}
             Some(UploadEvent::Completed { manifest, .. }) => {
                 if request.wants_success_report() {
@@ -448,11 +531,25 @@ impl SenderLogic {
                         });
                     }
                 }
-                self.publish(tx, &mut session, &manifest);
                 session.stage = UploadStage::Published {
                     digest: manifest.digest,
                 };
-                save(tx, session_key, &mut session);
+                match session.first_value.clone() {
+                    FirstValueTiming::AfterUpload => {
+                        self.publish(tx, &mut session, &manifest);
+                        save(tx, session_key, &mut session);
+                    }
+                    // The receiver AS has had the first value since the upload started.
+                    FirstValueTiming::WhileUploading {
+                        answer: Some((status, text)),
+                    } => {
+                        self.hang_up(tx, &mut session, status, &text)?;
+                        tx.delete(session_key);
+                    }
+                    FirstValueTiming::WhileUploading { answer: None } => {
+                        save(tx, session_key, &mut session);
+                    }
+                }
             }
             Some(UploadEvent::Failed(error)) => {
                 if request.failure_report() != msrp::FailureReport::No {
@@ -479,11 +576,19 @@ impl SenderLogic {
     fn publish(&self, tx: &mut Tx<'_>, session: &mut UploadSession, manifest: &Manifest) {
         let tag = session.dialog.local_tag().to_owned();
         // The From tag names the session, so the receiver AS's answer finds it again.
-        self.send_first_value(tx, &session.sender, &session.recipient, &tag, manifest);
+        self.send_first_value(
+            tx,
+            &session.sender,
+            &session.recipient,
+            &tag,
+            manifest,
+            None,
+        );
     }
 
     /// Sends the receiver AS the sealed MESSAGE carrying the first value of `manifest`, from
-    /// `sender` to `recipient` with the From tag `tag`.
+    /// `sender` to `recipient` with the From tag `tag`; `upload` names the upload in progress when
+    /// the file is still arriving (cut-through).
     fn send_first_value(
         &self,
         tx: &mut Tx<'_>,
@@ -491,6 +596,7 @@ impl SenderLogic {
         recipient: &str,
         tag: &str,
         manifest: &Manifest,
+        upload: Option<&str>,
     ) {
         let Some(key) = self.config.signing_keys.first() else {
             return;
@@ -499,12 +605,15 @@ impl SenderLogic {
         else {
             return;
         };
-        let info = FileInfo::for_first_value(
-            &first_value,
-            manifest.size,
-            manifest.name.clone(),
-            manifest.content_type.clone(),
-        );
+        let info = FileInfo {
+            upload: upload.map(str::to_owned),
+            ..FileInfo::for_first_value(
+                &first_value,
+                manifest.size,
+                manifest.name.clone(),
+                manifest.content_type.clone(),
+            )
+        };
         let document = FileInfoDocument::new(info).to_xml();
         let mut ids = tx.ids();
         let (Ok(from_uri), Ok(to_uri)) = (SipUri::parse(sender), SipUri::parse(recipient)) else {
@@ -544,8 +653,9 @@ impl SenderLogic {
         let Some(recipient) = common::reachable_recipient(tx, connection, message)? else {
             return Ok(());
         };
-        let manifest = match common::resolve_file_info(tx, &self.config, message.body())? {
-            Ok((manifest, _)) => manifest,
+        let body = message.body();
+        let manifest = match common::resolve_file_info(tx, &self.config, body, Arriving::Refused)? {
+            Ok(resolved) => resolved.manifest,
             Err(rejection) => {
                 common::reject(tx, connection, message, &rejection);
                 return Ok(());
@@ -553,7 +663,7 @@ impl SenderLogic {
         };
         // No session waits for the receiver AS's answer: a fresh tag finds none.
         let tag = tx.ids().tag();
-        self.send_first_value(tx, &sender, &recipient.aor, &tag, &manifest);
+        self.send_first_value(tx, &sender, &recipient.aor, &tag, &manifest, None);
         common::reply(tx, connection, message, 202, None);
         Ok(())
     }
@@ -597,8 +707,70 @@ impl SenderLogic {
             return Ok(());
         };
         let text = Warning::explanation(&response);
+        let still_uploading = !matches!(session.stage, UploadStage::Published { .. });
+        if let FirstValueTiming::WhileUploading { answer } = &mut session.first_value
+            && still_uploading
+        {
+            // The answer ends the session once the file is stored.
+            *answer = Some((status, text));
+            save(tx, &key, &mut session);
+            return Ok(());
+        }
         self.hang_up(tx, &mut session, status, &text)?;
         tx.delete(&key);
+        Ok(())
+    }
+
+    /// Tells the receiver AS that the deliveries `woken` can go on (more of the upload is
+    /// stored, or it is published), or, with `ended`, that the upload ended without the file.
+    fn wake_deliveries(
+        &self,
+        tx: &mut Tx<'_>,
+        upload_id: &str,
+        woken: Vec<String>,
+        ended: Option<String>,
+    ) {
+        if woken.is_empty() {
+            return;
+        }
+        let progress = common::UploadProgress {
+            upload: upload_id.to_owned(),
+            deliveries: woken,
+            ended,
+        };
+        if let Some(hop) = common::progress_hop(&self.config, tx, &progress) {
+            tx.emit(Output::PeerRequest {
+                message: hop.to_bytes(),
+            });
+        }
+    }
+
+    /// The user aborted the file (a SEND with the `#` flag, RFC 4975 section 7.1.1): the upload
+    /// is discarded, the deliveries waiting for it are told, and the session ends.
+    fn abort_upload(
+        &self,
+        tx: &mut Tx<'_>,
+        connection: &str,
+        session_key: &str,
+        mut session: UploadSession,
+        request: &MsrpRequest,
+    ) -> Result<(), Interrupt> {
+        let local = session.local_uri.clone();
+        common::msrp_reply(tx, connection, request, &local, 200, None);
+        if matches!(session.stage, UploadStage::Published { .. }) {
+            return Ok(()); // Too late: the file is stored whole.
+        }
+        let upload_key = keys::upload(&session.upload_id);
+        if let Some(state) = tx.record::<UploadState>(&upload_key)? {
+            let mut writer = UploadWriter::new(state, self.config.layout, tx.now);
+            writer.discard();
+            let woken = writer.take_waiters();
+            drive(tx, &mut writer)?;
+            let why = "the sender aborted the file".to_owned();
+            self.wake_deliveries(tx, &session.upload_id, woken, Some(why));
+        }
+        self.hang_up(tx, &mut session, 487, "the file was aborted")?;
+        tx.delete(session_key);
         Ok(())
     }
 

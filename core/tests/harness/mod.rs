@@ -218,6 +218,10 @@ pub struct FileSender<'a> {
     pub stop_after: Option<u64>,
     /// Start sending at this byte instead of where the server asks.
     pub start_at: Option<u64>,
+    /// Announce this digest instead of the file's own.
+    pub announce: Option<ContentDigest>,
+    /// Abort the file (a `#` chunk) once this many bytes are acknowledged, and stop.
+    pub abort_after: Option<u64>,
 }
 
 impl<'a> FileSender<'a> {
@@ -228,6 +232,8 @@ impl<'a> FileSender<'a> {
             window: 8,
             stop_after: None,
             start_at: None,
+            announce: None,
+            abort_after: None,
         }
     }
 
@@ -251,7 +257,11 @@ impl<'a> FileSender<'a> {
                 size: Some(self.data.len() as u64),
                 hashes: vec![FileHash {
                     algorithm: "sha-256".into(),
-                    bytes: ContentDigest::of(self.data).as_bytes().to_vec(),
+                    bytes: self
+                        .announce
+                        .unwrap_or_else(|| ContentDigest::of(self.data))
+                        .as_bytes()
+                        .to_vec(),
                 }],
             },
             file_transfer_id: user.ids.token(8),
@@ -321,6 +331,21 @@ impl<'a> FileSender<'a> {
         .unwrap();
         let mut idle_rounds = 0;
         loop {
+            if self
+                .abort_after
+                .is_some_and(|limit| window.acknowledged() >= limit)
+            {
+                let abort = chunker
+                    .abort(&user.ids.msrp_id(), window.acknowledged())
+                    .unwrap();
+                user.send_msrp(net, vec![encode(&Frame::Request(abort))]);
+                for bye in user.answer_requests(net) {
+                    if *bye.method() == Method::Bye {
+                        upload.bye_reason = bye.header("Reason").map(str::to_owned);
+                    }
+                }
+                return upload;
+            }
             let mut plans = Vec::new();
             while let Some(plan) = window.next_chunk(&mut user.ids, net.now) {
                 plans.push(plan);
