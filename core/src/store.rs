@@ -636,13 +636,23 @@ pub struct UploadState {
     pub created: u64,
     /// When an unfinished upload is discarded, in Unix seconds.
     pub expires: u64,
-    /// The recipients whose receiver AS has had the first value of this upload while it was still
-    /// arriving (cut-through delivery): an upload that resumes does not announce it again.
+    /// The deliveries of this upload's file to its recipients while it is still arriving
+    /// (cut-through delivery), so that the first value an upload that resumes sends again goes on
+    /// with a recipient's delivery rather than offering the file twice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub announced_to: Vec<String>,
+    pub deliveries: Vec<ArrivingDelivery>,
     /// Deliveries that have sent every byte stored so far and wait for more (cut-through).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<Waiter>,
+}
+
+/// A delivery of an upload's file that started while the upload was in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrivingDelivery {
+    /// The recipient's address of record.
+    pub recipient: String,
+    /// The delivery's MSRP session id at the receiver AS.
+    pub session: String,
 }
 
 /// A delivery of an upload in progress that has caught up with the stored bytes: the sender AS
@@ -687,7 +697,7 @@ impl UploadState {
             hasher: Sha256::new().serialize().to_vec(),
             created: now.unix_secs(),
             expires: now.unix_secs().saturating_add(config.upload_lifetime_secs),
-            announced_to: Vec::new(),
+            deliveries: Vec::new(),
             waiting: Vec::new(),
         })
     }

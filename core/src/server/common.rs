@@ -421,9 +421,9 @@ pub fn resolve_file_info(
     if let Some(upload) = document.file.upload.filter(|_| arriving == Arriving::Taken) {
         return Ok(match arriving_file(tx, &upload, &verified.digest)? {
             Some(file) => Ok(ResolvedFile {
-                manifest: file.manifest,
+                manifest: file.manifest.clone(),
                 verified,
-                arriving: Some(upload),
+                arriving: Some(Box::new(file)),
             }),
             None => Err(Rejection::NotStored),
         });
@@ -456,7 +456,7 @@ pub struct ResolvedFile {
     /// Its verified URL.
     pub verified: VerifiedFileRef,
     /// The upload it is still arriving by, if it is.
-    pub arriving: Option<String>,
+    pub arriving: Option<Box<ArrivingFile>>,
 }
 
 /// An upload still in progress: the manifest its file will have, and how much of it can be sent.

@@ -38,7 +38,7 @@ use crate::sdp::{
 use crate::server_config::{ServerConfig, ServerConfigError};
 use crate::service::{Delivery, WARNING_AGENT};
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
-use crate::store::{Manifest, Record, Waiter, keys};
+use crate::store::{ArrivingDelivery, Manifest, Record, Waiter, keys};
 use crate::time::Timestamp;
 
 /// The receiver AS's handlers.
@@ -444,6 +444,18 @@ impl ReceiverLogic {
             Err(rejection) => return Ok(Err(rejection)),
         };
         let recipient_aor = recipient.aor.clone();
+        // An upload that resumes announces its file again: a delivery of it to this recipient
+        // that is still under way goes on instead.
+        if let Some(arriving) = &arriving
+            && let Some(earlier) = arriving
+                .state
+                .deliveries
+                .iter()
+                .find(|d| d.recipient == recipient_aor)
+            && self.is_under_way(tx, &earlier.session, &recipient)?
+        {
+            return Ok(Ok(()));
+        }
         let Ok(target) = SipUri::parse(&recipient_aor) else {
             return Ok(Err(Rejection::UnreadableContact));
         };
@@ -508,8 +520,8 @@ impl ReceiverLogic {
             recipient: recipient_aor.clone(),
             sender: sender_aor.clone(),
             digest: manifest.digest,
-            upload: arriving.map(|id| ArrivingUpload {
-                id,
+            upload: arriving.as_ref().map(|file| ArrivingUpload {
+                id: file.state.id.clone(),
                 chunks: manifest.chunks.clone(),
             }),
             invite: invite
@@ -529,6 +541,15 @@ impl ReceiverLogic {
             tx.set_record(&keys::offer(&recipient_aor, &manifest.digest), &offer);
         }
         save(tx, &keys::msrp_session(&session_id), &mut delivery);
+        if let Some(arriving) = arriving {
+            let mut state = arriving.state;
+            state.deliveries.retain(|d| d.recipient != recipient_aor);
+            state.deliveries.push(ArrivingDelivery {
+                recipient: recipient_aor.clone(),
+                session: session_id.clone(),
+            });
+            tx.set_record(&keys::upload(&state.id), &state);
+        }
         if let Some(invite) = &invite {
             for device in &push {
                 common::send_sip(tx, &device.connection, invite);
@@ -540,6 +561,29 @@ impl ReceiverLogic {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Whether the delivery `session_id` is still under way with a device of its recipient (whose
+    /// registration is `recipient`): ringing on a device still bound, or set up with one. An
+    /// offer for pull, or a delivery whose devices have all gone (their connections replaced, as
+    /// after a restart), is not: the recipient is offered the file again.
+    fn is_under_way(
+        &self,
+        tx: &mut Tx<'_>,
+        session_id: &str,
+        recipient: &common::Registration,
+    ) -> Result<bool, Interrupt> {
+        let Some(delivery) = tx.record::<DeliverySession>(&keys::msrp_session(session_id))? else {
+            return Ok(false);
+        };
+        let bound = |connection: &str| recipient.device_on(connection, tx.now).is_some();
+        Ok(match &delivery.stage {
+            DeliveryStage::AwaitingInviteAnswer { forked } => forked.iter().any(|c| bound(c)),
+            DeliveryStage::Offered => false,
+            stage => stage
+                .established()
+                .is_some_and(|session| bound(&session.device)),
+        })
     }
 
     /// The push offer (claim 11, the second SIP message): this server sends the file.

@@ -225,7 +225,7 @@ impl SenderLogic {
                 .is_some_and(|manifest| !manifest.is_expired(tx.now)),
             None => false,
         };
-        let mut state = match tx.record::<UploadState>(&upload_key)? {
+        let state = match tx.record::<UploadState>(&upload_key)? {
             Some(state) if state.file == offer.file => state,
             _ => {
                 let chunks = tx.ids().token(16);
@@ -302,39 +302,27 @@ impl SenderLogic {
             expires: 0,
         };
         if !stored {
-            self.start_cut_through(tx, &mut session, &mut state);
+            self.start_cut_through(tx, &mut session, &state);
         }
         save(tx, &keys::msrp_session(&session_id), &mut session);
         Ok(())
     }
 
     /// Cut-through delivery: the first value of a file whose digest the sender announced goes to
-    /// the receiver AS as soon as the upload starts, naming the upload, so the recipient receives
-    /// while the sender is still sending. An upload that resumes has announced its file already.
-    fn start_cut_through(
-        &self,
-        tx: &mut Tx<'_>,
-        session: &mut UploadSession,
-        state: &mut UploadState,
-    ) {
+    /// the receiver AS as soon as the upload session starts, naming the upload, so the recipient
+    /// receives while the sender is still sending. An upload that resumes sends it again: the
+    /// receiver AS goes on with the recipient's delivery if it is still under way.
+    fn start_cut_through(&self, tx: &mut Tx<'_>, session: &mut UploadSession, state: &UploadState) {
         if state.file.size == 0 {
             return;
         }
         let Some(mut manifest) = state.manifest_to_be() else {
             return;
         };
-        if state.announced_to.contains(&session.recipient) {
-            session.first_value = FirstValueTiming::WhileUploading {
-                answer: Some((202, "Accepted".into())),
-            };
-            return;
-        }
         manifest.expires = tx
             .now
             .unix_secs()
             .saturating_add(self.config.layout.file_lifetime_secs);
-        state.announced_to.push(session.recipient.clone());
-        tx.set(&state.key(), state.encode());
         session.first_value = FirstValueTiming::WhileUploading { answer: None };
         let tag = session.dialog.local_tag().to_owned();
         self.send_first_value(
