@@ -57,7 +57,7 @@ use rcs_core::client::{
     TransferId, UserAgent, websocket_base,
 };
 use rcs_core::ids::Entropy;
-use rcs_core::service::{Delivery, Side};
+use rcs_core::service::{Delivery, FILE_GONE_CAUSE, Side};
 use rcs_core::sip::Reason;
 use rcs_core::time::Timestamp;
 use tokio::net::TcpStream;
@@ -706,7 +706,8 @@ impl Client {
                 // The file will never be complete: the message was aborted, or the session ended
                 // with `Reason` cause 410 (Gone) before the `#` chunk came.
                 TransferEvent::Ended { reason }
-                    if aborted || reason.as_ref().and_then(|r| r.cause) == Some(GONE) =>
+                    if aborted
+                        || reason.as_ref().and_then(|r| r.cause) == Some(FILE_GONE_CAUSE) =>
                 {
                     return Err(reason.map_or_else(aborted_without_reason, |reason| {
                         Error::Aborted {
@@ -1002,10 +1003,6 @@ impl Client {
         Ok(())
     }
 }
-
-/// The `Reason` cause (RFC 3326) of a delivery's BYE when its file will never be complete: the
-/// upload it was arriving by ended without it, or it is gone from the store.
-const GONE: u16 = 410;
 
 /// Whether a session ended because another device of the user answered (RFC 3326: cause 200).
 fn answered_elsewhere(reason: Option<&Reason>) -> bool {

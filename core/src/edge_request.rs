@@ -146,10 +146,16 @@ pub struct EdgeRequest<L> {
     waiting: Waiting,
     /// Reads the engine asked for, answered together once its outputs so far are carried out.
     reads: Vec<String>,
-    /// The writes of the input being handled, not yet given to the caller.
+    /// The writes of the input being handled, not yet given to the caller: those before its
+    /// first peer request.
     writes: Vec<StoreOp>,
-    /// A peer request that waits for the writes before it.
-    peer_after_writes: Option<Bytes>,
+    /// The input's peer requests, in order, each with the writes that came after it: a peer
+    /// request goes once the writes before it are applied, and the writes after it follow its
+    /// answer.
+    peer_requests: VecDeque<(Bytes, Vec<StoreOp>)>,
+    /// The answers to the input's peer requests, handled as inputs of their own once the input's
+    /// writes are all applied.
+    peer_answers: VecDeque<Input>,
     attempt: Option<Attempt>,
     publishes: Vec<Publish>,
     bodies: Option<VecDeque<String>>,
@@ -168,7 +174,8 @@ impl<L: Logic> EdgeRequest<L> {
             waiting: Waiting::Nothing,
             reads: Vec::new(),
             writes: Vec::new(),
-            peer_after_writes: None,
+            peer_requests: VecDeque::new(),
+            peer_answers: VecDeque::new(),
             attempt: None,
             publishes: Vec::new(),
             bodies: None,
@@ -280,18 +287,29 @@ impl<L: Logic> EdgeRequest<L> {
         loop {
             while let Some(output) = self.engine.poll_output() {
                 self.route(output);
-                if self.peer_after_writes.is_some() {
-                    return self.flush();
-                }
             }
             if !self.reads.is_empty() {
                 let keys = std::mem::take(&mut self.reads);
                 self.waiting = Waiting::Reads(keys.clone());
                 return Action::Read(keys);
             }
-            // The input is handled: its writes go out before anything else happens.
+            // The input is handled: its writes go out before anything else happens, each peer
+            // request after the writes before it.
             if !self.writes.is_empty() {
-                return self.flush();
+                let writes = std::mem::take(&mut self.writes);
+                self.waiting = Waiting::Writes(writes.clone());
+                return Action::Write(writes);
+            }
+            if let Some((message, after)) = self.peer_requests.pop_front() {
+                self.writes = after;
+                self.waiting = Waiting::Peer(message.clone());
+                return Action::PeerRequest(message);
+            }
+            // Then the answers, each an input of its own.
+            if let Some(answer) = self.peer_answers.pop_front() {
+                let entropy = self.entropy();
+                self.start(answer, entropy, 1);
+                continue;
             }
             self.attempt = None;
             match self.steps.pop_front() {
@@ -322,22 +340,6 @@ impl<L: Logic> EdgeRequest<L> {
         self.engine.handle(input, self.now, entropy);
     }
 
-    /// The writes so far, for the caller; a peer request waiting for them follows once they are
-    /// applied.
-    fn flush(&mut self) -> Action {
-        if self.writes.is_empty() {
-            let message = self
-                .peer_after_writes
-                .take()
-                .expect("a waiting peer request");
-            self.waiting = Waiting::Peer(message.clone());
-            return Action::PeerRequest(message);
-        }
-        let writes = std::mem::take(&mut self.writes);
-        self.waiting = Waiting::Writes(writes.clone());
-        Action::Write(writes)
-    }
-
     /// The values of the keys of the last [`Action::Read`], in its order.
     pub fn answer_reads(&mut self, values: Vec<Option<Bytes>>) {
         let Waiting::Reads(keys) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
@@ -355,13 +357,14 @@ impl<L: Logic> EdgeRequest<L> {
             return;
         };
         let Written::Conflict { key } = written else {
-            if let Some(message) = self.peer_after_writes.take() {
-                self.waiting = Waiting::Peer(message);
-            }
             return;
         };
         let attempt = self.attempt.take().expect("writes come from an input");
-        self.peer_after_writes = None;
+        // A peer request already made is made again by the next attempt (after the writes before
+        // it, as always); handlers make theirs after their own writes, so that this is rare.
+        self.writes.clear();
+        self.peer_requests.clear();
+        self.peer_answers.clear();
         self.reply.events.truncate(attempt.events);
         self.publishes.truncate(attempt.publishes);
         self.reply.faults.truncate(attempt.faults);
@@ -387,8 +390,7 @@ impl<L: Logic> EdgeRequest<L> {
             return;
         };
         let message = answer.unwrap_or_else(|reason| unavailable(&request, &reason));
-        let entropy = self.entropy();
-        self.start(Input::PeerResponse { message }, entropy, 1);
+        self.peer_answers.push_back(Input::PeerResponse { message });
     }
 
     /// Carries one output out, or keeps it for the action it becomes.
@@ -397,8 +399,8 @@ impl<L: Logic> EdgeRequest<L> {
             // The engine yields every read an attempt missed at once, after the writes of the
             // inputs before it: they are answered together.
             Output::Store(StoreOp::Get { key }) => self.reads.push(key),
-            Output::Store(write) => self.writes.push(write),
-            Output::Timer { at, key } => self.writes.push(StoreOp::Set {
+            Output::Store(write) => self.write(write),
+            Output::Timer { at, key } => self.write(StoreOp::Set {
                 key: keys::timer(self.engine.logic().side(), &key),
                 value: Bytes::from(at.unix_millis().to_string()),
             }),
@@ -415,9 +417,17 @@ impl<L: Logic> EdgeRequest<L> {
                     ));
                 }
             }
-            Output::PeerRequest { message } => self.peer_after_writes = Some(message),
+            Output::PeerRequest { message } => self.peer_requests.push_back((message, Vec::new())),
             Output::PeerResponse { message } => self.reply.peer_answer = Some(message),
             Output::Fault(fault) => self.reply.faults.push(fault),
+        }
+    }
+
+    /// Keeps a write of the input, after its last peer request so far if it made one.
+    fn write(&mut self, write: StoreOp) {
+        match self.peer_requests.back_mut() {
+            Some((_, after)) => after.push(write),
+            None => self.writes.push(write),
         }
     }
 
@@ -489,6 +499,12 @@ mod tests {
                             message: message.clone(),
                         });
                     }
+                    if text == "peer, then write" {
+                        tx.emit(Output::PeerRequest {
+                            message: message.clone(),
+                        });
+                        tx.set("session", Bytes::from_static(b"asked"));
+                    }
                     if text == "later" {
                         tx.emit(Output::Timer {
                             at: Timestamp::from_unix_millis(9),
@@ -500,7 +516,12 @@ mod tests {
                     tx.set("batch", Bytes::from(messages.len().to_string()));
                 }
                 Input::Closed { connection } => tx.delete(&format!("conn/{connection}")),
-                Input::PeerResponse { message } => tx.set("peer", message.clone()),
+                Input::PeerResponse { message } => {
+                    tx.set("peer", message.clone());
+                    if tx.get("session")?.is_some() {
+                        tx.set("session", Bytes::from_static(b"answered"));
+                    }
+                }
                 _ => {}
             }
             Ok(())
@@ -583,6 +604,42 @@ mod tests {
 
     fn text(s: &'static str) -> WsEvent {
         WsEvent::Text(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn writes_after_a_peer_request_land_before_its_answer_is_handled() {
+        let mut store = Map::new();
+        let request = EdgeRequest::grip(
+            Echo,
+            "c1",
+            Protocol::Sip,
+            vec![text("peer, then write")],
+            NOW,
+            Entropy([1; 32]),
+        );
+        let (actions, _) = run(request, &mut store, Ok(Bytes::from_static(b"200")));
+        let steps: Vec<String> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Write(writes) => Some(
+                    writes
+                        .iter()
+                        .map(|w| w.key().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                Action::PeerRequest(_) => Some("peer request".into()),
+                _ => None,
+            })
+            .collect();
+        // The input's writes before its peer request, the request, the writes after it; then the
+        // answer, an input of its own, which reads what the first wrote.
+        assert_eq!(
+            steps,
+            ["count", "peer request", "session", "peer,session"],
+            "{actions:?}"
+        );
+        assert_eq!(store["session"], Bytes::from_static(b"answered"));
     }
 
     #[test]

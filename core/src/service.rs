@@ -18,6 +18,11 @@ pub const ACCOUNTS_ROUTE: &str = "/sender/accounts";
 /// The agent the servers name in the `Warning`s they add (RFC 3261 section 20.43: a pseudonym).
 pub const WARNING_AGENT: &str = "rcs-ft";
 
+/// The `Reason` cause (RFC 3326) of the BYE that ends a delivery whose file will never be
+/// complete: the upload it was arriving by ended without it, or it is gone from the store. A
+/// client drops what it received of it.
+pub const FILE_GONE_CAUSE: u16 = 410;
+
 /// Which of a user's two WebSocket connections to a server: the one each message travels over, in
 /// the clients and in the servers' edge requests alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

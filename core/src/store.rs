@@ -644,6 +644,25 @@ pub struct UploadState {
     /// Deliveries that have sent every byte stored so far and wait for more (cut-through).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<Waiter>,
+    /// How the upload ended, once it has, for an upload that had deliveries: its state stays
+    /// (until the sweep) instead of being deleted, so that the last change to it is a
+    /// compare-and-swap a delivery adding itself as a waiter at that moment meets (a delete is
+    /// compared before it is made, not in one step). An ended upload is no upload to resume or to
+    /// deliver from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<UploadEnd>,
+}
+
+/// How an upload that had deliveries ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UploadEnd {
+    /// Its file is published (its manifest names its chunks).
+    Published,
+    /// It was discarded: its bytes did not hash to the announced digest, or its sender aborted.
+    Failed {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A delivery of an upload's file that started while the upload was in progress.
@@ -699,6 +718,7 @@ impl UploadState {
             expires: now.unix_secs().saturating_add(config.upload_lifetime_secs),
             deliveries: Vec::new(),
             waiting: Vec::new(),
+            ended: None,
         })
     }
 
@@ -739,8 +759,17 @@ impl UploadState {
         now.unix_secs() >= self.expires
     }
 
-    /// The operations that discard the upload: every chunk it may have written, then its state.
+    /// Whether the upload goes on (it has not ended).
+    pub fn is_live(&self) -> bool {
+        self.ended.is_none()
+    }
+
+    /// The operations that discard the upload: every chunk it may have written, then its state;
+    /// the state only, once it has ended (its chunks are the published file's, or gone).
     pub fn deletion_ops(&self) -> Vec<StoreOp> {
+        if self.ended.is_some() {
+            return vec![StoreOp::Delete { key: self.key() }];
+        }
         let chunk = u64::from(self.chunk_size);
         let mut ops: Vec<StoreOp> = (0..self.received.end().div_ceil(chunk))
             .filter(|n| self.received.intersects(n * chunk..(n + 1) * chunk))
@@ -961,10 +990,9 @@ impl UploadWriter {
     /// Discards the upload (its sender aborted it): every chunk it wrote and its state.
     pub fn discard(&mut self) {
         if self.phase != Phase::Done {
-            self.ops.extend(self.state.deletion_ops());
-            self.phase = Phase::Done;
-            self.in_hand.clear();
-            self.waiting.clear();
+            self.drop_chunks(UploadEnd::Failed {
+                reason: "the sender aborted the file".into(),
+            });
         }
     }
 
@@ -1132,9 +1160,7 @@ impl UploadWriter {
             key,
             value: published.encode(),
         });
-        self.ops.push_back(StoreOp::Delete {
-            key: self.state.key(),
-        });
+        self.retire(UploadEnd::Published);
         self.phase = Phase::Done;
         self.events.push_back(UploadEvent::Completed {
             manifest: published,
@@ -1160,11 +1186,41 @@ impl UploadWriter {
     }
 
     fn fail(&mut self, error: StoreError) {
-        self.ops.extend(self.state.deletion_ops());
+        self.drop_chunks(UploadEnd::Failed {
+            reason: error.to_string(),
+        });
+        self.events.push_back(UploadEvent::Failed(error));
+    }
+
+    /// Deletes every chunk the upload wrote, and retires its state.
+    fn drop_chunks(&mut self, end: UploadEnd) {
+        let mut ops = self.state.deletion_ops();
+        ops.pop(); // The state's own delete: retired below.
+        self.ops.extend(ops);
+        self.retire(end);
         self.phase = Phase::Done;
         self.in_hand.clear();
         self.waiting.clear();
-        self.events.push_back(UploadEvent::Failed(error));
+    }
+
+    /// The last write of the upload's state: its delete, or, when deliveries read the file as it
+    /// arrived, the state marked ended (with no waiter: [`take_waiters`](Self::take_waiters)
+    /// hands them all over), so that a delivery adding itself at that moment meets a
+    /// compare-and-swap.
+    fn retire(&mut self, end: UploadEnd) {
+        if self.state.deliveries.is_empty() {
+            self.ops.push_back(StoreOp::Delete {
+                key: self.state.key(),
+            });
+            return;
+        }
+        let mut ended = self.state.clone();
+        ended.ended = Some(end);
+        ended.waiting.clear();
+        self.ops.push_back(StoreOp::Set {
+            key: ended.key(),
+            value: ended.encode(),
+        });
     }
 }
 

@@ -660,6 +660,9 @@ impl Inner {
                 self.forget_received(local);
                 self.emit_failed(local, 0, "the file that arrived differs from the one sent");
             }
+            // The file will never be complete (its upload ended without it): nothing is kept;
+            // the BYE that follows says why.
+            TransferEvent::Aborted => self.forget_received(local),
             TransferEvent::Failed(Refusal { status, reason }) => {
                 self.sending.remove(&local);
                 self.forget_received(local);
@@ -667,6 +670,10 @@ impl Inner {
             }
             TransferEvent::Ended { reason } => {
                 self.sending.remove(&local);
+                if reason.as_ref().and_then(|r| r.cause) == Some(rcs_core::service::FILE_GONE_CAUSE)
+                {
+                    self.forget_received(local);
+                }
                 let (cause, text) = reason
                     .map(|reason| (reason.cause.unwrap_or(0), reason.text.unwrap_or_default()))
                     .unwrap_or_default();

@@ -4,7 +4,8 @@
 //! - The URL is verified with [`first_value::verify_path_and_query`] against the configured keys:
 //!   a forged, altered, foreign or expired URL gets `403` with the reason; a path that names no file
 //!   `404`; a request too long `414`; a method other than `GET` and `HEAD` `405` with `Allow`.
-//! - No manifest: `404`; a manifest past its lifetime: `410`.
+//! - No manifest: `404` (also for a file still being uploaded, until it is complete); a manifest
+//!   past its lifetime: `410`.
 //! - `200` (or `206` for one satisfiable range, `416` for an unsatisfiable one) with
 //!   `Content-Type`, `Content-Length` (not on `HEAD`: WASI HTTP holds a body to it), `ETag: "<hex>"`,
 //!   `Accept-Ranges: bytes`,
@@ -69,6 +70,11 @@ pub fn check(
     })
 }
 
+/// Why a verified URL finds no file: none is stored under its digest, or not yet. A first value
+/// reaches the recipient as its upload starts (cut-through delivery), and the URL serves the file
+/// once the upload is complete and the bytes hash to its digest, never a part of it before.
+pub const NOT_STORED: &str = "no such file is stored; a file still being uploaded can be downloaded once its upload is complete";
+
 /// The answer to a verified request, given the manifest stored under the file's key (`None` if
 /// there is none).
 pub fn plan(
@@ -78,7 +84,7 @@ pub fn plan(
     now: Timestamp,
 ) -> Answer {
     let Some(manifest) = manifest.filter(|m| m.digest == verified.digest) else {
-        return Answer::reason(404, "no such file");
+        return Answer::reason(404, NOT_STORED);
     };
     if manifest.is_expired(now) {
         return Answer::reason(410, "the file has expired and is no longer stored");

@@ -480,7 +480,7 @@ pub fn arriving_file(
     let Some(state) = tx.record::<crate::store::UploadState>(&keys::upload(upload))? else {
         return Ok(None);
     };
-    if state.is_abandoned(tx.now) || state.file.sha256 != Some(*digest) {
+    if !state.is_live() || state.is_abandoned(tx.now) || state.file.sha256 != Some(*digest) {
         return Ok(None);
     }
     let Some(manifest) = state.manifest_to_be() else {

@@ -36,7 +36,7 @@ use crate::sdp::{
     Operation, SessionDescription, Setup,
 };
 use crate::server_config::{ServerConfig, ServerConfigError};
-use crate::service::{Delivery, WARNING_AGENT};
+use crate::service::{Delivery, FILE_GONE_CAUSE, WARNING_AGENT};
 use crate::sip::{self, Dialog, Method, NameAddr, RequestBuilder, SipMessage, SipUri, Warning};
 use crate::store::{ArrivingDelivery, Manifest, Record, Waiter, keys};
 use crate::time::Timestamp;
@@ -1100,7 +1100,7 @@ impl ReceiverLogic {
             }
         }
         self.finish(tx, key, delivery)?;
-        self.hang_up(tx, delivery, Some(sip::Reason::sip(410, why)))
+        self.hang_up(tx, delivery, Some(sip::Reason::sip(FILE_GONE_CAUSE, why)))
     }
 
     /// Responses to chunks of one delivery, taken (and cleared) together.

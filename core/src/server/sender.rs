@@ -226,7 +226,7 @@ impl SenderLogic {
             None => false,
         };
         let state = match tx.record::<UploadState>(&upload_key)? {
-            Some(state) if state.file == offer.file => state,
+            Some(state) if state.file == offer.file && state.is_live() => state,
             _ => {
                 let chunks = tx.ids().token(16);
                 let created = UploadState::new(
@@ -301,10 +301,15 @@ impl SenderLogic {
             first_value: FirstValueTiming::AfterUpload,
             expires: 0,
         };
-        if !stored {
-            self.start_cut_through(tx, &mut session, &state);
+        // The first value goes after the session is written, so its answer finds the session.
+        let cut_through = !stored && state.file.size > 0 && state.file.sha256.is_some();
+        if cut_through {
+            session.first_value = FirstValueTiming::WhileUploading { answer: None };
         }
         save(tx, &keys::msrp_session(&session_id), &mut session);
+        if cut_through {
+            self.start_cut_through(tx, &session, &state);
+        }
         Ok(())
     }
 
@@ -312,10 +317,7 @@ impl SenderLogic {
     /// the receiver AS as soon as the upload session starts, naming the upload, so the recipient
     /// receives while the sender is still sending. An upload that resumes sends it again: the
     /// receiver AS goes on with the recipient's delivery if it is still under way.
-    fn start_cut_through(&self, tx: &mut Tx<'_>, session: &mut UploadSession, state: &UploadState) {
-        if state.file.size == 0 {
-            return;
-        }
+    fn start_cut_through(&self, tx: &mut Tx<'_>, session: &UploadSession, state: &UploadState) {
         let Some(mut manifest) = state.manifest_to_be() else {
             return;
         };
@@ -323,7 +325,6 @@ impl SenderLogic {
             .now
             .unix_secs()
             .saturating_add(self.config.layout.file_lifetime_secs);
-        session.first_value = FirstValueTiming::WhileUploading { answer: None };
         let tag = session.dialog.local_tag().to_owned();
         self.send_first_value(
             tx,
@@ -450,7 +451,10 @@ impl SenderLogic {
     ) -> Result<(), Interrupt> {
         let local = session.local_uri.clone();
         let upload_key = keys::upload(&session.upload_id);
-        let Some(state) = tx.record::<UploadState>(&upload_key)? else {
+        let live = tx
+            .record::<UploadState>(&upload_key)?
+            .filter(UploadState::is_live);
+        let Some(state) = live else {
             // Complete already (a late duplicate chunk), or expired and discarded.
             let (code, why) = if matches!(session.stage, UploadStage::Published { .. }) {
                 (200, None)
@@ -505,7 +509,7 @@ impl SenderLogic {
             }
             _ => None,
         };
-        self.wake_deliveries(tx, &session.upload_id, woken, ended);
+        let upload_id = session.upload_id.clone();
         match event {
             None => {}
             Some(UploadEvent::Completed { manifest, .. }) => {
@@ -524,8 +528,8 @@ impl SenderLogic {
                 };
                 match session.first_value.clone() {
                     FirstValueTiming::AfterUpload => {
-                        self.publish(tx, &mut session, &manifest);
                         save(tx, session_key, &mut session);
+                        self.publish(tx, &mut session, &manifest);
                     }
                     // The receiver AS has had the first value since the upload started.
                     FirstValueTiming::WhileUploading {
@@ -556,6 +560,8 @@ impl SenderLogic {
                 tx.delete(session_key);
             }
         }
+        // Last, after this input's writes: the deliveries read what they were woken for.
+        self.wake_deliveries(tx, &upload_id, woken, ended);
         Ok(())
     }
 
@@ -749,16 +755,19 @@ impl SenderLogic {
             return Ok(()); // Too late: the file is stored whole.
         }
         let upload_key = keys::upload(&session.upload_id);
-        if let Some(state) = tx.record::<UploadState>(&upload_key)? {
+        let mut woken = Vec::new();
+        if let Some(state) = tx.record::<UploadState>(&upload_key)?
+            && state.is_live()
+        {
             let mut writer = UploadWriter::new(state, self.config.layout, tx.now);
             writer.discard();
-            let woken = writer.take_waiters();
+            woken = writer.take_waiters();
             drive(tx, &mut writer)?;
-            let why = "the sender aborted the file".to_owned();
-            self.wake_deliveries(tx, &session.upload_id, woken, Some(why));
         }
         self.hang_up(tx, &mut session, 487, "the file was aborted")?;
         tx.delete(session_key);
+        let why = "the sender aborted the file".to_owned();
+        self.wake_deliveries(tx, &session.upload_id, woken, Some(why));
         Ok(())
     }
 

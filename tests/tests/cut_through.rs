@@ -1,0 +1,258 @@
+//! Cut-through delivery through the real edge: Bob receives while Alice is still uploading, pushed
+//! or pulled, on the local host, behind a real Pushpin and on real Spin 4.0.2 behind Pushpin. A file
+//! whose bytes change while it uploads (so they no longer hash to the digest Alice announced) fails
+//! Bob's transfer and leaves nothing on his disk; Alice dropping and resuming lets Bob's delivery go
+//! on; the host killed mid-transfer leaves nothing half-visible and the transfer resumes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use rcs_client::Client;
+use rcs_core::service::Delivery;
+use rcs_e2e::{Host, HostOptions, make_file, sha256_file, spin_or_skip};
+use tokio::sync::watch;
+
+const MIB: u64 = 1024 * 1024;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn user(base: &str, name: &str, delivery: Option<Delivery>) -> Result<Client> {
+    rcs_e2e::registered(base, name, delivery, TIMEOUT).await
+}
+
+/// Whether the recipient had written bytes of the file before the sender's upload of its `size`
+/// bytes was acknowledged whole.
+async fn received_while_sending(
+    sending: watch::Receiver<u64>,
+    receiving: watch::Receiver<u64>,
+    size: u64,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        if *receiving.borrow() > 0 {
+            return *sending.borrow() < size;
+        }
+        if *sending.borrow() >= size {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    false
+}
+
+/// Files in `dir` (a failed delivery leaves none, not even a part).
+fn files_in(dir: &Path) -> Result<Vec<String>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect())
+}
+
+/// Alice sends Bob (push) or Carol (pull) a file of `size` bytes; each has bytes of it before
+/// Alice's upload completes. For the pull, the signed URL of the offer answers 404 with the reason
+/// while the upload is in progress, and serves the whole file after.
+async fn delivered_while_uploading(host: &Host, size: u64, tag: &str) -> Result<()> {
+    let base = host.base_url();
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out)?;
+    let mut alice = user(&base, &format!("alice-{tag}"), None).await?;
+    for (delivery, seed) in [(Delivery::Push, 61), (Delivery::Pull, 62)] {
+        let name = format!("bob-{tag}-{seed}");
+        let mut bob = user(&base, &name, Some(delivery)).await?;
+        let path = dir.path().join(format!("film-{seed}.bin"));
+        let digest = make_file(&path, size, seed)?;
+        let watching = tokio::spawn(received_while_sending(
+            alice.watch_progress(),
+            bob.watch_progress(),
+            size,
+        ));
+        let receiving = async {
+            let mut early = None;
+            if delivery == Delivery::Pull {
+                let offer = bob.next_offer().await?;
+                let url = offer.url.context("a pull offer carries the URL")?;
+                let response = reqwest::get(&url).await?;
+                early = Some((response.status().as_u16(), response.text().await?, url));
+            }
+            anyhow::Ok((bob.receive_next(&out).await?, early))
+        };
+        let (sent, received) = tokio::join!(alice.send_file(&name, &path), receiving);
+        let sent = sent.with_context(|| format!("{delivery:?}: sending\n{}", host.logs()))?;
+        let (received, early) =
+            received.with_context(|| format!("{delivery:?}: receiving\n{}", host.logs()))?;
+        ensure!(sent.delivered(), "{delivery:?}: not delivered: {sent:?}");
+        ensure!(received.sha256 == digest && sha256_file(&received.path)? == digest);
+        ensure!(
+            watching.await?,
+            "{delivery:?}: Bob had nothing before Alice's upload was complete"
+        );
+        if let Some((status, reason, url)) = early {
+            ensure!(
+                status == 404 && reason.contains("once its upload is complete"),
+                "the URL of a file still uploading: {status} {reason}"
+            );
+            let fetched = dir.path().join("fetched.bin");
+            let whole = rcs_client::download(&url, &fetched, TIMEOUT, false).await?;
+            ensure!(
+                whole.sha256 == digest,
+                "the URL serves the file once stored"
+            );
+        }
+        std::fs::remove_file(&received.path)?;
+    }
+    Ok(())
+}
+
+/// Alice's file changes on disk while it uploads, so its bytes no longer hash to the digest she
+/// announced: her upload fails with the reason, Bob's transfer fails with it, and Bob keeps nothing.
+async fn a_file_changed_while_uploading_is_not_delivered(host: &Host, size: u64) -> Result<()> {
+    let base = host.base_url();
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out)?;
+    let mut alice = user(&base, "alice-changed", None).await?;
+    let mut bob = user(&base, "bob-changed", Some(Delivery::Push)).await?;
+    let path = dir.path().join("changing.bin");
+    make_file(&path, size, 63)?;
+    let mut receiving = bob.watch_progress();
+    let change = {
+        let path = path.clone();
+        tokio::spawn(async move {
+            // Once Bob has the start of the file, its end changes on disk.
+            let _ = receiving.wait_for(|&written| written >= MIB).await;
+            let tail = vec![0x5a; MIB as usize];
+            std::fs::write(path.with_extension("tail"), &tail)?;
+            use std::io::{Seek, Write};
+            let mut file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            file.seek(std::io::SeekFrom::Start(size - MIB))?;
+            file.write_all(&tail)?;
+            anyhow::Ok(())
+        })
+    };
+    let (sent, received) = tokio::join!(
+        alice.send_file("bob-changed", &path),
+        bob.receive_next(&out)
+    );
+    change.await??;
+    let sent = sent.with_context(|| host.logs())?;
+    ensure!(!sent.delivered(), "a changed file was delivered: {sent:?}");
+    ensure!(sent.report == Some(400), "Alice is told: {sent:?}");
+    match received {
+        Err(rcs_client::Error::Aborted { reason }) => {
+            ensure!(reason.contains("announced"), "Bob's reason: {reason}")
+        }
+        other => anyhow::bail!("Bob's delivery of a changed file: {other:?}"),
+    }
+    let left = files_in(&out)?;
+    ensure!(left.is_empty(), "Bob kept {left:?}");
+    Ok(())
+}
+
+/// Alice's client drops midway while Bob receives; a new client of hers sends the file again,
+/// which resumes the upload, and Bob's delivery goes on to the end.
+async fn alice_drops_and_resumes_while_bob_receives(host: &Host, size: u64) -> Result<()> {
+    let base = host.base_url();
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out)?;
+    let mut bob = user(&base, "bob-resumed", Some(Delivery::Push)).await?;
+    let path = dir.path().join("resumed.bin");
+    let digest = make_file(&path, size, 64)?;
+    let alice_side = async {
+        let mut alice = user(&base, "alice-resumed", None).await?;
+        let mut sending = alice.watch_progress();
+        tokio::select! {
+            sent = alice.send_file("bob-resumed", &path) => {
+                anyhow::bail!("the upload was to be cut: {sent:?}")
+            }
+            _ = sending.wait_for(|&acknowledged| acknowledged >= size / 3) => {}
+        }
+        drop(alice);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut again = user(&base, "alice-resumed", None).await?;
+        let sent = again.send_file("bob-resumed", &path).await?;
+        ensure!(sent.resumed_from > 0, "the upload resumed: {sent:?}");
+        anyhow::Ok(sent)
+    };
+    let (sent, received) = tokio::join!(alice_side, bob.receive_next(&out));
+    let sent = sent.with_context(|| host.logs())?;
+    ensure!(sent.delivered(), "not delivered: {sent:?}");
+    let received = received.with_context(|| host.logs())?;
+    ensure!(received.sha256 == digest && sha256_file(&received.path)? == digest);
+    Ok(())
+}
+
+async fn scenarios(host: &Host, size: u64, tag: &str) -> Result<()> {
+    delivered_while_uploading(host, size, tag).await?;
+    a_file_changed_while_uploading_is_not_delivered(host, size).await?;
+    alice_drops_and_resumes_while_bob_receives(host, size).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cut_through_on_the_local_host() -> Result<()> {
+    let host = Host::start(HostOptions::sqlite())?;
+    scenarios(&host, 64 * MIB, "local").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cut_through_behind_pushpin() -> Result<()> {
+    let host = Host::start(HostOptions {
+        behind_pushpin: true,
+        ..HostOptions::sqlite()
+    })?;
+    scenarios(&host, 32 * MIB, "pushpin").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cut_through_on_real_spin() -> Result<()> {
+    let Some(spin) = spin_or_skip("cut_through_on_real_spin") else {
+        return Ok(());
+    };
+    let host = Host::start(HostOptions::sqlite().on(spin))?;
+    scenarios(&host, 8 * MIB, "spin")
+        .await
+        .with_context(|| format!("on real Spin; the logs:\n{}", host.logs()))
+}
+
+/// The host is killed while Bob receives a file Alice is still uploading; once it is back,
+/// nothing half-visible is stored, Alice sends again (resuming) and Bob gets the whole file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_host_killed_during_a_cut_through_transfer() -> Result<()> {
+    let mut host = Host::start(HostOptions::sqlite())?;
+    let base = host.base_url();
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out)?;
+    let size = 64 * MIB;
+    let path = dir.path().join("killed.bin");
+    let digest = make_file(&path, size, 65)?;
+    let mut alice = user(&base, "alice-killed", None).await?;
+    let mut bob = user(&base, "bob-killed", Some(Delivery::Push)).await?;
+    let mut receiving = bob.watch_progress();
+    tokio::select! {
+        (sent, received) = async {
+            tokio::join!(alice.send_file("bob-killed", &path), bob.receive_next(&out))
+        } => anyhow::bail!("the transfer was to be cut: {sent:?} {received:?}"),
+        _ = receiving.wait_for(|&written| written >= 4 * MIB) => {}
+    }
+    host.kill();
+    drop((alice, bob));
+    host.restart()?;
+    let visible: Vec<String> = files_in(&out)?
+        .into_iter()
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    ensure!(visible.is_empty(), "half a file is visible: {visible:?}");
+    let mut alice = user(&base, "alice-killed", None).await?;
+    let mut bob = user(&base, "bob-killed", Some(Delivery::Push)).await?;
+    let (sent, received) =
+        tokio::join!(alice.send_file("bob-killed", &path), bob.receive_next(&out));
+    let sent = sent.with_context(|| host.logs())?;
+    ensure!(sent.resumed_from > 0, "the upload resumed: {sent:?}");
+    ensure!(sent.delivered(), "not delivered: {sent:?}");
+    let received = received.with_context(|| host.logs())?;
+    ensure!(received.sha256 == digest && sha256_file(&received.path)? == digest);
+    Ok(())
+}
