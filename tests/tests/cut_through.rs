@@ -79,6 +79,13 @@ async fn delivered_while_uploading(host: &Host, size: u64, tag: &str) -> Result<
             anyhow::Ok((bob.receive_next(&out).await?, early))
         };
         let (sent, received) = tokio::join!(alice.send_file(&name, &path), receiving);
+        if received.is_err() {
+            let _ = std::process::Command::new("cp")
+                .arg("-r")
+                .arg(host.state_dir())
+                .arg("/tmp/debug-state")
+                .status();
+        }
         let sent = sent.with_context(|| format!("{delivery:?}: sending\n{}", host.logs()))?;
         let (received, early) =
             received.with_context(|| format!("{delivery:?}: receiving\n{}", host.logs()))?;

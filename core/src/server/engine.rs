@@ -298,32 +298,54 @@ impl<L: Logic> Engine<L> {
 }
 
 /// The effects of a completed input as they leave the engine: each key's last write only, in its
-/// place (a key set twice by one input is written once). A write or delete of a key whose stored
-/// value the request knows (it read it, or an earlier input of the request wrote it) becomes a
-/// [`StoreOp::Swap`] against that value; one that would leave the key as it is (the same value
-/// written back, an absent key deleted) is left out.
+/// place (a key set twice by one input is written once), but never moved across a peer request
+/// (what the other server reads when it gets the request is written before it). A write or delete
+/// of a key whose stored value the request knows (it read it, an earlier input of the request
+/// wrote it, or this input wrote it before a peer request) becomes a [`StoreOp::Swap`] against
+/// that value; one that would leave the key as it is (the same value written back, an absent key
+/// deleted) is left out.
 fn guard_writes(cache: &BTreeMap<String, Option<Bytes>>, effects: Vec<Output>) -> Vec<Output> {
+    // The stretch of effects between peer requests each effect is in.
+    let mut stretch = 0;
     let mut last_write = BTreeMap::new();
     for (index, effect) in effects.iter().enumerate() {
-        if let Output::Store(StoreOp::Set { key, .. } | StoreOp::Delete { key }) = effect {
-            last_write.insert(key.clone(), index);
+        match effect {
+            Output::PeerRequest { .. } => stretch += 1,
+            Output::Store(StoreOp::Set { key, .. } | StoreOp::Delete { key }) => {
+                last_write.insert((stretch, key.clone()), index);
+            }
+            _ => {}
         }
     }
-    let is_last = |key: &str, index: usize| last_write.get(key) == Some(&index);
-    effects
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, effect)| match effect {
+    let mut known: BTreeMap<String, Option<Bytes>> = BTreeMap::new();
+    let mut stretch = 0;
+    let mut guarded = Vec::with_capacity(effects.len());
+    for (index, effect) in effects.into_iter().enumerate() {
+        match effect {
             Output::Store(op @ (StoreOp::Set { .. } | StoreOp::Delete { .. })) => {
-                if !is_last(op.key(), index) {
-                    return None;
+                let key = op.key().to_owned();
+                if last_write.get(&(stretch, key.clone())) != Some(&index) {
+                    continue;
                 }
-                let known = cache.get(op.key());
-                compare_with_known(op, known).map(Output::Store)
+                let written = match &op {
+                    StoreOp::Set { value, .. } => Some(value.clone()),
+                    _ => None,
+                };
+                let before = known.get(&key).or_else(|| cache.get(&key));
+                if let Some(op) = compare_with_known(op, before) {
+                    guarded.push(Output::Store(op));
+                }
+                known.insert(key, written);
             }
-            other => Some(other),
-        })
-        .collect()
+            effect => {
+                if matches!(effect, Output::PeerRequest { .. }) {
+                    stretch += 1;
+                }
+                guarded.push(effect);
+            }
+        }
+    }
+    guarded
 }
 
 #[cfg(test)]
@@ -478,6 +500,39 @@ mod tests {
                 swap("gone", Some(b"g"), None),
                 delete("never-read"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_write_is_never_moved_across_a_peer_request() {
+        let mut cache = BTreeMap::new();
+        cache.insert("state".to_owned(), Some(Bytes::from_static(b"s0")));
+        let set = |key: &str, value: &'static [u8]| {
+            Output::Store(StoreOp::Set {
+                key: key.into(),
+                value: Bytes::from_static(value),
+            })
+        };
+        let peer = Output::PeerRequest {
+            message: Bytes::from_static(b"wake"),
+        };
+        let swap = |expected: &'static [u8], value: &'static [u8]| {
+            Output::Store(StoreOp::Swap {
+                key: "state".into(),
+                expected: Some(Bytes::from_static(expected)),
+                value: Some(Bytes::from_static(value)),
+            })
+        };
+        let effects = vec![
+            set("state", b"s1"),
+            set("state", b"s2"),
+            peer.clone(),
+            set("state", b"s3"),
+        ];
+        // What the peer reads is written before it asks; the later write swaps against it.
+        assert_eq!(
+            guard_writes(&cache, effects),
+            vec![swap(b"s0", b"s2"), peer, swap(b"s2", b"s3")]
         );
     }
 
