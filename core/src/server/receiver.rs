@@ -1070,7 +1070,10 @@ impl ReceiverLogic {
             self.stop(tx, &key, &mut delivery, Some((&connection, &window)), why)?;
             return Ok(());
         };
-        if self.pump(tx, &key, &delivery, &connection, &mut window, &source)? {
+        // One chunk, published to the connection: its acknowledgement brings the rest in the
+        // answer to it, as always. A gateway may drop published messages a busy connection cannot
+        // take (Pushpin does), while it always carries the answer to a request.
+        if self.pump_some(tx, &key, &delivery, &connection, &mut window, &source, 1)? {
             arm_timer(tx, &key, &window, &source);
         }
         Ok(())
@@ -1153,7 +1156,10 @@ impl ReceiverLogic {
                 Ok(SenderEvent::Ignored) | Err(_) => {}
             }
         }
-        if !slots_freed {
+        // Acknowledgements that free nothing still look at the window: a batch of this very
+        // input's writes may have landed in part before a conflict (its window written, not the
+        // upload's state it waits in), and the input handled again must finish the job.
+        if !slots_freed && window.in_flight() > 0 {
             return Ok(());
         }
         let Some(source) = source_of(tx, &delivery)? else {
@@ -1185,6 +1191,21 @@ impl ReceiverLogic {
         window: &mut WindowedSender,
         source: &Source,
     ) -> Result<bool, Interrupt> {
+        self.pump_some(tx, key, delivery, connection, window, source, usize::MAX)
+    }
+
+    /// [`pump`](Self::pump), sending `most` chunks at most.
+    #[allow(clippy::too_many_arguments)]
+    fn pump_some(
+        &self,
+        tx: &mut Tx<'_>,
+        key: &str,
+        delivery: &DeliverySession,
+        connection: &str,
+        window: &mut WindowedSender,
+        source: &Source,
+        most: usize,
+    ) -> Result<bool, Interrupt> {
         let manifest = source.manifest();
         let deliverable = source.deliverable();
         let mut ids = tx.ids();
@@ -1194,6 +1215,7 @@ impl ReceiverLogic {
             self.config.msrp_chunk_size as usize + crate::server_config::MSRP_HEADER_ROOM;
         let mut room = self.config.max_reply_bytes;
         while room >= chunk_room
+            && plans.len() < most
             && let Some(plan) = window.next_chunk_within(&mut ids, tx.now, deliverable)
         {
             plans.push(plan);
