@@ -563,10 +563,11 @@ impl ReceiverLogic {
         Ok(Ok(()))
     }
 
-    /// Whether the delivery `session_id` is still under way with a device of its recipient (whose
-    /// registration is `recipient`): ringing on a device still bound, or set up with one. An
-    /// offer for pull, or a delivery whose devices have all gone (their connections replaced, as
-    /// after a restart), is not: the recipient is offered the file again.
+    /// Whether the delivery `session_id` is still under way with its recipient (whose
+    /// registration is `recipient`): ringing on a device still bound, or set up with one, and no
+    /// device of the recipient's is outside it. An offer for pull, a delivery whose devices have
+    /// gone, or a recipient with a device it does not know (a new connection, as after a
+    /// restart) is not: the recipient is offered the file again.
     fn is_under_way(
         &self,
         tx: &mut Tx<'_>,
@@ -577,13 +578,23 @@ impl ReceiverLogic {
             return Ok(false);
         };
         let bound = |connection: &str| recipient.device_on(connection, tx.now).is_some();
-        Ok(match &delivery.stage {
-            DeliveryStage::AwaitingInviteAnswer { forked } => forked.iter().any(|c| bound(c)),
-            DeliveryStage::Offered => false,
+        let involved: Vec<&str> = match &delivery.stage {
+            DeliveryStage::AwaitingInviteAnswer { forked } => {
+                forked.iter().map(String::as_str).collect()
+            }
+            DeliveryStage::Offered => return Ok(false),
             stage => stage
                 .established()
-                .is_some_and(|session| bound(&session.device)),
-        })
+                .map(|session| session.device.as_str())
+                .into_iter()
+                .collect(),
+        };
+        // A device of the recipient's that the delivery does not know (a new connection, as after
+        // a restart, whose old one may still look bound) is offered the file afresh.
+        let every_device_involved = recipient
+            .reachable(tx.now)
+            .all(|device| involved.contains(&device.connection.as_str()));
+        Ok(involved.iter().any(|c| bound(c)) && every_device_involved)
     }
 
     /// The push offer (claim 11, the second SIP message): this server sends the file.
