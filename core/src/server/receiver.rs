@@ -269,6 +269,21 @@ fn source_of(tx: &mut Tx<'_>, delivery: &DeliverySession) -> Result<Option<Sourc
 /// Why a delivery stops when its file has gone before it was complete.
 const FILE_GONE: &str = "the file is no longer in the store";
 
+/// Why the delivery's file is gone: the reason its upload ended without it, if the upload's state
+/// says so, else [`FILE_GONE`].
+fn why_gone(tx: &mut Tx<'_>, delivery: &DeliverySession) -> Result<String, Interrupt> {
+    let Some(upload) = &delivery.upload else {
+        return Ok(FILE_GONE.to_owned());
+    };
+    let state = tx.record::<crate::store::UploadState>(&keys::upload(&upload.id))?;
+    Ok(match state.and_then(|state| state.ended) {
+        Some(crate::store::UploadEnd::Failed { reason }) => {
+            format!("the sender's upload failed: {reason}")
+        }
+        _ => FILE_GONE.to_owned(),
+    })
+}
+
 /// A pull offer waiting for the user's download request (`offer/<aor>/<digest>`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct OfferRecord {
@@ -1015,7 +1030,8 @@ impl ReceiverLogic {
             return Ok(());
         }
         let Some(source) = source_of(tx, delivery)? else {
-            self.stop(tx, key, delivery, None, FILE_GONE)?;
+            let why = why_gone(tx, delivery)?;
+            self.stop(tx, key, delivery, None, &why)?;
             return Ok(());
         };
         let manifest = source.manifest().clone();
@@ -1077,8 +1093,11 @@ impl ReceiverLogic {
             return Ok(());
         };
         let Some(source) = source_of(tx, &delivery)? else {
-            let why = progress.ended.as_deref().unwrap_or(FILE_GONE);
-            self.stop(tx, &key, &mut delivery, Some((&connection, &window)), why)?;
+            let why = match &progress.ended {
+                Some(ended) => ended.clone(),
+                None => why_gone(tx, &delivery)?,
+            };
+            self.stop(tx, &key, &mut delivery, Some((&connection, &window)), &why)?;
             return Ok(());
         };
         // One chunk, published to the connection: its acknowledgement brings the rest in the
@@ -1174,13 +1193,8 @@ impl ReceiverLogic {
             return Ok(());
         }
         let Some(source) = source_of(tx, &delivery)? else {
-            self.stop(
-                tx,
-                &key,
-                &mut delivery,
-                Some((connection, &window)),
-                FILE_GONE,
-            )?;
+            let why = why_gone(tx, &delivery)?;
+            self.stop(tx, &key, &mut delivery, Some((connection, &window)), &why)?;
             return Ok(());
         };
         self.pump(tx, &key, &delivery, connection, &mut window, &source)?;
