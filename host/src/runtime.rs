@@ -411,6 +411,16 @@ fn engine() -> anyhow::Result<Engine> {
     // allocation where the address space for the pool cannot be reserved.
     let mut pooled = config.clone();
     let mut pool = PoolingAllocationConfig::default();
+    // Spin 4.0.2's pool (`crates/core/src/lib.rs`, `SPIN_MAX_INSTANCE_COUNT` = 1000): as many
+    // component instances, memories and stacks, twice as many tables and four times as many core
+    // instances (each of these components instantiates three core modules). Fewer, and a burst of
+    // requests that Spin serves would fail here with "maximum concurrent limit".
+    const MAX_INSTANCES: u32 = 1_000;
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(2 * MAX_INSTANCES)
+        .total_stacks(MAX_INSTANCES)
+        .total_core_instances(4 * MAX_INSTANCES);
     // A request's instance touches a few MiB of linear memory. Zeroing that much in place when
     // the slot is freed costs less than handing the pages back and faulting them in again on
     // the next request (a delivery runs one instance per acknowledgement batch).

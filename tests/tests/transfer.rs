@@ -220,40 +220,66 @@ async fn a_file_through_redis_on_real_spin() -> Result<()> {
     Ok(())
 }
 
-/// 100 users send 100 other users 1 MiB each, all at once.
+/// 100 users send 100 other users 1 MiB each, all at once: each Bob receives while his Alice is
+/// still uploading (cut-through), and every file arrives byte-identical. Everyone signs in first
+/// (ten at a time, as users arrive), then the 100 transfers start together, and all 100 are in
+/// progress at one instant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_concurrent_transfers_all_arrive() -> Result<()> {
+    const TRANSFERS: usize = 100;
     let host = Host::start(HostOptions::sqlite())?;
     let base = host.base_url();
     let dir = tempfile::tempdir()?;
+    let signing_in = std::sync::Arc::new(tokio::sync::Semaphore::new(10));
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(TRANSFERS));
     let mut tasks = Vec::new();
-    for n in 0..100u64 {
+    for n in 0..TRANSFERS as u64 {
         let base = base.clone();
         let root = dir.path().to_owned();
+        let signing_in = std::sync::Arc::clone(&signing_in);
+        let start = std::sync::Arc::clone(&start);
         tasks.push(tokio::spawn(async move {
             let path = root.join(format!("file-{n}.bin"));
-            let digest = make_file(&path, MIB, 100 + n)?;
+            let digest = make_file(&path, 2 * MIB, 100 + n)?;
             let out = root.join(format!("out-{n}"));
             std::fs::create_dir_all(&out)?;
-            let mut bob = recipient(&base, &format!("bob{n}"), Delivery::Push).await?;
-            let mut alice = sender(&base, &format!("alice{n}")).await?;
+            let signed_in = async {
+                let _turn = signing_in.acquire().await?;
+                let bob = recipient(&base, &format!("bob{n}"), Delivery::Push).await?;
+                let alice = sender(&base, &format!("alice{n}")).await?;
+                anyhow::Ok((alice, bob))
+            }
+            .await;
+            // Every task reaches the barrier, signed in or not, so that none waits forever.
+            start.wait().await;
+            let (mut alice, mut bob) = signed_in?;
+            let began = std::time::Instant::now();
             let to = format!("bob{n}");
             let (sent, received) = transfer(&mut alice, &mut bob, &to, &path, &out).await?;
             ensure!(sent.delivered(), "transfer {n}: {sent:?}");
             ensure!(received.sha256 == digest, "transfer {n} differs");
-            anyhow::Ok(())
+            anyhow::Ok((began, std::time::Instant::now()))
         }));
     }
     let mut failures = Vec::new();
+    let mut spans = Vec::new();
     for (n, task) in tasks.into_iter().enumerate() {
-        if let Err(error) = task.await? {
-            failures.push(format!("{n}: {error:#}"));
+        match task.await? {
+            Ok(span) => spans.push(span),
+            Err(error) => failures.push(format!("{n}: {error:#}")),
         }
     }
     ensure!(
         failures.is_empty(),
-        "failed transfers:\n{}",
-        failures.join("\n")
+        "failed transfers:\n{}\nthe host's logs:\n{}",
+        failures.join("\n"),
+        host.logs()
+    );
+    let last_start = spans.iter().map(|(began, _)| *began).max();
+    let first_end = spans.iter().map(|(_, ended)| *ended).min();
+    ensure!(
+        last_start < first_end,
+        "the transfers did not all run at once: the last started after the first ended"
     );
     Ok(())
 }

@@ -53,6 +53,8 @@ pub trait Logic {
 /// One input's view of the store and its pending effects.
 pub struct Tx<'a> {
     cache: &'a BTreeMap<String, Option<Bytes>>,
+    /// The round of reads each key's value came in (see [`Tx::get_after`]).
+    rounds: &'a BTreeMap<String, u64>,
     written: BTreeMap<String, Option<Bytes>>,
     effects: Vec<Output>,
     missing: BTreeSet<String>,
@@ -75,6 +77,38 @@ impl Tx<'_> {
                 self.missing.insert(key.to_owned());
                 Err(Interrupt::Miss)
             }
+        }
+    }
+
+    /// Like [`Tx::get`], for a value read after the value of `after` was: one read before it or
+    /// with it is read again. Reads that go together are not one snapshot, and another request may
+    /// write two keys in order meanwhile: a reader that finds the second written reads the first
+    /// this way to see it too (a delivery that finds its upload ended reads the manifest the
+    /// upload wrote before).
+    pub fn get_after(&mut self, key: &str, after: &str) -> Result<Option<Bytes>, Interrupt> {
+        let after_round = self.rounds.get(after).copied().unwrap_or(0);
+        let read_after = self
+            .rounds
+            .get(key)
+            .is_some_and(|round| *round > after_round);
+        if self.written.contains_key(key) || read_after {
+            return self.get(key);
+        }
+        self.missing.insert(key.to_owned());
+        Err(Interrupt::Miss)
+    }
+
+    /// [`Tx::get_after`] for a record.
+    pub fn record_after<T: Record>(
+        &mut self,
+        key: &str,
+        after: &str,
+    ) -> Result<Option<T>, Interrupt> {
+        match self.get_after(key, after)? {
+            None => Ok(None),
+            Some(value) => T::decode(key, &value)
+                .map(Some)
+                .map_err(Interrupt::Unreadable),
         }
     }
 
@@ -173,6 +207,9 @@ impl Tx<'_> {
 pub struct Engine<L> {
     logic: L,
     cache: BTreeMap<String, Option<Bytes>>,
+    /// The round of reads each cached value came in, counting from 1.
+    rounds: BTreeMap<String, u64>,
+    round: u64,
     queue: VecDeque<(Input, Timestamp, Entropy)>,
     pending_reads: BTreeSet<String>,
     outputs: VecDeque<Output>,
@@ -184,6 +221,8 @@ impl<L: Logic> Engine<L> {
         Self {
             logic,
             cache: BTreeMap::new(),
+            rounds: BTreeMap::new(),
+            round: 0,
             queue: VecDeque::new(),
             pending_reads: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -205,6 +244,7 @@ impl<L: Logic> Engine<L> {
     pub fn store_value(&mut self, key: &str, value: Option<Bytes>) {
         if self.pending_reads.remove(key) {
             self.cache.insert(key.to_owned(), value);
+            self.rounds.insert(key.to_owned(), self.round);
         }
         if self.pending_reads.is_empty() {
             self.run();
@@ -226,6 +266,7 @@ impl<L: Logic> Engine<L> {
     /// a write of the request met another request's ([`StoreOp::Swap`]).
     pub fn forget_reads(&mut self) {
         self.cache.clear();
+        self.rounds.clear();
     }
 
     /// Answers `input` as the server's failure for `error` ([`Logic::fail`]), reporting it as a
@@ -233,6 +274,7 @@ impl<L: Logic> Engine<L> {
     pub fn fail(&mut self, input: &Input, now: Timestamp, entropy: Entropy, error: &StoreError) {
         let mut tx = Tx {
             cache: &BTreeMap::new(),
+            rounds: &BTreeMap::new(),
             written: BTreeMap::new(),
             effects: vec![Output::Fault(error.to_string())],
             missing: BTreeSet::new(),
@@ -251,6 +293,7 @@ impl<L: Logic> Engine<L> {
             };
             let mut tx = Tx {
                 cache: &self.cache,
+                rounds: &self.rounds,
                 written: BTreeMap::new(),
                 effects: Vec::new(),
                 missing: BTreeSet::new(),
@@ -281,6 +324,7 @@ impl<L: Logic> Engine<L> {
                     self.fail(&input, now, entropy, &error);
                 }
                 Err(Interrupt::Miss) => {
+                    self.round += 1;
                     for key in missing {
                         if self.pending_reads.insert(key.clone()) {
                             self.outputs.push_back(Output::Store(StoreOp::Get { key }));
@@ -424,6 +468,64 @@ mod tests {
             ]
         );
         assert!(engine.is_idle());
+    }
+
+    /// Reads `x` as any input does, or, for a timer named `fresh`, after `y`, and sends what it
+    /// saw.
+    struct Peek;
+
+    impl Logic for Peek {
+        fn side(&self) -> crate::service::Side {
+            crate::service::Side::Receiver
+        }
+
+        fn fail(&self, _: &mut Tx<'_>, _: &Input, _: &StoreError) {}
+
+        fn handle(&self, tx: &mut Tx<'_>, input: &Input) -> Result<(), Interrupt> {
+            let Input::Timer { key: name } = input else {
+                return Ok(());
+            };
+            let seen = if name == "fresh" {
+                tx.get("y")?;
+                // Twice: the second finds the value this input read.
+                tx.get_after("x", "y")?;
+                tx.get_after("x", "y")?
+            } else {
+                tx.prefetch(["x", "y"])?;
+                tx.get("x")?
+            };
+            tx.emit(Output::Send {
+                connection: name.clone(),
+                message: seen.unwrap_or_default(),
+            });
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_read_after_another_key_reads_again_a_value_read_with_it_or_before() {
+        let mut engine = Engine::new(Peek);
+        let sent = |engine: &mut Engine<Peek>| -> Vec<Output> {
+            std::iter::from_fn(|| engine.poll_output()).collect()
+        };
+        let saw = |value: &'static [u8]| Output::Send {
+            connection: "fresh".into(),
+            message: Bytes::from_static(value),
+        };
+        // `x` and `y` read together: not one snapshot.
+        engine.handle(timer("plain"), NOW, Entropy([0; 32]));
+        assert_eq!(sent(&mut engine), vec![get("x"), get("y")]);
+        engine.store_value("x", Some(Bytes::from_static(b"old")));
+        engine.store_value("y", Some(Bytes::from_static(b"1")));
+        assert_eq!(sent(&mut engine).len(), 1, "sent what it read");
+        // `x` after `y`: read again, once, though cached.
+        engine.handle(timer("fresh"), NOW, Entropy([0; 32]));
+        assert_eq!(sent(&mut engine), vec![get("x")]);
+        engine.store_value("x", Some(Bytes::from_static(b"new")));
+        assert_eq!(sent(&mut engine), vec![saw(b"new")]);
+        // Read after `y` already: the cached value does.
+        engine.handle(timer("fresh"), NOW, Entropy([0; 32]));
+        assert_eq!(sent(&mut engine), vec![saw(b"new")]);
     }
 
     #[test]

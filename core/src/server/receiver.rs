@@ -255,15 +255,27 @@ fn source_of(tx: &mut Tx<'_>, delivery: &DeliverySession) -> Result<Option<Sourc
     let Some(upload) = &delivery.upload else {
         return Ok(tx.record::<Manifest>(&manifest_key)?.map(Source::Stored));
     };
-    tx.prefetch([manifest_key.as_str(), keys::upload(&upload.id).as_str()])?;
-    if let Some(manifest) = tx.record::<Manifest>(&manifest_key)?
-        && manifest.chunks == upload.chunks
-    {
-        return Ok(Some(Source::Stored(manifest)));
+    let upload_key = keys::upload(&upload.id);
+    tx.prefetch([manifest_key.as_str(), upload_key.as_str()])?;
+    let stored = |manifest: Option<Manifest>| {
+        manifest
+            .filter(|manifest| manifest.chunks == upload.chunks)
+            .map(Source::Stored)
+    };
+    if let Some(source) = stored(tx.record::<Manifest>(&manifest_key)?) {
+        return Ok(Some(source));
     }
-    Ok(common::arriving_file(tx, &upload.id, &delivery.digest)?
+    if let Some(file) = common::arriving_file(tx, &upload.id, &delivery.digest)?
         .filter(|file| file.manifest.chunks == upload.chunks)
-        .map(|file| Source::Arriving(Box::new(file))))
+    {
+        return Ok(Some(Source::Arriving(Box::new(file))));
+    }
+    // The upload has ended, or its state is gone. It writes its manifest before it retires its
+    // state, but reads that go together are not one snapshot: read the manifest again, after the
+    // state, to see one the upload published meanwhile.
+    Ok(stored(
+        tx.record_after::<Manifest>(&manifest_key, &upload_key)?,
+    ))
 }
 
 /// Why a delivery stops when its file has gone before it was complete.
