@@ -281,7 +281,12 @@ struct Upload {
     id: TransferId,
     source: SourceFile,
     bar: ProgressBar,
+    /// Resolves when the user stops sending; taken once it has.
+    stop: Option<StopSignal>,
 }
+
+/// What tells an upload to stop ([`Client::send_file_until`]).
+type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A file being received.
 struct Delivering {
@@ -363,8 +368,18 @@ async fn open(url: &str, protocol: &'static str) -> Result<Socket, Error> {
 enum Arrival {
     Sip(Option<Result<Message, tungstenite::Error>>),
     Msrp(Side, Option<Result<Message, tungstenite::Error>>),
+    /// The user stopped the upload.
+    Stop,
     Timer,
     Idle,
+}
+
+/// Resolves when the upload's user stops it, or never.
+async fn stop_signal(upload: Option<&mut Upload>) {
+    match upload.and_then(|upload| upload.stop.as_mut()) {
+        Some(stop) => stop.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next message of a socket, or never when there is none.
@@ -496,6 +511,19 @@ impl Client {
     /// upload ([`SendOutcome::resumed_from`]); after a lost connection, connect again and call this
     /// again. Returns once the server's BYE says how the receiver AS took the file.
     pub async fn send_file(&mut self, to: &str, path: &Path) -> Result<SendOutcome, Error> {
+        self.send_file_until(to, path, std::future::pending()).await
+    }
+
+    /// [`Client::send_file`], stopped midway once `stop` resolves (the user cancels): the file's
+    /// message ends with a `#` chunk, the sender AS discards what it stored and tells whoever is
+    /// receiving it, and the outcome's [`SendOutcome::bye_reason`] says so (cause 487). When every
+    /// byte is already sent, stopping is too late and the transfer ends as it would have.
+    pub async fn send_file_until(
+        &mut self,
+        to: &str,
+        path: &Path,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<SendOutcome, Error> {
         let (size, sha256) = sha256_of(path)?;
         let name = safe_name(path.file_name().and_then(|n| n.to_str()), "file");
         let file = OutgoingFile {
@@ -507,7 +535,12 @@ impl Client {
         let source = SourceFile::open(path)?;
         let id = self.ua.send_file(to, file)?;
         let bar = progress::bar(self.options.progress, Some(size), path);
-        self.upload = Some(Upload { id, source, bar });
+        self.upload = Some(Upload {
+            id,
+            source,
+            bar,
+            stop: Some(Box::pin(stop)),
+        });
         let result = self.run_upload(id, size).await;
         if let Some(upload) = self.upload.take() {
             upload.bar.finish_and_clear();
@@ -814,6 +847,7 @@ impl Client {
                 message = sip.next() => Arrival::Sip(message),
                 message = next_message(self.msrp_out.as_mut()) => Arrival::Msrp(Side::Sender, message),
                 message = next_message(self.msrp_in.as_mut()) => Arrival::Msrp(Side::Receiver, message),
+                () = stop_signal(self.upload.as_mut()) => Arrival::Stop,
                 () = tokio::time::sleep_until(timer.unwrap_or(deadline)), if timer.is_some_and(|t| t < deadline) => Arrival::Timer,
                 () = tokio::time::sleep_until(deadline) => Arrival::Idle,
             }
@@ -839,6 +873,12 @@ impl Client {
                 _ => {}
             },
             Arrival::Msrp(server, Some(Err(_)) | None) => self.msrp_lost(server).await?,
+            Arrival::Stop => {
+                if let Some(upload) = self.upload.as_mut() {
+                    upload.stop = None;
+                    self.ua.stop_sending(upload.id)?;
+                }
+            }
             Arrival::Timer => self.ua.handle_timeout(now())?,
             Arrival::Idle => {
                 return Err(Error::Timeout {

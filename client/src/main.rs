@@ -62,7 +62,7 @@ enum Command {
         #[arg(long)]
         pull: bool,
     },
-    /// Send a file.
+    /// Send a file (Ctrl-C stops it: the server discards what it stored and tells the receiver).
     Send {
         /// The recipient: bob, bob@domain or sip:bob@domain.
         to: String,
@@ -260,7 +260,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Send { to, file } => {
             let mut client = cli.connect(None).await?;
-            let outcome = client.send_file(to, file).await?;
+            // Ctrl-C stops the upload cleanly: the server discards it and tells the receiver.
+            let interrupted = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let outcome = client.send_file_until(to, file, interrupted).await?;
             let reason = outcome.bye_reason.as_ref();
             if outcome.resumed_from > 0 {
                 println!("resumed at byte {}", outcome.resumed_from);

@@ -2,7 +2,8 @@
 //! upload starts, and Bob receives the chunks as they are stored, woken by the sender AS's progress
 //! notices. The end of the file goes out only once the whole file hashes to its digest; an upload
 //! that ends without the file (a wrong digest, Alice aborting, Alice never coming back) ends Bob's
-//! transfer with the reason, and nothing stored for anyone else is touched.
+//! transfer with the reason, and nothing stored for anyone else is touched. Alice's client stops a
+//! file midway with a `#` chunk.
 
 #[allow(
     dead_code,
@@ -206,6 +207,90 @@ fn a_file_whose_digest_is_stored_already_is_not_delivered_before_its_bytes_prove
         "nothing is offered before the upload completes"
     );
     assert_eq!(chunks_written(&bob), 0);
+}
+
+/// Alice stops sending midway in her client (`stop_sending`): her message ends with a `#` chunk,
+/// her session ends with cause 487, Bob's with the reason, and nothing of the upload stays.
+fn alice_stops_sending_midway(delivery: Delivery) {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, delivery);
+    let data = file_bytes(4 << 20, 46);
+    let id = alice.send_file(&bob.aor(), "film.mp4", "video/mp4", &data);
+    run(&mut net, &mut [&mut alice, &mut bob], |phones| {
+        chunks_written(phones[1]) >= 8
+    });
+    assert!(alice.ua.stop_sending(id).unwrap(), "it is not too late");
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    let alice_reason = alice.bye_reason();
+    assert_eq!(alice_reason.as_ref().and_then(|r| r.cause), Some(487));
+    assert!(bye_text(&alice).contains("aborted"), "{alice_reason:?}");
+    assert_eq!(alice.report(), None, "no success REPORT for a stopped file");
+    assert!(aborted(&bob), "the message is aborted, so Bob drops it");
+    assert!(bye_text(&bob).contains("aborted"), "{}", bye_text(&bob));
+    assert!(!verified(&bob));
+    assert!(!alice.ua.has_transfers() && !bob.ua.has_transfers());
+    assert!(!is_stored(&mut net, &data));
+    assert_eq!(live_upload_keys(&mut net), Vec::<String>::new());
+    assert_eq!(net.store.keys_with_prefix("msrp/").count(), 0);
+}
+
+#[test]
+fn alice_stopping_a_push_midway_ends_bobs_transfer_with_the_reason() {
+    alice_stops_sending_midway(Delivery::Push);
+}
+
+#[test]
+fn alice_stopping_a_pull_midway_ends_bobs_transfer_with_the_reason() {
+    alice_stops_sending_midway(Delivery::Pull);
+}
+
+#[test]
+fn alice_stopping_before_her_offer_is_answered_sends_nothing() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = file_bytes(1 << 20, 47);
+    let id = alice.send_file(&bob.aor(), "film.mp4", "video/mp4", &data);
+    assert!(alice.ua.stop_sending(id).unwrap());
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert_eq!(alice.bye_reason().and_then(|r| r.cause), Some(487));
+    let asked: Vec<_> = alice
+        .transfer_events()
+        .into_iter()
+        .filter(|event| matches!(event, TransferEvent::NeedBytes { .. }))
+        .collect();
+    assert!(asked.is_empty(), "no bytes were asked for: {asked:?}");
+    assert_eq!(chunks_written(&bob), 0);
+    assert!(!alice.ua.has_transfers() && !bob.ua.has_transfers());
+    assert_eq!(live_upload_keys(&mut net), Vec::<String>::new());
+}
+
+#[test]
+fn stopping_a_file_whose_bytes_are_all_sent_is_too_late() {
+    let mut net = Net::default();
+    let (mut alice, mut bob) = alice_and_bob(&mut net, Delivery::Push);
+    let data = file_bytes(1 << 20, 48);
+    let id = alice.send_file(&bob.aor(), "film.mp4", "video/mp4", &data);
+    let size = data.len() as u64;
+    // Until Alice has sent her last chunk, before she reads its answer.
+    let last_sent = |alice: &Phone| {
+        alice
+            .transfer_events()
+            .iter()
+            .any(|event| matches!(event, TransferEvent::NeedBytes { range } if range.end == size))
+    };
+    loop {
+        alice.flush(&mut net);
+        if last_sent(&alice) {
+            break;
+        }
+        let moved = alice.receive(&mut net) | bob.flush(&mut net) | bob.receive(&mut net);
+        assert!(moved, "the upload stalled");
+    }
+    assert!(alice.report().is_none(), "the upload is not over yet");
+    assert!(!alice.ua.stop_sending(id).unwrap(), "every byte is sent");
+    run(&mut net, &mut [&mut alice, &mut bob], |_| false);
+    assert!(bob.written == data[..] && verified(&bob));
+    assert_eq!(alice.report(), Some(200));
 }
 
 #[test]

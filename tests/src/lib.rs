@@ -441,6 +441,14 @@ impl Host {
         Ok(host)
     }
 
+    /// The address clients connect to: Pushpin's when it is in front, else the runtime's own.
+    pub fn client_addr(&self) -> SocketAddr {
+        match self.pushpin_ports {
+            Some((http, _)) => ([127, 0, 0, 1], http).into(),
+            None => self.http,
+        }
+    }
+
     /// The base URL clients use: Pushpin's when it is in front, else the runtime's own.
     pub fn base_url(&self) -> String {
         match self.pushpin_ports {
@@ -1040,14 +1048,15 @@ pub async fn registered(
     Ok(client)
 }
 
-/// Writes a file of `size` pseudo-random bytes (the same for the same seed) and returns its
-/// SHA-256, without holding it in memory.
+/// Writes a file of `size` pseudo-random bytes (the same for the same seed, different for
+/// different seeds) and returns its SHA-256, without holding it in memory.
 pub fn make_file(path: &Path, size: u64, seed: u64) -> Result<[u8; 32]> {
     use sha2::{Digest, Sha256};
     use std::io::Write;
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut hasher = Sha256::new();
-    let mut state = seed | 1;
+    // A xorshift state is never 0; shifting first keeps every seed's stream its own.
+    let mut state = (seed << 1) | 1;
     let mut block = vec![0u8; 64 * 1024];
     let mut left = size;
     while left > 0 {

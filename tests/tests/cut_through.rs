@@ -1,7 +1,8 @@
 //! Cut-through delivery through the real edge: Bob receives while Alice is still uploading, pushed
 //! or pulled, on the local host, behind a real Pushpin and on real Spin 4.0.2 behind Pushpin. A file
 //! whose bytes change while it uploads (so they no longer hash to the digest Alice announced) fails
-//! Bob's transfer and leaves nothing on his disk; Alice dropping and resuming lets Bob's delivery go
+//! Bob's transfer and leaves nothing on his disk; Alice stopping midway ends Bob's transfer with
+//! her reason; Alice dropping and resuming, or Bob losing his connection, lets Bob's delivery go
 //! on; the host killed mid-transfer leaves nothing half-visible and the transfer resumes.
 
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use rcs_client::Client;
 use rcs_core::service::Delivery;
-use rcs_e2e::{Host, HostOptions, make_file, sha256_file, spin_or_skip};
+use rcs_e2e::{Host, HostOptions, Relay, make_file, sha256_file, spin_or_skip};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -37,7 +38,7 @@ async fn delivered_while_uploading(host: &Host, size: u64, tag: &str) -> Result<
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out)?;
     let mut alice = user(&base, &format!("alice-{tag}"), None).await?;
-    // Seeds that differ once `make_file` sets their lowest bit, so every file is new.
+    // Each file is new: every seed of this file is used once.
     for (delivery, seed) in [(Delivery::Push, 61), (Delivery::Pull, 67)] {
         let name = format!("bob-{tag}-{seed}");
         let mut bob = user(&base, &name, Some(delivery)).await?;
@@ -63,13 +64,6 @@ async fn delivered_while_uploading(host: &Host, size: u64, tag: &str) -> Result<
             anyhow::Ok((bob.receive_next(&out).await?, early, offered_early))
         };
         let (sent, received) = tokio::join!(sending, receiving);
-        if received.is_err() {
-            let _ = std::process::Command::new("cp")
-                .arg("-r")
-                .arg(host.state_dir())
-                .arg("/tmp/debug-state")
-                .status();
-        }
         let sent = sent.with_context(|| format!("{delivery:?}: sending\n{}", host.logs()))?;
         let (received, early, offered_early) =
             received.with_context(|| format!("{delivery:?}: receiving\n{}", host.logs()))?;
@@ -106,7 +100,7 @@ async fn a_file_changed_while_uploading_is_not_delivered(host: &Host, size: u64)
     let mut alice = user(&base, "alice-changed", None).await?;
     let mut bob = user(&base, "bob-changed", Some(Delivery::Push)).await?;
     let path = dir.path().join("changing.bin");
-    make_file(&path, size, 63)?; // New: the seeds above are 61 and 67.
+    make_file(&path, size, 63)?;
     let mut sending = alice.watch_progress();
     let change = {
         let path = path.clone();
@@ -177,10 +171,93 @@ async fn alice_drops_and_resumes_while_bob_receives(host: &Host, size: u64) -> R
     Ok(())
 }
 
+/// Alice stops sending midway (as Ctrl-C does in `rcs send`): her session ends with cause 487,
+/// Bob's transfer fails with her reason, and neither his disk nor the store keeps anything of it.
+async fn alice_stops_midway_while_bob_receives(host: &Host, size: u64) -> Result<()> {
+    let base = host.base_url();
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out)?;
+    let mut alice = user(&base, "alice-stops", None).await?;
+    let mut bob = user(&base, "bob-stops", Some(Delivery::Push)).await?;
+    let path = dir.path().join("stopped.bin");
+    make_file(&path, size, 65)?;
+    let mut sending = alice.watch_progress();
+    let stop = async move {
+        let _ = sending
+            .wait_for(|&acknowledged| acknowledged >= size / 3)
+            .await;
+    };
+    let mut receiving = bob.watch_progress();
+    let (sent, received) = tokio::join!(
+        alice.send_file_until("bob-stops", &path, stop),
+        bob.receive_next(&out)
+    );
+    let sent = sent.with_context(|| host.logs())?;
+    let cause = sent.bye_reason.as_ref().and_then(|reason| reason.cause);
+    ensure!(cause == Some(487) && !sent.delivered(), "Alice: {sent:?}");
+    match received {
+        Err(rcs_client::Error::Aborted { reason }) => {
+            ensure!(reason.contains("aborted"), "Bob's reason: {reason}")
+        }
+        other => anyhow::bail!(
+            "Bob's delivery of a stopped file: {other:?}\n{}",
+            host.logs()
+        ),
+    }
+    let written = *receiving.borrow_and_update();
+    ensure!(
+        written > 0,
+        "Bob received the start of the file before Alice stopped"
+    );
+    let left = files_in(&out)?;
+    ensure!(left.is_empty(), "Bob kept {left:?}");
+    Ok(())
+}
+
+/// Bob's MSRP connection is cut while Alice is still uploading; his client connects again, binds,
+/// and the delivery goes on from his last acknowledged byte to the end.
+async fn bob_loses_his_connection_while_alice_uploads(host: &Host, size: u64) -> Result<()> {
+    let relay = Relay::start(host.client_addr()).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out)?;
+    let mut bob = user(&relay.base_url(), "bob-cut", Some(Delivery::Push)).await?;
+    let mut alice = user(&host.base_url(), "alice-cut", None).await?;
+    let path = dir.path().join("cut.bin");
+    let digest = make_file(&path, size, 66)?;
+    let uploaded = std::sync::atomic::AtomicBool::new(false);
+    let mut written = bob.watch_progress();
+    let sending = async {
+        let sent = alice.send_file("bob-cut", &path).await;
+        uploaded.store(true, std::sync::atomic::Ordering::SeqCst);
+        sent
+    };
+    let cut = async {
+        let _ = written.wait_for(|&written| written >= size / 4).await;
+        let early = !uploaded.load(std::sync::atomic::Ordering::SeqCst);
+        relay.cut("/msrp");
+        early
+    };
+    let (sent, (received, cut_early)) =
+        tokio::join!(sending, async { tokio::join!(bob.receive_next(&out), cut) });
+    let sent = sent.with_context(|| host.logs())?;
+    ensure!(sent.delivered(), "not delivered: {sent:?}");
+    let received = received.with_context(|| host.logs())?;
+    ensure!(received.sha256 == digest && sha256_file(&received.path)? == digest);
+    ensure!(
+        cut_early,
+        "Bob's connection was cut only after Alice's upload ended"
+    );
+    Ok(())
+}
+
 async fn scenarios(host: &Host, size: u64, tag: &str) -> Result<()> {
     delivered_while_uploading(host, size, tag).await?;
     a_file_changed_while_uploading_is_not_delivered(host, size).await?;
-    alice_drops_and_resumes_while_bob_receives(host, size).await
+    alice_stops_midway_while_bob_receives(host, size).await?;
+    alice_drops_and_resumes_while_bob_receives(host, size).await?;
+    bob_loses_his_connection_while_alice_uploads(host, size).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

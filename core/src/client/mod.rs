@@ -24,7 +24,9 @@
 //! resumes (`a=file-range`), and [`TransferEvent::NeedBytes`] asks for each chunk's bytes, which the
 //! caller reads and hands to [`UserAgent::provide_bytes`]; at most `window` chunks are in flight. The
 //! success REPORT arrives as [`TransferEvent::Report`], and the server's BYE, whose `Reason` says how
-//! the receiver AS took the first value, as [`TransferEvent::Ended`].
+//! the receiver AS took the first value, as [`TransferEvent::Ended`]. [`UserAgent::stop_sending`]
+//! stops midway: the message ends with a `#` chunk (RFC 4975 section 7.1.1), the sender AS
+//! discards the upload and tells whoever is receiving it, and its BYE (cause 487) ends the session.
 //!
 //! ## Receiving a file
 //! A push INVITE or a pull file-info MESSAGE arrives as [`TransferEvent::Offered`]; the caller calls
@@ -686,6 +688,18 @@ impl UserAgent {
         let result = transfer.provide_bytes(self, id, offset, data, now);
         self.outgoing.insert(id, transfer);
         result
+    }
+
+    /// Stops sending a file midway (see the module docs). Returns false when it is too late to
+    /// stop it: every byte is sent, or the session is over.
+    pub fn stop_sending(&mut self, id: TransferId) -> Result<bool, ClientError> {
+        let mut transfer = self
+            .outgoing
+            .remove(&id)
+            .ok_or(ClientError::UnknownTransfer(id))?;
+        let stopped = transfer.stop(self);
+        self.outgoing.insert(id, transfer);
+        Ok(stopped)
     }
 
     /// Accepts an offered file: answers a push INVITE, or sends the pull request, asking for the

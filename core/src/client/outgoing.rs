@@ -1,5 +1,5 @@
 //! Sending one file: the offer, the answer and its ACK, the chunks with a window in flight, the
-//! REPORT and the server's BYE.
+//! REPORT and the server's BYE; and the user stopping it midway (a `#` chunk).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +38,9 @@ pub(super) struct Outgoing {
     invite: SipMessage,
     file: OutgoingFile,
     phase: Phase,
+    /// The user stopped the transfer: no chunk is planned any more, and the `#` chunk is sent
+    /// (at once, or as soon as the offer is answered).
+    stopped: bool,
 }
 
 impl Outgoing {
@@ -68,6 +71,7 @@ impl Outgoing {
             invite,
             file,
             phase: Phase::Inviting,
+            stopped: false,
         })
     }
 
@@ -134,8 +138,12 @@ impl Outgoing {
         match self.start(ua, response) {
             Ok(resume_from) => {
                 ua.emit_transfer(id, TransferEvent::Accepted { resume_from });
-                self.pump(ua, id, now);
-                self.check_uploaded(ua, id);
+                if self.stopped {
+                    self.send_abort(ua);
+                } else {
+                    self.pump(ua, id, now);
+                    self.check_uploaded(ua, id);
+                }
                 true
             }
             Err(why) => {
@@ -196,6 +204,44 @@ impl Outgoing {
         Ok(resume_from)
     }
 
+    /// The user stops sending the file. Its message ends with a `#` chunk (RFC 4975 section
+    /// 7.1.1), now or once the offer is answered; the server discards the upload and its BYE ends
+    /// the session ([`TransferEvent::Ended`], with the server's reason). Returns false when it is
+    /// too late: every byte is sent and the server decides, or the session is over.
+    pub(super) fn stop(&mut self, ua: &mut UserAgent) -> bool {
+        match &self.phase {
+            Phase::Closed => false,
+            Phase::Sending { window, .. } if window.next_offset() >= self.file.size => false,
+            Phase::Inviting => {
+                self.stopped = true;
+                true
+            }
+            Phase::Sending { .. } => {
+                self.stopped = true;
+                self.send_abort(ua);
+                true
+            }
+        }
+    }
+
+    /// Sends the `#` chunk after the last byte sent, and forgets the chunks waiting for bytes.
+    fn send_abort(&mut self, ua: &mut UserAgent) {
+        let Phase::Sending {
+            window,
+            chunker,
+            planned,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        planned.clear();
+        let transaction_id = ua.ids.msrp_id();
+        if let Ok(abort) = chunker.abort(&transaction_id, window.next_offset()) {
+            ua.transmit_msrp(Side::Sender, &Frame::Request(abort));
+        }
+    }
+
     /// Plans as many chunks as the window allows and asks the caller for their bytes.
     fn pump(&mut self, ua: &mut UserAgent, id: TransferId, now: Timestamp) {
         let Phase::Sending {
@@ -204,6 +250,9 @@ impl Outgoing {
         else {
             return;
         };
+        if self.stopped {
+            return;
+        }
         while let Some(plan) = window.next_chunk(&mut ua.ids, now) {
             let range = plan.range.clone();
             planned.insert(range.start, plan);
@@ -228,6 +277,10 @@ impl Outgoing {
         data: Bytes,
         _now: Timestamp,
     ) -> Result<(), ClientError> {
+        if self.stopped {
+            // Bytes asked for before the user stopped: nothing more is sent.
+            return Ok(());
+        }
         let Phase::Sending {
             chunker, planned, ..
         } = &mut self.phase

@@ -187,7 +187,6 @@ async fn connect(base: &str, name: &str, delivery: Delivery) -> Result<Client> {
     rcs_e2e::registered(base, name, Some(delivery), Duration::from_secs(300)).await
 }
 
-/// One transfer; returns (upload time, delivery time after the upload ended).
 /// Alice uploads the file at `path` to `to` while nobody receives it; how long until her upload
 /// ended.
 async fn timed_upload(alice: &mut Client, to: &str, path: &Path) -> Result<Duration> {
