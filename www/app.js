@@ -288,6 +288,12 @@ function onEvent(event) {
       t.size = event.size;
       t.card.classList.add('mine');
       detail(t, 'Preparing…');
+      actions(t, button('Cancel', () => {
+        if (client && client.cancel(event.id)) {
+          detail(t, 'Stopping…');
+          actions(t);
+        }
+      }));
       break;
     }
     case 'accepted': {
@@ -343,6 +349,7 @@ function onEvent(event) {
       if (t) {
         t.bar.value = 100;
         detail(t, 'Uploaded: the server is checking the file…');
+        actions(t); // Too late to cancel.
       }
       break;
     }
@@ -356,9 +363,22 @@ function onEvent(event) {
     }
     case 'ended': {
       const t = transfers.get(event.id);
-      if (!t || t.incoming) break;
+      if (!t || t.finished) break;
+      if (t.incoming) {
+        // A file that can no longer arrive: its sender stopped, or its bytes were not the ones
+        // announced. A received file was finished by its 'received' event.
+        if (event.cause === 410) {
+          t.finished = true;
+          detail(t, `The file did not arrive: ${event.reason || 'its upload ended without it'}.`);
+          actions(t);
+        }
+        break;
+      }
       t.finished = true;
-      if (event.cause && event.cause >= 400) {
+      actions(t);
+      if (event.cause === 487) {
+        detail(t, 'Cancelled: nothing was kept.');
+      } else if (event.cause && event.cause >= 400) {
         detail(t, explain(event.cause, event.reason, t.peer));
       } else {
         t.bar.value = 100;

@@ -1,7 +1,7 @@
 // Alice and Bob in two headless Chromium pages against the local edge host: chat both ways, then
 // a 5 MiB file picked by Alice, accepted by Bob (pull), saved with the digest it was sent with; the
-// same pushed; the HTTP fallback link of the offer; a network that drops mid-transfer; the
-// refusals a user can meet; a keyboard-only pass; and a phone-sized screen.
+// same pushed; the HTTP fallback link of the offer; a network that drops mid-transfer; a sender who
+// cancels midway; the refusals a user can meet; a keyboard-only pass; and a phone-sized screen.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -121,6 +121,29 @@ test('the recipient goes offline mid-transfer: the page says so, then the file r
   await card.locator('a.save').waitFor({ timeout: 120_000 });
   await screenshot(bob, '08-resumed');
   assert.equal(sha256(await saveReceived(bob, card)), sha256(data));
+  relay.close();
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('the sender cancels midway: both pages say so, and the recipient keeps nothing', async () => {
+  // Olive's page sends over a 4 MiB/s network, so the 24 MiB take seconds; Pat receives them
+  // while she is still uploading.
+  const relay = await startRelay(shared.host.base, { bytesPerSec: 4 * 1024 * 1024 });
+  const alice = await signIn(shared.browser, relay.base, 'olive', 'push');
+  const bob = await signIn(shared.browser, shared.host.base, 'pat', 'push');
+  await openConversation(alice, 'pat');
+  const data = fileBytes(24 * 1024 * 1024, 17);
+  await alice.setInputFiles('#file', { name: 'cancelled.bin', mimeType: 'application/octet-stream', buffer: data });
+  const sent = alice.locator('li.transfer', { hasText: 'cancelled.bin' });
+  const received = bob.locator('li.transfer', { hasText: 'cancelled.bin' });
+  await received.locator('.detail:text-matches("of 24.0 MB")').waitFor({ timeout: 30_000 });
+  await sent.locator('button:text("Cancel")').click();
+  await sent.locator('.detail:text("Cancelled: nothing was kept.")').waitFor({ timeout: 30_000 });
+  await received.locator('.detail:text-matches("The file did not arrive: .*aborted")').waitFor({ timeout: 30_000 });
+  await screenshot(bob, '08b-cancelled');
+  assert.equal(await received.locator('a.save').count(), 0, 'nothing to save');
+  assert.equal(await sent.locator('button').count(), 0, 'nothing left to cancel');
   relay.close();
   await alice.context().close();
   await bob.context().close();

@@ -180,6 +180,32 @@ impl RcsClient {
         local as f64
     }
 
+    /// Stops sending a file (`outgoing` event): one still being hashed is dropped; one being
+    /// uploaded ends with a `#` chunk, the server discards it and tells the recipient, and its
+    /// `ended` event follows (cause 487). Returns false when it is too late: every byte is sent.
+    pub fn cancel(&self, id: f64) -> Result<bool, JsValue> {
+        with(&self.inner, |inner| {
+            let local = id as u64;
+            if let Some(AwaitingDigest::Offer { .. }) = inner.awaiting_digest.get(&local) {
+                inner.awaiting_digest.remove(&local);
+                inner.emit(PageEvent::Ended {
+                    id: local,
+                    cause: 487,
+                    reason: "the file was aborted".into(),
+                });
+                return Ok(true);
+            }
+            let transfer = inner.transfer_of(local)?;
+            let stopped = inner
+                .agent
+                .ua
+                .stop_sending(transfer)
+                .map_err(|e| error(&e.to_string()))?;
+            inner.drive();
+            Ok(stopped)
+        })
+    }
+
     /// Accepts an offered file (`offer` event).
     pub fn accept(&self, id: f64) -> Result<(), JsValue> {
         with(&self.inner, |inner| inner.accept(id as u64))
