@@ -64,6 +64,13 @@ pub struct Tx<'a> {
     ids: TokenSource,
 }
 
+/// The record a value read under `key` holds; one that does not decode interrupts the handling.
+fn decode_record<T: Record>(key: &str, value: Option<Bytes>) -> Result<Option<T>, Interrupt> {
+    value
+        .map(|value| T::decode(key, &value).map_err(Interrupt::Unreadable))
+        .transpose()
+}
+
 impl Tx<'_> {
     /// The value under `key` as this transaction sees it, or [`Interrupt::Miss`] if it must be read
     /// first.
@@ -104,12 +111,8 @@ impl Tx<'_> {
         key: &str,
         after: &str,
     ) -> Result<Option<T>, Interrupt> {
-        match self.get_after(key, after)? {
-            None => Ok(None),
-            Some(value) => T::decode(key, &value)
-                .map(Some)
-                .map_err(Interrupt::Unreadable),
-        }
+        let value = self.get_after(key, after)?;
+        decode_record(key, value)
     }
 
     /// Like [`Tx::get`] for a value needed once (a file chunk): it leaves the cache when the
@@ -136,12 +139,8 @@ impl Tx<'_> {
     /// The record under `key`, `None` when there is none; one that does not decode interrupts the
     /// handling ([`Interrupt::Unreadable`]).
     pub fn record<T: Record>(&mut self, key: &str) -> Result<Option<T>, Interrupt> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(value) => T::decode(key, &value)
-                .map(Some)
-                .map_err(Interrupt::Unreadable),
-        }
+        let value = self.get(key)?;
+        decode_record(key, value)
     }
 
     /// Writes `value` under `key` (emitted when the transaction commits).
